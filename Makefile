@@ -1,0 +1,150 @@
+# parley — plain Makefile (STYLE.md: redis-like, SAN= for sanitizers).
+#
+#   make            build parleyd, parleyctl, the fakes and the tests
+#   make deps       install missing Debian packages (idempotent, quick)
+#   make test       deps + -Werror build + unit + integration + `make check`
+#   make check      the same tests under ASan+UBSan (build-san/)
+#   make demo       deps + build + run parleyd against the fakes
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make format-check, make clean
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SBINDIR  ?= $(PREFIX)/sbin
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CC       ?= cc
+PKGS     := libcurl json-c libwebsockets libuv sqlite3 libsodium inih
+
+ifeq ($(SAN),1)
+BUILD    ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=undefined
+OPT      ?= -O1
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      ?= -O2
+endif
+
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wpointer-arith -Wcast-qual -Wformat=2 -Wno-format-nonliteral
+ifeq ($(WERROR),1)
+WARN     += -Werror
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS += -I. -D_GNU_SOURCE -DPARLEY_VERSION='"$(VERSION)"'
+CFLAGS   ?= $(OPT) -g
+CFLAGS   += -std=c11 $(WARN) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   += $(PKG_LIBS) -lm
+
+# One module = one .c + .h; every .c in a layer folder is part of libparley,
+# except the programs' mains.
+MAINS    := bot/parleyd.c bot/parleyctl.c
+LIB_SRC  := $(filter-out $(MAINS), \
+            $(wildcard config/*.c core/*.c llm/*.c storage/*.c \
+                       connectors/*.c bot/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB      := $(BUILD)/libparley.a
+
+# tests/fakes: a library (fake servers) plus programs named *_main.c.
+FAKE_MAIN_SRC := $(wildcard tests/fakes/*_main.c)
+FAKE_SRC := $(filter-out $(FAKE_MAIN_SRC),$(wildcard tests/fakes/*.c))
+FAKE_OBJ := $(FAKE_SRC:%.c=$(BUILD)/%.o)
+FAKE_LIB := $(BUILD)/libfakes.a
+FAKE_BIN := $(FAKE_MAIN_SRC:tests/fakes/%_main.c=$(BUILD)/%)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
+INTEG_SRC := $(wildcard tests/integration/test_*.c)
+INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
+
+PROGS    := $(BUILD)/parleyd $(if $(wildcard bot/parleyctl.c),$(BUILD)/parleyctl)
+
+.PHONY: all tests deps test check demo install uninstall format format-check \
+        clean run-tests bench fuzz
+all: $(PROGS) $(FAKE_BIN)
+tests: all $(UNIT_BIN) $(INTEG_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(FAKE_LIB): $(FAKE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/parleyd: $(BUILD)/bot/parleyd.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/parleyctl: $(BUILD)/bot/parleyctl.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/tests/fakes/%_main.o $(FAKE_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(FAKE_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@sh scripts/deps.sh
+
+run-tests: tests
+	@sh tests/run.sh $(BUILD)
+
+# CI's entry point (README): deps, -Werror build, every test, then the
+# sanitizer build's tests.
+test: deps
+	$(MAKE) WERROR=1 run-tests
+	$(MAKE) check
+
+check:
+	$(MAKE) SAN=1 WERROR=1 run-tests
+
+demo: deps
+	$(MAKE) all
+	@sh scripts/demo.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/parley
+	install -m 0755 $(BUILD)/parleyd $(DESTDIR)$(SBINDIR)/parleyd
+	if [ -f $(BUILD)/parleyctl ]; then \
+	    install -m 0755 $(BUILD)/parleyctl $(DESTDIR)$(SBINDIR)/parleyctl; fi
+	install -m 0640 examples/parley.conf \
+	    $(DESTDIR)$(SYSCONFDIR)/parley/parley.conf.example
+	if [ -f systemd/parleyd.service ]; then \
+	    install -d $(DESTDIR)$(UNITDIR); \
+	    install -m 0644 systemd/parleyd.service $(DESTDIR)$(UNITDIR)/; fi
+	for m in docs/man/*.[0-9]; do [ -f "$$m" ] || continue; \
+	    s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
+	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/parleyd $(DESTDIR)$(SBINDIR)/parleyctl
+	rm -f $(DESTDIR)$(UNITDIR)/parleyd.service
+
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_SRC)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_SRC)
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
