@@ -67,12 +67,15 @@ UNIT_BIN := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
 INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
+
 PROGS    := $(BUILD)/parleyd $(if $(wildcard bot/parleyctl.c),$(BUILD)/parleyctl)
 
 .PHONY: all tests deps test check demo install uninstall format format-check \
         clean run-tests bench fuzz
 all: $(PROGS) $(FAKE_BIN)
-tests: all $(UNIT_BIN) $(INTEG_BIN)
+tests: all $(UNIT_BIN) $(INTEG_BIN) $(BENCH_BIN)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -101,6 +104,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(FAKE_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(FAKE_LIB) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 deps:
 	@sh scripts/deps.sh
 
@@ -115,6 +121,11 @@ test: deps
 
 check:
 	$(MAKE) SAN=1 WERROR=1 run-tests
+
+# Benchmarks report numbers into docs/benchmarks.md; they never fail on time.
+bench: deps
+	$(MAKE) all $(BENCH_BIN)
+	@sh scripts/bench.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all

@@ -1,0 +1,324 @@
+/* daemon: the loop's root — owns the libuv loop and every long-lived subsystem. */
+#include "bot/daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "core/http.h"
+#include "core/log.h"
+#include "core/ws.h"
+#include "storage/store.h"
+
+#define STOP_DEADLINE_MS 9000 /* SPEC §9: exit within 10 s of SIGTERM */
+#define EXIT_OK 0
+#define EXIT_RUNTIME 2
+#define EXIT_INTERNAL 70
+
+int64_t
+daemon_now_ms(struct daemon *d)
+{
+    (void)d;
+    return (int64_t)(uv_hrtime() / 1000000);
+}
+
+static int
+daemon_platforms(const struct config *c, char *buf, size_t len)
+{
+    int n = 0;
+
+    buf[0] = '\0';
+    if (c->telegram.enabled)
+        n += snprintf(buf + strlen(buf), len - strlen(buf), "%stelegram",
+                      n ? "," : "") > 0;
+    if (c->discord.enabled)
+        n += snprintf(buf + strlen(buf), len - strlen(buf), "%sdiscord",
+                      n ? "," : "") > 0;
+    if (c->slack.enabled)
+        n += snprintf(buf + strlen(buf), len - strlen(buf), "%sslack",
+                      n ? "," : "") > 0;
+    if (n == 0)
+        snprintf(buf, len, "none");
+    return n;
+}
+
+static void
+daemon_close_handle(uv_handle_t *h)
+{
+    if (h->loop != NULL && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/*
+ * The graceful stop: say STOPPING=1, stop intake, release the subsystems
+ * (their handles close on this loop), flush writes.  When the last handle
+ * is closed uv_run() returns by itself; the deadline timer is the backstop
+ * for anything that does not finish in time.
+ */
+static void
+daemon_stop_deadline(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    log_warnx("stop: deadline of %d ms passed, forcing the loop down",
+              STOP_DEADLINE_MS);
+    uv_stop(&d->loop);
+}
+
+void
+daemon_stop(struct daemon *d, int exit_code)
+{
+    if (d->stopping) {
+        return;
+    }
+    d->stopping = 1;
+    d->exit_code = exit_code;
+    notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping");
+    log_info("stop: begin exit_code=%d", exit_code);
+
+    daemon_close_handle((uv_handle_t *)&d->sig_hup);
+    daemon_close_handle((uv_handle_t *)&d->watchdog);
+    ws_ctx_free(d->ws);
+    d->ws = NULL;
+    http_free(d->http);
+    d->http = NULL;
+    if (d->store != NULL && store_flush(d->store) == -1)
+        log_warnx("stop: flushing the database failed");
+    store_close(d->store);
+    d->store = NULL;
+
+    /* the deadline must not keep the loop alive on its own */
+    uv_timer_start(&d->stop_timer, daemon_stop_deadline, STOP_DEADLINE_MS, 0);
+    uv_unref((uv_handle_t *)&d->stop_timer);
+    daemon_close_handle((uv_handle_t *)&d->sig_term);
+    daemon_close_handle((uv_handle_t *)&d->sig_int);
+}
+
+static void
+daemon_reload(struct daemon *d)
+{
+    struct config *nc = NULL, *old;
+    struct config_diag diag;
+    size_t i;
+
+    memset(&diag, 0, sizeof(diag));
+    notify_send(&d->notify, "RELOADING=1\nSTATUS=reloading");
+    log_info("reload: reading config=%s", d->config_path);
+    if (config_load(d->config_path, &nc, &diag) == -1 ||
+        config_resolve_secrets(nc, &diag) == -1) {
+        for (i = 0; i < diag.nerrors; i++)
+            log_error("reload: %s", diag.errors[i]);
+        log_error("reload: rejected, keeping the running configuration");
+        config_free(nc);
+        nc = NULL;
+        notify_send(&d->notify, "READY=1\nSTATUS=running (reload rejected)");
+        goto out;
+    }
+    for (i = 0; i < diag.nwarnings; i++)
+        log_warnx("reload: %s", diag.warnings[i]);
+    if (strcmp(nc->bot.state_dir, d->cfg->bot.state_dir) != 0)
+        log_warnx("reload: state_dir changes need a restart; keeping %s",
+                  d->cfg->bot.state_dir);
+    log_set_level(nc->bot.log_level);
+    old = d->cfg;
+    d->cfg = nc;
+    nc = NULL;
+    config_free(old);
+    log_info("reload: applied log_level=%s",
+             log_level_name(d->cfg->bot.log_level));
+    notify_send(&d->notify, "READY=1\nSTATUS=running");
+out:
+    config_diag_release(&diag);
+}
+
+/* Signal handlers only turn a signal into a loop event (redis' rule). */
+static void
+daemon_on_signal(uv_signal_t *s, int signum)
+{
+    struct daemon *d = s->data;
+
+    switch (signum) {
+    case SIGHUP:
+        daemon_reload(d);
+        break;
+    case SIGTERM:
+    case SIGINT:
+        log_info("signal: %s, stopping", signum == SIGTERM ? "SIGTERM"
+                                                           : "SIGINT");
+        daemon_stop(d, EXIT_OK);
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+daemon_on_watchdog(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+
+    notify_send(&d->notify, "WATCHDOG=1");
+}
+
+static int
+daemon_mkdir_state(const char *dir)
+{
+    struct stat st;
+
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return 0;
+        log_error("start: state_dir=%s is not a directory", dir);
+        return -1;
+    }
+    if (errno != ENOENT || mkdir(dir, 0700) == -1) {
+        log_error("start: state_dir=%s: %s", dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int
+daemon_open_store(struct daemon *d)
+{
+    char path[PATH_MAX], err[256];
+    int n;
+
+    if (daemon_mkdir_state(d->cfg->bot.state_dir) == -1)
+        return -1;
+    n = snprintf(path, sizeof(path), "%s/parley.db", d->cfg->bot.state_dir);
+    if (n < 0 || (size_t)n >= sizeof(path)) {
+        log_error("start: state_dir path too long");
+        return -1;
+    }
+    d->store = store_open(path, err, sizeof(err));
+    if (d->store == NULL) {
+        log_error("start: database unusable path=%s: %s", path, err);
+        return -1;
+    }
+    if (store_attach_loop(d->store, &d->loop) == -1) {
+        log_error("start: cannot attach the database to the loop");
+        return -1;
+    }
+    return 0;
+}
+
+static int
+daemon_signal(struct daemon *d, uv_signal_t *s, int signum)
+{
+    s->data = d;
+    if (uv_signal_init(&d->loop, s) != 0 ||
+        uv_signal_start(s, daemon_on_signal, signum) != 0)
+        return -1;
+    return 0;
+}
+
+int
+daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
+{
+    int rc = EXIT_INTERNAL;
+    int64_t wd;
+    char platforms[64];
+
+    memset(d, 0, sizeof(*d));
+    d->config_path = config_path;
+    d->cfg = cfg;
+    if (uv_loop_init(&d->loop) != 0) {
+        log_error("start: uv_loop_init failed");
+        goto out;
+    }
+    d->loop_ready = 1;
+    d->started_ms = daemon_now_ms(d);
+    notify_init(&d->notify);
+    if (daemon_signal(d, &d->sig_term, SIGTERM) == -1 ||
+        daemon_signal(d, &d->sig_int, SIGINT) == -1 ||
+        daemon_signal(d, &d->sig_hup, SIGHUP) == -1) {
+        log_error("start: cannot install signal handlers");
+        goto out;
+    }
+    uv_timer_init(&d->loop, &d->watchdog);
+    d->watchdog.data = d;
+    uv_timer_init(&d->loop, &d->stop_timer);
+    d->stop_timer.data = d;
+
+    rc = EXIT_RUNTIME;
+    if (daemon_open_store(d) == -1)
+        goto out;
+    d->http = http_new(&d->loop);
+    if (d->http == NULL) {
+        log_error("start: cannot create the HTTP client");
+        goto out;
+    }
+    if (daemon_platforms(cfg, platforms, sizeof(platforms)) == 0)
+        log_warnx("start: no platform enabled; serving the database only");
+    if (cfg->discord.enabled || cfg->slack.enabled) {
+        d->ws = ws_ctx_new(&d->loop);
+        if (d->ws == NULL)
+            goto out;
+    }
+    if (cfg->telegram.enabled || cfg->discord.enabled || cfg->slack.enabled)
+        log_warnx("start: connectors are not built in this version; "
+                  "platforms=%s stay offline",
+                  platforms);
+
+    wd = notify_watchdog_interval_ms(&d->notify);
+    if (wd > 0) {
+        uv_timer_start(&d->watchdog, daemon_on_watchdog, wd, (uint64_t)wd);
+        log_info("start: systemd watchdog ping every %lld ms", (long long)wd);
+    }
+    rc = EXIT_OK;
+out:
+    return rc;
+}
+
+int
+daemon_run(struct daemon *d)
+{
+    char platforms[64];
+
+    daemon_platforms(d->cfg, platforms, sizeof(platforms));
+    log_info("ready: version=%s platforms=%s startup_ms=%lld", PARLEY_VERSION,
+             platforms, (long long)(daemon_now_ms(d) - d->started_ms));
+    notify_send(&d->notify, "READY=1\nSTATUS=running platforms=%s",
+                platforms);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    log_info("stop: done exit_code=%d", d->exit_code);
+    return d->exit_code;
+}
+
+static void
+daemon_walk_close(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void
+daemon_release(struct daemon *d)
+{
+    if (!d->loop_ready) {
+        config_free(d->cfg);
+        d->cfg = NULL;
+        return;
+    }
+    /* on an init failure or a forced stop, close whatever is still open */
+    ws_ctx_free(d->ws);
+    d->ws = NULL;
+    http_free(d->http);
+    d->http = NULL;
+    store_close(d->store);
+    d->store = NULL;
+    uv_walk(&d->loop, daemon_walk_close, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&d->loop) != 0)
+        log_warnx("stop: the loop still had open handles");
+    notify_release(&d->notify);
+    config_free(d->cfg);
+    d->cfg = NULL;
+}

@@ -1,0 +1,51 @@
+/* daemon: the loop's root — owns the libuv loop and every long-lived subsystem. */
+#ifndef PARLEY_DAEMON_H
+#define PARLEY_DAEMON_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "bot/notify.h"
+
+struct config;
+struct store;
+struct http;
+struct ws_ctx;
+
+/*
+ * The one root object of parleyd.  It lives on main()'s stack; everything
+ * else hangs off it, so there are no globals beyond it (and the logger).
+ * Signals, the watchdog and the stop deadline are timers and handles on
+ * the loop: nothing ever blocks it.
+ */
+struct daemon {
+    uv_loop_t loop;
+    const char *config_path;
+    struct config *cfg; /* owned; replaced whole on a good SIGHUP */
+    struct store *store;
+    struct http *http;
+    struct ws_ctx *ws; /* NULL unless a websocket platform is enabled */
+    struct notify notify;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t watchdog;
+    uv_timer_t stop_timer;
+    int loop_ready;
+    int64_t started_ms;
+    int stopping;
+    int exit_code;
+};
+
+/* Takes ownership of cfg (secrets already resolved).  Returns an exit code:
+ * 0 when ready to run, else the code main() must exit with. */
+int daemon_init(struct daemon *d, const char *config_path, struct config *cfg);
+/* Runs the loop until a graceful stop; returns the process exit code. */
+int daemon_run(struct daemon *d);
+void daemon_release(struct daemon *d);
+
+/* Ask for a graceful stop (the SIGTERM path), e.g. on a fatal connector. */
+void daemon_stop(struct daemon *d, int exit_code);
+
+/* Monotonic milliseconds: only the glue reads the clock (STYLE point 7). */
+int64_t daemon_now_ms(struct daemon *d);
+
+#endif
