@@ -233,6 +233,10 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
         goto out;
     }
     d->loop_ready = 1;
+    uv_timer_init(&d->loop, &d->watchdog);
+    d->watchdog.data = d;
+    uv_timer_init(&d->loop, &d->stop_timer);
+    d->stop_timer.data = d;
     d->started_ms = daemon_now_ms(d);
     notify_init(&d->notify);
     if (daemon_signal(d, &d->sig_term, SIGTERM) == -1 ||
@@ -241,10 +245,6 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
         log_error("start: cannot install signal handlers");
         goto out;
     }
-    uv_timer_init(&d->loop, &d->watchdog);
-    d->watchdog.data = d;
-    uv_timer_init(&d->loop, &d->stop_timer);
-    d->stop_timer.data = d;
 
     rc = EXIT_RUNTIME;
     if (daemon_open_store(d) == -1)
@@ -307,13 +307,27 @@ daemon_release(struct daemon *d)
         d->cfg = NULL;
         return;
     }
-    /* on an init failure or a forced stop, close whatever is still open */
+    /*
+     * On an init failure or a forced stop, subsystems may still be open.
+     * Free them, then let the loop run so their handles finish closing
+     * (lws needs turns to tear down on a foreign loop), with the unref'd
+     * deadline as the backstop, and only then close any straggler.
+     */
+    daemon_close_handle((uv_handle_t *)&d->sig_term);
+    daemon_close_handle((uv_handle_t *)&d->sig_int);
+    daemon_close_handle((uv_handle_t *)&d->sig_hup);
+    daemon_close_handle((uv_handle_t *)&d->watchdog);
     ws_ctx_free(d->ws);
     d->ws = NULL;
     http_free(d->http);
     d->http = NULL;
     store_close(d->store);
     d->store = NULL;
+    if (!uv_is_closing((uv_handle_t *)&d->stop_timer)) {
+        uv_timer_start(&d->stop_timer, daemon_stop_deadline, 2000, 0);
+        uv_unref((uv_handle_t *)&d->stop_timer);
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT);
     uv_walk(&d->loop, daemon_walk_close, NULL);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&d->loop) != 0)
