@@ -16,7 +16,7 @@
 
 #include "tests/t.h"
 
-static char dir[256], conf[300], sock[300], logpath[300];
+static char dir[64], conf[128], sock[100], logpath[128];
 
 static int64_t
 now_ms(void)
