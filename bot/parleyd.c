@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "bot/daemon.h"
 #include "config/config.h"
@@ -62,6 +63,23 @@ out:
     config_free(cfg);
     config_diag_release(&diag);
     return rc;
+}
+
+/*
+ * Thousands of concurrent LLM calls and connections need descriptors:
+ * take the soft limit up to the hard one (systemd's default hard limit is
+ * 524288), so bursts queue in libcurl instead of failing with EMFILE.
+ */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+            log_warn("start: setrlimit NOFILE");
+    }
 }
 
 static int
@@ -136,6 +154,7 @@ main(int argc, char **argv)
 
     log_init("parleyd");
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
         log_error("start: curl_global_init failed");
         return 70;
