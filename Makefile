@@ -20,7 +20,15 @@ VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CC       ?= cc
 PKGS     := libcurl json-c libwebsockets libuv sqlite3 libsodium inih
 
-ifeq ($(SAN),1)
+ifeq ($(FUZZ),1)
+# libFuzzer: clang, every object instrumented, the targets linked with
+# -fsanitize=fuzzer (see tests/fuzz/ and scripts/fuzz.sh)
+BUILD    ?= build-fuzz
+CC       := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined \
+            -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      ?= -O1
+else ifeq ($(SAN),1)
 BUILD    ?= build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=undefined
@@ -70,10 +78,14 @@ INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:%.c=$(BUILD)/%)
+FUZZ_SECONDS ?= 60
+
 PROGS    := $(BUILD)/parleyd $(if $(wildcard bot/parleyctl.c),$(BUILD)/parleyctl)
 
 .PHONY: all tests deps test check demo install uninstall format format-check \
-        clean run-tests bench fuzz
+        clean run-tests bench fuzz fuzz-build
 all: $(PROGS) $(FAKE_BIN)
 tests: all $(UNIT_BIN) $(INTEG_BIN) $(BENCH_BIN)
 
@@ -104,6 +116,9 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(LIB)
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(FAKE_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/fuzz/%: $(BUILD)/tests/fuzz/%.o $(LIB)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/bench/%: $(BUILD)/tests/bench/%.o $(FAKE_LIB) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -118,6 +133,14 @@ run-tests: tests
 test: deps
 	$(MAKE) WERROR=1 run-tests
 	$(MAKE) check
+	$(MAKE) fuzz FUZZ_SECONDS=5
+
+# Every fuzz target on its seeds and regressions, then FUZZ_SECONDS of
+# fuzzing each; a crash fails the run and leaves its input in build-fuzz/.
+fuzz-build: $(FUZZ_BIN)
+fuzz: deps
+	$(MAKE) FUZZ=1 WERROR=1 fuzz-build
+	@sh scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
 check:
 	$(MAKE) SAN=1 WERROR=1 run-tests
