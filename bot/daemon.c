@@ -1,4 +1,5 @@
-/* daemon: the loop's root — owns the libuv loop and every long-lived subsystem. */
+/* daemon: the loop's root — owns the libuv loop and every long-lived subsystem.
+ */
 #include "bot/daemon.h"
 
 #include <errno.h>
@@ -148,8 +149,8 @@ daemon_on_signal(uv_signal_t *s, int signum)
         break;
     case SIGTERM:
     case SIGINT:
-        log_info("signal: %s, stopping", signum == SIGTERM ? "SIGTERM"
-                                                           : "SIGINT");
+        log_info("signal: %s, stopping",
+                 signum == SIGTERM ? "SIGTERM" : "SIGINT");
         daemon_stop(d, EXIT_OK);
         break;
     default:
@@ -284,8 +285,7 @@ daemon_run(struct daemon *d)
     daemon_platforms(d->cfg, platforms, sizeof(platforms));
     log_info("ready: version=%s platforms=%s startup_ms=%lld", PARLEY_VERSION,
              platforms, (long long)(daemon_now_ms(d) - d->started_ms));
-    notify_send(&d->notify, "READY=1\nSTATUS=running platforms=%s",
-                platforms);
+    notify_send(&d->notify, "READY=1\nSTATUS=running platforms=%s", platforms);
     uv_run(&d->loop, UV_RUN_DEFAULT);
     log_info("stop: done exit_code=%d", d->exit_code);
     return d->exit_code;

@@ -1,4 +1,5 @@
-/* daemon: the loop's root — owns the libuv loop and every long-lived subsystem. */
+/* daemon: the loop's root — owns the libuv loop and every long-lived subsystem.
+ */
 #ifndef PARLEY_DAEMON_H
 #define PARLEY_DAEMON_H
 

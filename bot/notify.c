@@ -1,4 +1,5 @@
-/* notify: the systemd sd_notify protocol over $NOTIFY_SOCKET, and its watchdog. */
+/* notify: the systemd sd_notify protocol over $NOTIFY_SOCKET, and its watchdog.
+ */
 #include "bot/notify.h"
 
 #include <errno.h>

@@ -1,4 +1,5 @@
-/* notify: the systemd sd_notify protocol over $NOTIFY_SOCKET, and its watchdog. */
+/* notify: the systemd sd_notify protocol over $NOTIFY_SOCKET, and its watchdog.
+ */
 #ifndef PARLEY_NOTIFY_H
 #define PARLEY_NOTIFY_H
 

@@ -202,27 +202,32 @@ struct parse_ctx {
     char line[CONFIG_LINE_MAX + 1];              /* the current line */
 };
 
-const char *config_platform_name(enum config_platform p)
+const char *
+config_platform_name(enum config_platform p)
 {
     return (unsigned)p < NNAMES(platform_names) ? platform_names[p] : "?";
 }
 
-const char *config_api_name(enum config_api a)
+const char *
+config_api_name(enum config_api a)
 {
     return (unsigned)a < NNAMES(api_names) ? api_names[a] : "?";
 }
 
-const char *config_jitter_name(enum config_jitter j)
+const char *
+config_jitter_name(enum config_jitter j)
 {
     return (unsigned)j < NNAMES(jitter_names) ? jitter_names[j] : "?";
 }
 
-const char *config_notice_name(enum config_notice n)
+const char *
+config_notice_name(enum config_notice n)
 {
     return (unsigned)n < NNAMES(notice_names) ? notice_names[n] : "?";
 }
 
-static int name_index(const char *const *names, size_t n, const char *s)
+static int
+name_index(const char *const *names, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++) {
         if (strcasecmp(names[i], s) == 0)
@@ -233,8 +238,8 @@ static int name_index(const char *const *names, size_t n, const char *s)
 
 /* ---- diagnostics ---- */
 
-static void diag_vadd(struct config_diag *d, bool error, const char *fmt,
-                      va_list ap)
+static void
+diag_vadd(struct config_diag *d, bool error, const char *fmt, va_list ap)
 {
     char ***list = error ? &d->errors : &d->warnings;
     size_t *n = error ? &d->nerrors : &d->nwarnings;
@@ -261,7 +266,8 @@ static void diag_vadd(struct config_diag *d, bool error, const char *fmt,
 static void diag_add(struct config_diag *d, bool error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void diag_add(struct config_diag *d, bool error, const char *fmt, ...)
+static void
+diag_add(struct config_diag *d, bool error, const char *fmt, ...)
 {
     va_list ap;
 
@@ -270,7 +276,8 @@ static void diag_add(struct config_diag *d, bool error, const char *fmt, ...)
     va_end(ap);
 }
 
-void config_diag_release(struct config_diag *d)
+void
+config_diag_release(struct config_diag *d)
 {
     if (d == NULL)
         return;
@@ -287,7 +294,8 @@ static void perr(struct parse_ctx *x, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Report "FILE:LINE: message".  x == NULL (parsing a default) is silent. */
-static void perr(struct parse_ctx *x, int line, const char *fmt, ...)
+static void
+perr(struct parse_ctx *x, int line, const char *fmt, ...)
 {
     va_list ap;
     char *msg = NULL;
@@ -308,7 +316,8 @@ static void perr(struct parse_ctx *x, int line, const char *fmt, ...)
 
 /* Echo a user value in a message: bounded, never for secrets. */
 #define ECHO_MAX 64
-static const char *echo(const char *v, char *buf, size_t len)
+static const char *
+echo(const char *v, char *buf, size_t len)
 {
     if (strlen(v) <= ECHO_MAX)
         return v;
@@ -316,7 +325,8 @@ static const char *echo(const char *v, char *buf, size_t len)
     return buf;
 }
 
-static bool model_name_ok(const char *s)
+static bool
+model_name_ok(const char *s)
 {
     size_t n = strlen(s);
 
@@ -325,7 +335,8 @@ static bool model_name_ok(const char *s)
                      "0123456789_-") == n;
 }
 
-static bool has_space(const char *s)
+static bool
+has_space(const char *s)
 {
     for (; *s != '\0'; s++) {
         if ((unsigned char)*s <= ' ' || *s == 0x7f)
@@ -334,7 +345,8 @@ static bool has_space(const char *s)
     return false;
 }
 
-static int url_check(const char *v, const char **why)
+static int
+url_check(const char *v, const char **why)
 {
     const char *host;
 
@@ -358,7 +370,8 @@ static int url_check(const char *v, const char **why)
 }
 
 /* "HOST:PORT" or "[V6]:PORT" → host (without brackets) and port. */
-static int listen_parse(const char *v, char **host, int *port, const char **why)
+static int
+listen_parse(const char *v, char **host, int *port, const char **why)
 {
     const char *colon, *hs, *he;
     int64_t p;
@@ -399,7 +412,8 @@ static int listen_parse(const char *v, char **host, int *port, const char **why)
 }
 
 /* Free whatever a key holds and leave it empty. */
-static void key_release(const struct key_def *k, void *base)
+static void
+key_release(const struct key_def *k, void *base)
 {
     char *f = (char *)base + k->off;
     size_t *n = (size_t *)((char *)base + k->noff);
@@ -452,8 +466,9 @@ static void key_release(const struct key_def *k, void *base)
     }
 }
 
-static int store_admins(struct parse_ctx *x, const char *label, const char *v,
-                        struct config_admin **out, size_t *nout)
+static int
+store_admins(struct parse_ctx *x, const char *label, const char *v,
+             struct config_admin **out, size_t *nout)
 {
     char **items = NULL, ebuf[ECHO_MAX + 8];
     size_t n = 0, i;
@@ -509,8 +524,9 @@ out:
     return rc;
 }
 
-static int store_names(struct parse_ctx *x, const char *label, const char *v,
-                       char ***out, size_t *nout)
+static int
+store_names(struct parse_ctx *x, const char *label, const char *v, char ***out,
+            size_t *nout)
 {
     char **items = NULL, ebuf[ECHO_MAX + 8];
     size_t n = 0;
@@ -546,8 +562,9 @@ out:
     return rc;
 }
 
-static int store_secrets(struct parse_ctx *x, const char *label, const char *v,
-                         struct secret **out, size_t *nout)
+static int
+store_secrets(struct parse_ctx *x, const char *label, const char *v,
+              struct secret **out, size_t *nout)
 {
     char **items = NULL;
     size_t n = 0, i;
@@ -595,8 +612,9 @@ out:
     return rc;
 }
 
-static int store_string(struct parse_ctx *x, const char *label, const char *v,
-                        char **field)
+static int
+store_string(struct parse_ctx *x, const char *label, const char *v,
+             char **field)
 {
     char *dup = strdup(v);
 
@@ -614,8 +632,9 @@ static int store_string(struct parse_ctx *x, const char *label, const char *v,
  * defaults are known good, so nothing is reported (the unit tests check
  * that every default parses).
  */
-static int key_store(struct parse_ctx *x, const struct key_def *k, void *base,
-                     const char *v, const char *label)
+static int
+key_store(struct parse_ctx *x, const struct key_def *k, void *base,
+          const char *v, const char *label)
 {
     char *f = (char *)base + k->off;
     size_t *nf = (size_t *)((char *)base + k->noff);
@@ -818,8 +837,8 @@ static int key_store(struct parse_ctx *x, const struct key_def *k, void *base,
 }
 
 /* -1 only on out of memory: the defaults themselves are tested. */
-static int section_defaults(const struct section_def *sd, void *base,
-                            const char *sname)
+static int
+section_defaults(const struct section_def *sd, void *base, const char *sname)
 {
     char label[64];
     int rc = 0;
@@ -834,20 +853,23 @@ static int section_defaults(const struct section_def *sd, void *base,
     return rc;
 }
 
-static void section_release(const struct section_def *sd, void *base)
+static void
+section_release(const struct section_def *sd, void *base)
 {
     for (size_t i = 0; i < sd->nkeys; i++)
         key_release(&sd->keys[i], base);
 }
 
-static void model_release(struct config_model *m)
+static void
+model_release(struct config_model *m)
 {
     section_release(&sections[S_MODEL], m);
     free(m->name);
     m->name = NULL;
 }
 
-void config_free(struct config *c)
+void
+config_free(struct config *c)
 {
     if (c == NULL)
         return;
@@ -861,7 +883,8 @@ void config_free(struct config *c)
     free(c);
 }
 
-static struct config *config_new(const char *filename)
+static struct config *
+config_new(const char *filename)
 {
     struct config *c = calloc(1, sizeof(*c));
 
@@ -881,8 +904,8 @@ static struct config *config_new(const char *filename)
     return c;
 }
 
-const struct config_model *config_model_find(const struct config *c,
-                                             const char *name)
+const struct config_model *
+config_model_find(const struct config *c, const char *name)
 {
     for (size_t i = 0; i < c->nmodels; i++) {
         if (strcmp(c->models[i].name, name) == 0)
@@ -894,7 +917,8 @@ const struct config_model *config_model_find(const struct config *c,
 /* ---- the inih glue ---- */
 
 /* Cut a comment: ';' at the start or after a blank, unless written "\;". */
-static void strip_comment(char *s)
+static void
+strip_comment(char *s)
 {
     for (char *p = s; *p != '\0'; p++) {
         if (*p == ';' && (p == s || p[-1] == ' ' || p[-1] == '\t')) {
@@ -905,7 +929,8 @@ static void strip_comment(char *s)
 }
 
 /* "\;" → ";" in place: the escape for a semicolon after a blank. */
-static void unescape(char *s)
+static void
+unescape(char *s)
 {
     char *w = s;
 
@@ -917,7 +942,8 @@ static void unescape(char *s)
     *w = '\0';
 }
 
-static void section_enter(struct parse_ctx *x, char *s)
+static void
+section_enter(struct parse_ctx *x, char *s)
 {
     size_t n = strlen(s);
     char *name, ebuf[ECHO_MAX + 8];
@@ -1002,7 +1028,8 @@ static void section_enter(struct parse_ctx *x, char *s)
  * key is just a key), and ";" comments as documented.  inih then sees
  * only clean "[section]" and "key=value" lines.
  */
-static char *ctx_reader(char *str, int num, void *stream)
+static char *
+ctx_reader(char *str, int num, void *stream)
 {
     struct parse_ctx *x = stream;
     const char *start, *nl;
@@ -1075,8 +1102,9 @@ static char *ctx_reader(char *str, int num, void *stream)
     return str;
 }
 
-static int ctx_handler(void *user, const char *section, const char *name,
-                       const char *value)
+static int
+ctx_handler(void *user, const char *section, const char *name,
+            const char *value)
 {
     struct parse_ctx *x = user;
     const struct section_def *sd;
@@ -1137,7 +1165,8 @@ static int ctx_handler(void *user, const char *section, const char *name,
 
 /* ---- whole-file rules ---- */
 
-static int key_index(enum sect s, const char *name)
+static int
+key_index(enum sect s, const char *name)
 {
     for (size_t i = 0; i < sections[s].nkeys; i++) {
         if (strcmp(sections[s].keys[i].name, name) == 0)
@@ -1146,21 +1175,24 @@ static int key_index(enum sect s, const char *name)
     return 0; /* not reached: names below are in the tables */
 }
 
-static int seen_line(const struct parse_ctx *x, enum sect s, const char *name)
+static int
+seen_line(const struct parse_ctx *x, enum sect s, const char *name)
 {
     return x->seen[s][key_index(s, name)];
 }
 
 /* The line to blame for a platform: its enabled key, else its header. */
-static int platform_line(const struct parse_ctx *x, enum sect s)
+static int
+platform_line(const struct parse_ctx *x, enum sect s)
 {
     int line = seen_line(x, s, "enabled");
 
     return line ? line : x->sect_line[s];
 }
 
-static void token_require(struct parse_ctx *x, enum sect s,
-                          const struct secret *tok, const char *key)
+static void
+token_require(struct parse_ctx *x, enum sect s, const struct secret *tok,
+              const char *key)
 {
     if (tok->ref != NULL)
         return;
@@ -1168,7 +1200,8 @@ static void token_require(struct parse_ctx *x, enum sect s,
          sections[s].name, sections[s].name, key);
 }
 
-static void validate(struct parse_ctx *x)
+static void
+validate(struct parse_ctx *x)
 {
     static const char *const required[] = {"api", "base_url", "api_key",
                                            "name"};
@@ -1237,7 +1270,8 @@ static void validate(struct parse_ctx *x)
 }
 
 /* The line of a "FILE:LINE: ..." message; INT_MAX for "FILE: ...". */
-static int diag_line(const char *msg, size_t flen)
+static int
+diag_line(const char *msg, size_t flen)
 {
     const char *p = msg + flen;
     long v;
@@ -1250,7 +1284,8 @@ static int diag_line(const char *msg, size_t flen)
 
 /* Errors in file order: whole-file rules report after the line pass.
  * Stable, so errors of one line keep the order they were found in. */
-static void diag_sort(struct config_diag *d, size_t from, const char *filename)
+static void
+diag_sort(struct config_diag *d, size_t from, const char *filename)
 {
     size_t flen = strlen(filename);
 
@@ -1267,8 +1302,9 @@ static void diag_sort(struct config_diag *d, size_t from, const char *filename)
     }
 }
 
-int config_parse(const char *text, size_t len, const char *filename,
-                 struct config **out, struct config_diag *d)
+int
+config_parse(const char *text, size_t len, const char *filename,
+             struct config **out, struct config_diag *d)
 {
     struct parse_ctx *x = NULL;
     struct config *c = NULL;
@@ -1311,7 +1347,8 @@ out:
     return rc;
 }
 
-int config_load(const char *path, struct config **out, struct config_diag *d)
+int
+config_load(const char *path, struct config **out, struct config_diag *d)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -1357,8 +1394,9 @@ out:
     return rc;
 }
 
-static int secret_resolve_one(const struct config *c, struct secret *s,
-                              const char *label, struct config_diag *d)
+static int
+secret_resolve_one(const struct config *c, struct secret *s, const char *label,
+                   struct config_diag *d)
 {
     char err[512];
 
@@ -1371,7 +1409,8 @@ static int secret_resolve_one(const struct config *c, struct secret *s,
     return -1;
 }
 
-int config_resolve_secrets(struct config *c, struct config_diag *d)
+int
+config_resolve_secrets(struct config *c, struct config_diag *d)
 {
     char label[64];
     int rc = 0;
@@ -1411,7 +1450,8 @@ int config_resolve_secrets(struct config *c, struct config_diag *d)
 /* ---- printing ---- */
 
 /* Strings go out with ';' escaped so that they read back unchanged. */
-static void print_escaped(FILE *f, const char *s)
+static void
+print_escaped(FILE *f, const char *s)
 {
     for (; s != NULL && *s != '\0'; s++) {
         if (*s == ';')
@@ -1420,7 +1460,8 @@ static void print_escaped(FILE *f, const char *s)
     }
 }
 
-static void print_double(FILE *f, double v)
+static void
+print_double(FILE *f, double v)
 {
     char buf[64];
 
@@ -1433,7 +1474,8 @@ static void print_double(FILE *f, double v)
     fputs(buf, f);
 }
 
-static void key_print(FILE *f, const struct key_def *k, const void *base)
+static void
+key_print(FILE *f, const struct key_def *k, const void *base)
 {
     const char *p = (const char *)base + k->off;
     const size_t *n = (const size_t *)((const char *)base + k->noff);
@@ -1507,15 +1549,17 @@ static void key_print(FILE *f, const struct key_def *k, const void *base)
     fputc('\n', f);
 }
 
-static void section_print(FILE *f, const char *name,
-                          const struct section_def *sd, const void *base)
+static void
+section_print(FILE *f, const char *name, const struct section_def *sd,
+              const void *base)
 {
     fprintf(f, "[%s]\n", name);
     for (size_t i = 0; i < sd->nkeys; i++)
         key_print(f, &sd->keys[i], base);
 }
 
-void config_print(const struct config *c, FILE *f)
+void
+config_print(const struct config *c, FILE *f)
 {
     char name[48];
 

@@ -12,7 +12,8 @@
 
 #define CRED_NAME_MAX 255
 
-static void zfree(char *s)
+static void
+zfree(char *s)
 {
     if (s == NULL)
         return;
@@ -20,7 +21,8 @@ static void zfree(char *s)
     free(s);
 }
 
-static enum secret_kind kind_of(const char *ref)
+static enum secret_kind
+kind_of(const char *ref)
 {
     if (ref == NULL)
         return SECRET_UNSET;
@@ -33,12 +35,14 @@ static enum secret_kind kind_of(const char *ref)
     return SECRET_LITERAL;
 }
 
-enum secret_kind secret_kind(const struct secret *s)
+enum secret_kind
+secret_kind(const struct secret *s)
 {
     return kind_of(s->ref);
 }
 
-int secret_check(const char *ref, const char **why)
+int
+secret_check(const char *ref, const char **why)
 {
     const char *p;
 
@@ -89,7 +93,8 @@ int secret_check(const char *ref, const char **why)
     return -1;
 }
 
-bool secret_unknown_scheme(const char *ref)
+bool
+secret_unknown_scheme(const char *ref)
 {
     size_t n;
 
@@ -99,7 +104,8 @@ bool secret_unknown_scheme(const char *ref)
     return n > 0 && ref[n] == ':';
 }
 
-int secret_set(struct secret *s, const char *ref, int line)
+int
+secret_set(struct secret *s, const char *ref, int line)
 {
     char *dup = strdup(ref);
 
@@ -112,8 +118,9 @@ int secret_set(struct secret *s, const char *ref, int line)
 }
 
 /* First line of a file, blanks trimmed, as a new string. */
-static int read_first_line(const char *path, const char *ref, char **out,
-                           char *err, size_t errlen)
+static int
+read_first_line(const char *path, const char *ref, char **out, char *err,
+                size_t errlen)
 {
     char buf[SECRET_MAX + 1];
     size_t len = 0;
@@ -178,7 +185,8 @@ out:
     return rc;
 }
 
-int secret_resolve(struct secret *s, char *err, size_t errlen)
+int
+secret_resolve(struct secret *s, char *err, size_t errlen)
 {
     const char *why, *env, *dir;
     char *value = NULL, *path = NULL;
@@ -239,7 +247,8 @@ out:
     return rc;
 }
 
-const char *secret_display(const struct secret *s)
+const char *
+secret_display(const struct secret *s)
 {
     switch (secret_kind(s)) {
     case SECRET_UNSET:
@@ -251,7 +260,8 @@ const char *secret_display(const struct secret *s)
     }
 }
 
-void secret_release(struct secret *s)
+void
+secret_release(struct secret *s)
 {
     if (s == NULL)
         return;

@@ -18,17 +18,20 @@ static const struct {
     {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
 };
 
-static int is_blank(char ch)
+static int
+is_blank(char ch)
 {
     return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
 }
 
-static int is_digit(char ch)
+static int
+is_digit(char ch)
 {
     return ch >= '0' && ch <= '9';
 }
 
-char *value_trim(char *s)
+char *
+value_trim(char *s)
 {
     size_t n;
 
@@ -41,7 +44,8 @@ char *value_trim(char *s)
 }
 
 /* Match a unit name at *s; advance past it. */
-static int unit_match(const char **s, int64_t *ms)
+static int
+unit_match(const char **s, int64_t *ms)
 {
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         size_t len = strlen(units[i].name);
@@ -55,7 +59,8 @@ static int unit_match(const char **s, int64_t *ms)
     return -1;
 }
 
-int value_parse_duration(const char *s, int64_t *out, const char **why)
+int
+value_parse_duration(const char *s, int64_t *out, const char **why)
 {
     int64_t total = 0;
     const char *p = s;
@@ -103,7 +108,8 @@ int value_parse_duration(const char *s, int64_t *out, const char **why)
     return 0;
 }
 
-int value_parse_rate(const char *s, struct rate *out, const char **why)
+int
+value_parse_rate(const char *s, struct rate *out, const char **why)
 {
     const char *slash;
     char num[32];
@@ -154,7 +160,8 @@ int value_parse_rate(const char *s, struct rate *out, const char **why)
     return 0;
 }
 
-int value_parse_bool(const char *s, bool *out, const char **why)
+int
+value_parse_bool(const char *s, bool *out, const char **why)
 {
     static const char *const yes[] = {"true", "yes", "on", "1"};
     static const char *const no[] = {"false", "no", "off", "0"};
@@ -173,8 +180,9 @@ int value_parse_bool(const char *s, bool *out, const char **why)
     return -1;
 }
 
-int value_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out,
-                    const char **why)
+int
+value_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out,
+                const char **why)
 {
     const char *p = s;
     char *end;
@@ -202,8 +210,9 @@ int value_parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out,
     return 0;
 }
 
-int value_parse_double(const char *s, double lo, double hi, double *out,
-                       const char **why)
+int
+value_parse_double(const char *s, double lo, double hi, double *out,
+                   const char **why)
 {
     char *end;
     double v;
@@ -227,7 +236,8 @@ int value_parse_double(const char *s, double lo, double hi, double *out,
     return 0;
 }
 
-void value_list_free(char **items, size_t n)
+void
+value_list_free(char **items, size_t n)
 {
     if (items == NULL)
         return;
@@ -240,8 +250,9 @@ void value_list_free(char **items, size_t n)
     free(items);
 }
 
-int value_split_list(const char *s, size_t max, char ***items, size_t *n,
-                     const char **why)
+int
+value_split_list(const char *s, size_t max, char ***items, size_t *n,
+                 const char **why)
 {
     char **v = NULL;
     size_t count = 0;
@@ -299,7 +310,8 @@ out:
     return rc;
 }
 
-void value_format_duration(int64_t ms, char *buf, size_t len)
+void
+value_format_duration(int64_t ms, char *buf, size_t len)
 {
     size_t i = sizeof(units) / sizeof(units[0]);
 
@@ -315,7 +327,8 @@ void value_format_duration(int64_t ms, char *buf, size_t len)
     snprintf(buf, len, "%lld%s", (long long)(ms / units[i].ms), units[i].name);
 }
 
-void value_format_rate(const struct rate *r, char *buf, size_t len)
+void
+value_format_rate(const struct rate *r, char *buf, size_t len)
 {
     char w[VALUE_FORMAT_MAX];
 

@@ -77,7 +77,8 @@ struct http {
     struct http_stats stats;
 };
 
-const char *http_error_name(enum http_error e)
+const char *
+http_error_name(enum http_error e)
 {
     switch (e) {
     case HTTP_OK:
@@ -96,7 +97,8 @@ const char *http_error_name(enum http_error e)
     return "?";
 }
 
-static void http_list_add(struct http_req **head, struct http_req *r)
+static void
+http_list_add(struct http_req **head, struct http_req *r)
 {
     r->prev = NULL;
     r->next = *head;
@@ -105,7 +107,8 @@ static void http_list_add(struct http_req **head, struct http_req *r)
     *head = r;
 }
 
-static void http_list_del(struct http_req **head, struct http_req *r)
+static void
+http_list_del(struct http_req **head, struct http_req *r)
 {
     if (r->prev)
         r->prev->next = r->next;
@@ -117,7 +120,8 @@ static void http_list_del(struct http_req **head, struct http_req *r)
 }
 
 /* Frees a request that is no longer (or never was) dispatched. */
-static void http_req_free(struct http_req *r)
+static void
+http_req_free(struct http_req *r)
 {
     if (r == NULL)
         return;
@@ -141,12 +145,14 @@ static void http_req_free(struct http_req *r)
 
 static void http_after(struct http *h);
 
-static void http_sock_closed(uv_handle_t *handle)
+static void
+http_sock_closed(uv_handle_t *handle)
 {
     free(handle->data);
 }
 
-static void http_sock_close(struct http_sock *s)
+static void
+http_sock_close(struct http_sock *s)
 {
     struct http *h = s->h;
 
@@ -161,7 +167,8 @@ static void http_sock_close(struct http_sock *s)
     uv_close((uv_handle_t *)&s->poll, http_sock_closed);
 }
 
-static void http_action(struct http *h, curl_socket_t fd, int flags)
+static void
+http_action(struct http *h, curl_socket_t fd, int flags)
 {
     int running = 0;
     CURLMcode mc;
@@ -175,7 +182,8 @@ static void http_action(struct http *h, curl_socket_t fd, int flags)
     http_after(h);
 }
 
-static void http_on_poll(uv_poll_t *poll, int status, int events)
+static void
+http_on_poll(uv_poll_t *poll, int status, int events)
 {
     struct http_sock *s = poll->data;
     int flags = 0;
@@ -195,14 +203,16 @@ static void http_on_poll(uv_poll_t *poll, int status, int events)
     http_action(s->h, s->fd, flags);
 }
 
-static void http_on_timer(uv_timer_t *timer)
+static void
+http_on_timer(uv_timer_t *timer)
 {
     http_action(timer->data, CURL_SOCKET_TIMEOUT, 0);
 }
 
 /* CURLMOPT_SOCKETFUNCTION: libcurl says which events it wants on fd. */
-static int http_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
-                            void *socketp)
+static int
+http_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
+                 void *socketp)
 {
     struct http *h = userp;
     struct http_sock *s = socketp;
@@ -255,7 +265,8 @@ static int http_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 
 /* CURLMOPT_TIMERFUNCTION: one non-repeating timer; -1 deletes it.  Never
  * calls libcurl from here: the timer fires from the loop. */
-static int http_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+static int
+http_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     struct http *h = userp;
 
@@ -269,7 +280,8 @@ static int http_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- per-request callbacks (run inside libcurl) ----------------------- */
 
-static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *userp)
+static size_t
+http_on_body(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     struct http_req *r = userp;
     size_t n = size * nmemb, cap;
@@ -309,7 +321,8 @@ static size_t http_on_body(char *ptr, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
-static size_t http_on_header(char *ptr, size_t size, size_t nmemb, void *userp)
+static size_t
+http_on_header(char *ptr, size_t size, size_t nmemb, void *userp)
 {
     struct http_req *r = userp;
     size_t n = size * nmemb, cap;
@@ -345,7 +358,8 @@ static size_t http_on_header(char *ptr, size_t size, size_t nmemb, void *userp)
 
 /* ---- completion ------------------------------------------------------- */
 
-static char *http_trim(char *s, char *end)
+static char *
+http_trim(char *s, char *end)
 {
     while (s < end && (*s == ' ' || *s == '\t'))
         s++;
@@ -358,7 +372,8 @@ static char *http_trim(char *s, char *end)
 
 /* Splits hbuf in place into name/value pairs; skips status and blank
  * lines.  A failure only loses the headers, not the response. */
-static void http_parse_headers(struct http_req *r)
+static void
+http_parse_headers(struct http_req *r)
 {
     char *line, *eol, *colon, *end;
     size_t lines = 0, i;
@@ -388,7 +403,8 @@ static void http_parse_headers(struct http_req *r)
     }
 }
 
-static enum http_error http_classify(const struct http_req *r, CURLcode cc)
+static enum http_error
+http_classify(const struct http_req *r, CURLcode cc)
 {
     if (r->too_large)
         return HTTP_ERR_TOO_LARGE;
@@ -416,7 +432,8 @@ static enum http_error http_classify(const struct http_req *r, CURLcode cc)
     }
 }
 
-static void http_complete(struct http *h, struct http_req *r, CURLcode cc)
+static void
+http_complete(struct http *h, struct http_req *r, CURLcode cc)
 {
     struct http_response resp;
     long status = 0, connects = 0;
@@ -465,12 +482,14 @@ static void http_complete(struct http *h, struct http_req *r, CURLcode cc)
 
 /* Releases everything: requests (without callbacks), connections, polls;
  * the struct itself goes in the timer's close callback. */
-static void http_timer_closed(uv_handle_t *handle)
+static void
+http_timer_closed(uv_handle_t *handle)
 {
     free(handle->data);
 }
 
-static void http_teardown(struct http *h)
+static void
+http_teardown(struct http *h)
 {
     while (h->reqs)
         http_req_free(h->reqs);
@@ -487,7 +506,8 @@ static void http_teardown(struct http *h)
  * inside it.  A failed add completes the request (HTTP_ERR_INTERNAL); its
  * callback may change the list, so the scan then starts over.
  */
-static void http_settle(struct http *h)
+static void
+http_settle(struct http *h)
 {
     struct http_req *r, *next;
 
@@ -514,7 +534,8 @@ static void http_settle(struct http *h)
  * http_free, add requests sent from inside libcurl, reap requests
  * cancelled from inside libcurl, then deliver completions.
  */
-static void http_after(struct http *h)
+static void
+http_after(struct http *h)
 {
     CURLMsg *msg;
     void *priv;
@@ -544,7 +565,8 @@ static void http_after(struct http *h)
 
 /* ---- public API ------------------------------------------------------- */
 
-static long http_max_connections(void)
+static long
+http_max_connections(void)
 {
     struct rlimit rl;
     rlim_t n, reserve;
@@ -560,7 +582,8 @@ static long http_max_connections(void)
     return (long)(n - reserve);
 }
 
-struct http *http_new(uv_loop_t *loop)
+struct http *
+http_new(uv_loop_t *loop)
 {
     struct http *h = NULL, *ret = NULL;
     int timer_ok = 0;
@@ -612,7 +635,8 @@ out:
     return ret;
 }
 
-void http_free(struct http *h)
+void
+http_free(struct http *h)
 {
     struct http_req *r;
 
@@ -632,7 +656,8 @@ void http_free(struct http *h)
 }
 
 /* A method is a short token of capitals: nothing to inject. */
-static int http_method_ok(const char *m)
+static int
+http_method_ok(const char *m)
 {
     size_t i;
 
@@ -642,13 +667,15 @@ static int http_method_ok(const char *m)
     return i > 0;
 }
 
-static int http_header_ok(const char *s)
+static int
+http_header_ok(const char *s)
 {
     return strchr(s, '\r') == NULL && strchr(s, '\n') == NULL &&
            strchr(s, ':') != NULL;
 }
 
-static int http_setup(struct http_req *r, const struct http_request *rq)
+static int
+http_setup(struct http_req *r, const struct http_request *rq)
 {
     CURL *e = r->easy;
     const char *method;
@@ -749,8 +776,9 @@ out:
     return rc;
 }
 
-struct http_req *http_send(struct http *h, const struct http_request *rq,
-                           http_done_fn done, void *arg)
+struct http_req *
+http_send(struct http *h, const struct http_request *rq, http_done_fn done,
+          void *arg)
 {
     struct http_req *r = NULL, *ret = NULL;
 
@@ -793,7 +821,8 @@ out:
     return ret;
 }
 
-void http_cancel(struct http_req *r)
+void
+http_cancel(struct http_req *r)
 {
     struct http *h;
 
@@ -810,8 +839,8 @@ void http_cancel(struct http_req *r)
     http_req_free(r);
 }
 
-const char *http_response_header(const struct http_response *resp,
-                                 const char *name)
+const char *
+http_response_header(const struct http_response *resp, const char *name)
 {
     const struct http_req *r;
     size_t i;
@@ -825,12 +854,14 @@ const char *http_response_header(const struct http_response *resp,
     return NULL;
 }
 
-size_t http_in_flight(const struct http *h)
+size_t
+http_in_flight(const struct http *h)
 {
     return h ? h->in_flight : 0;
 }
 
-void http_stats_get(const struct http *h, struct http_stats *out)
+void
+http_stats_get(const struct http *h, struct http_stats *out)
 {
     if (out == NULL)
         return;

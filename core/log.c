@@ -79,8 +79,8 @@ log_vemit(enum log_level level, int with_errno, const char *fmt, va_list ap)
         gettimeofday(&tv, NULL);
         gmtime_r(&tv.tv_sec, &tm);
         n += strftime(line + n, sizeof(line) - n, "%Y-%m-%dT%H:%M:%S", &tm);
-        w = snprintf(line + n, sizeof(line) - n, ".%03dZ %s: ",
-                     (int)(tv.tv_usec / 1000), logger.ident);
+        w = snprintf(line + n, sizeof(line) - n,
+                     ".%03dZ %s: ", (int)(tv.tv_usec / 1000), logger.ident);
         n += (size_t)w;
     }
     w = snprintf(line + n, sizeof(line) - n, "level=%s ", level_names[level]);

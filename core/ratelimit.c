@@ -79,36 +79,42 @@ struct ratelimit {
 
 /* ---- keys and entries ------------------------------------------------ */
 
-static int ent_kind(const void *e)
+static int
+ent_kind(const void *e)
 {
     return ((const unsigned char *)e)[0];
 }
 
-static size_t ent_keylen(const void *e)
+static size_t
+ent_keylen(const void *e)
 {
     return ((const unsigned char *)e)[2];
 }
 
-static const unsigned char *ent_key(const void *e)
+static const unsigned char *
+ent_key(const void *e)
 {
     if (ent_kind(e) == RATELIMIT_WINDOW)
         return ((const struct rl_win *)e)->data;
     return ((const struct rl_bkt *)e)->data;
 }
 
-static size_t win_ring_off(size_t keylen, unsigned width)
+static size_t
+win_ring_off(size_t keylen, unsigned width)
 {
     size_t off = offsetof(struct rl_win, data) + keylen;
 
     return (off + width - 1) / width * width;
 }
 
-static size_t win_size(size_t keylen, unsigned width, uint32_t cap)
+static size_t
+win_size(size_t keylen, unsigned width, uint32_t cap)
 {
     return win_ring_off(keylen, width) + (size_t)cap * width;
 }
 
-static size_t ent_size(const void *e)
+static size_t
+ent_size(const void *e)
 {
     const struct rl_win *w;
 
@@ -118,7 +124,8 @@ static size_t ent_size(const void *e)
     return win_size(w->keylen, w->width, w->cap);
 }
 
-static unsigned width_for(int64_t w_ms)
+static unsigned
+width_for(int64_t w_ms)
 {
     if (w_ms <= 65536)
         return 2;
@@ -127,18 +134,21 @@ static unsigned width_for(int64_t w_ms)
     return 8;
 }
 
-static void *win_ring(struct rl_win *w)
+static void *
+win_ring(struct rl_win *w)
 {
     return (unsigned char *)w + win_ring_off(w->keylen, w->width);
 }
 
-static const void *win_cring(const struct rl_win *w)
+static const void *
+win_cring(const struct rl_win *w)
 {
     return (const unsigned char *)w + win_ring_off(w->keylen, w->width);
 }
 
 /* The i-th oldest stored timestamp, decoded against `newest`. */
-static int64_t win_at(const struct rl_win *w, uint32_t i)
+static int64_t
+win_at(const struct rl_win *w, uint32_t i)
 {
     const void *ring = win_cring(w);
     uint32_t j = w->head + i;
@@ -161,7 +171,8 @@ static int64_t win_at(const struct rl_win *w, uint32_t i)
 }
 
 /* Append t (>= every stored timestamp); the caller made room. */
-static void win_push(struct rl_win *w, int64_t t)
+static void
+win_push(struct rl_win *w, int64_t t)
 {
     void *ring = win_ring(w);
     uint32_t j = w->head + w->count;
@@ -183,7 +194,8 @@ static void win_push(struct rl_win *w, int64_t t)
     w->newest = t;
 }
 
-static void win_drop(struct rl_win *w, uint32_t k)
+static void
+win_drop(struct rl_win *w, uint32_t k)
 {
     w->head += k;
     if (w->head >= w->cap)
@@ -193,7 +205,8 @@ static void win_drop(struct rl_win *w, uint32_t k)
 
 /* Timestamps t <= now - W no longer count (the window is (now - W, now]).
  * The ring is sorted, so they are at the front. */
-static void win_expire(struct rl_win *w, int64_t now, int64_t w_ms)
+static void
+win_expire(struct rl_win *w, int64_t now, int64_t w_ms)
 {
     uint32_t k = 0;
 
@@ -202,8 +215,9 @@ static void win_expire(struct rl_win *w, int64_t now, int64_t w_ms)
     win_drop(w, k);
 }
 
-static struct rl_win *win_alloc(struct ratelimit *rl, const char *key,
-                                size_t keylen, unsigned width, uint32_t cap)
+static struct rl_win *
+win_alloc(struct ratelimit *rl, const char *key, size_t keylen, unsigned width,
+          uint32_t cap)
 {
     size_t size = win_size(keylen, width, cap);
     struct rl_win *w = malloc(size);
@@ -221,8 +235,9 @@ static struct rl_win *win_alloc(struct ratelimit *rl, const char *key,
 }
 
 /* A copy of w with another width and capacity (>= count), oldest first. */
-static struct rl_win *win_rebuild(struct ratelimit *rl, const struct rl_win *w,
-                                  unsigned width, uint32_t cap)
+static struct rl_win *
+win_rebuild(struct ratelimit *rl, const struct rl_win *w, unsigned width,
+            uint32_t cap)
 {
     struct rl_win *nw;
     uint32_t i;
@@ -238,7 +253,8 @@ static struct rl_win *win_rebuild(struct ratelimit *rl, const struct rl_win *w,
     return nw;
 }
 
-static void ent_free(struct ratelimit *rl, void *e)
+static void
+ent_free(struct ratelimit *rl, void *e)
 {
     if (e == NULL)
         return;
@@ -248,13 +264,15 @@ static void ent_free(struct ratelimit *rl, void *e)
 
 /* ---- buckets (pure arithmetic on struct bk) --------------------------- */
 
-static uint64_t ceil_div_u(uint64_t a, uint64_t b)
+static uint64_t
+ceil_div_u(uint64_t a, uint64_t b)
 {
     return a / b + (a % b != 0);
 }
 
 /* Floor division: a negative level must round towards the debt. */
-static int64_t floor_div(int64_t a, int64_t b)
+static int64_t
+floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
 
@@ -263,13 +281,15 @@ static int64_t floor_div(int64_t a, int64_t b)
     return q;
 }
 
-static int64_t bk_cap(const struct bk *b)
+static int64_t
+bk_cap(const struct bk *b)
 {
     return b->n * b->w_ms;
 }
 
 /* Bring the level to time t (>= last_ms) at the current rate. */
-static void bk_refill(struct bk *b, int64_t t)
+static void
+bk_refill(struct bk *b, int64_t t)
 {
     int64_t cap = bk_cap(b);
     uint64_t need, dt;
@@ -287,7 +307,8 @@ static void bk_refill(struct bk *b, int64_t t)
 }
 
 /* Take tokens; the level saturates at RL_FLOOR rather than overflow. */
-static void bk_charge(struct bk *b, int64_t tokens)
+static void
+bk_charge(struct bk *b, int64_t tokens)
 {
     uint64_t room = (uint64_t)b->level - (uint64_t)RL_FLOOR; /* <= 2^63 */
     uint64_t c;
@@ -303,7 +324,8 @@ static void bk_charge(struct bk *b, int64_t tokens)
 }
 
 /* Give tokens back, never above a full bucket. */
-static void bk_refund(struct bk *b, int64_t tokens)
+static void
+bk_refund(struct bk *b, int64_t tokens)
 {
     int64_t cap = bk_cap(b);
     uint64_t gap;
@@ -322,7 +344,8 @@ static void bk_refund(struct bk *b, int64_t tokens)
  * number of whole tokens (a fraction below one token is dropped, so a change
  * never grants anything), clamped to the new capacity.
  */
-static void bk_rate(struct bk *b, struct rate r, int64_t t)
+static void
+bk_rate(struct bk *b, struct rate r, int64_t t)
 {
     int64_t tokens;
 
@@ -344,7 +367,8 @@ static void bk_rate(struct bk *b, struct rate r, int64_t t)
 
 /* ms from last_ms until the level reaches `need` (level units), 0 if it
  * has; at most 2^62 (a bucket of one token per window, deep in debt). */
-static int64_t bk_wait(const struct bk *b, int64_t need)
+static int64_t
+bk_wait(const struct bk *b, int64_t need)
 {
     uint64_t ms;
 
@@ -356,7 +380,8 @@ static int64_t bk_wait(const struct bk *b, int64_t need)
 
 /* ---- the table --------------------------------------------------------- */
 
-static uint32_t key_hash(int kind, const char *key, size_t len)
+static uint32_t
+key_hash(int kind, const char *key, size_t len)
 {
     uint64_t h = UINT64_C(14695981039346656037) ^ (uint64_t)kind;
     size_t i;
@@ -375,8 +400,9 @@ static uint32_t key_hash(int kind, const char *key, size_t len)
 }
 
 /* The slot holding (kind, key), or the empty slot ending its probe. */
-static size_t tab_probe(const struct ratelimit *rl, int kind, const char *key,
-                        size_t len, uint32_t h, bool *found)
+static size_t
+tab_probe(const struct ratelimit *rl, int kind, const char *key, size_t len,
+          uint32_t h, bool *found)
 {
     size_t i = h & rl->mask;
 
@@ -397,7 +423,8 @@ static size_t tab_probe(const struct ratelimit *rl, int kind, const char *key,
     }
 }
 
-static int tab_resize(struct ratelimit *rl, size_t slots)
+static int
+tab_resize(struct ratelimit *rl, size_t slots)
 {
     uint32_t *nh = NULL;
     void **ne = NULL;
@@ -435,7 +462,8 @@ out:
 }
 
 /* Empty slot i and shift the rest of its cluster back into place. */
-static void tab_delete(struct ratelimit *rl, size_t i)
+static void
+tab_delete(struct ratelimit *rl, size_t i)
 {
     size_t j = i, home;
 
@@ -460,7 +488,8 @@ static void tab_delete(struct ratelimit *rl, size_t i)
 
 /* Whether the entry holds nothing that still counts at now; if not, when
  * it will (for the table-full hint). */
-static bool ent_idle(const void *e, int64_t now, int64_t *idle_at)
+static bool
+ent_idle(const void *e, int64_t now, int64_t *idle_at)
 {
     if (ent_kind(e) == RATELIMIT_WINDOW) {
         const struct rl_win *w = e;
@@ -474,8 +503,8 @@ static bool ent_idle(const void *e, int64_t now, int64_t *idle_at)
 }
 
 /* Look at up to max slots from the cursor, dropping idle entries. */
-static size_t tab_sweep(struct ratelimit *rl, int64_t now, size_t max,
-                        int64_t *soonest)
+static size_t
+tab_sweep(struct ratelimit *rl, int64_t now, size_t max, int64_t *soonest)
 {
     size_t seen, dropped = 0;
     int64_t at = INT64_MAX;
@@ -502,9 +531,9 @@ static size_t tab_sweep(struct ratelimit *rl, int64_t now, size_t max,
  * *wait_ms set to a hint when the table is full of live keys (refuse-safe:
  * never grow past max_keys).
  */
-static int tab_reserve(struct ratelimit *rl, int kind, const char *key,
-                       size_t len, uint32_t h, int64_t now, size_t *slot,
-                       int64_t *wait_ms)
+static int
+tab_reserve(struct ratelimit *rl, int kind, const char *key, size_t len,
+            uint32_t h, int64_t now, size_t *slot, int64_t *wait_ms)
 {
     int64_t soonest;
     bool found;
@@ -528,7 +557,8 @@ static int tab_reserve(struct ratelimit *rl, int kind, const char *key,
     return 0;
 }
 
-static void tab_put(struct ratelimit *rl, size_t slot, uint32_t h, void *e)
+static void
+tab_put(struct ratelimit *rl, size_t slot, uint32_t h, void *e)
 {
     rl->hash[slot] = h;
     rl->ent[slot] = e;
@@ -537,7 +567,8 @@ static void tab_put(struct ratelimit *rl, size_t slot, uint32_t h, void *e)
 
 /* ---- argument checks --------------------------------------------------- */
 
-static int key_ok(const char *key, size_t *len)
+static int
+key_ok(const char *key, size_t *len)
 {
     if (key == NULL)
         return 0;
@@ -545,13 +576,15 @@ static int key_ok(const char *key, size_t *len)
     return *len >= 1 && *len <= RATELIMIT_KEY_MAX;
 }
 
-static int window_rate_ok(struct rate r)
+static int
+window_rate_ok(struct rate r)
 {
     return r.n >= 1 && r.n <= RATELIMIT_WINDOW_MAX_N && r.window_ms >= 1 &&
            r.window_ms <= RATELIMIT_WINDOW_MAX_MS;
 }
 
-static int bucket_rate_ok(struct rate r)
+static int
+bucket_rate_ok(struct rate r)
 {
     return r.n >= 1 && r.window_ms >= 1 &&
            r.window_ms <= RATELIMIT_WINDOW_MAX_MS &&
@@ -559,14 +592,16 @@ static int bucket_rate_ok(struct rate r)
 }
 
 /* Times stay far from int64 limits so now + W and now - age never wrap. */
-static int time_ok(int64_t t)
+static int
+time_ok(int64_t t)
 {
     return t >= -(INT64_C(1) << 61) && t <= (INT64_C(1) << 61);
 }
 
 /* ---- public ------------------------------------------------------------ */
 
-struct ratelimit *ratelimit_new(size_t max_keys)
+struct ratelimit *
+ratelimit_new(size_t max_keys)
 {
     struct ratelimit *rl = NULL, *ret = NULL;
 
@@ -590,7 +625,8 @@ out:
     return ret;
 }
 
-void ratelimit_free(struct ratelimit *rl)
+void
+ratelimit_free(struct ratelimit *rl)
 {
     size_t i;
 
@@ -611,8 +647,8 @@ void ratelimit_free(struct ratelimit *rl)
  * timestamps (older ones cannot matter under n; see docs on rate changes).
  * May replace the entry (returned; NULL on out of memory, the old one kept).
  */
-static struct rl_win *win_update(struct ratelimit *rl, struct rl_win *w,
-                                 struct rate r, int64_t t)
+static struct rl_win *
+win_update(struct ratelimit *rl, struct rl_win *w, struct rate r, int64_t t)
 {
     struct rl_win *nw;
     unsigned width = w->width;
@@ -636,8 +672,9 @@ static struct rl_win *win_update(struct ratelimit *rl, struct rl_win *w,
     return nw;
 }
 
-int ratelimit_hit(struct ratelimit *rl, const char *key, struct rate r,
-                  int64_t now_ms, int64_t *wait_ms)
+int
+ratelimit_hit(struct ratelimit *rl, const char *key, struct rate r,
+              int64_t now_ms, int64_t *wait_ms)
 {
     struct rl_win *w, *nw;
     int64_t wait = 1000, t;
@@ -700,8 +737,9 @@ out:
     return rc;
 }
 
-int ratelimit_peek(const struct ratelimit *rl, const char *key, struct rate r,
-                   int64_t now_ms, struct ratelimit_usage *u)
+int
+ratelimit_peek(const struct ratelimit *rl, const char *key, struct rate r,
+               int64_t now_ms, struct ratelimit_usage *u)
 {
     const struct rl_win *w;
     uint32_t first = 0, live;
@@ -743,9 +781,9 @@ out:
 }
 
 /* Find or create the bucket for key, with the rate applied at t. */
-static struct rl_bkt *bkt_get(struct ratelimit *rl, const char *key, size_t len,
-                              struct rate r, int64_t now_ms, struct bk *b,
-                              int64_t *wait)
+static struct rl_bkt *
+bkt_get(struct ratelimit *rl, const char *key, size_t len, struct rate r,
+        int64_t now_ms, struct bk *b, int64_t *wait)
 {
     struct rl_bkt *bp;
     size_t slot;
@@ -781,7 +819,8 @@ static struct rl_bkt *bkt_get(struct ratelimit *rl, const char *key, size_t len,
     return bp;
 }
 
-static void bkt_store(struct rl_bkt *bp, const struct bk *b)
+static void
+bkt_store(struct rl_bkt *bp, const struct bk *b)
 {
     if (bp->level != b->level || bp->n != b->n || bp->w_ms != b->w_ms)
         bp->flags |= RL_DIRTY;
@@ -791,8 +830,9 @@ static void bkt_store(struct rl_bkt *bp, const struct bk *b)
     bp->w_ms = b->w_ms;
 }
 
-int ratelimit_reserve(struct ratelimit *rl, const char *key, struct rate budget,
-                      int64_t tokens, int64_t now_ms, int64_t *wait_ms)
+int
+ratelimit_reserve(struct ratelimit *rl, const char *key, struct rate budget,
+                  int64_t tokens, int64_t now_ms, int64_t *wait_ms)
 {
     struct rl_bkt *bp;
     struct bk b;
@@ -831,8 +871,9 @@ out:
     return rc;
 }
 
-int ratelimit_settle(struct ratelimit *rl, const char *key, struct rate budget,
-                     int64_t reserved, int64_t actual, int64_t now_ms)
+int
+ratelimit_settle(struct ratelimit *rl, const char *key, struct rate budget,
+                 int64_t reserved, int64_t actual, int64_t now_ms)
 {
     struct rl_bkt *bp;
     struct bk b;
@@ -861,9 +902,10 @@ out:
     return rc;
 }
 
-int ratelimit_peek_budget(const struct ratelimit *rl, const char *key,
-                          struct rate budget, int64_t tokens, int64_t now_ms,
-                          struct ratelimit_usage *u)
+int
+ratelimit_peek_budget(const struct ratelimit *rl, const char *key,
+                      struct rate budget, int64_t tokens, int64_t now_ms,
+                      struct ratelimit_usage *u)
 {
     const struct rl_bkt *bp;
     struct bk b;
@@ -907,12 +949,14 @@ out:
     return rc;
 }
 
-size_t ratelimit_keys(const struct ratelimit *rl)
+size_t
+ratelimit_keys(const struct ratelimit *rl)
 {
     return rl == NULL ? 0 : rl->used;
 }
 
-void ratelimit_stats(const struct ratelimit *rl, struct ratelimit_stats *st)
+void
+ratelimit_stats(const struct ratelimit *rl, struct ratelimit_stats *st)
 {
     if (st == NULL)
         return;
@@ -926,7 +970,8 @@ void ratelimit_stats(const struct ratelimit *rl, struct ratelimit_stats *st)
     st->table_slots = rl->mask + 1;
 }
 
-size_t ratelimit_evict(struct ratelimit *rl, int64_t now_ms, size_t max)
+size_t
+ratelimit_evict(struct ratelimit *rl, int64_t now_ms, size_t max)
 {
     int64_t soonest;
 
@@ -951,7 +996,8 @@ struct wbuf {
     size_t len, cap;
 };
 
-static int wb_room(struct wbuf *wb, size_t need)
+static int
+wb_room(struct wbuf *wb, size_t need)
 {
     unsigned char *np;
     size_t cap;
@@ -970,7 +1016,8 @@ static int wb_room(struct wbuf *wb, size_t need)
 }
 
 /* The caller reserved 10 bytes. */
-static void wb_varint(struct wbuf *wb, uint64_t v)
+static void
+wb_varint(struct wbuf *wb, uint64_t v)
 {
     while (v >= 0x80) {
         wb->p[wb->len++] = (unsigned char)(v | 0x80);
@@ -979,12 +1026,14 @@ static void wb_varint(struct wbuf *wb, uint64_t v)
     wb->p[wb->len++] = (unsigned char)v;
 }
 
-static void wb_zigzag(struct wbuf *wb, int64_t v)
+static void
+wb_zigzag(struct wbuf *wb, int64_t v)
 {
     wb_varint(wb, ((uint64_t)v << 1) ^ (v < 0 ? UINT64_MAX : 0));
 }
 
-static int blob_window(struct wbuf *wb, const struct rl_win *w, int64_t now)
+static int
+blob_window(struct wbuf *wb, const struct rl_win *w, int64_t now)
 {
     uint32_t first = 0, i;
     int64_t prev, t;
@@ -1009,7 +1058,8 @@ static int blob_window(struct wbuf *wb, const struct rl_win *w, int64_t now)
     return 1;
 }
 
-static int blob_bucket(struct wbuf *wb, const struct rl_bkt *bp, int64_t now)
+static int
+blob_bucket(struct wbuf *wb, const struct rl_bkt *bp, int64_t now)
 {
     struct bk b = {bp->level, bp->last_ms, bp->n, bp->w_ms};
 
@@ -1028,8 +1078,9 @@ static int blob_bucket(struct wbuf *wb, const struct rl_bkt *bp, int64_t now)
     return 1;
 }
 
-long ratelimit_export(struct ratelimit *rl, int64_t now_ms, int dirty_only,
-                      ratelimit_export_fn fn, void *arg)
+long
+ratelimit_export(struct ratelimit *rl, int64_t now_ms, int dirty_only,
+                 ratelimit_export_fn fn, void *arg)
 {
     struct wbuf wb = {NULL, 0, 0};
     char key[RATELIMIT_KEY_MAX + 1];
@@ -1077,7 +1128,8 @@ struct rbuf {
 };
 
 /* A varint of at most 10 bytes whose value fits an int64. */
-static int rb_varint(struct rbuf *rb, uint64_t *v)
+static int
+rb_varint(struct rbuf *rb, uint64_t *v)
 {
     uint64_t x = 0;
     unsigned shift;
@@ -1099,7 +1151,8 @@ static int rb_varint(struct rbuf *rb, uint64_t *v)
 }
 
 /* A signed varint within +-lim. */
-static int rb_zigzag(struct rbuf *rb, int64_t lim, int64_t *v)
+static int
+rb_zigzag(struct rbuf *rb, int64_t lim, int64_t *v)
 {
     uint64_t zz;
 
@@ -1109,8 +1162,9 @@ static int rb_zigzag(struct rbuf *rb, int64_t lim, int64_t *v)
     return *v >= -lim && *v <= lim ? 0 : -1;
 }
 
-static struct rl_win *parse_window(struct ratelimit *rl, const char *key,
-                                   size_t len, struct rbuf *rb, int64_t at)
+static struct rl_win *
+parse_window(struct ratelimit *rl, const char *key, size_t len, struct rbuf *rb,
+             int64_t at)
 {
     struct rl_win *w = NULL, *ret = NULL;
     uint64_t wms, count, gap, span = 0;
@@ -1156,8 +1210,9 @@ out:
     return ret;
 }
 
-static struct rl_bkt *parse_bucket(struct ratelimit *rl, const char *key,
-                                   size_t len, struct rbuf *rb, int64_t at)
+static struct rl_bkt *
+parse_bucket(struct ratelimit *rl, const char *key, size_t len, struct rbuf *rb,
+             int64_t at)
 {
     struct rl_bkt *bp;
     struct rate r;
@@ -1187,8 +1242,9 @@ static struct rl_bkt *parse_bucket(struct ratelimit *rl, const char *key,
     return bp;
 }
 
-int ratelimit_import(struct ratelimit *rl, const char *key, const void *blob,
-                     size_t len, int64_t at_ms)
+int
+ratelimit_import(struct ratelimit *rl, const char *key, const void *blob,
+                 size_t len, int64_t at_ms)
 {
     struct rbuf rb = {blob, len, 0};
     void *e = NULL;

@@ -67,7 +67,8 @@ struct ws_ctx {
 
 /* ---- connection bookkeeping ------------------------------------------- */
 
-static void conn_queue_clear(struct ws_conn *c)
+static void
+conn_queue_clear(struct ws_conn *c)
 {
     while (c->qhead) {
         struct ws_frame *f = c->qhead;
@@ -78,7 +79,8 @@ static void conn_queue_clear(struct ws_conn *c)
     c->qlen = 0;
 }
 
-static void conn_timer_closed(uv_handle_t *h)
+static void
+conn_timer_closed(uv_handle_t *h)
 {
     struct ws_conn *c = h->data;
 
@@ -87,7 +89,8 @@ static void conn_timer_closed(uv_handle_t *h)
     free(c);
 }
 
-static void conn_unlink_free(struct ws_conn *c)
+static void
+conn_unlink_free(struct ws_conn *c)
 {
     struct ws_ctx *x = c->x;
 
@@ -101,7 +104,8 @@ static void conn_unlink_free(struct ws_conn *c)
     uv_close((uv_handle_t *)&c->timer, conn_timer_closed);
 }
 
-static void conn_report(uv_timer_t *t)
+static void
+conn_report(uv_timer_t *t)
 {
     struct ws_conn *c = t->data;
 
@@ -111,7 +115,8 @@ static void conn_report(uv_timer_t *t)
 }
 
 /* The connection is over: detach from lws and report on the next turn. */
-static void conn_finish(struct ws_conn *c, int code, const char *reason)
+static void
+conn_finish(struct ws_conn *c, int code, const char *reason)
 {
     if (c->state == WS_DONE)
         return;
@@ -130,7 +135,8 @@ static void conn_finish(struct ws_conn *c, int code, const char *reason)
 
 /* ---- lws callback ----------------------------------------------------- */
 
-static int conn_receive(struct ws_conn *c, const char *in, size_t len)
+static int
+conn_receive(struct ws_conn *c, const char *in, size_t len)
 {
     struct lws *wsi = c->wsi;
 
@@ -174,7 +180,8 @@ static int conn_receive(struct ws_conn *c, const char *in, size_t len)
  * LWS_WRITE_CLOSE, which lws_write() frames and masks.  The server's echo
  * then ends the connection; a timeout covers a peer that never echoes.
  */
-static int conn_send_close(struct ws_conn *c)
+static int
+conn_send_close(struct ws_conn *c)
 {
     unsigned char buf[LWS_PRE + 125];
     size_t rlen = strlen(c->close_reason);
@@ -192,7 +199,8 @@ static int conn_send_close(struct ws_conn *c)
     return 0;
 }
 
-static int conn_writable(struct ws_conn *c)
+static int
+conn_writable(struct ws_conn *c)
 {
     struct ws_frame *f;
 
@@ -218,8 +226,8 @@ static int conn_writable(struct ws_conn *c)
     return 0;
 }
 
-static int conn_peer_close(struct ws_conn *c, const unsigned char *in,
-                           size_t len)
+static int
+conn_peer_close(struct ws_conn *c, const unsigned char *in, size_t len)
 {
     if (c->close_sent)
         return -1; /* the echo of our close: done, report our code */
@@ -241,8 +249,9 @@ static int conn_peer_close(struct ws_conn *c, const unsigned char *in,
     return 0;
 }
 
-static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                 void *in, size_t len)
+static int
+ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+      size_t len)
 {
     struct ws_conn *c = lws_get_opaque_user_data(wsi);
 
@@ -303,7 +312,8 @@ static const struct lws_protocols ws_protocols[] = {
 
 /* ---- connecting ------------------------------------------------------- */
 
-static void conn_start_lws(struct ws_conn *c, const char *address)
+static void
+conn_start_lws(struct ws_conn *c, const char *address)
 {
     struct lws_client_connect_info i;
     struct lws *wsi;
@@ -334,8 +344,8 @@ static void conn_start_lws(struct ws_conn *c, const char *address)
         c->wsi = wsi;
 }
 
-static void conn_resolved(uv_getaddrinfo_t *req, int status,
-                          struct addrinfo *res)
+static void
+conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct ws_conn *c = req->data;
     char addr[INET6_ADDRSTRLEN] = "";
@@ -363,7 +373,8 @@ out:
 }
 
 /* ws[s]://host[:port][/path]; IPv6 literals in brackets. */
-static int url_parse(struct ws_conn *c, const char *url)
+static int
+url_parse(struct ws_conn *c, const char *url)
 {
     const char *p, *h, *hend, *slash;
     size_t hlen;
@@ -413,8 +424,9 @@ static int url_parse(struct ws_conn *c, const char *url)
     return 0;
 }
 
-struct ws_conn *ws_connect(struct ws_ctx *x, const char *url,
-                           const struct ws_conn_ops *ops, void *arg)
+struct ws_conn *
+ws_connect(struct ws_ctx *x, const char *url, const struct ws_conn_ops *ops,
+           void *arg)
 {
     struct addrinfo hints;
     struct ws_conn *c = NULL, *ret = NULL;
@@ -461,7 +473,8 @@ out:
     return ret;
 }
 
-int ws_send_text(struct ws_conn *c, const char *buf, size_t len)
+int
+ws_send_text(struct ws_conn *c, const char *buf, size_t len)
 {
     struct ws_frame *f;
 
@@ -493,7 +506,8 @@ int ws_send_text(struct ws_conn *c, const char *buf, size_t len)
     return 0;
 }
 
-void ws_close(struct ws_conn *c, int code, const char *reason)
+void
+ws_close(struct ws_conn *c, int code, const char *reason)
 {
     if (c == NULL || c->state == WS_DONE || c->close_code)
         return;
@@ -522,26 +536,30 @@ void ws_close(struct ws_conn *c, int code, const char *reason)
     }
 }
 
-void ws_set_frame_max(struct ws_conn *c, size_t max)
+void
+ws_set_frame_max(struct ws_conn *c, size_t max)
 {
     if (c)
         c->frame_max = max;
 }
 
-void ws_set_msg_max(struct ws_conn *c, size_t max)
+void
+ws_set_msg_max(struct ws_conn *c, size_t max)
 {
     if (c)
         c->msg_max = max;
 }
 
-int ws_is_open(const struct ws_conn *c)
+int
+ws_is_open(const struct ws_conn *c)
 {
     return c && c->state == WS_OPEN && !c->close_code;
 }
 
 /* ---- the context ------------------------------------------------------ */
 
-static void ws_lws_log(int level, const char *line)
+static void
+ws_lws_log(int level, const char *line)
 {
     size_t n = strlen(line);
 
@@ -553,7 +571,8 @@ static void ws_lws_log(int level, const char *line)
         log_warnx("ws: lws: %.*s", (int)n, line);
 }
 
-struct ws_ctx *ws_ctx_new(uv_loop_t *loop)
+struct ws_ctx *
+ws_ctx_new(uv_loop_t *loop)
 {
     struct lws_context_creation_info info;
     struct ws_ctx *x, *ret = NULL;
@@ -596,12 +615,14 @@ out:
     return ret;
 }
 
-static void ws_ctx_release(uv_handle_t *h)
+static void
+ws_ctx_release(uv_handle_t *h)
 {
     free(h->data);
 }
 
-static void ws_count_closing(uv_handle_t *h, void *arg)
+static void
+ws_count_closing(uv_handle_t *h, void *arg)
 {
     if (uv_is_closing(h))
         ++*(int *)arg;
@@ -615,7 +636,8 @@ static void ws_count_closing(uv_handle_t *h, void *arg)
  * (info.pcontext).  getaddrinfo requests must come back too.  Only then
  * is our memory out of every callback's reach.
  */
-static void ws_reaper_tick(uv_timer_t *t)
+static void
+ws_reaper_tick(uv_timer_t *t)
 {
     struct ws_ctx *x = t->data;
     int gai = 0, closing = 0;
@@ -638,7 +660,8 @@ static void ws_reaper_tick(uv_timer_t *t)
     uv_close((uv_handle_t *)t, ws_ctx_release);
 }
 
-void ws_ctx_free(struct ws_ctx *x)
+void
+ws_ctx_free(struct ws_ctx *x)
 {
     if (x == NULL || x->freeing)
         return;

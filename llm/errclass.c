@@ -24,14 +24,16 @@ static const char *const class_names[ERRCLASS_COUNT] = {
     [ERRCLASS_INTERNAL] = "internal",
 };
 
-const char *errclass_name(enum errclass cls)
+const char *
+errclass_name(enum errclass cls)
 {
     if ((unsigned)cls >= ERRCLASS_COUNT)
         return "?";
     return class_names[cls];
 }
 
-int errclass_retryable(enum errclass cls)
+int
+errclass_retryable(enum errclass cls)
 {
     switch (cls) {
     case ERRCLASS_NETWORK:
@@ -93,13 +95,15 @@ static const char *const quota_phrases[] = {
     "insufficient_quota",
 };
 
-static int lower(int c)
+static int
+lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
 /* Case-insensitive equality, bounded by ERRCLASS_TOKEN_MAX. */
-static int token_eq(const char *s, const char *token)
+static int
+token_eq(const char *s, const char *token)
 {
     size_t i;
 
@@ -114,7 +118,8 @@ static int token_eq(const char *s, const char *token)
 
 /* Case-insensitive substring search within the first ERRCLASS_MESSAGE_MAX
  * bytes; needle is lower case. */
-static int message_has(const char *msg, const char *needle)
+static int
+message_has(const char *msg, const char *needle)
 {
     size_t n = strlen(needle);
 
@@ -129,8 +134,8 @@ static int message_has(const char *msg, const char *needle)
     return 0;
 }
 
-static int message_has_any(const char *msg, const char *const *phrases,
-                           size_t n)
+static int
+message_has_any(const char *msg, const char *const *phrases, size_t n)
 {
     if (msg == NULL)
         return 0;
@@ -140,7 +145,8 @@ static int message_has_any(const char *msg, const char *const *phrases,
     return 0;
 }
 
-static const struct token_class *token_find(const char *s)
+static const struct token_class *
+token_find(const char *s)
 {
     if (s == NULL || s[0] == '\0')
         return NULL;
@@ -151,7 +157,8 @@ static const struct token_class *token_find(const char *s)
 }
 
 /* -1 when the status names no error (2xx, 1xx, 3xx, garbage). */
-static int class_from_status(int status)
+static int
+class_from_status(int status)
 {
     switch (status) {
     case 400:
@@ -188,8 +195,9 @@ static int class_from_status(int status)
     return -1;
 }
 
-enum errclass errclass_from_http(int status, const char *type, const char *code,
-                                 const char *message)
+enum errclass
+errclass_from_http(int status, const char *type, const char *code,
+                   const char *message)
 {
     const struct token_class *tc = token_find(code);
     const struct token_class *tt = token_find(type);

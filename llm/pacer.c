@@ -10,30 +10,35 @@
 #define CHARGE_MAX_NS (INT64_C(86400000) * NS_PER_MS)
 #define NOW_MAX_MS (INT64_MAX / NS_PER_MS / 4)
 
-static int64_t clamp64(int64_t v, int64_t lo, int64_t hi)
+static int64_t
+clamp64(int64_t v, int64_t lo, int64_t hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
 }
 
-static int64_t max64(int64_t a, int64_t b)
+static int64_t
+max64(int64_t a, int64_t b)
 {
     return a > b ? a : b;
 }
 
 /* Clocks are clamped to +-73 years (of monotonic ms) so no difference
  * below can overflow. */
-static int64_t clamp_now(int64_t ms)
+static int64_t
+clamp_now(int64_t ms)
 {
     return clamp64(ms, -NOW_MAX_MS, NOW_MAX_MS);
 }
 
-static int64_t to_ns(int64_t ms)
+static int64_t
+to_ns(int64_t ms)
 {
     return clamp_now(ms) * NS_PER_MS;
 }
 
 /* ns -> ms rounded up: a wait is never shortened. */
-static int64_t ceil_ms(int64_t ns)
+static int64_t
+ceil_ms(int64_t ns)
 {
     return ns <= 0 ? 0 : ns / NS_PER_MS + (ns % NS_PER_MS != 0);
 }
@@ -43,7 +48,8 @@ static int64_t ceil_ms(int64_t ns)
  * type: the 128-bit product in two halves, then shift-subtract division.
  * Saturates at CHARGE_MAX_NS.
  */
-static int64_t muldiv(uint64_t a, uint64_t b, uint64_t c, int round_up)
+static int64_t
+muldiv(uint64_t a, uint64_t b, uint64_t c, int round_up)
 {
     uint64_t al = a & 0xffffffffu, ah = a >> 32;
     uint64_t bl = b & 0xffffffffu, bh = b >> 32;
@@ -69,7 +75,8 @@ static int64_t muldiv(uint64_t a, uint64_t b, uint64_t c, int round_up)
     return q > (uint64_t)CHARGE_MAX_NS ? CHARGE_MAX_NS : (int64_t)q;
 }
 
-void pacer_init(struct pacer *p, const struct pacer_config *cfg)
+void
+pacer_init(struct pacer *p, const struct pacer_config *cfg)
 {
     p->cfg = *cfg;
     p->req_tat_ns = INT64_MIN / 4; /* long ago: the first request goes */
@@ -80,12 +87,14 @@ void pacer_init(struct pacer *p, const struct pacer_config *cfg)
     p->penalties = 0;
 }
 
-void pacer_configure(struct pacer *p, const struct pacer_config *cfg)
+void
+pacer_configure(struct pacer *p, const struct pacer_config *cfg)
 {
     p->cfg = *cfg;
 }
 
-int pacer_factor_pm(const struct pacer *p, int64_t now_ms)
+int
+pacer_factor_pm(const struct pacer *p, int64_t now_ms)
 {
     int64_t since, f;
 
@@ -104,7 +113,8 @@ int pacer_factor_pm(const struct pacer *p, int64_t now_ms)
 
 /* The time `units` of a per-minute `rate` occupy at factor f, in ns:
  * units * 60 s * 1000 / (rate * f). */
-static int64_t charge_ns(int64_t units, int64_t rate, int f, int round_up)
+static int64_t
+charge_ns(int64_t units, int64_t rate, int f, int round_up)
 {
     if (units <= 0 || rate <= 0)
         return 0;
@@ -122,12 +132,14 @@ static int64_t charge_ns(int64_t units, int64_t rate, int f, int round_up)
  * interval up to whole ms (7000 rpm would run at 6667).  The slack is
  * safe: sends stay >= 60 s apart per rpm of them (docs/retry.md).
  */
-static int64_t advance(int64_t tat, int64_t now_ns, int64_t cost)
+static int64_t
+advance(int64_t tat, int64_t now_ns, int64_t cost)
 {
     return (tat > now_ns - NS_PER_MS ? tat : now_ns) + cost;
 }
 
-int64_t pacer_next(const struct pacer *p, int64_t tokens, int64_t now_ms)
+int64_t
+pacer_next(const struct pacer *p, int64_t tokens, int64_t now_ms)
 {
     int64_t now_ns = to_ns(now_ms), wait = 0;
 
@@ -143,7 +155,8 @@ int64_t pacer_next(const struct pacer *p, int64_t tokens, int64_t now_ms)
     return wait;
 }
 
-int64_t pacer_take(struct pacer *p, int64_t tokens, int64_t now_ms)
+int64_t
+pacer_take(struct pacer *p, int64_t tokens, int64_t now_ms)
 {
     int64_t now_ns = to_ns(now_ms), wait = pacer_next(p, tokens, now_ms);
     int f;
@@ -161,8 +174,8 @@ out:
     return wait;
 }
 
-void pacer_settle(struct pacer *p, int64_t reserved, int64_t used,
-                  int64_t now_ms)
+void
+pacer_settle(struct pacer *p, int64_t reserved, int64_t used, int64_t now_ms)
 {
     int64_t now_ns = to_ns(now_ms);
     int f = pacer_factor_pm(p, now_ms);
@@ -186,8 +199,9 @@ void pacer_settle(struct pacer *p, int64_t reserved, int64_t used,
     }
 }
 
-void pacer_penalize(struct pacer *p, int64_t sent_ms, int64_t retry_after_ms,
-                    int64_t now_ms)
+void
+pacer_penalize(struct pacer *p, int64_t sent_ms, int64_t retry_after_ms,
+               int64_t now_ms)
 {
     int f;
     int64_t block;

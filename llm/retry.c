@@ -14,7 +14,8 @@
 
 /* ---- the formula ------------------------------------------------------ */
 
-int64_t retry_wait_exponential(const struct retry_policy *p, int attempt)
+int64_t
+retry_wait_exponential(const struct retry_policy *p, int attempt)
 {
     int64_t lo = p->min_ms > 0 ? p->min_ms : 0;
     int64_t x = 0, w;
@@ -34,7 +35,8 @@ int64_t retry_wait_exponential(const struct retry_policy *p, int attempt)
 
 /* floor((w + 1) * rnd / 2^32): uniform over the integers 0..w, without
  * overflowing for any w >= 0. */
-static int64_t uniform_upto(int64_t w, uint32_t rnd)
+static int64_t
+uniform_upto(int64_t w, uint32_t rnd)
 {
     uint64_t n = (uint64_t)w + 1;
     uint64_t hi = n >> 32, lo = n & UINT64_C(0xffffffff);
@@ -42,8 +44,8 @@ static int64_t uniform_upto(int64_t w, uint32_t rnd)
     return (int64_t)(hi * rnd + ((lo * rnd) >> 32));
 }
 
-int64_t retry_wait_jittered(const struct retry_policy *p, int attempt,
-                            uint32_t rnd)
+int64_t
+retry_wait_jittered(const struct retry_policy *p, int attempt, uint32_t rnd)
 {
     int64_t w = retry_wait_exponential(p, attempt);
 
@@ -60,24 +62,28 @@ int64_t retry_wait_jittered(const struct retry_policy *p, int attempt,
 
 /* ---- header value parsing --------------------------------------------- */
 
-static int is_blank(char c)
+static int
+is_blank(char c)
 {
     return c == ' ' || c == '\t';
 }
 
-static int is_digit(char c)
+static int
+is_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
 
-static int lower(int c)
+static int
+lower(int c)
 {
     return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
 /* The value without surrounding blanks in [*b, *e); -1 if empty or too
  * long to be a real header value. */
-static int span(const char *s, const char **b, const char **e)
+static int
+span(const char *s, const char **b, const char **e)
 {
     size_t n;
 
@@ -105,15 +111,16 @@ struct acc {
     int64_t sub;
 };
 
-static void acc_add_ns(struct acc *a, int64_t ns)
+static void
+acc_add_ns(struct acc *a, int64_t ns)
 {
     a->ns = ns > CAP_NS - a->ns ? CAP_NS + 1 : a->ns + ns;
 }
 
 /* Add (ip + frac / 10^k) * unit_ns, with frac < 10^k (or == 10^k after a
  * round-up) and k <= FRAC_DIGITS. */
-static void acc_add(struct acc *a, int64_t ip, int64_t frac, int k,
-                    int64_t unit_ns)
+static void
+acc_add(struct acc *a, int64_t ip, int64_t frac, int k, int64_t unit_ns)
 {
     int64_t p10 = 1, q, r;
 
@@ -136,7 +143,8 @@ static void acc_add(struct acc *a, int64_t ip, int64_t frac, int k,
 }
 
 /* Round up to whole milliseconds and clamp to the documented maximum. */
-static int64_t acc_ms(const struct acc *a)
+static int64_t
+acc_ms(const struct acc *a)
 {
     int64_t ns = a->ns + (a->sub > 0 ? 1 : 0);
     int64_t ms = ns / NS_PER_MS + (ns % NS_PER_MS != 0 ? 1 : 0);
@@ -149,8 +157,8 @@ static int64_t acc_ms(const struct acc *a)
  * far above any cap), fraction digits (the first FRAC_DIGITS, rounded up
  * when later digits are non-zero) and their count.  -1 if no digit.
  */
-static int number_scan(const char **p, const char *e, int64_t *ip,
-                       int64_t *frac, int *k)
+static int
+number_scan(const char **p, const char *e, int64_t *ip, int64_t *frac, int *k)
 {
     const char *s = *p;
     int digits = 0, rest = 0;
@@ -186,7 +194,8 @@ static int number_scan(const char **p, const char *e, int64_t *ip,
 }
 
 /* One decimal number in unit_ns, nothing else. */
-static int parse_decimal(const char *s, int64_t unit_ns, int64_t *out_ms)
+static int
+parse_decimal(const char *s, int64_t unit_ns, int64_t *out_ms)
 {
     const char *b, *e;
     int64_t ip, frac;
@@ -200,12 +209,14 @@ static int parse_decimal(const char *s, int64_t unit_ns, int64_t *out_ms)
     return 0;
 }
 
-int retry_parse_seconds(const char *s, int64_t *out_ms)
+int
+retry_parse_seconds(const char *s, int64_t *out_ms)
 {
     return parse_decimal(s, NS_PER_S, out_ms);
 }
 
-int retry_parse_ms(const char *s, int64_t *out_ms)
+int
+retry_parse_ms(const char *s, int64_t *out_ms)
 {
     return parse_decimal(s, NS_PER_MS, out_ms);
 }
@@ -225,7 +236,8 @@ static const struct {
     {"h", 3600 * NS_PER_S},
 };
 
-int retry_parse_duration(const char *s, int64_t *out_ms)
+int
+retry_parse_duration(const char *s, int64_t *out_ms)
 {
     const char *b, *e;
     struct acc a = {0, 0};
@@ -263,7 +275,8 @@ int retry_parse_duration(const char *s, int64_t *out_ms)
 /* ---- calendar ----------------------------------------------------------- */
 
 /* Days from 1970-01-01 to y-m-d, proleptic Gregorian (H. Hinnant). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+static int64_t
+days_from_civil(int64_t y, int m, int d)
 {
     int64_t era, yoe, doy, doe;
 
@@ -276,7 +289,8 @@ static int64_t days_from_civil(int64_t y, int m, int d)
 }
 
 /* The year of a day count from 1970-01-01 (H. Hinnant's civil_from_days). */
-static int64_t year_from_days(int64_t z)
+static int64_t
+year_from_days(int64_t z)
 {
     int64_t era, doe, yoe, doy, mp, y;
 
@@ -290,7 +304,8 @@ static int64_t year_from_days(int64_t z)
     return mp >= 10 ? y + 1 : y;
 }
 
-static int days_in_month(int64_t y, int m)
+static int
+days_in_month(int64_t y, int m)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
@@ -299,7 +314,8 @@ static int days_in_month(int64_t y, int m)
 }
 
 /* Epoch ms of a broken-down UTC time; -1 when a field is out of range. */
-static int64_t epoch_ms(int64_t y, int mo, int d, int h, int mi, int s)
+static int64_t
+epoch_ms(int64_t y, int mo, int d, int h, int mi, int s)
 {
     if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 ||
         d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 60)
@@ -310,7 +326,8 @@ static int64_t epoch_ms(int64_t y, int mo, int d, int h, int mi, int s)
 }
 
 /* Exactly n digits at *p. */
-static int digits_scan(const char **p, const char *e, int n, int *out)
+static int
+digits_scan(const char **p, const char *e, int n, int *out)
 {
     int v = 0;
 
@@ -326,7 +343,8 @@ static int digits_scan(const char **p, const char *e, int n, int *out)
     return 0;
 }
 
-static int char_scan(const char **p, const char *e, char c)
+static int
+char_scan(const char **p, const char *e, char c)
 {
     if (*p >= e || lower((unsigned char)**p) != lower((unsigned char)c))
         return -1;
@@ -335,7 +353,8 @@ static int char_scan(const char **p, const char *e, char c)
 }
 
 /* Case-insensitive word w at *p. */
-static int word_scan(const char **p, const char *e, const char *w)
+static int
+word_scan(const char **p, const char *e, const char *w)
 {
     size_t n = strlen(w);
 
@@ -355,7 +374,8 @@ static const char *const day_names[] = {"Monday",   "Tuesday", "Wednesday",
                                         "Thursday", "Friday",  "Saturday",
                                         "Sunday"};
 
-static int month_scan(const char **p, const char *e, int *mo)
+static int
+month_scan(const char **p, const char *e, int *mo)
 {
     for (int i = 0; i < 12; i++) {
         if (word_scan(p, e, month_names[i]) == 0) {
@@ -367,7 +387,8 @@ static int month_scan(const char **p, const char *e, int *mo)
 }
 
 /* A day name, full (RFC 850) when *full, else its first three letters. */
-static int day_scan(const char **p, const char *e, int *full)
+static int
+day_scan(const char **p, const char *e, int *full)
 {
     for (int i = 0; i < 7; i++) {
         if (word_scan(p, e, day_names[i]) == 0) {
@@ -385,7 +406,8 @@ static int day_scan(const char **p, const char *e, int *full)
     return -1;
 }
 
-static int clock_scan(const char **p, const char *e, int *h, int *mi, int *s)
+static int
+clock_scan(const char **p, const char *e, int *h, int *mi, int *s)
 {
     if (digits_scan(p, e, 2, h) < 0 || char_scan(p, e, ':') < 0 ||
         digits_scan(p, e, 2, mi) < 0 || char_scan(p, e, ':') < 0 ||
@@ -395,7 +417,8 @@ static int clock_scan(const char **p, const char *e, int *h, int *mi, int *s)
 }
 
 /* The wait until t_ms, clamped to [0, RETRY_ASKED_MAX_MS]. */
-static int64_t wait_until(int64_t t_ms, int64_t wall_now_ms)
+static int64_t
+wait_until(int64_t t_ms, int64_t wall_now_ms)
 {
     int64_t w;
 
@@ -405,7 +428,8 @@ static int64_t wait_until(int64_t t_ms, int64_t wall_now_ms)
     return w > RETRY_ASKED_MAX_MS ? RETRY_ASKED_MAX_MS : w;
 }
 
-int retry_parse_http_date(const char *str, int64_t wall_now_ms, int64_t *out_ms)
+int
+retry_parse_http_date(const char *str, int64_t wall_now_ms, int64_t *out_ms)
 {
     const char *p, *e;
     int full, d = 0, mo = 0, h = 0, mi = 0, s = 0, v;
@@ -459,7 +483,8 @@ int retry_parse_http_date(const char *str, int64_t wall_now_ms, int64_t *out_ms)
     return 0;
 }
 
-int retry_parse_rfc3339(const char *str, int64_t wall_now_ms, int64_t *out_ms)
+int
+retry_parse_rfc3339(const char *str, int64_t wall_now_ms, int64_t *out_ms)
 {
     const char *p, *e;
     int y, mo, d, h, mi, s, oh = 0, om = 0, sign = 0;
@@ -507,7 +532,8 @@ int retry_parse_rfc3339(const char *str, int64_t wall_now_ms, int64_t *out_ms)
 }
 
 /* An unsigned count ("x-ratelimit-remaining-*"): 0 and *out, or -1. */
-static int parse_count(const char *s, int64_t *out)
+static int
+parse_count(const char *s, int64_t *out)
 {
     const char *b, *e;
     int64_t v = 0;
@@ -548,14 +574,16 @@ static const struct reset_header reset_headers[] = {
 
 #define N_RESET (sizeof(reset_headers) / sizeof(reset_headers[0]))
 
-static int64_t max64(int64_t a, int64_t b)
+static int64_t
+max64(int64_t a, int64_t b)
 {
     return a > b ? a : b;
 }
 
-int64_t retry_asked_wait(enum errclass cls,
-                         const char *(*header)(void *arg, const char *name),
-                         void *arg, int64_t wall_now_ms)
+int64_t
+retry_asked_wait(enum errclass cls,
+                 const char *(*header)(void *arg, const char *name), void *arg,
+                 int64_t wall_now_ms)
 {
     int64_t best = -1, v, wait[N_RESET], left[N_RESET];
     int any_empty = 0, requests_room = 0, any_tokens = 0;
@@ -630,10 +658,10 @@ static const enum retry_action class_action[ERRCLASS_COUNT] = {
     [ERRCLASS_INTERNAL] = RETRY_GIVE_UP,
 };
 
-struct retry_decision retry_decide(const struct retry_policy *p, int attempt,
-                                   enum errclass cls, int64_t asked_wait_ms,
-                                   int64_t elapsed_ms, int64_t give_up_after_ms,
-                                   uint32_t rnd)
+struct retry_decision
+retry_decide(const struct retry_policy *p, int attempt, enum errclass cls,
+             int64_t asked_wait_ms, int64_t elapsed_ms,
+             int64_t give_up_after_ms, uint32_t rnd)
 {
     struct retry_decision d = {RETRY_GIVE_UP, 0};
     int deadline = give_up_after_ms > 0;
@@ -664,7 +692,8 @@ out:
     return d;
 }
 
-const char *retry_action_name(enum retry_action action)
+const char *
+retry_action_name(enum retry_action action)
 {
     static const char *const names[] = {"after", "next_key", "next_model",
                                         "trim_context", "give_up"};

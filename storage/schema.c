@@ -245,19 +245,22 @@ static const struct {
 
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-int schema_latest(void)
+int
+schema_latest(void)
 {
     return MIGRATIONS_N;
 }
 
-const char *schema_sql(int version)
+const char *
+schema_sql(int version)
 {
     if (version < 1 || version > MIGRATIONS_N)
         return NULL;
     return migrations[version - 1].sql;
 }
 
-const char *schema_name(int version)
+const char *
+schema_name(int version)
 {
     if (version < 1 || version > MIGRATIONS_N)
         return "?";

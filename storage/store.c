@@ -78,7 +78,8 @@ struct store {
 static void errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -90,7 +91,8 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Stored timestamps are wall clock (STYLE 7); waits never read this. */
-static int64_t wall_ms(void)
+static int64_t
+wall_ms(void)
 {
     struct timespec ts;
 
@@ -99,7 +101,8 @@ static int64_t wall_ms(void)
 }
 
 /* Errors after which the database cannot be trusted to take writes. */
-static int rc_is_fatal(int rc)
+static int
+rc_is_fatal(int rc)
 {
     switch (rc & 0xff) {
     case SQLITE_IOERR:
@@ -124,7 +127,8 @@ static int rc_is_fatal(int rc)
  * group were told succeeded are then gone; `lost` makes store_sync() and
  * store_flush() say so instead of letting a connector ack them.
  */
-static void store_note_failure(struct store *st, int rc)
+static void
+store_note_failure(struct store *st, int rc)
 {
     if (rc_is_fatal(rc))
         st->failed = 1;
@@ -135,7 +139,8 @@ static void store_note_failure(struct store *st, int rc)
     }
 }
 
-static sqlite3_stmt *store_stmt(struct store *st, enum store_stmt id)
+static sqlite3_stmt *
+store_stmt(struct store *st, enum store_stmt id)
 {
     int rc;
 
@@ -152,14 +157,16 @@ static sqlite3_stmt *store_stmt(struct store *st, enum store_stmt id)
     return st->stmt[id];
 }
 
-static void stmt_release(sqlite3_stmt *s)
+static void
+stmt_release(sqlite3_stmt *s)
 {
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
 }
 
 /* Binds a NUL-terminated string, or NULL as SQL NULL. */
-static int bind_text(sqlite3_stmt *s, int idx, const char *v)
+static int
+bind_text(sqlite3_stmt *s, int idx, const char *v)
 {
     if (v == NULL)
         return sqlite3_bind_null(s, idx);
@@ -167,7 +174,8 @@ static int bind_text(sqlite3_stmt *s, int idx, const char *v)
 }
 
 /* Steps a statement that returns no row; logs with `what` on failure. */
-static int store_run(struct store *st, sqlite3_stmt *s, const char *what)
+static int
+store_run(struct store *st, sqlite3_stmt *s, const char *what)
 {
     int rc = sqlite3_step(s);
 
@@ -181,7 +189,8 @@ static int store_run(struct store *st, sqlite3_stmt *s, const char *what)
     return -1;
 }
 
-static int pragma_int(sqlite3 *db, const char *sql, int *out)
+static int
+pragma_int(sqlite3 *db, const char *sql, int *out)
 {
     sqlite3_stmt *s = NULL;
     int rc = -1;
@@ -202,7 +211,8 @@ out:
  * schema is newer than this build: migrating or using it could destroy
  * data a newer parley wrote.
  */
-static int store_check_header(struct store *st, char *err, size_t errlen)
+static int
+store_check_header(struct store *st, char *err, size_t errlen)
 {
     int app = 0, version = 0;
 
@@ -231,8 +241,8 @@ static int store_check_header(struct store *st, char *err, size_t errlen)
     return 0;
 }
 
-static int store_exec(struct store *st, const char *sql, char *err,
-                      size_t errlen)
+static int
+store_exec(struct store *st, const char *sql, char *err, size_t errlen)
 {
     char *msg = NULL;
 
@@ -251,7 +261,8 @@ static int store_exec(struct store *st, const char *sql, char *err,
  * The version is re-read under the write lock: parleyctl and parleyd may
  * open an old database at the same time.
  */
-static int store_migrate(struct store *st, int target, char *err, size_t errlen)
+static int
+store_migrate(struct store *st, int target, char *err, size_t errlen)
 {
     char sql[64];
     int version = 0, applying = 0, rc = -1;
@@ -306,8 +317,8 @@ out:
     return rc;
 }
 
-struct store *store_open_at_version(const char *path, int version, char *err,
-                                    size_t errlen)
+struct store *
+store_open_at_version(const char *path, int version, char *err, size_t errlen)
 {
     struct store *st = NULL, *ret = NULL;
     const char *mode;
@@ -378,12 +389,14 @@ out:
     return ret;
 }
 
-struct store *store_open(const char *path, char *err, size_t errlen)
+struct store *
+store_open(const char *path, char *err, size_t errlen)
 {
     return store_open_at_version(path, schema_latest(), err, errlen);
 }
 
-static void hooks_closed(uv_handle_t *h)
+static void
+hooks_closed(uv_handle_t *h)
 {
     struct store_hooks *hooks = h->data;
 
@@ -391,7 +404,8 @@ static void hooks_closed(uv_handle_t *h)
         free(hooks);
 }
 
-void store_close(struct store *st)
+void
+store_close(struct store *st)
 {
     if (st == NULL)
         return;
@@ -417,7 +431,8 @@ void store_close(struct store *st)
     free(st);
 }
 
-int store_schema_version(struct store *st)
+int
+store_schema_version(struct store *st)
 {
     int version;
 
@@ -429,12 +444,14 @@ int store_schema_version(struct store *st)
     return version;
 }
 
-int store_latest_version(void)
+int
+store_latest_version(void)
 {
     return schema_latest();
 }
 
-int store_write_begin(struct store *st)
+int
+store_write_begin(struct store *st)
 {
     sqlite3_stmt *s;
 
@@ -449,7 +466,8 @@ int store_write_begin(struct store *st)
 }
 
 /* COMMIT the open group; on failure roll it back unless SQLite kept it. */
-static int store_commit(struct store *st)
+static int
+store_commit(struct store *st)
 {
     sqlite3_stmt *s;
     int rc;
@@ -482,7 +500,8 @@ static int store_commit(struct store *st)
     return -1;
 }
 
-int store_flush(struct store *st)
+int
+store_flush(struct store *st)
 {
     int rc = store_commit(st);
 
@@ -493,7 +512,8 @@ int store_flush(struct store *st)
     return rc;
 }
 
-int store_sync(struct store *st)
+int
+store_sync(struct store *st)
 {
     /*
      * `lost` is not cleared here: every durability point of this turn
@@ -504,7 +524,8 @@ int store_sync(struct store *st)
     return 0;
 }
 
-static void hooks_prepare(uv_prepare_t *h)
+static void
+hooks_prepare(uv_prepare_t *h)
 {
     struct store_hooks *hooks = h->data;
 
@@ -512,7 +533,8 @@ static void hooks_prepare(uv_prepare_t *h)
         store_flush(hooks->st);
 }
 
-static void hooks_check(uv_check_t *h)
+static void
+hooks_check(uv_check_t *h)
 {
     struct store_hooks *hooks = h->data;
 
@@ -526,7 +548,8 @@ static void hooks_check(uv_check_t *h)
  * made by a timer callback is never held open (with the write lock) for
  * as long as the loop sleeps.
  */
-int store_attach_loop(struct store *st, struct uv_loop_s *loop)
+int
+store_attach_loop(struct store *st, struct uv_loop_s *loop)
 {
     struct store_hooks *hooks;
 
@@ -552,20 +575,23 @@ int store_attach_loop(struct store *st, struct uv_loop_s *loop)
     return 0;
 }
 
-int store_writable(struct store *st)
+int
+store_writable(struct store *st)
 {
     if (st == NULL || st->db == NULL)
         return 0;
     return sqlite3_db_readonly(st->db, "main") == 0 && !st->failed;
 }
 
-uint64_t store_commits(struct store *st)
+uint64_t
+store_commits(struct store *st)
 {
     return st->commits;
 }
 
-int store_kv_get(struct store *st, const char *platform, const char *key,
-                 char *buf, size_t buflen)
+int
+store_kv_get(struct store *st, const char *platform, const char *key, char *buf,
+             size_t buflen)
 {
     sqlite3_stmt *s;
     const unsigned char *v;
@@ -605,8 +631,9 @@ out:
     return rc;
 }
 
-int store_kv_set(struct store *st, const char *platform, const char *key,
-                 const char *value)
+int
+store_kv_set(struct store *st, const char *platform, const char *key,
+             const char *value)
 {
     sqlite3_stmt *s;
 
@@ -624,7 +651,8 @@ int store_kv_set(struct store *st, const char *platform, const char *key,
     return store_run(st, s, "kv_set");
 }
 
-int store_kv_del(struct store *st, const char *platform, const char *key)
+int
+store_kv_del(struct store *st, const char *platform, const char *key)
 {
     sqlite3_stmt *s;
 
@@ -640,9 +668,10 @@ int store_kv_del(struct store *st, const char *platform, const char *key)
     return store_run(st, s, "kv_del");
 }
 
-int store_audit_add(struct store *st, int64_t ts_ms, const char *platform,
-                    const char *actor, const char *action, const char *target,
-                    const char *detail)
+int
+store_audit_add(struct store *st, int64_t ts_ms, const char *platform,
+                const char *actor, const char *action, const char *target,
+                const char *detail)
 {
     sqlite3_stmt *s;
 

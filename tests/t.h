@@ -1,4 +1,5 @@
-/* t: a minimal table-friendly test harness shared by unit and integration tests. */
+/* t: a minimal table-friendly test harness shared by unit and integration
+ * tests. */
 #ifndef PARLEY_T_H
 #define PARLEY_T_H
 

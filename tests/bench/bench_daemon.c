@@ -126,8 +126,9 @@ main(int argc, char **argv)
     if (run_once(bin, conf, sock, fd, 2000, &ready[0], &rss_idle) == -1)
         return 1;
     qsort(ready + 1, RUNS - 1, sizeof(ready[0]), cmp64);
-    printf("| start-up, exec → READY=1 (no platform), median of %d | %.1f ms |\n",
-           RUNS - 1, (double)ready[1 + (RUNS - 1) / 2] / 1000.0);
+    printf(
+        "| start-up, exec → READY=1 (no platform), median of %d | %.1f ms |\n",
+        RUNS - 1, (double)ready[1 + (RUNS - 1) / 2] / 1000.0);
     printf("| start-up, exec → READY=1, worst of %d | %.1f ms |\n", RUNS - 1,
            (double)ready[RUNS - 1] / 1000.0);
     printf("| idle RSS after 2 s (no platform) | %.1f MB |\n",

@@ -12,7 +12,8 @@
 
 static char keys[KEYS][24];
 
-static int64_t now_ns(void)
+static int64_t
+now_ns(void)
 {
     struct timespec ts;
 
@@ -22,7 +23,8 @@ static int64_t now_ns(void)
 
 static uint64_t rng_state = 88172645463325252ULL;
 
-static uint64_t rng(void)
+static uint64_t
+rng(void)
 {
     rng_state ^= rng_state << 13;
     rng_state ^= rng_state >> 7;
@@ -30,22 +32,24 @@ static uint64_t rng(void)
     return rng_state;
 }
 
-static size_t heap_used(void)
+static size_t
+heap_used(void)
 {
     struct mallinfo2 mi = mallinfo2();
 
     return mi.uordblks;
 }
 
-static void row(const char *what, double v, const char *unit,
-                const char *target)
+static void
+row(const char *what, double v, const char *unit, const char *target)
 {
     printf("| %s | %.0f %s | %s |\n", what, v, unit, target);
 }
 
 /* ns per ratelimit_hit; the clock advances 1 ms every `per_ms` calls. */
-static double bench_hit(struct ratelimit *rl, struct rate r, int nkeys,
-                        int per_ms, long *admitted)
+static double
+bench_hit(struct ratelimit *rl, struct rate r, int nkeys, int per_ms,
+          long *admitted)
 {
     int64_t t0, now = 1000000, wait;
     long i, ok = 0;
@@ -67,7 +71,8 @@ static double bench_hit(struct ratelimit *rl, struct rate r, int nkeys,
     return (double)t0 / DECISIONS;
 }
 
-static double bench_reserve(struct ratelimit *rl, struct rate b, int nkeys)
+static double
+bench_reserve(struct ratelimit *rl, struct rate b, int nkeys)
 {
     int64_t t0, now = 1000000, wait;
     long i;
@@ -90,7 +95,8 @@ static double bench_reserve(struct ratelimit *rl, struct rate b, int nkeys)
 }
 
 /* Bytes per key with `hits` requests admitted per key under r. */
-static void bench_bytes(const char *what, struct rate r, int nkeys, int hits)
+static void
+bench_bytes(const char *what, struct rate r, int nkeys, int hits)
 {
     struct ratelimit_stats st;
     struct ratelimit *rl;
@@ -112,7 +118,8 @@ static void bench_bytes(const char *what, struct rate r, int nkeys, int hits)
     ratelimit_free(rl);
 }
 
-int main(void)
+int
+main(void)
 {
     struct ratelimit *rl;
     struct rate user = {30, 60000};

@@ -156,12 +156,14 @@ static const char *const default_capture[] = {
     "retry-after",
 };
 
-static char *xstrdup(const char *s)
+static char *
+xstrdup(const char *s)
 {
     return s ? strdup(s) : NULL;
 }
 
-static char *xmemdup(const char *s, size_t len)
+static char *
+xmemdup(const char *s, size_t len)
 {
     char *p = malloc(len + 1);
 
@@ -173,14 +175,16 @@ static char *xmemdup(const char *s, size_t len)
     return p;
 }
 
-int64_t fake_now_ms(void)
+int64_t
+fake_now_ms(void)
 {
     return (int64_t)(uv_hrtime() / 1000000u);
 }
 
 /* ---- small helpers ---------------------------------------------------- */
 
-size_t fake_json_escape(char *dst, size_t cap, const char *src, size_t len)
+size_t
+fake_json_escape(char *dst, size_t cap, const char *src, size_t len)
 {
     size_t n = 0;
 
@@ -224,7 +228,8 @@ size_t fake_json_escape(char *dst, size_t cap, const char *src, size_t len)
     return n;
 }
 
-const char *fake_printf(struct fake *f, const char *fmt, ...)
+const char *
+fake_printf(struct fake *f, const char *fmt, ...)
 {
     struct fake_scratch *s;
     va_list ap;
@@ -246,7 +251,8 @@ const char *fake_printf(struct fake *f, const char *fmt, ...)
     return s->s;
 }
 
-static void scratch_release(struct fake *f)
+static void
+scratch_release(struct fake *f)
 {
     while (f->scratch) {
         struct fake_scratch *s = f->scratch;
@@ -255,7 +261,8 @@ static void scratch_release(struct fake *f)
     }
 }
 
-static void resp_release(struct fake_resp *r)
+static void
+resp_release(struct fake_resp *r)
 {
     free(r->content_type);
     free(r->body);
@@ -263,7 +270,8 @@ static void resp_release(struct fake_resp *r)
     memset(r, 0, sizeof(*r));
 }
 
-static int resp_copy(struct fake_resp *dst, const struct fake_response *src)
+static int
+resp_copy(struct fake_resp *dst, const struct fake_response *src)
 {
     int rc = -1;
     size_t blen = src->body_len;
@@ -293,7 +301,8 @@ out:
     return rc;
 }
 
-static void logent_free(struct fake_logent *e)
+static void
+logent_free(struct fake_logent *e)
 {
     if (e == NULL)
         return;
@@ -307,8 +316,9 @@ static void logent_free(struct fake_logent *e)
     free(e);
 }
 
-static int logent_add_hdr(struct fake_logent *e, const char *name, size_t nlen,
-                          const char *value)
+static int
+logent_add_hdr(struct fake_logent *e, const char *name, size_t nlen,
+               const char *value)
 {
     struct fake_hdr *h;
 
@@ -329,7 +339,8 @@ static int logent_add_hdr(struct fake_logent *e, const char *name, size_t nlen,
     return 0;
 }
 
-const char *fake_request_header(const struct fake_request *r, const char *name)
+const char *
+fake_request_header(const struct fake_request *r, const char *name)
 {
     const struct fake_logent *e = (const struct fake_logent *)r;
     size_t nlen;
@@ -346,7 +357,8 @@ const char *fake_request_header(const struct fake_request *r, const char *name)
     return NULL;
 }
 
-int fake_capture_header(struct fake *f, const char *name)
+int
+fake_capture_header(struct fake *f, const char *name)
 {
     char **c;
     char *n;
@@ -373,7 +385,8 @@ int fake_capture_header(struct fake *f, const char *name)
 
 /* ---- request capture -------------------------------------------------- */
 
-static const char *method_name(int m)
+static const char *
+method_name(int m)
 {
     switch (m) {
     case LWSHUMETH_GET:
@@ -397,8 +410,8 @@ static const char *method_name(int m)
     }
 }
 
-static int capture_headers(struct fake *f, struct lws *wsi,
-                           struct fake_logent *e)
+static int
+capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
 {
     char *v;
     int rc = -1;
@@ -442,7 +455,8 @@ out:
 }
 
 /* path + "?" + the query fragments lws split on '&' */
-static char *capture_path(struct lws *wsi, const char *uri, int uri_len)
+static char *
+capture_path(struct lws *wsi, const char *uri, int uri_len)
 {
     char *p = malloc(FAKE_PATH_MAX);
     size_t n;
@@ -471,7 +485,8 @@ static char *capture_path(struct lws *wsi, const char *uri, int uri_len)
 
 /* ---- HTTP transactions ------------------------------------------------ */
 
-static void http_timer_closed(uv_handle_t *h)
+static void
+http_timer_closed(uv_handle_t *h)
 {
     struct fake_http *x = h->data;
 
@@ -482,7 +497,8 @@ static void http_timer_closed(uv_handle_t *h)
 }
 
 /* End the transaction's life: unlink, forget the wsi, free asynchronously. */
-static void http_detach(struct fake_http *x)
+static void
+http_detach(struct fake_http *x)
 {
     struct fake *f = x->f;
 
@@ -500,7 +516,8 @@ static void http_detach(struct fake_http *x)
     uv_close((uv_handle_t *)&x->timer, http_timer_closed);
 }
 
-static void http_timer_fired(uv_timer_t *t)
+static void
+http_timer_fired(uv_timer_t *t)
 {
     struct fake_http *x = t->data;
 
@@ -510,8 +527,8 @@ static void http_timer_fired(uv_timer_t *t)
     lws_callback_on_writable(x->wsi);
 }
 
-static const struct fake_route_ent *route_find(const struct fake *f,
-                                               const struct fake_request *r)
+static const struct fake_route_ent *
+route_find(const struct fake *f, const struct fake_request *r)
 {
     const struct fake_route_ent *best = NULL;
 
@@ -528,8 +545,8 @@ static const struct fake_route_ent *route_find(const struct fake *f,
     return best;
 }
 
-static int script_take(struct fake *f, const struct fake_request *r,
-                       struct fake_resp *out)
+static int
+script_take(struct fake *f, const struct fake_request *r, struct fake_resp *out)
 {
     struct fake_script_ent *prev = NULL;
 
@@ -553,7 +570,8 @@ static int script_take(struct fake *f, const struct fake_request *r,
     return 0;
 }
 
-static int resp_error(struct fake_resp *out, int status, const char *json)
+static int
+resp_error(struct fake_resp *out, int status, const char *json)
 {
     struct fake_response r = {.status = status, .body = json};
 
@@ -561,7 +579,8 @@ static int resp_error(struct fake_resp *out, int status, const char *json)
 }
 
 /* The request is complete: log it, decide the reply, arm the delay. */
-static int http_dispatch(struct fake_http *x)
+static int
+http_dispatch(struct fake_http *x)
 {
     struct fake *f = x->f;
     const struct fake_request *r = &x->req->req;
@@ -639,7 +658,8 @@ static int http_dispatch(struct fake_http *x)
     return 0;
 }
 
-static int http_begin(struct fake *f, struct lws *wsi)
+static int
+http_begin(struct fake *f, struct lws *wsi)
 {
     struct fake_http *x;
     char *uri = NULL;
@@ -693,7 +713,8 @@ out:
     return rc;
 }
 
-static int http_body(struct fake_http *x, const char *in, size_t len)
+static int
+http_body(struct fake_http *x, const char *in, size_t len)
 {
     struct fake_logent *e = x->req;
 
@@ -723,8 +744,9 @@ static int http_body(struct fake_http *x, const char *in, size_t len)
 }
 
 /* Append the caller's extra header lines; lws wants "name:" */
-static int http_extra_headers(struct lws *wsi, const char *lines,
-                              unsigned char **p, unsigned char *end)
+static int
+http_extra_headers(struct lws *wsi, const char *lines, unsigned char **p,
+                   unsigned char *end)
 {
     const char *s = lines;
 
@@ -755,7 +777,8 @@ static int http_extra_headers(struct lws *wsi, const char *lines,
     return 0;
 }
 
-static int http_write(struct fake_http *x)
+static int
+http_write(struct fake_http *x)
 {
     struct lws *wsi = x->wsi;
     size_t limit = x->resp.body_len;
@@ -833,8 +856,8 @@ out:
 
 /* ---- websockets ------------------------------------------------------- */
 
-static const struct fake_ws_route_ent *ws_route_find(const struct fake *f,
-                                                     struct lws *wsi)
+static const struct fake_ws_route_ent *
+ws_route_find(const struct fake *f, struct lws *wsi)
 {
     char path[1024];
     int n = lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
@@ -847,7 +870,8 @@ static const struct fake_ws_route_ent *ws_route_find(const struct fake *f,
     return NULL;
 }
 
-static void ws_unlink_free(struct fake_ws *c)
+static void
+ws_unlink_free(struct fake_ws *c)
 {
     struct fake *f = c->f;
 
@@ -867,7 +891,8 @@ static void ws_unlink_free(struct fake_ws *c)
     free(c);
 }
 
-static int ws_queue(struct fake_ws *c, const char *text, size_t len, int flags)
+static int
+ws_queue(struct fake_ws *c, const char *text, size_t len, int flags)
 {
     struct fake_wsframe *q;
 
@@ -888,15 +913,17 @@ static int ws_queue(struct fake_ws *c, const char *text, size_t len, int flags)
     return 0;
 }
 
-int fake_ws_send(struct fake_ws *c, const char *text, size_t len)
+int
+fake_ws_send(struct fake_ws *c, const char *text, size_t len)
 {
     if (c == NULL || c->close_code || c->dropped || c->wsi == NULL)
         return -1;
     return ws_queue(c, text, len, LWS_WRITE_TEXT);
 }
 
-int fake_ws_send_fragmented(struct fake_ws *c, const char *text, size_t len,
-                            size_t nfrags)
+int
+fake_ws_send_fragmented(struct fake_ws *c, const char *text, size_t len,
+                        size_t nfrags)
 {
     size_t step, off = 0;
 
@@ -917,7 +944,8 @@ int fake_ws_send_fragmented(struct fake_ws *c, const char *text, size_t len,
     return 0;
 }
 
-void fake_ws_close(struct fake_ws *c, int code, const char *reason)
+void
+fake_ws_close(struct fake_ws *c, int code, const char *reason)
 {
     if (c == NULL || c->close_code || c->dropped || c->wsi == NULL)
         return;
@@ -927,7 +955,8 @@ void fake_ws_close(struct fake_ws *c, int code, const char *reason)
     lws_callback_on_writable(c->wsi);
 }
 
-void fake_ws_drop(struct fake_ws *c)
+void
+fake_ws_drop(struct fake_ws *c)
 {
     if (c == NULL || c->dropped || c->wsi == NULL)
         return;
@@ -940,34 +969,40 @@ void fake_ws_drop(struct fake_ws *c)
     lws_callback_on_writable(c->wsi);
 }
 
-int fake_ws_peer_code(const struct fake_ws *c)
+int
+fake_ws_peer_code(const struct fake_ws *c)
 {
     return c ? c->peer_code : 0;
 }
 
-struct fake *fake_ws_fake(const struct fake_ws *c)
+struct fake *
+fake_ws_fake(const struct fake_ws *c)
 {
     return c ? c->f : NULL;
 }
 
-size_t fake_ws_count(const struct fake *f)
+size_t
+fake_ws_count(const struct fake *f)
 {
     return f ? f->nws : 0;
 }
 
-void fake_ws_close_all(struct fake *f, int code, const char *reason)
+void
+fake_ws_close_all(struct fake *f, int code, const char *reason)
 {
     for (struct fake_ws *c = f->ws; c; c = c->next)
         fake_ws_close(c, code, reason);
 }
 
-void fake_ws_drop_all(struct fake *f)
+void
+fake_ws_drop_all(struct fake *f)
 {
     for (struct fake_ws *c = f->ws; c; c = c->next)
         fake_ws_drop(c);
 }
 
-static int ws_established(struct fake *f, struct lws *wsi)
+static int
+ws_established(struct fake *f, struct lws *wsi)
 {
     const struct fake_ws_route_ent *route = ws_route_find(f, wsi);
     struct fake_ws *c;
@@ -992,7 +1027,8 @@ static int ws_established(struct fake *f, struct lws *wsi)
     return 0;
 }
 
-static int ws_receive(struct fake_ws *c, const char *in, size_t len)
+static int
+ws_receive(struct fake_ws *c, const char *in, size_t len)
 {
     struct lws *wsi = c->wsi;
 
@@ -1035,7 +1071,8 @@ static int ws_receive(struct fake_ws *c, const char *in, size_t len)
  * LWS_WRITE_CLOSE, which lws_write() frames (and masks on a client).
  * The peer's echo then ends the connection (PEER_INITIATED_CLOSE).
  */
-static int ws_send_close(struct lws *wsi, int code, const char *reason)
+static int
+ws_send_close(struct lws *wsi, int code, const char *reason)
 {
     unsigned char buf[LWS_PRE + 125];
     size_t rlen = strlen(reason);
@@ -1052,7 +1089,8 @@ static int ws_send_close(struct lws *wsi, int code, const char *reason)
     return 0;
 }
 
-static int ws_writable(struct fake_ws *c)
+static int
+ws_writable(struct fake_ws *c)
 {
     struct fake_wsframe *q;
 
@@ -1081,8 +1119,9 @@ static int ws_writable(struct fake_ws *c)
 
 /* ---- the lws callback ------------------------------------------------- */
 
-static int fake_cb(struct lws *wsi, enum lws_callback_reasons reason,
-                   void *user, void *in, size_t len)
+static int
+fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+        size_t len)
 {
     struct lws_context *ctx = lws_get_context(wsi);
     struct fake *f = ctx ? lws_context_user(ctx) : NULL;
@@ -1160,7 +1199,8 @@ static const struct lws_protocols fake_protocols[] = {
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-static void raise_nofile(void)
+static void
+raise_nofile(void)
 {
     struct rlimit rl;
 
@@ -1176,7 +1216,8 @@ static void raise_nofile(void)
  * callbacks pointing at the freed context (lws 4.1): find a taken port
  * before lws does.
  */
-static int port_free(int port)
+static int
+port_free(int port)
 {
     struct sockaddr_in sa;
     int fd, one = 1, rc;
@@ -1196,13 +1237,15 @@ static int port_free(int port)
     return rc == 0;
 }
 
-static void lws_log_stderr(int level, const char *line)
+static void
+lws_log_stderr(int level, const char *line)
 {
     fprintf(stderr, "fake: lws %s: %s", level == LLL_ERR ? "error" : "warn",
             line);
 }
 
-struct fake *fake_new(uv_loop_t *loop, int port)
+struct fake *
+fake_new(uv_loop_t *loop, int port)
 {
     struct lws_context_creation_info info;
     struct fake *f;
@@ -1267,12 +1310,14 @@ out:
     return ret;
 }
 
-int fake_port(const struct fake *f)
+int
+fake_port(const struct fake *f)
 {
     return f ? f->port : -1;
 }
 
-static void fake_release(uv_handle_t *h)
+static void
+fake_release(uv_handle_t *h)
 {
     struct fake *f = h->data;
 
@@ -1304,7 +1349,8 @@ static void fake_release(uv_handle_t *h)
     free(f);
 }
 
-static void count_closing(uv_handle_t *h, void *arg)
+static void
+count_closing(uv_handle_t *h, void *arg)
 {
     if (uv_is_closing(h))
         ++*(int *)arg;
@@ -1317,7 +1363,8 @@ static void count_closing(uv_handle_t *h, void *arg)
  * to f->ctx (info.pcontext).  Nothing in the loop closing means lws's
  * close callbacks are done.  After that no lws callback can touch us.
  */
-static void reaper_tick(uv_timer_t *t)
+static void
+reaper_tick(uv_timer_t *t)
 {
     struct fake *f = t->data;
     int closing = 0;
@@ -1338,7 +1385,8 @@ static void reaper_tick(uv_timer_t *t)
     uv_close((uv_handle_t *)t, fake_release);
 }
 
-void fake_free(struct fake *f)
+void
+fake_free(struct fake *f)
 {
     if (f == NULL || f->freeing)
         return;
@@ -1352,10 +1400,11 @@ void fake_free(struct fake *f)
 
 /* ---- configuration ---------------------------------------------------- */
 
-int fake_route(struct fake *f, const char *method, const char *path_prefix,
-               int (*fn)(struct fake *f, const struct fake_request *req,
-                         struct fake_response *resp, void *arg),
-               void *arg)
+int
+fake_route(struct fake *f, const char *method, const char *path_prefix,
+           int (*fn)(struct fake *f, const struct fake_request *req,
+                     struct fake_response *resp, void *arg),
+           void *arg)
 {
     struct fake_route_ent *r;
 
@@ -1381,8 +1430,9 @@ int fake_route(struct fake *f, const char *method, const char *path_prefix,
     return 0;
 }
 
-int fake_script(struct fake *f, const char *method, const char *path_prefix,
-                const struct fake_response *resp)
+int
+fake_script(struct fake *f, const char *method, const char *path_prefix,
+            const struct fake_response *resp)
 {
     struct fake_script_ent *s;
 
@@ -1408,7 +1458,8 @@ int fake_script(struct fake *f, const char *method, const char *path_prefix,
     return 0;
 }
 
-size_t fake_script_pending(const struct fake *f)
+size_t
+fake_script_pending(const struct fake *f)
 {
     size_t n = 0;
 
@@ -1418,18 +1469,21 @@ size_t fake_script_pending(const struct fake *f)
     return n;
 }
 
-void fake_set_latency(struct fake *f, int delay_ms)
+void
+fake_set_latency(struct fake *f, int delay_ms)
 {
     f->latency_ms = delay_ms > 0 ? delay_ms : 0;
 }
 
-void fake_set_body_max(struct fake *f, size_t max)
+void
+fake_set_body_max(struct fake *f, size_t max)
 {
     f->body_max = max;
 }
 
-int fake_ws_route(struct fake *f, const char *path,
-                  const struct fake_ws_ops *ops, void *arg)
+int
+fake_ws_route(struct fake *f, const char *path, const struct fake_ws_ops *ops,
+              void *arg)
 {
     struct fake_ws_route_ent *r;
 
@@ -1451,7 +1505,8 @@ int fake_ws_route(struct fake *f, const char *path,
 
 /* ---- the log ---------------------------------------------------------- */
 
-size_t fake_log_count(const struct fake *f, const char *path_prefix)
+size_t
+fake_log_count(const struct fake *f, const char *path_prefix)
 {
     size_t n = 0, plen = path_prefix ? strlen(path_prefix) : 0;
 
@@ -1461,17 +1516,20 @@ size_t fake_log_count(const struct fake *f, const char *path_prefix)
     return n;
 }
 
-size_t fake_log_size(const struct fake *f)
+size_t
+fake_log_size(const struct fake *f)
 {
     return f ? f->nlog : 0;
 }
 
-const struct fake_request *fake_log_get(const struct fake *f, size_t i)
+const struct fake_request *
+fake_log_get(const struct fake *f, size_t i)
 {
     return f && i < f->nlog ? &f->log[i]->req : NULL;
 }
 
-void fake_log_clear(struct fake *f)
+void
+fake_log_clear(struct fake *f)
 {
     for (size_t i = 0; i < f->nlog; i++) {
         struct fake_logent *e = f->log[i];
@@ -1488,7 +1546,8 @@ void fake_log_clear(struct fake *f)
     f->nlog = 0;
 }
 
-size_t fake_inflight(const struct fake *f)
+size_t
+fake_inflight(const struct fake *f)
 {
     return f ? f->nhttp : 0;
 }

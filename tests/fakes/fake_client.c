@@ -23,7 +23,8 @@ struct fake_call {
     void *arg;
 };
 
-static void call_handle_closed(uv_handle_t *h)
+static void
+call_handle_closed(uv_handle_t *h)
 {
     struct fake_call *c = h->data;
 
@@ -34,7 +35,8 @@ static void call_handle_closed(uv_handle_t *h)
     }
 }
 
-static void call_finish(struct fake_call *c, int error, int timed_out)
+static void
+call_finish(struct fake_call *c, int error, int timed_out)
 {
     char *sp, *hdr_end;
 
@@ -64,8 +66,9 @@ static void call_finish(struct fake_call *c, int error, int timed_out)
     uv_close((uv_handle_t *)&c->tcp, call_handle_closed);
 }
 
-const char *fake_call_header(const struct fake_call_result *r, const char *name,
-                             char *buf, size_t cap)
+const char *
+fake_call_header(const struct fake_call_result *r, const char *name, char *buf,
+                 size_t cap)
 {
     size_t nlen = strlen(name);
     const char *p = r->raw, *end;
@@ -92,7 +95,8 @@ const char *fake_call_header(const struct fake_call_result *r, const char *name,
     return NULL;
 }
 
-static void call_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+static void
+call_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
     struct fake_call *c = h->data;
 
@@ -115,7 +119,8 @@ static void call_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     b->len = c->cap - c->len - 1;
 }
 
-static void call_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+static void
+call_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct fake_call *c = s->data;
 
@@ -131,7 +136,8 @@ static void call_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         call_finish(c, (int)n, 0);
 }
 
-static void call_written(uv_write_t *w, int status)
+static void
+call_written(uv_write_t *w, int status)
 {
     struct fake_call *c = w->data;
 
@@ -139,7 +145,8 @@ static void call_written(uv_write_t *w, int status)
         call_finish(c, status, 0);
 }
 
-static void call_connected(uv_connect_t *req, int status)
+static void
+call_connected(uv_connect_t *req, int status)
 {
     struct fake_call *c = req->data;
     uv_buf_t b = uv_buf_init(c->req, (unsigned)c->req_len);
@@ -153,16 +160,17 @@ static void call_connected(uv_connect_t *req, int status)
     uv_write(&c->wr, (uv_stream_t *)&c->tcp, &b, 1, call_written);
 }
 
-static void call_timeout(uv_timer_t *t)
+static void
+call_timeout(uv_timer_t *t)
 {
     call_finish(t->data, 0, 1);
 }
 
-int fake_call(uv_loop_t *loop, int port, const char *method, const char *path,
-              const char *headers, const char *body, size_t body_len,
-              int timeout_ms,
-              void (*done)(const struct fake_call_result *r, void *arg),
-              void *arg)
+int
+fake_call(uv_loop_t *loop, int port, const char *method, const char *path,
+          const char *headers, const char *body, size_t body_len,
+          int timeout_ms,
+          void (*done)(const struct fake_call_result *r, void *arg), void *arg)
 {
     struct fake_call *c;
     struct sockaddr_in sa;

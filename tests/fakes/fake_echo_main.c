@@ -24,8 +24,9 @@ struct echo {
     int delay_ms;
 };
 
-static int echo_http(struct fake *f, const struct fake_request *req,
-                     struct fake_response *resp, void *arg)
+static int
+echo_http(struct fake *f, const struct fake_request *req,
+          struct fake_response *resp, void *arg)
 {
     struct echo *e = arg;
     size_t cap = (req->body_len + strlen(req->path)) * 6 + 16;
@@ -49,8 +50,9 @@ out:
     return rc;
 }
 
-static int echo_close_ws(struct fake *f, const struct fake_request *req,
-                         struct fake_response *resp, void *arg)
+static int
+echo_close_ws(struct fake *f, const struct fake_request *req,
+              struct fake_response *resp, void *arg)
 {
     (void)req;
     (void)arg;
@@ -59,8 +61,9 @@ static int echo_close_ws(struct fake *f, const struct fake_request *req,
     return 0;
 }
 
-static int echo_drop_ws(struct fake *f, const struct fake_request *req,
-                        struct fake_response *resp, void *arg)
+static int
+echo_drop_ws(struct fake *f, const struct fake_request *req,
+             struct fake_response *resp, void *arg)
 {
     (void)req;
     (void)arg;
@@ -69,14 +72,15 @@ static int echo_drop_ws(struct fake *f, const struct fake_request *req,
     return 0;
 }
 
-static void echo_ws_text(struct fake_ws *c, const char *buf, size_t len,
-                         void *arg)
+static void
+echo_ws_text(struct fake_ws *c, const char *buf, size_t len, void *arg)
 {
     (void)arg;
     fake_ws_send(c, buf, len);
 }
 
-static void echo_signal(uv_signal_t *s, int signum)
+static void
+echo_signal(uv_signal_t *s, int signum)
 {
     struct echo *e = s->data;
 
@@ -87,7 +91,8 @@ static void echo_signal(uv_signal_t *s, int signum)
     uv_close((uv_handle_t *)&e->sigint, NULL);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     static const struct fake_ws_ops ws_ops = {NULL, echo_ws_text, NULL};
     struct echo e;

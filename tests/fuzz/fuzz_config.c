@@ -15,8 +15,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct config_diag diag;
 
     memset(&diag, 0, sizeof(diag));
-    if (config_parse((const char *)data, size, "fuzz.conf", &cfg, &diag) ==
-        0) {
+    if (config_parse((const char *)data, size, "fuzz.conf", &cfg, &diag) == 0) {
         /* printing walks every field of whatever was accepted */
         FILE *f = fopen("/dev/null", "w");
         if (f != NULL) {

@@ -24,14 +24,16 @@ struct got {
     int64_t elapsed_ms;
 };
 
-static void on_watchdog(uv_timer_t *t)
+static void
+on_watchdog(uv_timer_t *t)
 {
     (void)t;
     watchdog_fired = 1;
 }
 
 /* Run the loop until *count reaches want; the watchdog bounds the wait. */
-static int run_until(const int *count, int want, int ms)
+static int
+run_until(const int *count, int want, int ms)
 {
     watchdog_fired = 0;
     uv_timer_start(&watchdog, on_watchdog, (uint64_t)ms, 0);
@@ -41,7 +43,8 @@ static int run_until(const int *count, int want, int ms)
     return *count >= want ? 0 : -1;
 }
 
-static void on_done(const struct fake_call_result *r, void *arg)
+static void
+on_done(const struct fake_call_result *r, void *arg)
 {
     struct got *g = arg;
     size_t n =
@@ -61,9 +64,9 @@ static void on_done(const struct fake_call_result *r, void *arg)
     g->done = 1;
 }
 
-static struct got call(int port, const char *method, const char *path,
-                       const char *headers, const char *body, size_t body_len,
-                       int timeout_ms)
+static struct got
+call(int port, const char *method, const char *path, const char *headers,
+     const char *body, size_t body_len, int timeout_ms)
 {
     struct got g;
 
@@ -74,8 +77,9 @@ static struct got call(int port, const char *method, const char *path,
     return g;
 }
 
-static int api_handler(struct fake *f, const struct fake_request *req,
-                       struct fake_response *resp, void *arg)
+static int
+api_handler(struct fake *f, const struct fake_request *req,
+            struct fake_response *resp, void *arg)
 {
     int *n = arg;
 
@@ -84,8 +88,9 @@ static int api_handler(struct fake *f, const struct fake_request *req,
     return 0;
 }
 
-static int slow_handler(struct fake *f, const struct fake_request *req,
-                        struct fake_response *resp, void *arg)
+static int
+slow_handler(struct fake *f, const struct fake_request *req,
+             struct fake_response *resp, void *arg)
 {
     (void)f;
     (void)req;
@@ -95,7 +100,8 @@ static int slow_handler(struct fake *f, const struct fake_request *req,
     return 0;
 }
 
-static void test_routes_scripts_log(struct fake *f, int port)
+static void
+test_routes_scripts_log(struct fake *f, int port)
 {
     static const struct fake_response r503 = {.status = 503,
                                               .body = "{\"error\":\"busy\"}"};
@@ -156,7 +162,8 @@ static void test_routes_scripts_log(struct fake *f, int port)
     T_OK(fake_log_get(f, 5) == NULL);
 }
 
-static void test_latency_faults(struct fake *f, int port)
+static void
+test_latency_faults(struct fake *f, int port)
 {
     static const char big[] = "0123456789012345678901234567890123456789"
                               "0123456789012345678901234567890123456789";
@@ -247,7 +254,8 @@ static void test_latency_faults(struct fake *f, int port)
 static struct got many[NCONC];
 static int many_done;
 
-static void on_many(const struct fake_call_result *r, void *arg)
+static void
+on_many(const struct fake_call_result *r, void *arg)
 {
     struct got *g = arg;
 
@@ -256,7 +264,8 @@ static void on_many(const struct fake_call_result *r, void *arg)
     many_done++;
 }
 
-static void test_concurrency(struct fake *f, int port)
+static void
+test_concurrency(struct fake *f, int port)
 {
     int64_t t0, total, ok = 0, min = 1 << 30, max = 0;
 
@@ -285,7 +294,8 @@ static void test_concurrency(struct fake *f, int port)
     T_EQ_INT(fake_log_count(f, "/slow"), NCONC);
 }
 
-int main(void)
+int
+main(void)
 {
     struct fake *f;
     int port;

@@ -51,8 +51,9 @@ static char base[64]; /* http://127.0.0.1:PORT */
 
 /* ---- the fake server (child) ------------------------------------------ */
 
-static int route_slow(struct fake *f, const struct fake_request *req,
-                      struct fake_response *resp, void *arg)
+static int
+route_slow(struct fake *f, const struct fake_request *req,
+           struct fake_response *resp, void *arg)
 {
     (void)arg;
     resp->body = fake_printf(f, "{\"path\":\"%s\"}", req->path);
@@ -60,8 +61,9 @@ static int route_slow(struct fake *f, const struct fake_request *req,
     return resp->body ? 0 : -1;
 }
 
-static int route_echo(struct fake *f, const struct fake_request *req,
-                      struct fake_response *resp, void *arg)
+static int
+route_echo(struct fake *f, const struct fake_request *req,
+           struct fake_response *resp, void *arg)
 {
     const char *key = fake_request_header(req, "x-api-key");
 
@@ -74,8 +76,9 @@ static int route_echo(struct fake *f, const struct fake_request *req,
     return resp->body ? 0 : -1;
 }
 
-static int route_headers(struct fake *f, const struct fake_request *req,
-                         struct fake_response *resp, void *arg)
+static int
+route_headers(struct fake *f, const struct fake_request *req,
+              struct fake_response *resp, void *arg)
 {
     (void)f;
     (void)req;
@@ -89,8 +92,9 @@ static int route_headers(struct fake *f, const struct fake_request *req,
     return 0;
 }
 
-static int route_fault(struct fake *f, const struct fake_request *req,
-                       struct fake_response *resp, void *arg)
+static int
+route_fault(struct fake *f, const struct fake_request *req,
+            struct fake_response *resp, void *arg)
 {
     (void)f;
     (void)req;
@@ -101,8 +105,9 @@ static int route_fault(struct fake *f, const struct fake_request *req,
 
 static char big_body[BIG_LEN];
 
-static int route_big(struct fake *f, const struct fake_request *req,
-                     struct fake_response *resp, void *arg)
+static int
+route_big(struct fake *f, const struct fake_request *req,
+          struct fake_response *resp, void *arg)
 {
     (void)f;
     (void)req;
@@ -116,8 +121,9 @@ static int route_big(struct fake *f, const struct fake_request *req,
 /* 80 KiB of response headers: over HTTP_HEADERS_MAX */
 static char fat_headers[80 * 1024];
 
-static int route_fat(struct fake *f, const struct fake_request *req,
-                     struct fake_response *resp, void *arg)
+static int
+route_fat(struct fake *f, const struct fake_request *req,
+          struct fake_response *resp, void *arg)
 {
     (void)f;
     (void)req;
@@ -127,7 +133,8 @@ static int route_fat(struct fake *f, const struct fake_request *req,
     return 0;
 }
 
-static void fat_headers_init(void)
+static void
+fat_headers_init(void)
 {
     size_t n = 0;
     int i;
@@ -137,13 +144,15 @@ static void fat_headers_init(void)
                               "X-Pad-%d: %040d\r\n", i, i);
 }
 
-static void child_stop(uv_signal_t *s, int signum)
+static void
+child_stop(uv_signal_t *s, int signum)
 {
     (void)signum;
     uv_stop(s->loop);
 }
 
-static void child_main(int wfd)
+static void
+child_main(int wfd)
 {
     static enum fake_fault hang = FAKE_FAULT_HANG, cls = FAKE_FAULT_CLOSE,
                            partial = FAKE_FAULT_PARTIAL;
@@ -177,7 +186,8 @@ static void child_main(int wfd)
     _exit(0); /* the test only needs the server to stop */
 }
 
-static pid_t child_start(int *port)
+static pid_t
+child_start(int *port)
 {
     int fds[2];
     pid_t pid;
@@ -201,7 +211,8 @@ static pid_t child_start(int *port)
 
 /* ---- harness: run the loop until a condition, bounded by a watchdog --- */
 
-static void on_watchdog(uv_timer_t *t)
+static void
+on_watchdog(uv_timer_t *t)
 {
     (void)t;
     timed_out = 1;
@@ -215,7 +226,8 @@ struct until {
 /* Runs before the loop blocks: a callback run by a timer in this turn may
  * have met the condition, and without uv_stop the loop would block in
  * poll until the next event. */
-static void on_prepare(uv_prepare_t *p)
+static void
+on_prepare(uv_prepare_t *p)
 {
     const struct until *u = p->data;
 
@@ -224,7 +236,8 @@ static void on_prepare(uv_prepare_t *p)
 }
 
 /* Runs the loop until *count reaches want or budget_ms passes. */
-static int run_until(const int *count, int want, uint64_t budget_ms)
+static int
+run_until(const int *count, int want, uint64_t budget_ms)
 {
     struct until u = {count, want};
 
@@ -239,13 +252,15 @@ static int run_until(const int *count, int want, uint64_t budget_ms)
     return *count >= want ? 0 : -1;
 }
 
-static void on_tick(uv_timer_t *t)
+static void
+on_tick(uv_timer_t *t)
 {
     (*(int *)t->data)++;
 }
 
 /* Lets the loop run for ms: a timer, never a sleep. */
-static void run_for(uint64_t ms)
+static void
+run_for(uint64_t ms)
 {
     int fired = 0;
 
@@ -255,7 +270,8 @@ static void run_for(uint64_t ms)
     uv_timer_stop(&ticker);
 }
 
-static void url(char *buf, size_t cap, const char *path)
+static void
+url(char *buf, size_t cap, const char *path)
 {
     snprintf(buf, cap, "%s%s", base, path);
 }
@@ -274,15 +290,17 @@ struct result {
 
 static int finished;
 
-static void copy_header(char *dst, size_t cap, const struct http_response *r,
-                        const char *name)
+static void
+copy_header(char *dst, size_t cap, const struct http_response *r,
+            const char *name)
 {
     const char *v = http_response_header(r, name);
 
     snprintf(dst, cap, "%s", v ? v : "(null)");
 }
 
-static void on_done(const struct http_response *r, void *arg)
+static void
+on_done(const struct http_response *r, void *arg)
 {
     struct result *res = arg;
 
@@ -303,8 +321,8 @@ static void on_done(const struct http_response *r, void *arg)
 }
 
 /* Sends one request and waits for its callback. */
-static void fetch(struct http *h, const struct http_request *rq,
-                  struct result *res)
+static void
+fetch(struct http *h, const struct http_request *rq, struct result *res)
 {
     uint64_t t0 = uv_hrtime();
 
@@ -323,7 +341,8 @@ static void fetch(struct http *h, const struct http_request *rq,
 
 static int *slow_calls, slow_bad, concurrent = CONCURRENT;
 
-static void on_slow(const struct http_response *r, void *arg)
+static void
+on_slow(const struct http_response *r, void *arg)
 {
     int i = (int)(intptr_t)arg;
     char want[64];
@@ -339,14 +358,16 @@ static void on_slow(const struct http_response *r, void *arg)
     finished++;
 }
 
-static double cpu_ms(const struct rusage *ru)
+static double
+cpu_ms(const struct rusage *ru)
 {
     return (double)(ru->ru_utime.tv_sec + ru->ru_stime.tv_sec) * 1e3 +
            (double)(ru->ru_utime.tv_usec + ru->ru_stime.tv_usec) / 1e3;
 }
 
 /* One burst of `concurrent` requests; returns the connections it opened. */
-static uint64_t burst(struct http *h, const char *label)
+static uint64_t
+burst(struct http *h, const char *label)
 {
     struct http_request rq = {.timeout_ms = 10000};
     struct http_stats before, after;
@@ -390,7 +411,8 @@ static uint64_t burst(struct http *h, const char *label)
     return after.connects - before.connects;
 }
 
-static void test_concurrent(struct http *h)
+static void
+test_concurrent(struct http *h)
 {
     uint64_t fresh, warm;
 
@@ -415,7 +437,8 @@ static void test_concurrent(struct http *h)
 static int seq_left, seq_ok;
 static char seq_url[128];
 
-static void on_seq(const struct http_response *r, void *arg)
+static void
+on_seq(const struct http_response *r, void *arg)
 {
     struct http *h = arg;
     struct http_request rq = {.url = seq_url};
@@ -427,7 +450,8 @@ static void on_seq(const struct http_response *r, void *arg)
         seq_left = 0;
 }
 
-static void test_reuse(void)
+static void
+test_reuse(void)
 {
     struct http *h = http_new(&loop);
     struct http_request rq = {.url = seq_url};
@@ -453,7 +477,8 @@ static void test_reuse(void)
 
 /* ---- 3. methods, bodies, request and response headers ------------------ */
 
-static void test_post(struct http *h)
+static void
+test_post(struct http *h)
 {
     static const char *const hdrs[] = {"X-Api-Key: k123",
                                        "Content-Type: application/json", NULL};
@@ -492,7 +517,8 @@ static void test_post(struct http *h)
     T_EQ_STR(res.body, "POST k123 3:a");
 }
 
-static void test_headers(struct http *h)
+static void
+test_headers(struct http *h)
 {
     struct http_request rq = {0};
     struct result res;
@@ -513,7 +539,8 @@ static void test_headers(struct http *h)
 
 /* ---- 4. failure classes ------------------------------------------------ */
 
-static int closed_port(void)
+static int
+closed_port(void)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t len = sizeof(sa);
@@ -528,7 +555,8 @@ static int closed_port(void)
     return port;
 }
 
-static void test_failures(struct http *h)
+static void
+test_failures(struct http *h)
 {
     struct http_request rq = {0};
     struct result res;
@@ -602,7 +630,8 @@ struct stream {
     size_t body_len;
 };
 
-static int on_chunk(const char *buf, size_t len, void *arg)
+static int
+on_chunk(const char *buf, size_t len, void *arg)
 {
     struct stream *s = arg;
     struct http_request rq = {0};
@@ -626,7 +655,8 @@ static int on_chunk(const char *buf, size_t len, void *arg)
     return s->stop_after && s->chunks >= s->stop_after;
 }
 
-static void on_stream_done(const struct http_response *r, void *arg)
+static void
+on_stream_done(const struct http_response *r, void *arg)
 {
     struct stream *s = arg;
 
@@ -636,7 +666,8 @@ static void on_stream_done(const struct http_response *r, void *arg)
     finished++;
 }
 
-static void test_stream(struct http *h)
+static void
+test_stream(struct http *h)
 {
     struct http_request rq = {.on_data = on_chunk};
     struct stream s;
@@ -699,7 +730,8 @@ static struct result cres[4];
 static struct http_req *creq[4];
 
 /* the first to finish cancels request 3 from inside its callback */
-static void on_cancel_done(const struct http_response *r, void *arg)
+static void
+on_cancel_done(const struct http_response *r, void *arg)
 {
     on_done(r, arg);
     if (creq[3]) {
@@ -710,7 +742,8 @@ static void on_cancel_done(const struct http_response *r, void *arg)
     http_cancel(creq[(struct result *)arg - cres]);
 }
 
-static void test_cancel(struct http *h)
+static void
+test_cancel(struct http *h)
 {
     struct http_request rq = {.timeout_ms = 5000};
     struct http_stats before, after;
@@ -748,7 +781,8 @@ static void test_cancel(struct http *h)
 
 static int never_calls;
 
-static void on_never(const struct http_response *r, void *arg)
+static void
+on_never(const struct http_response *r, void *arg)
 {
     (void)r;
     (void)arg;
@@ -757,7 +791,8 @@ static void on_never(const struct http_response *r, void *arg)
 
 static int free_inside_calls;
 
-static void on_free_inside(const struct http_response *r, void *arg)
+static void
+on_free_inside(const struct http_response *r, void *arg)
 {
     (void)r;
     free_inside_calls++;
@@ -766,7 +801,8 @@ static void on_free_inside(const struct http_response *r, void *arg)
 
 static int free_chunks;
 
-static int on_free_chunk(const char *buf, size_t len, void *arg)
+static int
+on_free_chunk(const char *buf, size_t len, void *arg)
 {
     (void)buf;
     (void)len;
@@ -775,7 +811,8 @@ static int on_free_chunk(const char *buf, size_t len, void *arg)
     return 0;
 }
 
-static void test_free(void)
+static void
+test_free(void)
 {
     struct http_request rq = {0};
     struct http *h;
@@ -836,7 +873,8 @@ static void test_free(void)
 
 /* ---- main -------------------------------------------------------------- */
 
-static void raise_nofile(rlim_t want)
+static void
+raise_nofile(rlim_t want)
 {
     struct rlimit rl;
 
@@ -846,7 +884,8 @@ static void raise_nofile(rlim_t want)
     setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-int main(void)
+int
+main(void)
 {
     struct http *h = NULL;
     struct rlimit rl;

@@ -33,13 +33,15 @@ static struct {
 static int server_closed, server_peer_code;
 static int http_done;
 
-static void on_watchdog(uv_timer_t *t)
+static void
+on_watchdog(uv_timer_t *t)
 {
     (void)t;
     watchdog_fired = 1;
 }
 
-static int run_until(const int *count, int want)
+static int
+run_until(const int *count, int want)
 {
     watchdog_fired = 0;
     uv_timer_start(&watchdog, on_watchdog, STEP_MS, 0);
@@ -53,7 +55,8 @@ static int run_until(const int *count, int want)
 
 /* ---- the fake's websocket side ---------------------------------------- */
 
-static void srv_text(struct fake_ws *c, const char *buf, size_t len, void *arg)
+static void
+srv_text(struct fake_ws *c, const char *buf, size_t len, void *arg)
 {
     (void)arg;
     if (len == 9 && memcmp(buf, "close4000", 9) == 0)
@@ -79,7 +82,8 @@ static void srv_text(struct fake_ws *c, const char *buf, size_t len, void *arg)
         fake_ws_send(c, buf, len);
 }
 
-static void srv_closed(struct fake_ws *c, void *arg)
+static void
+srv_closed(struct fake_ws *c, void *arg)
 {
     (void)arg;
     server_peer_code = fake_ws_peer_code(c);
@@ -88,14 +92,16 @@ static void srv_closed(struct fake_ws *c, void *arg)
 
 /* ---- the client ------------------------------------------------------- */
 
-static void cl_open(struct ws_conn *c, void *arg)
+static void
+cl_open(struct ws_conn *c, void *arg)
 {
     (void)arg;
     T_OK(c == cl.c);
     cl.opens++;
 }
 
-static void cl_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
+static void
+cl_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
 {
     size_t n = len < sizeof(cl.last) - 1 ? len : sizeof(cl.last) - 1;
 
@@ -115,8 +121,8 @@ static void cl_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
     cl.texts++;
 }
 
-static void cl_closed(struct ws_conn *c, int code, const char *reason,
-                      void *arg)
+static void
+cl_closed(struct ws_conn *c, int code, const char *reason, void *arg)
 {
     (void)arg;
     T_OK(c == cl.c);
@@ -128,7 +134,8 @@ static void cl_closed(struct ws_conn *c, int code, const char *reason,
 
 static const struct ws_conn_ops cl_ops = {cl_open, cl_text, cl_closed};
 
-static int connect_open(struct ws_ctx *x, const char *url)
+static int
+connect_open(struct ws_ctx *x, const char *url)
 {
     int want = cl.opens + 1;
 
@@ -139,14 +146,16 @@ static int connect_open(struct ws_ctx *x, const char *url)
     return run_until(&cl.opens, want);
 }
 
-static void on_http(const struct fake_call_result *r, void *arg)
+static void
+on_http(const struct fake_call_result *r, void *arg)
 {
     (void)arg;
     T_EQ_INT(r->status, 200);
     http_done++;
 }
 
-static void test_in_process(struct ws_ctx *x, struct fake *f)
+static void
+test_in_process(struct ws_ctx *x, struct fake *f)
 {
     static const struct fake_ws_ops srv_ops = {NULL, srv_text, srv_closed};
     char url[128], *big;
@@ -246,7 +255,8 @@ static void test_in_process(struct ws_ctx *x, struct fake *f)
 
 /* ---- fake_echo in a child process ------------------------------------- */
 
-static pid_t echo_spawn(const char *argv0, int *port)
+static pid_t
+echo_spawn(const char *argv0, int *port)
 {
     char path[PATH_MAX], line[64];
     const char *build = getenv("PARLEY_BUILD");
@@ -294,7 +304,8 @@ static pid_t echo_spawn(const char *argv0, int *port)
     return pid;
 }
 
-static void test_child(struct ws_ctx *x, const char *argv0)
+static void
+test_child(struct ws_ctx *x, const char *argv0)
 {
     char url[128];
     int port = 0, status = 0, base;
@@ -329,7 +340,8 @@ static void test_child(struct ws_ctx *x, const char *argv0)
     T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-int main(int argc, char **argv)
+int
+main(int argc, char **argv)
 {
     struct ws_ctx *x = NULL;
     struct fake *f = NULL;

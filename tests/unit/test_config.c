@@ -20,15 +20,16 @@
     "api_key = env:K\n"                                                        \
     "name = x\n"
 
-static int parse(const char *text, struct config **c, struct config_diag *d)
+static int
+parse(const char *text, struct config **c, struct config_diag *d)
 {
     memset(d, 0, sizeof(*d));
     return config_parse(text, strlen(text), FN, c, d);
 }
 
 /* The first entry of list that starts with prefix and contains sub. */
-static const char *diag_find(char **list, size_t n, const char *prefix,
-                             const char *sub)
+static const char *
+diag_find(char **list, size_t n, const char *prefix, const char *sub)
 {
     for (size_t i = 0; i < n; i++) {
         if (strncmp(list[i], prefix, strlen(prefix)) == 0 &&
@@ -38,13 +39,15 @@ static const char *diag_find(char **list, size_t n, const char *prefix,
     return NULL;
 }
 
-static void diag_dump(const struct config_diag *d)
+static void
+diag_dump(const struct config_diag *d)
 {
     for (size_t i = 0; i < d->nerrors; i++)
         fprintf(stderr, "    error: %s\n", d->errors[i]);
 }
 
-static char *print_to_string(const struct config *c)
+static char *
+print_to_string(const struct config *c)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -57,7 +60,8 @@ static char *print_to_string(const struct config *c)
     return buf;
 }
 
-static void test_defaults(void)
+static void
+test_defaults(void)
 {
     struct config *c = NULL;
     struct config_diag d;
@@ -136,7 +140,8 @@ out:
     config_diag_release(&d);
 }
 
-static void test_model_defaults(void)
+static void
+test_model_defaults(void)
 {
     struct config *c = NULL;
     struct config_diag d;
@@ -244,7 +249,8 @@ static const char all_keys[] =
     "alert_ratio = 0.25\n"
     "alert_window = 50\n";
 
-static void test_all_keys(void)
+static void
+test_all_keys(void)
 {
     struct config *c = NULL;
     struct config_diag d;
@@ -510,7 +516,8 @@ static const struct {
     {"[bot]\nstate_dir =\n", FN ":2: ", "bot.state_dir: must not be empty"},
 };
 
-static void test_errors(void)
+static void
+test_errors(void)
 {
     for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
         struct config *c = (struct config *)1;
@@ -533,7 +540,8 @@ static void test_errors(void)
 }
 
 /* Every error is reported, each with its own line, not just the first. */
-static void test_all_errors_listed(void)
+static void
+test_all_errors_listed(void)
 {
     static const char text[] = "[bot]\n"
                                "log_level = loud\n" /* 2 */
@@ -564,7 +572,8 @@ static void test_all_errors_listed(void)
     config_diag_release(&d);
 }
 
-static void test_bounds(void)
+static void
+test_bounds(void)
 {
     struct config *c = NULL;
     struct config_diag d;
@@ -670,7 +679,8 @@ static void test_bounds(void)
     free(buf);
 }
 
-static void test_warnings(void)
+static void
+test_warnings(void)
 {
     struct config *c = NULL;
     struct config_diag d;
@@ -742,7 +752,8 @@ static const char secrets_conf[] =
     "api_key = env:PARLEY_T_UNSET\n"               /* 18 */
     "name = n\n";                                  /* 19 */
 
-static void write_file(const char *path, const char *text)
+static void
+write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
 
@@ -752,7 +763,8 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-static void test_resolve(void)
+static void
+test_resolve(void)
 {
     char dir[] = "/tmp/parley-test-config-XXXXXX";
     char text[2048], path[512], *printed;
@@ -842,7 +854,8 @@ out:
 }
 
 /* The printed form parses back to the same configuration. */
-static void test_print_roundtrip(void)
+static void
+test_print_roundtrip(void)
 {
     struct config *c = NULL, *c2 = NULL;
     struct config_diag d;
@@ -888,7 +901,8 @@ static void test_print_roundtrip(void)
     config_free(c2);
 }
 
-static void test_load(void)
+static void
+test_load(void)
 {
     char dir[] = "/tmp/parley-test-load-XXXXXX";
     char path[512];
@@ -947,7 +961,8 @@ static void test_load(void)
 }
 
 /* examples/parley.conf parses cleanly and documents every key. */
-static void test_example(void)
+static void
+test_example(void)
 {
     static const char *const creds[] = {
         "telegram_token", "discord_token", "slack_app_token", "slack_bot_token",
@@ -1029,7 +1044,8 @@ out:
     config_diag_release(&d);
 }
 
-int main(void)
+int
+main(void)
 {
     test_defaults();
     test_model_defaults();

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static void test_durations(void)
+static void
+test_durations(void)
 {
     static const struct {
         const char *in;
@@ -54,7 +55,8 @@ static void test_durations(void)
     }
 }
 
-static void test_duration_format(void)
+static void
+test_duration_format(void)
 {
     static const struct {
         int64_t ms;
@@ -84,7 +86,8 @@ static void test_duration_format(void)
     }
 }
 
-static void test_rates(void)
+static void
+test_rates(void)
 {
     static const struct {
         const char *in;
@@ -135,7 +138,8 @@ static void test_rates(void)
     }
 }
 
-static void test_scalars(void)
+static void
+test_scalars(void)
 {
     static const struct {
         const char *in;
@@ -199,7 +203,8 @@ static void test_scalars(void)
     }
 }
 
-static void test_lists(void)
+static void
+test_lists(void)
 {
     static const struct {
         const char *in;
@@ -238,7 +243,8 @@ static void test_lists(void)
     value_list_free(NULL, 0);
 }
 
-static void test_secret_refs(void)
+static void
+test_secret_refs(void)
 {
     static const struct {
         const char *ref;
@@ -289,7 +295,8 @@ static void test_secret_refs(void)
     }
 }
 
-static void test_secret_resolve(void)
+static void
+test_secret_resolve(void)
 {
     char dir[] = "/tmp/parley-test-secret-XXXXXX";
     char path[512], err[256], ref[600];
@@ -378,7 +385,8 @@ static void test_secret_resolve(void)
     rmdir(dir);
 }
 
-int main(void)
+int
+main(void)
 {
     test_durations();
     test_duration_format();

@@ -94,7 +94,8 @@ static const struct row rows[] = {
     {100000, NULL, NULL, NULL, ERRCLASS_INTERNAL},
 };
 
-static void test_rows(void)
+static void
+test_rows(void)
 {
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
         const struct row *r = &rows[i];
@@ -106,7 +107,8 @@ static void test_rows(void)
     }
 }
 
-static void test_bounds(void)
+static void
+test_bounds(void)
 {
     /* a token longer than any known one, a huge message without a match,
      * and a match beyond the scanned prefix are all handled */
@@ -127,7 +129,8 @@ static void test_bounds(void)
              ERRCLASS_BAD_REQUEST);
 }
 
-static void test_names(void)
+static void
+test_names(void)
 {
     static const char *const want[ERRCLASS_COUNT] = {
         "network",     "timeout",          "rate_limited", "auth",
@@ -140,7 +143,8 @@ static void test_names(void)
     T_EQ_STR(errclass_name((enum errclass) - 1), "?");
 }
 
-static void test_retryable(void)
+static void
+test_retryable(void)
 {
     static const int want[ERRCLASS_COUNT] = {
         [ERRCLASS_NETWORK] = 1,      [ERRCLASS_TIMEOUT] = 1,
@@ -153,7 +157,8 @@ static void test_retryable(void)
     T_EQ_INT(errclass_retryable(ERRCLASS_COUNT), 0);
 }
 
-int main(void)
+int
+main(void)
 {
     test_rows();
     test_bounds();

@@ -63,9 +63,9 @@ test_watchdog(void)
         {"99999999999999999999999", NULL, 42, 0},
     };
     for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
-        T_EQ_INT(notify_parse_watchdog(rows[i].usec, rows[i].pid,
-                                       rows[i].mypid),
-                 rows[i].want);
+        T_EQ_INT(
+            notify_parse_watchdog(rows[i].usec, rows[i].pid, rows[i].mypid),
+            rows[i].want);
 
     struct notify n = {.fd = -1, .watchdog_usec = 30000000};
     T_EQ_INT(notify_watchdog_interval_ms(&n), 15000);

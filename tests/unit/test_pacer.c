@@ -8,7 +8,8 @@
 static uint32_t rng_state = 0x2545f491u;
 
 /* xorshift32: seeded, so every run draws the same numbers */
-static uint32_t rng(void)
+static uint32_t
+rng(void)
 {
     uint32_t x = rng_state;
     x ^= x << 13;
@@ -28,7 +29,8 @@ struct slider {
     int64_t limit;
 };
 
-static int slider_admit(struct slider *s, int64_t now)
+static int
+slider_admit(struct slider *s, int64_t now)
 {
     int64_t in = 0;
 
@@ -45,8 +47,8 @@ static int slider_admit(struct slider *s, int64_t now)
 }
 
 /* A provider counting calendar minutes [k*60 s, (k+1)*60 s). */
-static int fixed_admit(int64_t *count, int64_t *minute, int64_t limit,
-                       int64_t now)
+static int
+fixed_admit(int64_t *count, int64_t *minute, int64_t limit, int64_t now)
 {
     if (now / 60000 != *minute) {
         *minute = now / 60000;
@@ -64,7 +66,8 @@ static int fixed_admit(int64_t *count, int64_t *minute, int64_t limit,
  * sliding-minute and a calendar-minute provider would refuse, and the
  * achieved rate.
  */
-static void run_queue(int64_t rpm, int n, int late)
+static void
+run_queue(int64_t rpm, int n, int late)
 {
     struct pacer_config cfg = {rpm, 0, 0};
     struct pacer p;
@@ -102,7 +105,8 @@ static void run_queue(int64_t rpm, int n, int late)
     free(s.t);
 }
 
-static void test_rpm_exact(void)
+static void
+test_rpm_exact(void)
 {
     struct pacer_config cfg = {60, 0, 0};
     struct pacer p;
@@ -146,7 +150,8 @@ static void test_rpm_exact(void)
         T_EQ_INT(pacer_take(&p, 100000, 5), 0);
 }
 
-static void test_rpm_queue(void)
+static void
+test_rpm_queue(void)
 {
     /* the case: 300 at once at rpm = 60 */
     run_queue(60, 300, 0);
@@ -162,7 +167,8 @@ static void test_rpm_queue(void)
     }
 }
 
-static void test_tpm(void)
+static void
+test_tpm(void)
 {
     /* 60000 tpm: 1 ms per token */
     struct pacer_config cfg = {0, 60000, 1};
@@ -224,7 +230,8 @@ static void test_tpm(void)
  * it (OpenAI).  The pacer must never be refused, and the used tokens must
  * flow at >= 95 % of tpm.
  */
-static void run_tokens(int refund)
+static void
+run_tokens(int refund)
 {
     enum { N = 3000, LATENCY = 300 };
     struct pacer_config cfg = {0, 60000, refund};
@@ -292,13 +299,15 @@ static void run_tokens(int refund)
     }
 }
 
-static void test_tpm_provider(void)
+static void
+test_tpm_provider(void)
 {
     run_tokens(1);
     run_tokens(0);
 }
 
-static void test_penalize(void)
+static void
+test_penalize(void)
 {
     struct pacer_config cfg = {60, 0, 0};
     struct pacer p;
@@ -412,7 +421,8 @@ static void test_penalize(void)
     }
 }
 
-static void test_configure(void)
+static void
+test_configure(void)
 {
     struct pacer_config cfg = {60, 0, 0};
     struct pacer p;
@@ -440,7 +450,8 @@ static void test_configure(void)
     T_OK(pacer_factor_pm(&p, INT64_MIN) >= PACER_FLOOR_PM);
 }
 
-int main(void)
+int
+main(void)
 {
     test_rpm_exact();
     test_rpm_queue();

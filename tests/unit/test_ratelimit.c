@@ -10,7 +10,8 @@
 #define SEC 1000LL
 #define DAY (86400LL * SEC)
 
-static struct rate R(int64_t n, int64_t w) {
+static struct rate
+R(int64_t n, int64_t w) {
     struct rate r = {n, w};
     return r;
 }
@@ -18,7 +19,8 @@ static struct rate R(int64_t n, int64_t w) {
 /* xorshift64*: a seeded, reproducible stream for the property tests. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
-static uint64_t rng(void)
+static uint64_t
+rng(void)
 {
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
@@ -26,12 +28,14 @@ static uint64_t rng(void)
     return rng_state * 0x2545f4914f6cdd1dULL;
 }
 
-static int64_t rng_below(int64_t n)
+static int64_t
+rng_below(int64_t n)
 {
     return n <= 0 ? 0 : (int64_t)(rng() % (uint64_t)n);
 }
 
-static void test_spec_example(void)
+static void
+test_spec_example(void)
 {
     struct ratelimit *rl = ratelimit_new(16);
     struct ratelimit_usage u;
@@ -70,7 +74,8 @@ static void test_spec_example(void)
 
 /* Fill a key to N at spaced times, then: refused with wait, now + wait - 1
  * refused with wait 1, now + wait admitted — for many rates and origins. */
-static void test_boundaries(void)
+static void
+test_boundaries(void)
 {
     static const struct {
         int64_t n, w;
@@ -114,7 +119,8 @@ static void test_boundaries(void)
 }
 
 /* Stored offsets are 16 or 32 bits: the widest gap each must still hold. */
-static void test_width_edges(void)
+static void
+test_width_edges(void)
 {
     static const int64_t ws[] = {65535,     65536,           65537,
                                  1LL << 32, (1LL << 32) + 1, 3650 * DAY};
@@ -145,8 +151,9 @@ static void test_width_edges(void)
  */
 #define PROP_MAX 400
 
-static int ref_decide(const int64_t *adm, int nadm, struct rate r, int64_t t,
-                      int64_t *wait)
+static int
+ref_decide(const int64_t *adm, int nadm, struct rate r, int64_t t,
+           int64_t *wait)
 {
     int first = 0, live;
 
@@ -161,7 +168,8 @@ static int ref_decide(const int64_t *adm, int nadm, struct rate r, int64_t t,
     return 0;
 }
 
-static void test_property(void)
+static void
+test_property(void)
 {
     static const struct {
         int64_t n, w;
@@ -246,7 +254,8 @@ static void test_property(void)
     T_OKF(checked > 100000, "only %d decisions checked", checked);
 }
 
-static void test_rate_change(void)
+static void
+test_rate_change(void)
 {
     struct ratelimit *rl = ratelimit_new(16);
     struct ratelimit_usage u;
@@ -289,7 +298,8 @@ static void test_rate_change(void)
     ratelimit_free(rl);
 }
 
-static void test_bad_args(void)
+static void
+test_bad_args(void)
 {
     struct ratelimit *rl = ratelimit_new(16);
     char big[RATELIMIT_KEY_MAX + 2];
@@ -328,7 +338,8 @@ static void test_bad_args(void)
     ratelimit_free(rl);
 }
 
-static void test_bucket_refill(void)
+static void
+test_bucket_refill(void)
 {
     struct ratelimit *rl = ratelimit_new(16);
     struct ratelimit_usage u;
@@ -380,7 +391,8 @@ static void test_bucket_refill(void)
     ratelimit_free(rl);
 }
 
-static void test_bucket_settle(void)
+static void
+test_bucket_settle(void)
 {
     struct ratelimit *rl = ratelimit_new(16);
     struct ratelimit_usage u;
@@ -429,7 +441,8 @@ static void test_bucket_settle(void)
 }
 
 /* 50 concurrent requests against a budget that fits 10 estimates. */
-static void test_bucket_concurrent(void)
+static void
+test_bucket_concurrent(void)
 {
     static const int64_t caps[] = {10000, 10500, 10999};
     size_t ci;
@@ -464,7 +477,8 @@ static void test_bucket_concurrent(void)
     }
 }
 
-static void test_evict_and_cap(void)
+static void
+test_evict_and_cap(void)
 {
     struct ratelimit *rl = ratelimit_new(4);
     struct ratelimit_stats st;
@@ -537,8 +551,9 @@ struct saved {
     size_t len[SAVED_MAX];
 };
 
-static int save_fn(void *arg, const char *key, enum ratelimit_kind kind,
-                   const void *blob, size_t len)
+static int
+save_fn(void *arg, const char *key, enum ratelimit_kind kind, const void *blob,
+        size_t len)
 {
     struct saved *s = arg;
 
@@ -552,7 +567,8 @@ static int save_fn(void *arg, const char *key, enum ratelimit_kind kind,
     return 0;
 }
 
-static void test_persist(void)
+static void
+test_persist(void)
 {
     static struct saved s;
     struct ratelimit *a = ratelimit_new(64), *b = ratelimit_new(64);
@@ -611,7 +627,8 @@ static void test_persist(void)
     ratelimit_free(b);
 }
 
-static void test_corrupt(void)
+static void
+test_corrupt(void)
 {
     static struct saved s;
     struct ratelimit *a = ratelimit_new(16), *b = ratelimit_new(16);
@@ -669,7 +686,8 @@ static void test_corrupt(void)
     ratelimit_free(b);
 }
 
-int main(void)
+int
+main(void)
 {
     test_spec_example();
     test_boundaries();

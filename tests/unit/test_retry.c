@@ -12,7 +12,8 @@
 static uint32_t rng_state = 0x9e3779b9u;
 
 /* xorshift32: seeded, so every run draws the same numbers */
-static uint32_t rng(void)
+static uint32_t
+rng(void)
 {
     uint32_t x = rng_state;
     x ^= x << 13;
@@ -23,7 +24,8 @@ static uint32_t rng(void)
 
 /* ---- formula -------------------------------------------------------- */
 
-static void test_formula(void)
+static void
+test_formula(void)
 {
     /* protocols/llm.md worked example: multiplier=1, min=8, max=64 */
     struct retry_policy ex = {7, 1000, 8000, 64000, RETRY_JITTER_NONE};
@@ -67,7 +69,8 @@ static void test_formula(void)
     T_EQ_INT(retry_wait_jittered(&spec, 3, UINT32_MAX), 4000);
 }
 
-static void test_jitter(void)
+static void
+test_jitter(void)
 {
     struct retry_policy full = {6, 1000, 1000, 60000, RETRY_JITTER_FULL};
     struct retry_policy equal = {6, 1000, 1000, 60000, RETRY_JITTER_EQUAL};
@@ -280,7 +283,8 @@ static const struct hrow hrows[] = {
     {RFC, "", -1},
 };
 
-static int parse(enum kind k, const char *in, int64_t *out)
+static int
+parse(enum kind k, const char *in, int64_t *out)
 {
     switch (k) {
     case SEC:
@@ -297,7 +301,8 @@ static int parse(enum kind k, const char *in, int64_t *out)
     }
 }
 
-static void test_headers(void)
+static void
+test_headers(void)
 {
     static char longv[RETRY_HEADER_MAX + 10];
 
@@ -333,7 +338,8 @@ static void test_headers(void)
 
 /* Random junk built from the characters the grammars care about: never a
  * crash (the SAN build watches), and anything accepted is in range. */
-static void test_junk(void)
+static void
+test_junk(void)
 {
     static const char alphabet[] = "0123456789.:-+ ,TZzGMTJanSunhmsuµ\t\xc2";
     char buf[48];
@@ -361,7 +367,8 @@ struct hdrs {
     const char *kv[16][2];
 };
 
-static const char *hdr_get(void *arg, const char *name)
+static const char *
+hdr_get(void *arg, const char *name)
 {
     const struct hdrs *h = arg;
 
@@ -484,7 +491,8 @@ static const struct arow arows[] = {
      0},
 };
 
-static void test_asked(void)
+static void
+test_asked(void)
 {
     for (size_t i = 0; i < sizeof(arows) / sizeof(arows[0]); i++) {
         const struct arow *r = &arows[i];
@@ -556,7 +564,8 @@ static const struct drow drows[] = {
     {0, ERRCLASS_SERVER, -1, 0, M10, RETRY_AFTER, 1000},
 };
 
-static void test_decide(void)
+static void
+test_decide(void)
 {
     struct retry_policy spec = {6, 1000, 1000, 60000, RETRY_JITTER_NONE};
     struct retry_policy ex = {3, 1000, 8000, 64000, RETRY_JITTER_NONE};
@@ -621,7 +630,8 @@ static void test_decide(void)
     T_EQ_STR(retry_action_name((enum retry_action)99), "?");
 }
 
-int main(void)
+int
+main(void)
 {
     test_formula();
     test_jitter();

@@ -10,12 +10,14 @@
 static char tmpdir[64];
 
 /* Each test gets its own file; the -wal and -shm companions go with it. */
-static void db_path(char *buf, size_t len, const char *name)
+static void
+db_path(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s.db", tmpdir, name);
 }
 
-static void db_remove(const char *path)
+static void
+db_remove(const char *path)
 {
     char p[300];
 
@@ -27,7 +29,8 @@ static void db_remove(const char *path)
 }
 
 /* A second connection, as parleyctl would have: sees committed rows only. */
-static sqlite3 *raw_open(const char *path)
+static sqlite3 *
+raw_open(const char *path)
 {
     sqlite3 *db = NULL;
 
@@ -41,7 +44,8 @@ static sqlite3 *raw_open(const char *path)
 }
 
 /* First column of the first row as an integer; -1 on error. */
-static long long raw_int(sqlite3 *db, const char *sql)
+static long long
+raw_int(sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *s = NULL;
     long long v = -1;
@@ -58,7 +62,8 @@ static long long raw_int(sqlite3 *db, const char *sql)
     return v;
 }
 
-static int raw_exec(sqlite3 *db, const char *sql)
+static int
+raw_exec(sqlite3 *db, const char *sql)
 {
     int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
 
@@ -68,7 +73,8 @@ static int raw_exec(sqlite3 *db, const char *sql)
 }
 
 /* The schema as text, to compare an upgraded db with a fresh one. */
-static void raw_schema(sqlite3 *db, char *buf, size_t len)
+static void
+raw_schema(sqlite3 *db, char *buf, size_t len)
 {
     sqlite3_stmt *s = NULL;
     size_t off = 0;
@@ -117,7 +123,8 @@ static const char *const want_indexes[] = {
     "limiter_state_updated",
 };
 
-static void test_fresh(void)
+static void
+test_fresh(void)
 {
     char path[256], err[256] = "", sql[256];
     struct store *st;
@@ -232,7 +239,8 @@ static const struct {
 
 #define SEED_N (sizeof(seed) / sizeof(seed[0]))
 
-static void test_upgrade(void)
+static void
+test_upgrade(void)
 {
     char path[256], fresh_path[256], err[256] = "", sql[256];
     static char want[16384], got[16384];
@@ -317,7 +325,8 @@ static void test_upgrade(void)
     store_close(st);
 }
 
-static void test_refuse(void)
+static void
+test_refuse(void)
 {
     char path[256], err[256] = "", sql[64];
     struct store *st;
@@ -385,7 +394,8 @@ static void test_refuse(void)
  * A migration that fails leaves the db at the version before it, with no
  * trace of the half-applied migration: each runs in one transaction.
  */
-static void test_failed_migration(void)
+static void
+test_failed_migration(void)
 {
     char path[256], err[256] = "";
     struct store *st;
@@ -417,7 +427,8 @@ static void test_failed_migration(void)
     db_remove(path);
 }
 
-static void test_kv_audit(void)
+static void
+test_kv_audit(void)
 {
     char path[256], err[256] = "", buf[64], small[4];
     struct store *st;
@@ -488,7 +499,8 @@ static void test_kv_audit(void)
     db_remove(path);
 }
 
-static void test_grouped(void)
+static void
+test_grouped(void)
 {
     char path[256], err[256] = "";
     struct store *st;
@@ -542,7 +554,8 @@ struct loop_ctx {
     int fired;
 };
 
-static void on_timer(uv_timer_t *t)
+static void
+on_timer(uv_timer_t *t)
 {
     struct loop_ctx *ctx = t->data;
 
@@ -550,7 +563,8 @@ static void on_timer(uv_timer_t *t)
     store_kv_set(ctx->st, "telegram", "from_timer", "1");
 }
 
-static void on_async(uv_async_t *a)
+static void
+on_async(uv_async_t *a)
 {
     struct loop_ctx *ctx = a->data;
 
@@ -559,7 +573,8 @@ static void on_async(uv_async_t *a)
     store_audit_add(ctx->st, 2, "discord", "22", "y", NULL, NULL);
 }
 
-static void test_loop(void)
+static void
+test_loop(void)
 {
     char path[256], err[256] = "";
     struct loop_ctx ctx = {0};
@@ -620,7 +635,8 @@ static void test_loop(void)
     db_remove(path);
 }
 
-static void test_jobs_unique(void)
+static void
+test_jobs_unique(void)
 {
     char path[256], err[256] = "";
     struct store *st;
@@ -676,7 +692,8 @@ static void test_jobs_unique(void)
     db_remove(path);
 }
 
-int main(void)
+int
+main(void)
 {
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/parley-test-store-XXXXXX");
     if (mkdtemp(tmpdir) == NULL) {
