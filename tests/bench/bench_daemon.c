@@ -94,7 +94,7 @@ run_once(const char *bin, const char *conf, const char *sock, int fd,
 int
 main(int argc, char **argv)
 {
-    char dir[] = "/tmp/parley-bench-XXXXXX", conf[128], sock[128];
+    char dir[] = "/tmp/parley-bench-XXXXXX", conf[128], sock[100];
     const char *bin = argc > 1 ? argv[1] : "build/parleyd";
     struct sockaddr_un a;
     int64_t ready[RUNS];
