@@ -2,7 +2,8 @@
 #
 #   make            build parleyd, parleyctl, the fakes and the tests
 #   make deps       install missing Debian packages (idempotent, quick)
-#   make test       deps + -Werror build + unit + integration + `make check`
+#   make test       deps + -Werror build + every test, then under ASan+UBSan,
+#                   then each fuzz target briefly (scripts/test.sh)
 #   make check      the same tests under ASan+UBSan (build-san/)
 #   make demo       deps + build + run parleyd against the fakes
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -149,9 +150,7 @@ run-tests: tests
 # CI's entry point (README): deps, -Werror build, every test, then the
 # sanitizer build's tests.
 test: deps
-	$(MAKE) WERROR=1 run-tests
-	$(MAKE) check
-	$(MAKE) fuzz FUZZ_SECONDS=5
+	@MAKE="$(MAKE)" sh scripts/test.sh
 
 # Every fuzz target on its seeds and regressions, then FUZZ_SECONDS of
 # fuzzing each; a crash fails the run and leaves its input in build-fuzz/.
