@@ -16,20 +16,23 @@
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: parleyd [-c FILE] [--check-config] [--version] [--help]\n"
-            "\n"
-            "  -c, --config FILE   configuration file (default %s)\n"
-            "      --check-config  validate FILE, print the effective\n"
-            "                      configuration with secrets redacted, exit\n"
-            "  -V, --version       print the version and exit\n"
-            "  -h, --help          print this help and exit\n"
-            "\n"
-            "parleyd runs in the foreground and logs to stderr. Signals:\n"
-            "SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config.\n"
-            "Exit codes: 0 ok, 1 config error, 2 runtime fatal, 70 internal.\n"
-            "See parleyd(8) and parley.conf(5).\n",
-            CONFIG_DEFAULT_PATH);
+    fprintf(
+        f,
+        "usage: parleyd [-c FILE] [--version] [--help]\n"
+        "       parleyd [-c FILE] --check-config [FILE]\n"
+        "\n"
+        "  -c, --config FILE   configuration file (default %s)\n"
+        "      --check-config  validate FILE (given with -c or as the\n"
+        "                      argument), print the effective configuration\n"
+        "                      with every secret redacted, and exit\n"
+        "  -V, --version       print the version and exit\n"
+        "  -h, --help          print this help and exit\n"
+        "\n"
+        "parleyd runs in the foreground and logs to stderr. Signals:\n"
+        "SIGTERM/SIGINT stop gracefully, SIGHUP reloads the config.\n"
+        "Exit codes: 0 ok, 1 config error, 2 runtime fatal, 70 internal.\n"
+        "See parleyd(8) and parley.conf(5).\n",
+        CONFIG_DEFAULT_PATH);
 }
 
 static void
@@ -144,6 +147,9 @@ main(int argc, char **argv)
             return EXIT_CONFIG;
         }
     }
+    /* `parleyd --check-config FILE` is accepted as well as `-c FILE` */
+    if (check && optind == argc - 1)
+        path = argv[optind++];
     if (optind != argc) {
         fprintf(stderr, "parleyd: unexpected argument: %s\n", argv[optind]);
         usage(stderr);

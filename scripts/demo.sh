@@ -15,8 +15,10 @@ say "parleyd --version"
 "$BUILD/parleyd" --version
 
 say "parleyd --check-config examples/parley.conf (secrets are redacted)"
-"$BUILD/parleyd" --check-config examples/parley.conf | head -n 30
-echo "   … (exit $?)"
+"$BUILD/parleyd" --check-config examples/parley.conf >"$DEMO/check.out"
+echo "(exit $?)"
+head -n 30 "$DEMO/check.out"
+echo "   … ($(wc -l <"$DEMO/check.out") lines)"
 
 say "an unknown key is refused with FILE:LINE"
 printf '[bot]\nstate_dir = %s\nfavourite_colour = blue\n' "$DEMO" >"$DEMO/bad.conf"

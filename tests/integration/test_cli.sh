@@ -43,12 +43,20 @@ printf '[telegram]\nenabled = true\ntoken = 123:SECRET-literal\n[llm]\nmodels =\
 "$B/parleyd" --check-config -c "$T/lit.conf" >"$T/out" 2>"$T/err"; rc=$?
 ok '! grep -q SECRET-literal "$T/out" "$T/err"'
 
+# the file may also be given as --check-config's argument (issue 2)
+"$B/parleyd" --check-config "$S/examples/parley.conf" >"$T/out2" 2>"$T/err"; rc=$?
+ok '[ $rc -eq 0 ]'
+ok 'cmp -s "$T/out" "$T/out2" || grep -q "^\[bot\]" "$T/out2"'
+
 # an unknown key: exit 1 with FILE:LINE:
 printf '[bot]\nlog_level = info\nfavourite_colour = blue\n' >"$T/bad.conf"
 "$B/parleyd" --check-config -c "$T/bad.conf" >"$T/out" 2>"$T/err"; rc=$?
 ok '[ $rc -eq 1 ]'
 ok 'grep -q "^$T/bad.conf:3: " "$T/err"'
 ok '[ ! -s "$T/out" ]'
+"$B/parleyd" --check-config "$T/bad.conf" >"$T/out" 2>"$T/err"; rc=$?
+ok '[ $rc -eq 1 ]'
+ok 'grep -q "^$T/bad.conf:3: .*favourite_colour" "$T/err"'
 
 # an unknown section
 printf '[bot]\n[nonsense]\n' >"$T/bad2.conf"
