@@ -41,6 +41,25 @@ rss_kb(pid_t pid)
     return kb;
 }
 
+/* The process's own memory: dirty private pages (heap, stacks, data). */
+static long
+private_dirty_kb(pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    while (fgets(line, sizeof(line), f) != NULL)
+        if (sscanf(line, "Private_Dirty: %ld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb;
+}
+
 static int
 cmp64(const void *a, const void *b)
 {
@@ -51,7 +70,7 @@ cmp64(const void *a, const void *b)
 /* One run: spawn, wait for READY=1, optionally idle, sample RSS, stop. */
 static int
 run_once(const char *bin, const char *conf, const char *sock, int fd,
-         int idle_ms, int64_t *ready_us, long *rss)
+         int idle_ms, int64_t *ready_us, long *rss, long *dirty)
 {
     char buf[512];
     int64_t t0 = now_us();
@@ -83,6 +102,7 @@ run_once(const char *bin, const char *conf, const char *sock, int fd,
     if (idle_ms > 0)
         usleep((useconds_t)idle_ms * 1000);
     *rss = rss_kb(pid);
+    *dirty = private_dirty_kb(pid);
     kill(pid, SIGTERM);
     waitpid(pid, &st, 0);
     /* drain STOPPING=1 and friends */
@@ -98,7 +118,7 @@ main(int argc, char **argv)
     const char *bin = argc > 1 ? argv[1] : "build/parleyd";
     struct sockaddr_un a;
     int64_t ready[RUNS];
-    long rss = 0, rss_idle = 0;
+    long rss = 0, rss_idle = 0, dirty = 0, dirty_idle = 0;
     int fd, i;
     FILE *f;
 
@@ -119,11 +139,12 @@ main(int argc, char **argv)
         return 1;
 
     for (i = 0; i < RUNS; i++)
-        if (run_once(bin, conf, sock, fd, 0, &ready[i], &rss) == -1) {
+        if (run_once(bin, conf, sock, fd, 0, &ready[i], &rss, &dirty) == -1) {
             fprintf(stderr, "bench_daemon: run %d failed\n", i);
             return 1;
         }
-    if (run_once(bin, conf, sock, fd, 2000, &ready[0], &rss_idle) == -1)
+    if (run_once(bin, conf, sock, fd, 2000, &ready[0], &rss_idle,
+                 &dirty_idle) == -1)
         return 1;
     qsort(ready + 1, RUNS - 1, sizeof(ready[0]), cmp64);
     printf(
@@ -133,6 +154,9 @@ main(int argc, char **argv)
            (double)ready[RUNS - 1] / 1000.0);
     printf("| idle RSS after 2 s (no platform) | %.1f MB |\n",
            (double)rss_idle / 1024.0);
+    printf("| of which private dirty (the process's own memory) | %.1f MB "
+           "|\n",
+           (double)dirty_idle / 1024.0);
     close(fd);
     unlink(sock);
     char cmd[160];
