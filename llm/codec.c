@@ -1,0 +1,193 @@
+/* codec: provider-neutral LLM types, the token estimator, shared error helpers.
+ */
+#include "llm/codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void
+llm_reply_release(struct llm_reply *r)
+{
+    if (r == NULL)
+        return;
+    free(r->text);
+    free(r->finish_reason);
+    free(r->id);
+    memset(r, 0, sizeof(*r));
+    r->prompt_tokens = -1;
+    r->completion_tokens = -1;
+}
+
+void
+llm_body_release(struct llm_body *b)
+{
+    if (b == NULL)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s (1-4), or 0 when the bytes there
+ * are not one (overlongs, surrogates and > U+10FFFF included), so that an
+ * estimate never depends on how a broken sequence happens to look.
+ */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0; /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 ||
+            (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0; /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0; /* > U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+#define EST_CAP (INT64_MAX / 2)
+
+int64_t
+llm_estimate_tokens(const char *text, size_t len)
+{
+    /* In sixths of a token: ASCII 2, 2-byte 6, 3-byte 9, 4-byte 18,
+     * invalid byte 6 (see codec.h for why these weights). */
+    static const int64_t weight[5] = {6, 2, 6, 9, 18};
+    const unsigned char *s = (const unsigned char *)text;
+    int64_t sixths = 0;
+    size_t i = 0;
+
+    if (text == NULL)
+        return 0;
+    while (i < len) {
+        size_t n = utf8_seq(s + i, len - i);
+        sixths += weight[n];
+        i += n ? n : 1;
+        if (sixths >= EST_CAP)
+            return EST_CAP;
+    }
+    return (sixths + 5) / 6;
+}
+
+static int64_t
+add_sat(int64_t a, int64_t b)
+{
+    return (a >= EST_CAP - b) ? EST_CAP : a + b;
+}
+
+int64_t
+llm_estimate_request(const struct llm_request *rq)
+{
+    int64_t t = LLM_TOKENS_PER_REQUEST;
+
+    if (rq == NULL)
+        return 0;
+    if (rq->system != NULL && rq->system[0] != '\0') {
+        t = add_sat(t, LLM_TOKENS_PER_MESSAGE);
+        t = add_sat(t, llm_estimate_tokens(rq->system, strlen(rq->system)));
+    }
+    for (size_t i = 0; i < rq->nmessages && rq->messages != NULL; i++) {
+        const char *s = rq->messages[i].text;
+        t = add_sat(t, LLM_TOKENS_PER_MESSAGE);
+        if (s != NULL)
+            t = add_sat(t, llm_estimate_tokens(s, strlen(s)));
+    }
+    return t;
+}
+
+/* Copies src into dst[cap], cut at a UTF-8 boundary so logs stay valid. */
+static void
+copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n;
+
+    if (src == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    n = strlen(src);
+    if (n >= cap) {
+        n = cap - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+int
+llm_error_set(struct llm_error_info *e, int status, const char *type,
+              const char *code, const char *message)
+{
+    /* classified from the whole strings: a phrase may lie past the cut */
+    e->status = status;
+    e->cls = errclass_from_http(status, type, code, message);
+    copy_cut(e->type, sizeof(e->type), type);
+    copy_cut(e->code, sizeof(e->code), code);
+    copy_cut(e->message, sizeof(e->message), message);
+    return 0;
+}
+
+void
+llm_error_bad_reply(struct llm_error_info *e, int status, const char *why)
+{
+    e->status = status;
+    copy_cut(e->type, sizeof(e->type), LLM_BAD_REPLY);
+    e->code[0] = '\0';
+    copy_cut(e->message, sizeof(e->message), why);
+    e->cls = ERRCLASS_SERVER;
+}
+
+char *
+llm_utf8_clean(const char *s, size_t len, size_t *out_len)
+{
+    static const char repl[] = "\xEF\xBF\xBD";
+    const unsigned char *u = (const unsigned char *)s;
+    size_t need = 0, i = 0, o = 0;
+    char *out;
+
+    /* two passes: a replacement (3 bytes) may be longer than what it
+     * replaces (1 byte), so the size is counted first */
+    while (i < len) {
+        size_t n = u[i] ? utf8_seq(u + i, len - i) : 0;
+        need += n ? n : 3;
+        i += n ? n : 1;
+    }
+    out = malloc(need + 1);
+    if (out == NULL)
+        return NULL;
+    for (i = 0; i < len;) {
+        size_t n = u[i] ? utf8_seq(u + i, len - i) : 0;
+        if (n) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, repl, 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    if (out_len != NULL)
+        *out_len = o;
+    return out;
+}
