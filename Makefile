@@ -176,11 +176,13 @@ install: all
 	install -m 0755 $(BUILD)/parleyd $(DESTDIR)$(SBINDIR)/parleyd
 	if [ -f $(BUILD)/parleyctl ]; then \
 	    install -m 0755 $(BUILD)/parleyctl $(DESTDIR)$(SBINDIR)/parleyctl; fi
-	install -m 0640 examples/parley.conf \
+	install -m 0644 examples/parley.conf \
 	    $(DESTDIR)$(SYSCONFDIR)/parley/parley.conf.example
-	if [ -f systemd/parleyd.service ]; then \
-	    install -d $(DESTDIR)$(UNITDIR); \
-	    install -m 0644 systemd/parleyd.service $(DESTDIR)$(UNITDIR)/; fi
+	install -d $(DESTDIR)$(UNITDIR)
+	sed -e 's#/usr/sbin/parleyd#$(SBINDIR)/parleyd#g' \
+	    -e 's#/etc/parley/#$(SYSCONFDIR)/parley/#g' \
+	    systemd/parleyd.service >$(DESTDIR)$(UNITDIR)/parleyd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/parleyd.service
 	for m in docs/man/*.[0-9]; do [ -f "$$m" ] || continue; \
 	    s=$${m##*.}; install -d $(DESTDIR)$(MANDIR)/man$$s; \
 	    install -m 0644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
@@ -188,6 +190,17 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/parleyd $(DESTDIR)$(SBINDIR)/parleyctl
 	rm -f $(DESTDIR)$(UNITDIR)/parleyd.service
+	rm -f $(DESTDIR)$(SYSCONFDIR)/parley/parley.conf.example
+	for m in docs/man/*.[0-9]; do [ -f "$$m" ] || continue; \
+	    rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+
+# man pages lint clean: mandoc's warnings, else groff's
+.PHONY: man-check
+man-check:
+	@if command -v mandoc >/dev/null 2>&1; then \
+	    mandoc -T lint -W warning docs/man/*.[0-9]; \
+	else for m in docs/man/*.[0-9]; do \
+	    groff -mdoc -w all -z $$m 2>&1 | (! grep .) || exit 1; done; fi
 
 FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:

@@ -2,17 +2,21 @@
  */
 #include "bot/daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "bot/httpd.h"
 #include "config/config.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/ws.h"
 #include "storage/store.h"
 
@@ -84,6 +88,8 @@ daemon_stop(struct daemon *d, int exit_code)
 
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
+    httpd_free(d->httpd); /* a scrape during the stop would see half a daemon */
+    d->httpd = NULL;
     ws_ctx_free(d->ws);
     d->ws = NULL;
     http_free(d->http);
@@ -98,6 +104,227 @@ daemon_stop(struct daemon *d, int exit_code)
     uv_unref((uv_handle_t *)&d->stop_timer);
     daemon_close_handle((uv_handle_t *)&d->sig_term);
     daemon_close_handle((uv_handle_t *)&d->sig_int);
+}
+
+static double
+daemon_wall_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
+}
+
+int
+daemon_connector_add(struct daemon *d, const char *platform,
+                     int (*is_up)(void *arg), void *arg)
+{
+    struct daemon_connector *c;
+
+    if (d->nconnectors >= DAEMON_CONNECTORS_MAX)
+        return -1;
+    c = &d->connectors[d->nconnectors++];
+    c->platform = platform;
+    c->is_up = is_up;
+    c->arg = arg;
+    return 0;
+}
+
+/*
+ * The enabled platforms and whether each is up, in config order; an
+ * enabled platform whose connector has not registered is down.
+ */
+static size_t
+daemon_health_items(struct daemon *d, struct httpd_health_item *items)
+{
+    static const char *const names[] = {"telegram", "discord", "slack"};
+    const int enabled[] = {d->cfg->telegram.enabled, d->cfg->discord.enabled,
+                           d->cfg->slack.enabled};
+    size_t i, j, n = 0;
+
+    for (i = 0; i < 3; i++) {
+        if (!enabled[i])
+            continue;
+        items[n].name = names[i];
+        items[n].up = 0;
+        for (j = 0; j < d->nconnectors; j++)
+            if (strcmp(d->connectors[j].platform, names[i]) == 0)
+                items[n].up = d->connectors[j].is_up(d->connectors[j].arg);
+        n++;
+    }
+    return n;
+}
+
+static void
+daemon_on_healthz(void *arg, struct httpd_response *r)
+{
+    struct daemon *d = arg;
+    struct httpd_health_item items[3];
+    size_t n = daemon_health_items(d, items), len;
+    int db_ok = d->store != NULL && store_writable(d->store);
+
+    len = httpd_health_json(db_ok, items, n, NULL, 0, &r->status);
+    r->body = malloc(len + 1);
+    if (r->body == NULL) {
+        r->status = 500;
+        return;
+    }
+    httpd_health_json(db_ok, items, n, r->body, len + 1, &r->status);
+    r->len = len;
+    r->content_type = "application/json";
+}
+
+/* Open descriptors: entries of /proc/self/fd less the one reading it. */
+static long
+daemon_count_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    long n = 0;
+
+    if (dir == NULL)
+        return -1;
+    while ((e = readdir(dir)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(dir);
+    return n - 1;
+}
+
+static long long
+daemon_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, rss = -1;
+
+    if (f == NULL)
+        return -1;
+    if (fscanf(f, "%lld %lld", &size, &rss) != 2)
+        rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
+}
+
+static long long
+daemon_db_bytes(const char *path)
+{
+    char wal[PATH_MAX];
+    struct stat st;
+    long long n = 0;
+
+    if (path == NULL)
+        return 0;
+    if (stat(path, &st) == 0)
+        n += st.st_size;
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    if (stat(wal, &st) == 0)
+        n += st.st_size;
+    return n;
+}
+
+/* The process gauges are read at scrape time, not kept up to date. */
+static void
+daemon_collect(struct daemon *d)
+{
+    struct httpd_health_item items[3];
+    size_t i, n = daemon_health_items(d, items);
+    long long v;
+
+    metrics_set(d->metrics, METRIC_UPTIME,
+                (double)(daemon_now_ms(d) - d->started_ms) / 1000.0);
+    if ((v = daemon_rss_bytes()) >= 0)
+        metrics_set(d->metrics, METRIC_RSS, (double)v);
+    if ((v = daemon_count_fds()) >= 0)
+        metrics_set(d->metrics, METRIC_OPEN_FDS, (double)v);
+    metrics_set(d->metrics, METRIC_DATABASE_SIZE,
+                (double)daemon_db_bytes(d->db_path));
+    for (i = 0; i < n; i++)
+        metrics_set(d->metrics, METRIC_CONNECTOR_UP, items[i].up,
+                    items[i].name);
+}
+
+static void
+daemon_on_metrics(void *arg, struct httpd_response *r)
+{
+    struct daemon *d = arg;
+    size_t cap = 65536, len;
+
+    daemon_collect(d);
+    for (;;) {
+        char *buf = malloc(cap);
+
+        if (buf == NULL) {
+            r->status = 500;
+            return;
+        }
+        len = metrics_render(d->metrics, buf, cap);
+        if (len < cap) {
+            r->body = buf;
+            r->len = len;
+            break;
+        }
+        free(buf);
+        cap = len + 1;
+    }
+    r->status = 200;
+    r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static struct httpd *
+daemon_httpd_start(struct daemon *d, const struct config *c)
+{
+    char err[256];
+    struct httpd *h;
+
+    h = httpd_new(&d->loop, c->bot.metrics_host, c->bot.metrics_port, err,
+                  sizeof(err));
+    if (h == NULL) {
+        log_error("metrics: cannot listen on metrics_listen=%s: %s",
+                  c->bot.metrics_listen, err);
+        return NULL;
+    }
+    httpd_route(h, "/metrics", daemon_on_metrics, d);
+    httpd_route(h, "/healthz", daemon_on_healthz, d);
+    log_info("metrics: listening on %s (/metrics, /healthz) port=%d",
+             c->bot.metrics_listen, httpd_port(h));
+    return h;
+}
+
+/*
+ * SIGHUP with a changed metrics_listen: listen on the new address first
+ * and close the old listener only when that worked, so a typo or a busy
+ * port keeps the endpoint where it was (logged).  Moving to an address
+ * that overlaps the old one on the same port (127.0.0.1 → 0.0.0.0) fails
+ * that way too: that change needs a restart.
+ */
+static void
+daemon_reload_httpd(struct daemon *d, const struct config *nc)
+{
+    struct httpd *h;
+
+    const char *want = nc->bot.metrics_port > 0 ? nc->bot.metrics_listen : "";
+    char *copy;
+
+    if (strcmp(want, d->httpd_listen ? d->httpd_listen : "") == 0)
+        return;
+    copy = strdup(want);
+    if (copy == NULL) {
+        log_error("reload: out of memory; metrics_listen unchanged");
+        return;
+    }
+    if (*want == '\0') {
+        h = NULL;
+        log_info("reload: metrics endpoint off");
+    } else if ((h = daemon_httpd_start(d, nc)) == NULL) {
+        log_error("reload: keeping metrics_listen=%s; a restart applies %s",
+                  *d->httpd_listen ? d->httpd_listen : "(off)", want);
+        free(copy);
+        return;
+    }
+    httpd_free(d->httpd);
+    d->httpd = h;
+    free(d->httpd_listen);
+    d->httpd_listen = copy;
 }
 
 static void
@@ -126,6 +353,7 @@ daemon_reload(struct daemon *d)
         log_warnx("reload: state_dir changes need a restart; keeping %s",
                   d->cfg->bot.state_dir);
     log_set_level(nc->bot.log_level);
+    daemon_reload_httpd(d, nc);
     old = d->cfg;
     d->cfg = nc;
     nc = NULL;
@@ -197,6 +425,11 @@ daemon_open_store(struct daemon *d)
         log_error("start: state_dir path too long");
         return -1;
     }
+    d->db_path = strdup(path);
+    if (d->db_path == NULL) {
+        log_error("start: out of memory");
+        return -1;
+    }
     d->store = store_open(path, err, sizeof(err));
     if (d->store == NULL) {
         log_error("start: database unusable path=%s: %s", path, err);
@@ -239,7 +472,15 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
     uv_timer_init(&d->loop, &d->stop_timer);
     d->stop_timer.data = d;
     d->started_ms = daemon_now_ms(d);
+    d->started_unix = daemon_wall_s();
     notify_init(&d->notify);
+    d->metrics = metrics_new();
+    if (d->metrics == NULL) {
+        log_error("start: out of memory");
+        goto out;
+    }
+    metrics_set(d->metrics, METRIC_BUILD_INFO, 1, PARLEY_VERSION);
+    metrics_set(d->metrics, METRIC_START_TIME, d->started_unix);
     if (daemon_signal(d, &d->sig_term, SIGTERM) == -1 ||
         daemon_signal(d, &d->sig_int, SIGINT) == -1 ||
         daemon_signal(d, &d->sig_hup, SIGHUP) == -1) {
@@ -250,6 +491,15 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
     rc = EXIT_RUNTIME;
     if (daemon_open_store(d) == -1)
         goto out;
+    d->httpd_listen =
+        strdup(cfg->bot.metrics_port > 0 ? cfg->bot.metrics_listen : "");
+    if (d->httpd_listen == NULL)
+        goto out;
+    if (cfg->bot.metrics_port > 0) {
+        d->httpd = daemon_httpd_start(d, cfg);
+        if (d->httpd == NULL)
+            goto out;
+    }
     d->http = http_new(&d->loop);
     if (d->http == NULL) {
         log_error("start: cannot create the HTTP client");
@@ -317,6 +567,8 @@ daemon_release(struct daemon *d)
     daemon_close_handle((uv_handle_t *)&d->sig_int);
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
+    httpd_free(d->httpd);
+    d->httpd = NULL;
     ws_ctx_free(d->ws);
     d->ws = NULL;
     http_free(d->http);
@@ -333,6 +585,12 @@ daemon_release(struct daemon *d)
     if (uv_loop_close(&d->loop) != 0)
         log_warnx("stop: the loop still had open handles");
     notify_release(&d->notify);
+    metrics_free(d->metrics);
+    d->metrics = NULL;
+    free(d->db_path);
+    d->db_path = NULL;
+    free(d->httpd_listen);
+    d->httpd_listen = NULL;
     config_free(d->cfg);
     d->cfg = NULL;
 }

@@ -12,6 +12,17 @@ struct config;
 struct store;
 struct http;
 struct ws_ctx;
+struct metrics;
+struct httpd;
+
+#define DAEMON_CONNECTORS_MAX 8
+
+/* A connector's status getter, for /healthz and parley_connector_up. */
+struct daemon_connector {
+    const char *platform; /* "telegram", "discord", "slack" (static) */
+    int (*is_up)(void *arg);
+    void *arg;
+};
 
 /*
  * The one root object of parleyd.  It lives on main()'s stack; everything
@@ -25,13 +36,20 @@ struct daemon {
     struct config *cfg; /* owned; replaced whole on a good SIGHUP */
     struct store *store;
     struct http *http;
-    struct ws_ctx *ws; /* NULL unless a websocket platform is enabled */
+    struct ws_ctx *ws;       /* NULL unless a websocket platform is enabled */
+    struct metrics *metrics; /* the registry: every module may count */
+    struct httpd *httpd;     /* NULL when metrics_listen is empty */
+    char *httpd_listen;      /* the metrics_listen httpd serves; "" = off */
+    char *db_path;           /* state_dir/parley.db as opened */
+    struct daemon_connector connectors[DAEMON_CONNECTORS_MAX];
+    size_t nconnectors;
     struct notify notify;
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
     uv_timer_t stop_timer;
     int loop_ready;
     int64_t started_ms;
+    double started_unix; /* wall clock, for parley_process_start_time_seconds */
     int stopping;
     int exit_code;
 };
@@ -45,6 +63,16 @@ void daemon_release(struct daemon *d);
 
 /* Ask for a graceful stop (the SIGTERM path), e.g. on a fatal connector. */
 void daemon_stop(struct daemon *d, int exit_code);
+
+/*
+ * A connector registers how to tell whether it is connected: /healthz is
+ * 200 only when every enabled platform has a getter that says up (an
+ * enabled platform without one is down) and the database is writable.
+ * is_up is called on the loop at each scrape; it must not block.
+ * -1 when the table is full.
+ */
+int daemon_connector_add(struct daemon *d, const char *platform,
+                         int (*is_up)(void *arg), void *arg);
 
 /* Monotonic milliseconds: only the glue reads the clock (STYLE point 7). */
 int64_t daemon_now_ms(struct daemon *d);
