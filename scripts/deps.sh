@@ -48,3 +48,13 @@ fi
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 echo "deps: done"
+# promtool comes only with the prometheus server package: on a machine that
+# runs systemd, do not leave a Prometheus server running because of tests.
+case " $missing " in
+*" prometheus "*)
+    if [ -d /run/systemd/system ]; then
+        $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
+        echo "deps: prometheus installed for promtool; its server is disabled"
+    fi
+    ;;
+esac
