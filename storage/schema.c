@@ -235,12 +235,24 @@ static const char migration_jobs[] =
     "CREATE INDEX audit_ts ON audit (ts_ms);"
     "CREATE INDEX limiter_state_updated ON limiter_state (updated_ms);";
 
+/*
+ * 3: what core needs on a job to resume it after a crash: the tokens
+ * reserved in the budgets (settled against the reported usage, also after
+ * a restart) and the author's display name (the prompt names speakers in
+ * groups).  Finished jobs are purged by age: jobs_updated.
+ */
+static const char migration_jobs_core[] =
+    "ALTER TABLE jobs ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN user_name TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX jobs_updated ON jobs (updated_ms);";
+
 static const struct {
     const char *name;
     const char *sql;
 } migrations[] = {
     {"core", migration_core},
     {"jobs", migration_jobs},
+    {"jobs_core", migration_jobs_core},
 };
 
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -30,8 +30,45 @@ enum store_stmt {
     STMT_KV_SET,
     STMT_KV_DEL,
     STMT_AUDIT_ADD,
+    STMT_JOB_INSERT,
+    STMT_JOB_SAVE,
+    STMT_JOB_GET,
+    STMT_JOB_SCAN,
+    STMT_JOB_UNFINISHED,
+    STMT_JOB_PURGE,
+    STMT_CONV_INSERT,
+    STMT_CONV_GET,
+    STMT_MSG_ADD,
+    STMT_HISTORY,
+    STMT_RESET,
+    STMT_ANSWER_ADD,
+    STMT_SENT_ADD,
+    STMT_SENT_FIND,
+    STMT_VOTE_SET,
+    STMT_VOTE_DEL,
+    STMT_USAGE_ADD,
+    STMT_USAGE_GET,
+    STMT_DATA_VERSION,
+    STMT_OVERRIDES,
+    STMT_OVERRIDE_SET,
+    STMT_OVERRIDE_DEL,
+    STMT_BANS,
+    STMT_BAN_SET,
+    STMT_BAN_DEL,
+    STMT_CHAT_GET,
+    STMT_LIMITER_SAVE,
+    STMT_LIMITER_LOAD,
     STMT_N
 };
+
+#define JOB_COLS                                                               \
+    "id, platform, chat_id, thread_id, user_id, user_name, message_id, text,"  \
+    " flags, state, attempts, next_at_ms, answer, answer_id, sent_parts,"      \
+    " error_class, reserved, created_ms"
+/* "unfinished": what a restart must resume (docs/core.md) */
+#define JOB_UNFINISHED                                                         \
+    "(state IN ('received', 'queued', 'asking', 'answered')"                   \
+    " OR (state = 'limited' AND answer IS NOT NULL))"
 
 static const char *const stmt_sql[STMT_N] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -50,6 +87,93 @@ static const char *const stmt_sql[STMT_N] = {
     [STMT_AUDIT_ADD] = "INSERT INTO audit"
                        " (ts_ms, platform, actor, action, target, detail)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [STMT_JOB_INSERT] =
+        "INSERT INTO jobs (platform, chat_id, thread_id, user_id, user_name,"
+        " message_id, text, flags, state, created_ms, updated_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)"
+        " ON CONFLICT (platform, chat_id, message_id) DO NOTHING",
+    [STMT_JOB_SAVE] = "UPDATE jobs SET state = ?2, attempts = ?3,"
+                      " next_at_ms = ?4, answer = ?5, answer_id = ?6,"
+                      " sent_parts = ?7, error_class = ?8, reserved = ?9,"
+                      " updated_ms = ?10 WHERE id = ?1",
+    [STMT_JOB_GET] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1",
+    [STMT_JOB_SCAN] =
+        "SELECT " JOB_COLS " FROM jobs WHERE id > ?1 AND " JOB_UNFINISHED
+        " ORDER BY id LIMIT ?2",
+    [STMT_JOB_UNFINISHED] = "SELECT count(*) FROM jobs WHERE " JOB_UNFINISHED,
+    [STMT_JOB_PURGE] =
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+        " WHERE updated_ms < ?1 AND NOT " JOB_UNFINISHED " LIMIT ?2)",
+    [STMT_CONV_INSERT] = "INSERT INTO conversations (platform, chat_id,"
+                         " thread_id, created_ms) VALUES (?1, ?2, ?3, ?4)"
+                         " ON CONFLICT (platform, chat_id, thread_id)"
+                         " DO NOTHING",
+    [STMT_CONV_GET] = "SELECT id FROM conversations WHERE platform = ?1"
+                      " AND chat_id = ?2 AND thread_id = ?3",
+    [STMT_MSG_ADD] = "INSERT INTO messages (conversation_id, role, user_id,"
+                     " platform_msg_id, text, tokens, created_ms)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_HISTORY] = "SELECT role, text, tokens FROM messages"
+                     " WHERE conversation_id = ?1 ORDER BY id DESC LIMIT ?2",
+    [STMT_RESET] = "DELETE FROM messages WHERE conversation_id = (SELECT id"
+                   " FROM conversations WHERE platform = ?1 AND chat_id = ?2"
+                   " AND thread_id = ?3)",
+    [STMT_ANSWER_ADD] =
+        "INSERT INTO answers (conversation_id, message_id, platform, user_id,"
+        " model, tokens_in, tokens_out, cost_micro_usd, latency_ms,"
+        " created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    [STMT_SENT_ADD] = "INSERT INTO sent_messages (platform, chat_id,"
+                      " platform_msg_id, answer_id, part, created_ms)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+                      " ON CONFLICT DO NOTHING",
+    [STMT_SENT_FIND] = "SELECT answer_id FROM sent_messages WHERE"
+                       " platform = ?1 AND chat_id = ?2"
+                       " AND platform_msg_id = ?3",
+    [STMT_VOTE_SET] =
+        "INSERT INTO feedback (answer_id, platform, user_id, vote,"
+        " created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?5)"
+        " ON CONFLICT (answer_id, user_id) DO UPDATE SET vote = excluded.vote,"
+        " updated_ms = excluded.updated_ms",
+    [STMT_VOTE_DEL] = "DELETE FROM feedback WHERE answer_id = ?1"
+                      " AND user_id = ?2",
+    [STMT_USAGE_ADD] =
+        "INSERT INTO usage (scope, platform, target, day, requests, limited,"
+        " tokens_in, tokens_out, cost_micro_usd)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT (scope, platform, target, day) DO UPDATE SET"
+        " requests = requests + excluded.requests,"
+        " limited = limited + excluded.limited,"
+        " tokens_in = tokens_in + excluded.tokens_in,"
+        " tokens_out = tokens_out + excluded.tokens_out,"
+        " cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+    [STMT_USAGE_GET] = "SELECT requests, limited, tokens_in, tokens_out,"
+                       " cost_micro_usd FROM usage WHERE scope = ?1"
+                       " AND platform = ?2 AND target = ?3 AND day = ?4",
+    [STMT_DATA_VERSION] = "PRAGMA data_version",
+    [STMT_OVERRIDES] = "SELECT scope, platform, target, kind, rate_n,"
+                       " window_ms FROM overrides",
+    [STMT_OVERRIDE_SET] =
+        "INSERT INTO overrides (scope, platform, target, kind, rate_n,"
+        " window_ms, set_by, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " ?8) ON CONFLICT (scope, platform, target, kind) DO UPDATE SET"
+        " rate_n = excluded.rate_n, window_ms = excluded.window_ms,"
+        " set_by = excluded.set_by, updated_ms = excluded.updated_ms",
+    [STMT_OVERRIDE_DEL] = "DELETE FROM overrides WHERE scope = ?1"
+                          " AND platform = ?2 AND target = ?3 AND kind = ?4",
+    [STMT_BANS] = "SELECT platform, user_id, until_ms FROM bans",
+    [STMT_BAN_SET] = "INSERT INTO bans (platform, user_id, until_ms,"
+                     " banned_by, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)"
+                     " ON CONFLICT (platform, user_id) DO UPDATE SET"
+                     " until_ms = excluded.until_ms,"
+                     " banned_by = excluded.banned_by",
+    [STMT_BAN_DEL] = "DELETE FROM bans WHERE platform = ?1 AND user_id = ?2",
+    [STMT_CHAT_GET] = "SELECT model, persona FROM chats WHERE platform = ?1"
+                      " AND chat_id = ?2",
+    [STMT_LIMITER_SAVE] =
+        "INSERT INTO limiter_state (key, state, updated_ms)"
+        " VALUES (?1, ?2, ?3) ON CONFLICT (key) DO UPDATE SET"
+        " state = excluded.state, updated_ms = excluded.updated_ms",
+    [STMT_LIMITER_LOAD] = "SELECT key, state, updated_ms FROM limiter_state",
 };
 
 /*
@@ -690,4 +814,698 @@ store_audit_add(struct store *st, int64_t ts_ms, const char *platform,
         return -1;
     }
     return store_run(st, s, "audit_add");
+}
+
+/*
+ * Binds ?1, ?2... from fmt: 't' text (NULL binds SQL NULL), 'i' int64,
+ * 'z' int64 with 0 bound as NULL, 'b' blob (pointer, size_t).  Strings
+ * are SQLITE_STATIC: stmt_release() clears them before the call returns.
+ */
+static int
+store_vbind(struct store *st, sqlite3_stmt *s, const char *what,
+            const char *fmt, va_list ap)
+{
+    int idx = 1, rc = SQLITE_OK;
+
+    for (const char *f = fmt; *f != '\0' && rc == SQLITE_OK; f++, idx++) {
+        switch (*f) {
+        case 't':
+            rc = bind_text(s, idx, va_arg(ap, const char *));
+            break;
+        case 'i':
+            rc = sqlite3_bind_int64(s, idx, va_arg(ap, int64_t));
+            break;
+        case 'z': {
+            int64_t v = va_arg(ap, int64_t);
+
+            rc = v == 0 ? sqlite3_bind_null(s, idx)
+                        : sqlite3_bind_int64(s, idx, v);
+            break;
+        }
+        case 'b': {
+            const void *p = va_arg(ap, const void *);
+            size_t n = va_arg(ap, size_t);
+
+            rc = sqlite3_bind_blob64(s, idx, p, n, SQLITE_STATIC);
+            break;
+        }
+        default:
+            rc = SQLITE_MISUSE;
+        }
+    }
+    if (rc != SQLITE_OK) {
+        log_warnx("store %s bind failed err=\"%s\"", what,
+                  sqlite3_errmsg(st->db));
+        stmt_release(s);
+        return -1;
+    }
+    return 0;
+}
+
+/* The cached statement id, bound; for a write also opens the group. */
+static sqlite3_stmt *
+store_prep(struct store *st, enum store_stmt id, int write, const char *what,
+           const char *fmt, ...)
+{
+    sqlite3_stmt *s;
+    va_list ap;
+    int rc;
+
+    if (write && store_write_begin(st) < 0)
+        return NULL;
+    if ((s = store_stmt(st, id)) == NULL)
+        return NULL;
+    va_start(ap, fmt);
+    rc = store_vbind(st, s, what, fmt, ap);
+    va_end(ap);
+    return rc < 0 ? NULL : s;
+}
+
+/* A rare write, prepared per call (forget, purge): rows changed, or -1. */
+static long
+store_exec_bound(struct store *st, const char *sql, const char *fmt, ...)
+{
+    sqlite3_stmt *s = NULL;
+    va_list ap;
+    long rc = -1;
+    int step;
+
+    if (store_write_begin(st) < 0)
+        return -1;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        log_warnx("store prepare failed err=\"%s\"", sqlite3_errmsg(st->db));
+        goto out;
+    }
+    va_start(ap, fmt);
+    step = store_vbind(st, s, "exec", fmt, ap);
+    va_end(ap);
+    if (step < 0)
+        goto out;
+    step = sqlite3_step(s);
+    if (step != SQLITE_DONE && step != SQLITE_ROW) {
+        log_warnx("store exec failed err=\"%s\"", sqlite3_errmsg(st->db));
+        store_note_failure(st, step);
+        goto out;
+    }
+    rc = (long)sqlite3_changes(st->db);
+out:
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static const char *const job_state_names[] = {
+    [STORE_JOB_RECEIVED] = "received", [STORE_JOB_LIMITED] = "limited",
+    [STORE_JOB_QUEUED] = "queued",     [STORE_JOB_ASKING] = "asking",
+    [STORE_JOB_ANSWERED] = "answered", [STORE_JOB_SENT] = "sent",
+    [STORE_JOB_FAILED] = "failed",
+};
+#define JOB_STATES_N (sizeof(job_state_names) / sizeof(job_state_names[0]))
+
+const char *
+store_job_state_name(enum store_job_state s)
+{
+    return (unsigned)s < JOB_STATES_N ? job_state_names[s] : "?";
+}
+
+static enum store_job_state
+job_state_parse(const char *s)
+{
+    for (size_t i = 0; s != NULL && i < JOB_STATES_N; i++)
+        if (strcmp(s, job_state_names[i]) == 0)
+            return (enum store_job_state)i;
+    return STORE_JOB_FAILED;
+}
+
+void
+store_job_release(struct store_job *j)
+{
+    if (j == NULL)
+        return;
+    free(j->text);
+    free(j->answer);
+    j->text = NULL;
+    j->answer = NULL;
+}
+
+/* Copies column i into a fixed buffer, cutting at len - 1 (bounded ids). */
+static void
+col_copy(sqlite3_stmt *s, int i, char *buf, size_t len)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+
+    snprintf(buf, len, "%s", v ? (const char *)v : "");
+}
+
+static char *
+col_dup(sqlite3_stmt *s, int i)
+{
+    const unsigned char *v = sqlite3_column_text(s, i);
+
+    return v ? strdup((const char *)v) : NULL;
+}
+
+/* A row of JOB_COLS into *j; -1 on out of memory. */
+static int
+job_from_row(sqlite3_stmt *s, struct store_job *j)
+{
+    memset(j, 0, sizeof(*j));
+    j->id = sqlite3_column_int64(s, 0);
+    col_copy(s, 1, j->platform, sizeof(j->platform));
+    col_copy(s, 2, j->chat, sizeof(j->chat));
+    col_copy(s, 3, j->thread, sizeof(j->thread));
+    col_copy(s, 4, j->user, sizeof(j->user));
+    col_copy(s, 5, j->user_name, sizeof(j->user_name));
+    col_copy(s, 6, j->message_id, sizeof(j->message_id));
+    j->text = col_dup(s, 7);
+    j->flags = (unsigned)sqlite3_column_int64(s, 8);
+    j->state = job_state_parse((const char *)sqlite3_column_text(s, 9));
+    j->attempts = sqlite3_column_int(s, 10);
+    j->next_at_ms = sqlite3_column_int64(s, 11);
+    j->answer = col_dup(s, 12);
+    j->answer_id = sqlite3_column_int64(s, 13);
+    j->sent_parts = sqlite3_column_int(s, 14);
+    col_copy(s, 15, j->error_class, sizeof(j->error_class));
+    j->reserved = sqlite3_column_int64(s, 16);
+    j->created_ms = sqlite3_column_int64(s, 17);
+    if (j->text == NULL && (j->text = strdup("")) == NULL) {
+        store_job_release(j);
+        return -1;
+    }
+    if (sqlite3_column_type(s, 12) != SQLITE_NULL && j->answer == NULL) {
+        store_job_release(j);
+        return -1;
+    }
+    return 0;
+}
+
+int
+store_job_insert(struct store *st, const struct store_job *j, int64_t *id)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttiti",
+                   j->platform, j->chat, j->thread, j->user, j->user_name,
+                   j->message_id, j->text ? j->text : "", (int64_t)j->flags,
+                   store_job_state_name(j->state), j->created_ms);
+    if (s == NULL || store_run(st, s, "job_insert") < 0)
+        return -1;
+    if (sqlite3_changes(st->db) == 0)
+        return 0;
+    if (id != NULL)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return 1;
+}
+
+int
+store_job_save(struct store *st, const struct store_job *j, int64_t now_ms)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(
+        st, STMT_JOB_SAVE, 1, "job_save", "itiitzitii", j->id,
+        store_job_state_name(j->state), (int64_t)j->attempts, j->next_at_ms,
+        j->answer, j->answer_id, (int64_t)j->sent_parts,
+        j->error_class[0] ? j->error_class : NULL, j->reserved, now_ms);
+    if (s == NULL)
+        return -1;
+    return store_run(st, s, "job_save");
+}
+
+int
+store_job_get(struct store *st, int64_t id, struct store_job *j)
+{
+    sqlite3_stmt *s;
+    int rc = -1, step;
+
+    memset(j, 0, sizeof(*j));
+    if ((s = store_prep(st, STMT_JOB_GET, 0, "job_get", "i", id)) == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_DONE)
+        rc = 0;
+    else if (step == SQLITE_ROW)
+        rc = job_from_row(s, j) < 0 ? -1 : 1;
+    else
+        log_warnx("store job_get failed err=\"%s\"", sqlite3_errmsg(st->db));
+    stmt_release(s);
+    return rc;
+}
+
+int
+store_job_scan(struct store *st, int64_t after_id, int limit, store_job_fn fn,
+               void *arg)
+{
+    sqlite3_stmt *s;
+    struct store_job j;
+    int rows = 0, step;
+
+    s = store_prep(st, STMT_JOB_SCAN, 0, "job_scan", "ii", after_id,
+                   (int64_t)limit);
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        int stop;
+
+        if (job_from_row(s, &j) < 0) {
+            rows = -1;
+            break;
+        }
+        rows++;
+        stop = fn(arg, &j);
+        store_job_release(&j);
+        if (stop)
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        log_warnx("store job_scan failed err=\"%s\"", sqlite3_errmsg(st->db));
+        rows = -1;
+    }
+    stmt_release(s);
+    return rows;
+}
+
+/* One integer from a cached read statement; -1 on error. */
+static int64_t
+store_read_int(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int64_t v = -1;
+
+    if (s == NULL)
+        return -1;
+    if (sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    else
+        log_warnx("store %s failed err=\"%s\"", what, sqlite3_errmsg(st->db));
+    stmt_release(s);
+    return v;
+}
+
+long
+store_jobs_unfinished(struct store *st)
+{
+    return (long)store_read_int(
+        st, store_prep(st, STMT_JOB_UNFINISHED, 0, "jobs_unfinished", ""),
+        "jobs_unfinished");
+}
+
+long
+store_jobs_purge(struct store *st, int64_t before_ms, int limit)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_JOB_PURGE, 1, "jobs_purge", "ii", before_ms,
+                   (int64_t)limit);
+    if (s == NULL || store_run(st, s, "jobs_purge") < 0)
+        return -1;
+    return (long)sqlite3_changes(st->db);
+}
+
+int
+store_conversation_id(struct store *st, const char *platform, const char *chat,
+                      const char *thread, int64_t now_ms, int64_t *id)
+{
+    sqlite3_stmt *s;
+    int64_t v;
+
+    /* read first: the common case writes nothing */
+    s = store_prep(st, STMT_CONV_GET, 0, "conv_get", "ttt", platform, chat,
+                   thread);
+    if (s == NULL)
+        return -1;
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+        stmt_release(s);
+        return 0;
+    }
+    stmt_release(s);
+    s = store_prep(st, STMT_CONV_INSERT, 1, "conv_insert", "ttti", platform,
+                   chat, thread, now_ms);
+    if (s == NULL || store_run(st, s, "conv_insert") < 0)
+        return -1;
+    s = store_prep(st, STMT_CONV_GET, 0, "conv_get", "ttt", platform, chat,
+                   thread);
+    if ((v = store_read_int(st, s, "conv_get")) < 0)
+        return -1;
+    *id = v;
+    return 0;
+}
+
+int
+store_message_add(struct store *st, int64_t conversation_id, const char *role,
+                  const char *user_id, const char *platform_msg_id,
+                  const char *text, int64_t tokens, int64_t now_ms, int64_t *id)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_MSG_ADD, 1, "message_add",
+                   "itttti"
+                   "i",
+                   conversation_id, role, user_id, platform_msg_id, text,
+                   tokens, now_ms);
+    if (s == NULL || store_run(st, s, "message_add") < 0)
+        return -1;
+    if (id != NULL)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+int
+store_history_load(struct store *st, int64_t conversation_id, int limit,
+                   store_message_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    int rows = 0, step;
+
+    s = store_prep(st, STMT_HISTORY, 0, "history", "ii", conversation_id,
+                   (int64_t)limit);
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *role = (const char *)sqlite3_column_text(s, 0);
+        const char *text = (const char *)sqlite3_column_text(s, 1);
+
+        rows++;
+        if (fn(arg, role ? role : "user", text ? text : "",
+               sqlite3_column_int64(s, 2)))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        log_warnx("store history failed err=\"%s\"", sqlite3_errmsg(st->db));
+        rows = -1;
+    }
+    stmt_release(s);
+    return rows;
+}
+
+int
+store_history_reset(struct store *st, const char *platform, const char *chat,
+                    const char *thread)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_RESET, 1, "reset", "ttt", platform, chat, thread);
+    return s == NULL ? -1 : store_run(st, s, "reset");
+}
+
+int
+store_forget_user(struct store *st, const char *platform, const char *user)
+{
+    /* the bot's history messages that answered this user go with them */
+    static const char *const sql[] = {
+        "DELETE FROM messages WHERE id IN (SELECT message_id FROM answers"
+        " WHERE platform = ?1 AND user_id = ?2 AND message_id IS NOT NULL)",
+        "DELETE FROM messages WHERE user_id = ?2 AND conversation_id IN"
+        " (SELECT id FROM conversations WHERE platform = ?1)",
+        "DELETE FROM answers WHERE platform = ?1 AND user_id = ?2",
+        "DELETE FROM feedback WHERE platform = ?1 AND user_id = ?2",
+        "DELETE FROM usage WHERE scope = 'user' AND platform = ?1"
+        " AND target = ?2",
+        "DELETE FROM jobs WHERE platform = ?1 AND user_id = ?2 AND "
+        "NOT " JOB_UNFINISHED,
+    };
+
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
+        if (store_exec_bound(st, sql[i], "tt", platform, user) < 0)
+            return -1;
+    return 0;
+}
+
+long
+store_purge_before(struct store *st, int64_t before_ms, int limit)
+{
+    static const char *const sql[] = {
+        "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
+        " WHERE created_ms < ?1 LIMIT ?2)",
+        "DELETE FROM feedback WHERE (answer_id, user_id) IN (SELECT"
+        " answer_id, user_id FROM feedback WHERE updated_ms < ?1 LIMIT ?2)",
+    };
+    long total = 0, n;
+
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        if ((n = store_exec_bound(st, sql[i], "ii", before_ms,
+                                  (int64_t)limit)) < 0)
+            return -1;
+        total += n;
+    }
+    return total;
+}
+
+int
+store_answer_add(struct store *st, int64_t conversation_id, int64_t message_id,
+                 const char *platform, const char *user_id, const char *model,
+                 int64_t tokens_in, int64_t tokens_out, int64_t cost_micro_usd,
+                 int64_t latency_ms, int64_t now_ms, int64_t *id)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_ANSWER_ADD, 1, "answer_add",
+                   "izttti"
+                   "iiii",
+                   conversation_id, message_id, platform, user_id,
+                   model ? model : "", tokens_in, tokens_out, cost_micro_usd,
+                   latency_ms, now_ms);
+    if (s == NULL || store_run(st, s, "answer_add") < 0)
+        return -1;
+    if (id != NULL)
+        *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+int
+store_sent_add(struct store *st, const char *platform, const char *chat,
+               const char *platform_msg_id, int64_t answer_id, int part,
+               int64_t now_ms)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_SENT_ADD, 1, "sent_add", "tttiii", platform, chat,
+                   platform_msg_id, answer_id, (int64_t)part, now_ms);
+    return s == NULL ? -1 : store_run(st, s, "sent_add");
+}
+
+int
+store_feedback_vote(struct store *st, const char *platform, const char *chat,
+                    const char *platform_msg_id, const char *user_id, int vote,
+                    int64_t now_ms)
+{
+    sqlite3_stmt *s;
+    int64_t answer;
+
+    s = store_prep(st, STMT_SENT_FIND, 0, "sent_find", "ttt", platform, chat,
+                   platform_msg_id);
+    if (s == NULL)
+        return -1;
+    if (sqlite3_step(s) != SQLITE_ROW) {
+        stmt_release(s);
+        return 0;
+    }
+    answer = sqlite3_column_int64(s, 0);
+    stmt_release(s);
+    if (vote == 0)
+        s = store_prep(st, STMT_VOTE_DEL, 1, "vote_del", "it", answer, user_id);
+    else
+        s = store_prep(st, STMT_VOTE_SET, 1, "vote_set", "ittii", answer,
+                       platform, user_id, (int64_t)vote, now_ms);
+    if (s == NULL || store_run(st, s, "vote") < 0)
+        return -1;
+    return 1;
+}
+
+#define DAY_MS 86400000LL
+
+int
+store_usage_add(struct store *st, const char *scope, const char *platform,
+                const char *target, int64_t now_ms, int64_t requests,
+                int64_t limited, int64_t tokens_in, int64_t tokens_out,
+                int64_t cost_micro_usd)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_USAGE_ADD, 1, "usage_add", "tttiiiiii", scope,
+                   platform, target, now_ms / DAY_MS, requests, limited,
+                   tokens_in, tokens_out, cost_micro_usd);
+    return s == NULL ? -1 : store_run(st, s, "usage_add");
+}
+
+int
+store_usage_get(struct store *st, const char *scope, const char *platform,
+                const char *target, int64_t now_ms, struct store_usage *u)
+{
+    sqlite3_stmt *s;
+    int step, rc = 0;
+
+    memset(u, 0, sizeof(*u));
+    s = store_prep(st, STMT_USAGE_GET, 0, "usage_get", "ttti", scope, platform,
+                   target, now_ms / DAY_MS);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        u->requests = sqlite3_column_int64(s, 0);
+        u->limited = sqlite3_column_int64(s, 1);
+        u->tokens_in = sqlite3_column_int64(s, 2);
+        u->tokens_out = sqlite3_column_int64(s, 3);
+        u->cost_micro_usd = sqlite3_column_int64(s, 4);
+    } else if (step != SQLITE_DONE) {
+        rc = -1;
+    }
+    stmt_release(s);
+    return rc;
+}
+
+int64_t
+store_data_version(struct store *st)
+{
+    return store_read_int(
+        st, store_prep(st, STMT_DATA_VERSION, 0, "data_version", ""),
+        "data_version");
+}
+
+int
+store_overrides_load(struct store *st, store_override_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    int rows = 0, step;
+
+    if ((s = store_prep(st, STMT_OVERRIDES, 0, "overrides", "")) == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        rows++;
+        if (fn(arg, (const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1),
+               (const char *)sqlite3_column_text(s, 2),
+               (const char *)sqlite3_column_text(s, 3),
+               sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 5)))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rows = -1;
+    stmt_release(s);
+    return rows;
+}
+
+int
+store_override_set(struct store *st, const char *scope, const char *platform,
+                   const char *target, const char *kind, int64_t rate_n,
+                   int64_t window_ms, const char *set_by, int64_t now_ms)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_OVERRIDE_SET, 1, "override_set", "ttttiiti", scope,
+                   platform, target, kind, rate_n, window_ms,
+                   set_by ? set_by : "", now_ms);
+    return s == NULL ? -1 : store_run(st, s, "override_set");
+}
+
+int
+store_override_del(struct store *st, const char *scope, const char *platform,
+                   const char *target, const char *kind)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_OVERRIDE_DEL, 1, "override_del", "tttt", scope,
+                   platform, target, kind);
+    return s == NULL ? -1 : store_run(st, s, "override_del");
+}
+
+int
+store_bans_load(struct store *st, store_ban_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    int rows = 0, step;
+
+    if ((s = store_prep(st, STMT_BANS, 0, "bans", "")) == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        int64_t until = sqlite3_column_type(s, 2) == SQLITE_NULL
+                            ? INT64_MAX
+                            : sqlite3_column_int64(s, 2);
+
+        rows++;
+        if (fn(arg, (const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1), until))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rows = -1;
+    stmt_release(s);
+    return rows;
+}
+
+int
+store_ban_set(struct store *st, const char *platform, const char *user,
+              int64_t until_ms, const char *banned_by, int64_t now_ms)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_BAN_SET, 1, "ban_set", "ttzti", platform, user,
+                   until_ms, banned_by ? banned_by : "", now_ms);
+    return s == NULL ? -1 : store_run(st, s, "ban_set");
+}
+
+int
+store_ban_del(struct store *st, const char *platform, const char *user)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_BAN_DEL, 1, "ban_del", "tt", platform, user);
+    return s == NULL ? -1 : store_run(st, s, "ban_del");
+}
+
+int
+store_chat_settings(struct store *st, const char *platform, const char *chat,
+                    char **model, char **persona)
+{
+    sqlite3_stmt *s;
+    int rc = 0, step;
+
+    *model = NULL;
+    *persona = NULL;
+    s = store_prep(st, STMT_CHAT_GET, 0, "chat_get", "tt", platform, chat);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        *model = col_dup(s, 0);
+        *persona = col_dup(s, 1);
+        rc = 1;
+    } else if (step != SQLITE_DONE) {
+        rc = -1;
+    }
+    stmt_release(s);
+    return rc;
+}
+
+int
+store_limiter_save(struct store *st, const char *key, const void *blob,
+                   size_t len, int64_t now_ms)
+{
+    sqlite3_stmt *s;
+
+    s = store_prep(st, STMT_LIMITER_SAVE, 1, "limiter_save", "tbi", key, blob,
+                   len, now_ms);
+    return s == NULL ? -1 : store_run(st, s, "limiter_save");
+}
+
+int
+store_limiter_load(struct store *st, store_limiter_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    int rows = 0, step;
+
+    if ((s = store_prep(st, STMT_LIMITER_LOAD, 0, "limiter_load", "")) == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(s, 0);
+        const void *blob = sqlite3_column_blob(s, 1);
+        size_t len = (size_t)sqlite3_column_bytes(s, 1);
+
+        rows++;
+        if (key != NULL && fn(arg, key, blob, len, sqlite3_column_int64(s, 2)))
+            break;
+    }
+    if (step != SQLITE_ROW && step != SQLITE_DONE)
+        rows = -1;
+    stmt_release(s);
+    return rows;
 }

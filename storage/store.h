@@ -87,4 +87,171 @@ int store_audit_add(struct store *st, int64_t ts_ms, const char *platform,
                     const char *actor, const char *action, const char *target,
                     const char *detail);
 
+/* ---- the durable job queue (docs/core.md, docs/storage.md "jobs") ---- */
+
+#define STORE_ID_MAX 64       /* platform ids, as EVENT_ID_MAX */
+#define STORE_PLATFORM_MAX 16 /* as EVENT_PLATFORM_MAX */
+#define STORE_NAME_MAX 128    /* display names */
+#define STORE_CLASS_MAX 32    /* error_class */
+
+enum store_job_state {
+    STORE_JOB_RECEIVED = 0,
+    STORE_JOB_LIMITED,
+    STORE_JOB_QUEUED,
+    STORE_JOB_ASKING,
+    STORE_JOB_ANSWERED,
+    STORE_JOB_SENT,
+    STORE_JOB_FAILED,
+};
+
+/* One jobs row.  text and answer are heap strings owned by the struct
+ * (store_job_release frees them); answer NULL = none yet. */
+struct store_job {
+    int64_t id;
+    char platform[STORE_PLATFORM_MAX + 1];
+    char chat[STORE_ID_MAX + 1];
+    char thread[STORE_ID_MAX + 1];
+    char user[STORE_ID_MAX + 1];
+    char user_name[STORE_NAME_MAX + 1];
+    char message_id[STORE_ID_MAX + 1];
+    char *text;
+    unsigned flags;
+    enum store_job_state state;
+    int attempts;
+    int64_t next_at_ms;
+    char *answer;
+    int64_t answer_id; /* 0 = none */
+    int sent_parts;
+    char error_class[STORE_CLASS_MAX + 1]; /* "" = none */
+    int64_t reserved;
+    int64_t created_ms;
+};
+
+const char *store_job_state_name(enum store_job_state s);
+void store_job_release(struct store_job *j); /* frees text, answer */
+
+/*
+ * Inserts a job (state, text, flags, ids, created_ms from *j) unless one
+ * with the same (platform, chat, message_id) exists.  Returns 1 inserted
+ * (*id set), 0 a duplicate (nothing written), -1 error.
+ */
+int store_job_insert(struct store *st, const struct store_job *j, int64_t *id);
+/* Writes the mutable fields of job j->id: state, attempts, next_at_ms,
+ * answer, answer_id, sent_parts, error_class, reserved; updated_ms = now. */
+int store_job_save(struct store *st, const struct store_job *j, int64_t now_ms);
+/* Reads job id into *j (zeroed first).  1 found, 0 missing, -1 error. */
+int store_job_get(struct store *st, int64_t id, struct store_job *j);
+/*
+ * Unfinished jobs (received, queued, asking, answered, and limited jobs
+ * whose notice is not sent yet) with id > after_id, in id order, at most
+ * limit: fn gets each (borrowed for the call); a nonzero return stops.
+ * Returns the rows visited, or -1.
+ */
+typedef int (*store_job_fn)(void *arg, const struct store_job *j);
+int store_job_scan(struct store *st, int64_t after_id, int limit,
+                   store_job_fn fn, void *arg);
+/* How many unfinished jobs there are (tests, metrics). */
+long store_jobs_unfinished(struct store *st);
+/* Deletes at most limit finished jobs (sent, failed, limited without a
+ * pending notice) last updated before before_ms.  Returns rows deleted. */
+long store_jobs_purge(struct store *st, int64_t before_ms, int limit);
+
+/* ---- history ---- */
+
+/* The conversation (platform, chat, thread) — created if missing. */
+int store_conversation_id(struct store *st, const char *platform,
+                          const char *chat, const char *thread, int64_t now_ms,
+                          int64_t *id);
+/* role "user"/"assistant"; user_id NULL for the bot.  *id may be NULL. */
+int store_message_add(struct store *st, int64_t conversation_id,
+                      const char *role, const char *user_id,
+                      const char *platform_msg_id, const char *text,
+                      int64_t tokens, int64_t now_ms, int64_t *id);
+/* The newest `limit` messages, newest first.  Returns rows, or -1. */
+typedef int (*store_message_fn)(void *arg, const char *role, const char *text,
+                                int64_t tokens);
+int store_history_load(struct store *st, int64_t conversation_id, int limit,
+                       store_message_fn fn, void *arg);
+/* `reset`: the conversation's messages go (its answers stay, for stats). */
+int store_history_reset(struct store *st, const char *platform,
+                        const char *chat, const char *thread);
+/*
+ * `forget`: every row about the user on that platform: their messages
+ * and the answers to them (with the bot's history messages of those
+ * answers, the sent-message map and votes), their votes, their usage,
+ * their finished jobs.
+ */
+int store_forget_user(struct store *st, const char *platform, const char *user);
+/* Retention: at most limit rows per table older than before_ms (messages,
+ * answers, feedback, usage days, audit).  Returns rows deleted, or -1. */
+long store_purge_before(struct store *st, int64_t before_ms, int limit);
+
+/* ---- answers, feedback, usage ---- */
+
+int store_answer_add(struct store *st, int64_t conversation_id,
+                     int64_t message_id, const char *platform,
+                     const char *user_id, const char *model, int64_t tokens_in,
+                     int64_t tokens_out, int64_t cost_micro_usd,
+                     int64_t latency_ms, int64_t now_ms, int64_t *id);
+/* A platform message an answer was sent as (one per split part). */
+int store_sent_add(struct store *st, const char *platform, const char *chat,
+                   const char *platform_msg_id, int64_t answer_id, int part,
+                   int64_t now_ms);
+/* A vote on one of our platform messages: +1/-1 upserts (last vote wins),
+ * 0 removes.  1 stored, 0 not one of our answers, -1 error. */
+int store_feedback_vote(struct store *st, const char *platform,
+                        const char *chat, const char *platform_msg_id,
+                        const char *user_id, int vote, int64_t now_ms);
+/* Adds to the daily counters of (scope "user"|"chat", platform, target,
+ * day = now_ms / 86400000). */
+int store_usage_add(struct store *st, const char *scope, const char *platform,
+                    const char *target, int64_t now_ms, int64_t requests,
+                    int64_t limited, int64_t tokens_in, int64_t tokens_out,
+                    int64_t cost_micro_usd);
+/* Reads one day's counters; absent = zeros.  0 ok, -1 error. */
+struct store_usage {
+    int64_t requests, limited, tokens_in, tokens_out, cost_micro_usd;
+};
+int store_usage_get(struct store *st, const char *scope, const char *platform,
+                    const char *target, int64_t now_ms, struct store_usage *u);
+
+/* ---- overrides, bans, chat settings (written by parleyctl / commands) ---- */
+
+/* PRAGMA data_version: changes when another connection commits, so one
+ * cheap read a second tells core to reload its caches.  -1 on error. */
+int64_t store_data_version(struct store *st);
+typedef int (*store_override_fn)(void *arg, const char *scope,
+                                 const char *platform, const char *target,
+                                 const char *kind, int64_t rate_n,
+                                 int64_t window_ms);
+int store_overrides_load(struct store *st, store_override_fn fn, void *arg);
+/* window_ms 0 = off.  set_by "" if unknown. */
+int store_override_set(struct store *st, const char *scope,
+                       const char *platform, const char *target,
+                       const char *kind, int64_t rate_n, int64_t window_ms,
+                       const char *set_by, int64_t now_ms);
+int store_override_del(struct store *st, const char *scope,
+                       const char *platform, const char *target,
+                       const char *kind);
+/* until_ms: INT64_MAX for "until unban". */
+typedef int (*store_ban_fn)(void *arg, const char *platform, const char *user,
+                            int64_t until_ms);
+int store_bans_load(struct store *st, store_ban_fn fn, void *arg);
+/* until_ms 0 = until unban. */
+int store_ban_set(struct store *st, const char *platform, const char *user,
+                  int64_t until_ms, const char *banned_by, int64_t now_ms);
+int store_ban_del(struct store *st, const char *platform, const char *user);
+/* The chat's model and persona, heap strings or NULL (= the config's).
+ * 1 a row exists, 0 none, -1 error. */
+int store_chat_settings(struct store *st, const char *platform,
+                        const char *chat, char **model, char **persona);
+
+/* ---- limiter state (core/ratelimit blobs, docs/core.md) ---- */
+
+int store_limiter_save(struct store *st, const char *key, const void *blob,
+                       size_t len, int64_t now_ms);
+typedef int (*store_limiter_fn)(void *arg, const char *key, const void *blob,
+                                size_t len, int64_t updated_ms);
+int store_limiter_load(struct store *st, store_limiter_fn fn, void *arg);
+
 #endif

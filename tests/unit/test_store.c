@@ -105,22 +105,12 @@ static const char *const want_tables[] = {
 };
 
 static const char *const want_indexes[] = {
-    "jobs_state_next",
-    "jobs_user",
-    "jobs_answer",
-    "messages_conversation",
-    "messages_user",
-    "messages_created",
-    "answers_conversation",
-    "answers_message",
-    "answers_user",
-    "answers_created",
-    "sent_messages_answer",
-    "feedback_user",
-    "feedback_updated",
-    "usage_day",
-    "audit_ts",
-    "limiter_state_updated",
+    "jobs_state_next",  "jobs_updated",          "jobs_user",
+    "jobs_answer",      "messages_conversation", "messages_user",
+    "messages_created", "answers_conversation",  "answers_message",
+    "answers_user",     "answers_created",       "sent_messages_answer",
+    "feedback_user",    "feedback_updated",      "usage_day",
+    "audit_ts",         "limiter_state_updated",
 };
 
 static void
@@ -235,6 +225,10 @@ static const struct {
      "INSERT INTO jobs (platform, chat_id, message_id, user_id, text,"
      " state, created_ms, updated_ms) VALUES"
      " ('telegram', '-1001234567890', '42', '11', 'hi', 'queued', 1, 1)"},
+    {3, "jobs",
+     "INSERT INTO jobs (platform, chat_id, message_id, user_id, text,"
+     " state, reserved, user_name, created_ms, updated_ms) VALUES"
+     " ('slack', 'C1', '1.2', 'U1', 'hi', 'asking', 1124, 'Ann', 1, 1)"},
 };
 
 #define SEED_N (sizeof(seed) / sizeof(seed[0]))
@@ -692,6 +686,183 @@ test_jobs_unique(void)
     db_remove(path);
 }
 
+static int
+count_job(void *arg, const struct store_job *j)
+{
+    int *n = arg;
+
+    (*n)++;
+    return j->id < 0;
+}
+
+static int
+count_limiter(void *arg, const char *key, const void *blob, size_t len,
+              int64_t updated)
+{
+    int *n = arg;
+
+    (*n) += strcmp(key, "w|u:telegram:11") == 0 && len == 3 &&
+            memcmp(blob, "\x01\x00\x02", 3) == 0 && updated == 5;
+    return 0;
+}
+
+static int
+count_override(void *arg, const char *scope, const char *platform,
+               const char *target, const char *kind, int64_t n, int64_t w)
+{
+    int *c = arg;
+
+    (*c) += strcmp(scope, "user") == 0 && strcmp(platform, "telegram") == 0 &&
+            strcmp(target, "11") == 0 && strcmp(kind, "limit") == 0 && n == 5 &&
+            w == 60000;
+    return 0;
+}
+
+static int
+count_ban(void *arg, const char *platform, const char *user, int64_t until)
+{
+    int *c = arg;
+
+    (void)platform;
+    (void)user;
+    (*c) += until == INT64_MAX ? 100 : 1;
+    return 0;
+}
+
+/* The accessors core uses: jobs, history, answers, votes, usage, caches. */
+static void
+test_core_accessors(void)
+{
+    char path[256], err[256] = "";
+    struct store *st;
+    struct store_job j, got;
+    struct store_usage u;
+    int64_t id = 0, id2 = 0, conv = 0, conv2 = 0, m1 = 0, ans = 0;
+    int n = 0;
+    char *model, *persona;
+    sqlite3 *db;
+
+    db_path(path, sizeof(path), "accessors");
+    st = store_open(path, err, sizeof(err));
+    T_OKF(st != NULL, "%s", err);
+    if (st == NULL)
+        return;
+    memset(&j, 0, sizeof(j));
+    snprintf(j.platform, sizeof(j.platform), "telegram");
+    snprintf(j.chat, sizeof(j.chat), "-100");
+    snprintf(j.user, sizeof(j.user), "11");
+    snprintf(j.user_name, sizeof(j.user_name), "Ann");
+    snprintf(j.message_id, sizeof(j.message_id), "42");
+    j.text = "hello";
+    j.flags = 3;
+    j.created_ms = 1000;
+    T_EQ_INT(store_job_insert(st, &j, &id), 1);
+    T_EQ_INT(store_job_insert(st, &j, &id2), 0); /* redelivery */
+    snprintf(j.message_id, sizeof(j.message_id), "43");
+    T_EQ_INT(store_job_insert(st, &j, &id2), 1);
+    T_OK(id2 > id);
+    T_EQ_INT(store_jobs_unfinished(st), 2);
+    T_EQ_INT(store_job_get(st, id, &got), 1);
+    T_EQ_STR(got.text, "hello");
+    T_EQ_STR(got.user_name, "Ann");
+    T_EQ_INT(got.state, STORE_JOB_RECEIVED);
+    T_EQ_INT(got.flags, 3);
+    got.state = STORE_JOB_ANSWERED;
+    got.answer = strdup("the answer");
+    got.sent_parts = 1;
+    got.reserved = 77;
+    snprintf(got.error_class, sizeof(got.error_class), "x");
+    T_EQ_INT(store_job_save(st, &got, 2000), 0);
+    store_job_release(&got);
+    T_EQ_INT(store_job_get(st, id, &got), 1);
+    T_EQ_STR(got.answer, "the answer");
+    T_EQ_INT(got.sent_parts, 1);
+    T_EQ_INT(got.reserved, 77);
+    T_EQ_STR(got.error_class, "x");
+    got.state = STORE_JOB_SENT;
+    T_EQ_INT(store_job_save(st, &got, 2000), 0);
+    store_job_release(&got);
+    T_EQ_INT(store_job_get(st, 999, &got), 0);
+    T_EQ_INT(store_job_scan(st, 0, 10, count_job, &n), 1);
+    T_EQ_INT(n, 1);
+    T_EQ_INT(store_jobs_unfinished(st), 1);
+    T_EQ_INT(store_jobs_purge(st, 2001, 10), 1); /* the sent one */
+    T_EQ_INT(store_jobs_purge(st, 2001, 10), 0); /* unfinished stay */
+
+    /* history: conversations per thread, newest first, reset, forget */
+    T_EQ_INT(store_conversation_id(st, "telegram", "-100", "", 1, &conv), 0);
+    T_EQ_INT(store_conversation_id(st, "telegram", "-100", "", 1, &id2), 0);
+    T_EQ_INT(conv, id2);
+    T_EQ_INT(store_conversation_id(st, "telegram", "-100", "7", 1, &conv2), 0);
+    T_OK(conv2 != conv);
+    T_EQ_INT(store_message_add(st, conv, "user", "11", "42", "q", 3, 10, &m1),
+             0);
+    T_EQ_INT(
+        store_message_add(st, conv, "assistant", NULL, NULL, "a", 2, 11, &id2),
+        0);
+    T_EQ_INT(store_answer_add(st, conv, id2, "telegram", "11", "main", 3, 2, 5,
+                              100, 11, &ans),
+             0);
+    T_EQ_INT(store_sent_add(st, "telegram", "-100", "s1", ans, 0, 12), 0);
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-100", "s1", "12", 1, 13), 1);
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-100", "s1", "12", -1, 14),
+             1);
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-100", "zz", "12", 1, 14), 0);
+    T_EQ_INT(store_usage_add(st, "user", "telegram", "11", 86400000 * 3 + 5, 1,
+                             0, 3, 2, 5),
+             0);
+    T_EQ_INT(store_usage_add(st, "user", "telegram", "11", 86400000 * 3 + 9, 0,
+                             1, 0, 0, 0),
+             0);
+    T_EQ_INT(store_usage_get(st, "user", "telegram", "11", 86400000 * 3, &u),
+             0);
+    T_EQ_INT(u.requests, 1);
+    T_EQ_INT(u.limited, 1);
+    T_EQ_INT(u.cost_micro_usd, 5);
+    T_EQ_INT(store_history_reset(st, "telegram", "-100", "7"), 0);
+    T_EQ_INT(store_forget_user(st, "telegram", "11"), 0);
+    T_EQ_INT(store_flush(st), 0);
+    db = raw_open(path);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM messages"), 0);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM answers"), 0);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM feedback"), 0);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM usage"), 0);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM jobs"), 1); /* unfinished */
+    /* retention */
+    sqlite3_close(db);
+    T_EQ_INT(store_message_add(st, conv, "user", "13", NULL, "old", 1, 5, NULL),
+             0);
+    T_EQ_INT(
+        store_message_add(st, conv, "user", "13", NULL, "new", 1, 50, NULL), 0);
+    T_EQ_INT(store_purge_before(st, 10, 100), 1);
+
+    /* caches: overrides, bans, chat settings, limiter rows, data_version */
+    T_OK(store_data_version(st) >= 0);
+    T_EQ_INT(store_override_set(st, "user", "telegram", "11", "limit", 5, 60000,
+                                "admin", 1),
+             0);
+    n = 0;
+    T_EQ_INT(store_overrides_load(st, count_override, &n), 1);
+    T_EQ_INT(n, 1);
+    T_EQ_INT(store_override_del(st, "user", "telegram", "11", "limit"), 0);
+    T_EQ_INT(store_overrides_load(st, count_override, &n), 0);
+    T_EQ_INT(store_ban_set(st, "telegram", "66", 0, "admin", 1), 0);
+    T_EQ_INT(store_ban_set(st, "telegram", "67", 5000, "admin", 1), 0);
+    n = 0;
+    T_EQ_INT(store_bans_load(st, count_ban, &n), 2);
+    T_EQ_INT(n, 101);
+    T_EQ_INT(store_ban_del(st, "telegram", "66"), 0);
+    T_EQ_INT(store_chat_settings(st, "telegram", "-100", &model, &persona), 0);
+    T_OK(model == NULL && persona == NULL);
+    T_EQ_INT(store_limiter_save(st, "w|u:telegram:11", "\x01\x00\x02", 3, 5),
+             0);
+    n = 0;
+    T_EQ_INT(store_limiter_load(st, count_limiter, &n), 1);
+    T_EQ_INT(n, 1);
+    store_close(st);
+    db_remove(path);
+}
+
 int
 main(void)
 {
@@ -708,6 +879,7 @@ main(void)
     test_grouped();
     test_loop();
     test_jobs_unique();
+    test_core_accessors();
     rmdir(tmpdir);
     return t_done();
 }

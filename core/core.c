@@ -1,0 +1,1697 @@
+/* core: the glue on the loop between an event and its reply — routing,
+ * admission, the durable job queue, history, usage, typing (docs/core.md). */
+#include "core/core.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/admit.h"
+#include "core/history.h"
+#include "core/log.h"
+#include "core/notice.h"
+#include "core/router.h"
+
+#define CORE_RECENT_IDS 65536     /* router's recent-id set */
+#define CORE_LIMITER_KEYS 1000000 /* ratelimit max_keys: the memory bound */
+#define CORE_INFLIGHT_MAX 4096    /* jobs in memory; the rest wait in SQLite */
+#define CORE_SCAN_PAGE 256        /* jobs read per resume step */
+#define CORE_TICK_MS 1000         /* overrides poll, limiter export, evict */
+#define CORE_EVICT_SLOTS 4096     /* limiter slots examined per tick */
+#define CORE_PURGE_MS 60000       /* retention purge period */
+#define CORE_PURGE_ROWS 1000      /* rows per table per purge step */
+/* finished jobs are kept this long: the dedup horizon for redeliveries */
+#define CORE_JOB_KEEP_MS (2LL * 86400000)
+#define CORE_RETRY_MS 1000     /* after ask()/send() said "not now" */
+#define CORE_HISTORY_MAX 10000 /* rows read per prompt: the config's cap */
+#define CORE_CONNECTORS_MAX 8
+#define CORE_PART_MAX 65535 /* parts of one answer (send ids carry 16 bits) */
+#define CORE_DEADLINE_SLACK_MS 30000
+
+/* ---- a small string-keyed map: overrides, bans, admins ---- */
+
+struct kv_entry {
+    char *key;
+    int64_t a, b;
+};
+
+struct kv_map {
+    struct kv_entry *e;
+    size_t n, cap; /* cap: power of two or 0 */
+};
+
+static uint64_t
+kv_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void
+kv_clear(struct kv_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->e[i].key);
+    free(m->e);
+    memset(m, 0, sizeof(*m));
+}
+
+static struct kv_entry *
+kv_find(const struct kv_map *m, const char *key)
+{
+    size_t i;
+
+    if (m->cap == 0)
+        return NULL;
+    for (i = kv_hash(key) & (m->cap - 1); m->e[i].key != NULL;
+         i = (i + 1) & (m->cap - 1))
+        if (strcmp(m->e[i].key, key) == 0)
+            return &m->e[i];
+    return NULL;
+}
+
+static int
+kv_put(struct kv_map *m, const char *key, int64_t a, int64_t b)
+{
+    struct kv_entry *e;
+    size_t i;
+
+    if ((e = kv_find(m, key)) != NULL) {
+        e->a = a;
+        e->b = b;
+        return 0;
+    }
+    if ((m->n + 1) * 2 > m->cap) {
+        struct kv_map g = {0};
+
+        g.cap = m->cap ? m->cap * 2 : 16;
+        if ((g.e = calloc(g.cap, sizeof(*g.e))) == NULL)
+            return -1;
+        for (i = 0; i < m->cap; i++) {
+            size_t j;
+
+            if (m->e[i].key == NULL)
+                continue;
+            for (j = kv_hash(m->e[i].key) & (g.cap - 1); g.e[j].key != NULL;
+                 j = (j + 1) & (g.cap - 1))
+                ;
+            g.e[j] = m->e[i];
+        }
+        g.n = m->n;
+        free(m->e);
+        *m = g;
+    }
+    for (i = kv_hash(key) & (m->cap - 1); m->e[i].key != NULL;
+         i = (i + 1) & (m->cap - 1))
+        ;
+    if ((m->e[i].key = strdup(key)) == NULL)
+        return -1;
+    m->e[i].a = a;
+    m->e[i].b = b;
+    m->n++;
+    return 0;
+}
+
+/* ---- jobs in memory ---- */
+
+/*
+ * A job in memory: admitted and asking, or with a reply to send.  The
+ * row is the truth; this adds what only lives while the process does.
+ * The timer is the first member: its close callback frees the job.
+ */
+struct job {
+    uv_timer_t timer;
+    struct core *c;
+    struct job *hnext; /* id hash chain */
+    struct store_job row;
+    uint64_t ask_handle;
+    int asking;          /* an ask() is outstanding */
+    int sending;         /* a send() is outstanding */
+    int waiting;         /* timer armed for a retry (ask, send, next_at_ms) */
+    int finished;        /* removed from the table; closing */
+    int64_t ask_started; /* mono */
+    int64_t deadline;    /* mono: the backstop on the asker */
+    int64_t typing_next; /* mono */
+    size_t *cuts;        /* part boundaries into row.answer */
+    int nparts;
+};
+
+struct connector {
+    struct connector_ops ops;
+    char platform[EVENT_PLATFORM_MAX + 1];
+};
+
+struct core {
+    uv_loop_t *loop;
+    struct store *st;
+    const struct config *cfg;
+    struct core_asker asker;
+    struct router *router;
+    struct admit *admit;
+    struct connector conn[CORE_CONNECTORS_MAX];
+    size_t nconn;
+
+    struct kv_map overrides; /* "scope|platform|target|kind" -> (n, W) */
+    struct kv_map bans;      /* "platform|user" -> until_ms */
+    struct kv_map admins;    /* "platform|user" */
+    int64_t data_version;
+
+    struct job **jobs; /* hash by id, chained */
+    size_t jobs_cap, njobs, inflight_max;
+
+    int backlog;        /* unfinished jobs may wait in the database */
+    int64_t scan_after; /* resume cursor (job id) */
+    uv_timer_t *tick, *pump, *purge;
+
+    core_clock_fn clock;
+    void *clock_arg;
+    int loaded; /* the limiter state is imported (core_loaded) */
+    int stopping;
+    struct core_stats stats;
+};
+
+static void job_step(struct job *j);
+static void job_send(struct job *j);
+static void pump_schedule(struct core *c);
+
+static void
+core_now(const struct core *c, int64_t *mono, int64_t *wall)
+{
+    struct timespec ts;
+
+    if (c->clock != NULL) {
+        c->clock(c->clock_arg, mono, wall);
+        return;
+    }
+    *mono = (int64_t)uv_now(c->loop);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+core_mono(const struct core *c)
+{
+    int64_t m, w;
+
+    core_now(c, &m, &w);
+    return m;
+}
+
+static int64_t
+core_wall(const struct core *c)
+{
+    int64_t m, w;
+
+    core_now(c, &m, &w);
+    return w;
+}
+
+static struct connector *
+core_connector(struct core *c, const char *platform)
+{
+    for (size_t i = 0; i < c->nconn; i++)
+        if (strcmp(c->conn[i].platform, platform) == 0)
+            return &c->conn[i];
+    return NULL;
+}
+
+/* ---- the job table ---- */
+
+static struct job *
+jobs_find(const struct core *c, int64_t id)
+{
+    struct job *j;
+
+    if (c->jobs_cap == 0)
+        return NULL;
+    for (j = c->jobs[(uint64_t)id & (c->jobs_cap - 1)]; j != NULL; j = j->hnext)
+        if (j->row.id == id)
+            return j;
+    return NULL;
+}
+
+static int
+jobs_add(struct core *c, struct job *j)
+{
+    size_t b;
+
+    if (c->njobs + 1 > c->jobs_cap) {
+        size_t cap = c->jobs_cap ? c->jobs_cap * 2 : 256;
+        struct job **t = calloc(cap, sizeof(*t));
+
+        if (t == NULL)
+            return -1;
+        for (size_t i = 0; i < c->jobs_cap; i++) {
+            struct job *x = c->jobs[i], *next;
+
+            for (; x != NULL; x = next) {
+                next = x->hnext;
+                b = (uint64_t)x->row.id & (cap - 1);
+                x->hnext = t[b];
+                t[b] = x;
+            }
+        }
+        free(c->jobs);
+        c->jobs = t;
+        c->jobs_cap = cap;
+    }
+    b = (uint64_t)j->row.id & (c->jobs_cap - 1);
+    j->hnext = c->jobs[b];
+    c->jobs[b] = j;
+    c->njobs++;
+    return 0;
+}
+
+static void
+jobs_remove(struct core *c, struct job *j)
+{
+    struct job **p = &c->jobs[(uint64_t)j->row.id & (c->jobs_cap - 1)];
+
+    for (; *p != NULL; p = &(*p)->hnext)
+        if (*p == j) {
+            *p = j->hnext;
+            c->njobs--;
+            return;
+        }
+}
+
+static void
+job_closed(uv_handle_t *h)
+{
+    struct job *j = (struct job *)h;
+
+    store_job_release(&j->row);
+    free(j->cuts);
+    free(j);
+}
+
+/* The job leaves memory; its row holds the final (or resumable) state. */
+static void
+job_finish(struct job *j)
+{
+    struct core *c = j->c;
+
+    if (j->finished)
+        return;
+    j->finished = 1;
+    if (j->asking && c->asker.cancel != NULL)
+        c->asker.cancel(c->asker.ctx, j->ask_handle);
+    j->asking = 0;
+    jobs_remove(c, j);
+    uv_close((uv_handle_t *)&j->timer, job_closed);
+    if (c->backlog && !c->stopping)
+        pump_schedule(c);
+}
+
+static void
+job_save(struct job *j)
+{
+    if (store_job_save(j->c->st, &j->row, core_wall(j->c)) < 0)
+        log_warnx("core job save failed job=%" PRId64 " state=%s", j->row.id,
+                  store_job_state_name(j->row.state));
+}
+
+static void job_timer_cb(uv_timer_t *t);
+
+static void
+job_arm(struct job *j, int64_t in_ms)
+{
+    if (in_ms < 0)
+        in_ms = 0;
+    uv_timer_start(&j->timer, job_timer_cb, (uint64_t)in_ms, 0);
+}
+
+/* A row becomes a job in memory (the row's strings move into it). */
+static struct job *
+job_load(struct core *c, struct store_job *row)
+{
+    struct job *j = calloc(1, sizeof(*j));
+
+    if (j == NULL)
+        return NULL;
+    j->c = c;
+    j->row = *row;
+    memset(row, 0, sizeof(*row));
+    if (jobs_add(c, j) < 0) {
+        store_job_release(&j->row);
+        free(j);
+        return NULL;
+    }
+    uv_timer_init(c->loop, &j->timer);
+    return j;
+}
+
+/* ---- effective limits: config, then overrides ---- */
+
+static void
+override_apply(const struct core *c, const char *scope, const char *platform,
+               const char *target, const char *kind, struct rate *r)
+{
+    char key[2 * EVENT_ID_MAX + 64];
+    const struct kv_entry *e;
+
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", scope, platform, target, kind);
+    if ((e = kv_find(&c->overrides, key)) == NULL)
+        return;
+    /* window 0 = off; rate_n 0 with a window is a real rate admitting none,
+     * which ratelimit cannot express (n == 0 is off): one per 100 years */
+    if (e->b == 0) {
+        r->n = 0;
+        r->window_ms = 0;
+    } else if (e->a == 0) {
+        r->n = 1;
+        r->window_ms = RATELIMIT_WINDOW_MAX_MS;
+    } else {
+        r->n = e->a;
+        r->window_ms = e->b;
+    }
+}
+
+static int
+core_is_admin(const struct core *c, const char *platform, const char *user)
+{
+    char key[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 4];
+
+    snprintf(key, sizeof(key), "%s|%s", platform, user);
+    return kv_find(&c->admins, key) != NULL;
+}
+
+static int
+core_is_banned(const struct core *c, const char *platform, const char *user,
+               int64_t wall)
+{
+    char key[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 4];
+    const struct kv_entry *e;
+
+    snprintf(key, sizeof(key), "%s|%s", platform, user);
+    e = kv_find(&c->bans, key);
+    return e != NULL && e->a > wall;
+}
+
+static void
+core_request(const struct core *c, const struct store_job *r, int budgets,
+             struct admit_request *rq)
+{
+    const struct config_limits *l = &c->cfg->limits;
+
+    memset(rq, 0, sizeof(*rq));
+    rq->platform = r->platform;
+    rq->chat = r->chat;
+    rq->user = r->user;
+    rq->admin = core_is_admin(c, r->platform, r->user);
+    rq->banned = core_is_banned(c, r->platform, r->user, core_wall(c));
+    rq->lim.user = l->user;
+    rq->lim.chat = l->chat;
+    rq->lim.global = l->global;
+    if (budgets) {
+        rq->lim.user_tokens = l->user_tokens;
+        rq->lim.chat_tokens = l->chat_tokens;
+    }
+    override_apply(c, "user", r->platform, r->user, "limit", &rq->lim.user);
+    override_apply(c, "chat", r->platform, r->chat, "limit", &rq->lim.chat);
+    if (budgets) {
+        override_apply(c, "user", r->platform, r->user, "budget",
+                       &rq->lim.user_tokens);
+        override_apply(c, "chat", r->platform, r->chat, "budget",
+                       &rq->lim.chat_tokens);
+    }
+}
+
+/* ---- caches from storage: overrides and bans, admins from config ---- */
+
+static int
+load_override(void *arg, const char *scope, const char *platform,
+              const char *target, const char *kind, int64_t n, int64_t w)
+{
+    char key[512];
+
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", scope ? scope : "",
+             platform ? platform : "", target ? target : "", kind ? kind : "");
+    return kv_put(arg, key, n, w) < 0;
+}
+
+static int
+load_ban(void *arg, const char *platform, const char *user, int64_t until)
+{
+    char key[256];
+
+    snprintf(key, sizeof(key), "%s|%s", platform ? platform : "",
+             user ? user : "");
+    return kv_put(arg, key, until, 0) < 0;
+}
+
+/* Replaces the caches only when both loads succeed. */
+static void
+core_reload_caches(struct core *c)
+{
+    struct kv_map o = {0}, b = {0};
+
+    if (store_overrides_load(c->st, load_override, &o) < 0 ||
+        store_bans_load(c->st, load_ban, &b) < 0) {
+        log_warnx("core reload of overrides and bans failed");
+        kv_clear(&o);
+        kv_clear(&b);
+        return;
+    }
+    kv_clear(&c->overrides);
+    kv_clear(&c->bans);
+    c->overrides = o;
+    c->bans = b;
+    log_debug("core caches reloaded overrides=%zu bans=%zu", o.n, b.n);
+}
+
+static void
+core_load_admins(struct core *c)
+{
+    char key[256];
+
+    kv_clear(&c->admins);
+    for (size_t i = 0; i < c->cfg->bot.nadmins; i++) {
+        const struct config_admin *a = &c->cfg->bot.admins[i];
+
+        snprintf(key, sizeof(key), "%s|%s", config_platform_name(a->platform),
+                 a->user);
+        if (kv_put(&c->admins, key, 1, 0) < 0)
+            log_warnx("core admins: out of memory");
+    }
+}
+
+/* ---- limiter persistence ---- */
+
+/* Rows are keyed "w|KEY" (window) or "b|KEY" (bucket): one key string may
+ * have both kinds, and limiter_state's primary key is the text alone. */
+static int
+limiter_save_one(void *arg, const char *key, enum ratelimit_kind kind,
+                 const void *blob, size_t len)
+{
+    struct core *c = arg;
+    char row[RATELIMIT_KEY_MAX + 3];
+
+    snprintf(row, sizeof(row), "%c|%s", kind == RATELIMIT_BUCKET ? 'b' : 'w',
+             key);
+    return store_limiter_save(c->st, row, blob, len, core_wall(c)) < 0 ? -1 : 0;
+}
+
+int
+core_persist_limiter(struct core *c)
+{
+    long n = ratelimit_export(admit_limiter(c->admit), core_mono(c), 1,
+                              limiter_save_one, c);
+
+    if (n < 0) {
+        log_warnx("core limiter export failed");
+        return -1;
+    }
+    if (n > 0)
+        log_debug("core limiter exported keys=%ld", n);
+    return 0;
+}
+
+struct limiter_load {
+    struct core *c;
+    int64_t mono, wall;
+    long ok, bad;
+};
+
+static int
+limiter_load_one(void *arg, const char *row, const void *blob, size_t len,
+                 int64_t updated_ms)
+{
+    struct limiter_load *ll = arg;
+    int64_t elapsed = ll->wall - updated_ms;
+
+    if ((row[0] != 'w' && row[0] != 'b') || row[1] != '|') {
+        ll->bad++;
+        return 0;
+    }
+    /* the blob's ages count from the export: map that moment onto our
+     * monotonic clock (docs/ratelimit.md); a wall clock that went back
+     * counts as no time passed, which is strict, never lenient */
+    if (elapsed < 0)
+        elapsed = 0;
+    if (ratelimit_import(admit_limiter(ll->c->admit), row + 2, blob, len,
+                         ll->mono - elapsed) == 0)
+        ll->ok++;
+    else
+        ll->bad++;
+    return 0;
+}
+
+/*
+ * Imported on first use rather than in core_new, so that a clock set
+ * with core_set_clock right after core_new maps the stored ages.
+ */
+static void
+core_load_limiter(struct core *c)
+{
+    struct limiter_load ll = {c, 0, 0, 0, 0};
+
+    if (c->loaded)
+        return;
+    c->loaded = 1;
+    core_now(c, &ll.mono, &ll.wall);
+    if (store_limiter_load(c->st, limiter_load_one, &ll) < 0)
+        log_warnx("core limiter state could not be read");
+    log_info("core limiter state loaded keys=%ld rejected=%ld", ll.ok, ll.bad);
+}
+
+/* ---- history and the prompt ---- */
+
+struct hist_rows {
+    struct history_msg *m;
+    size_t n, cap;
+};
+
+static int
+hist_row(void *arg, const char *role, const char *text, int64_t tokens)
+{
+    struct hist_rows *h = arg;
+    char *role_copy = NULL, *text_copy = NULL;
+
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        struct history_msg *m = realloc(h->m, cap * sizeof(*m));
+
+        if (m == NULL)
+            return 1;
+        h->m = m;
+        h->cap = cap;
+    }
+    if ((role_copy = strdup(role)) == NULL ||
+        (text_copy = strdup(text)) == NULL) {
+        free(role_copy);
+        return 1;
+    }
+    h->m[h->n].role = role_copy;
+    h->m[h->n].text = text_copy;
+    h->m[h->n].tokens = tokens;
+    h->n++;
+    return 0;
+}
+
+static void
+hist_free(struct hist_rows *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free((char *)(uintptr_t)h->m[i].role);
+        free((char *)(uintptr_t)h->m[i].text);
+    }
+    free(h->m);
+    memset(h, 0, sizeof(*h));
+}
+
+/* The text a user message has in the prompt and the history: in groups
+ * the model needs to know who speaks. */
+static char *
+job_user_text(const struct store_job *r)
+{
+    char *s = NULL;
+
+    if ((r->flags & EVENT_PRIVATE) || r->user_name[0] == '\0')
+        return strdup(r->text);
+    if (asprintf(&s, "%s: %s", r->user_name, r->text) < 0)
+        return NULL;
+    return s;
+}
+
+/* A prompt: system (persona or config), history, the new message. */
+struct prompt {
+    struct core_msg *msgs;
+    size_t n;
+    char *persona, *model, *user_text;
+    struct hist_rows hist;
+    int64_t estimate;
+    int64_t conversation;
+};
+
+static void
+prompt_free(struct prompt *p)
+{
+    free(p->msgs);
+    free(p->persona);
+    free(p->model);
+    free(p->user_text);
+    hist_free(&p->hist);
+    memset(p, 0, sizeof(*p));
+}
+
+static int
+prompt_build(struct core *c, const struct store_job *r, struct prompt *p)
+{
+    const struct config_llm *llm = &c->cfg->llm;
+    const char *system;
+    size_t keep, k = 0;
+    int limit = llm->history_messages;
+    int64_t tokens;
+
+    memset(p, 0, sizeof(*p));
+    if (store_chat_settings(c->st, r->platform, r->chat, &p->model,
+                            &p->persona) < 0)
+        goto fail;
+    if (store_conversation_id(c->st, r->platform, r->chat, r->thread,
+                              core_wall(c), &p->conversation) < 0)
+        goto fail;
+    if (limit > CORE_HISTORY_MAX)
+        limit = CORE_HISTORY_MAX;
+    if (store_history_load(c->st, p->conversation, limit, hist_row, &p->hist) <
+        0)
+        goto fail;
+    keep = history_select(p->hist.m, p->hist.n, llm->history_messages,
+                          llm->history_tokens);
+    if ((p->user_text = job_user_text(r)) == NULL)
+        goto fail;
+    if ((p->msgs = calloc(keep + 2, sizeof(*p->msgs))) == NULL)
+        goto fail;
+    system = p->persona != NULL ? p->persona : llm->system_prompt;
+    p->msgs[k].role = "system";
+    p->msgs[k++].text = system ? system : "";
+    tokens = history_estimate_tokens(p->msgs[0].text, strlen(p->msgs[0].text));
+    for (size_t i = keep; i > 0; i--) {
+        p->msgs[k].role = p->hist.m[i - 1].role;
+        p->msgs[k++].text = p->hist.m[i - 1].text;
+        tokens += p->hist.m[i - 1].tokens;
+    }
+    p->msgs[k].role = "user";
+    p->msgs[k++].text = p->user_text;
+    tokens += history_estimate_tokens(p->user_text, strlen(p->user_text));
+    p->n = k;
+    p->estimate = tokens + llm->max_output_tokens;
+    return 0;
+fail:
+    log_warnx("core prompt build failed job=%" PRId64, r->id);
+    prompt_free(p);
+    return -1;
+}
+
+/* ---- usage ---- */
+
+static void
+usage_add(struct core *c, const struct store_job *r, int64_t requests,
+          int64_t limited, int64_t tin, int64_t tout, int64_t cost)
+{
+    int64_t wall = core_wall(c);
+
+    if (store_usage_add(c->st, "user", r->platform, r->user, wall, requests,
+                        limited, tin, tout, cost) < 0 ||
+        store_usage_add(c->st, "chat", r->platform, r->chat, wall, requests,
+                        limited, tin, tout, cost) < 0)
+        log_warnx("core usage write failed job=%" PRId64, r->id);
+}
+
+/* micro-USD: price is USD per 1M tokens, i.e. micro-USD per token. */
+static int64_t
+usage_cost(const struct core *c, const char *model, int64_t tin, int64_t tout)
+{
+    const struct config_model *m = NULL;
+
+    if (model != NULL)
+        m = config_model_find(c->cfg, model);
+    if (m == NULL && c->cfg->llm.nmodels > 0)
+        m = config_model_find(c->cfg, c->cfg->llm.models[0]);
+    if (m == NULL)
+        return 0;
+    return (int64_t)llround((double)tin * m->price_in +
+                            (double)tout * m->price_out);
+}
+
+/* ---- admission: received -> limited | queued ---- */
+
+/*
+ * Runs admission for a received job.  Returns 1 if the job should go on
+ * in memory (queued, or limited with a notice to send), 0 if it is done
+ * (limited quietly), -1 on error (the row stays `received`).
+ */
+static int
+job_admit(struct core *c, struct store_job *r)
+{
+    struct admit_request rq;
+    struct admit_result res;
+    struct prompt p;
+    int64_t mono = core_mono(c);
+    int command = (r->flags & EVENT_COMMAND) != 0, admitted;
+
+    /* commands cost no tokens: request windows only, so a user whose
+     * budget is spent can still ask for `usage` */
+    core_request(c, r, !command, &rq);
+    admitted = admit_check(c->admit, &rq, mono, &res);
+    if (admitted) {
+        int64_t estimate = 0;
+
+        if (!command && (rq.lim.user_tokens.n || rq.lim.chat_tokens.n) &&
+            !rq.admin) {
+            if (prompt_build(c, r, &p) < 0)
+                return -1;
+            estimate = p.estimate;
+            prompt_free(&p);
+        }
+        admitted = admit_take(c->admit, &rq, estimate, mono, &res);
+        if (admitted && (rq.lim.user_tokens.n || rq.lim.chat_tokens.n) &&
+            !rq.admin)
+            r->reserved = estimate;
+    }
+    if (admitted) {
+        r->state = STORE_JOB_QUEUED;
+        c->stats.admitted++;
+        usage_add(c, r, 1, 0, 0, 0, 0);
+        if (store_job_save(c->st, r, core_wall(c)) < 0)
+            return -1;
+        return 1;
+    }
+    c->stats.limited++;
+    r->state = STORE_JOB_LIMITED;
+    snprintf(r->error_class, sizeof(r->error_class), "%s",
+             res.scope == ADMIT_BANNED ? "banned" : "rate_limited");
+    usage_add(c, r, 0, 1, 0, 0, 0);
+    if (admit_notice(c->admit, &rq, c->cfg->limits.notice, &res, mono)) {
+        char text[NOTICE_MAX];
+
+        if (notice_format(text, sizeof(text), &res) > 0 &&
+            (r->answer = strdup(text)) != NULL)
+            c->stats.notices++;
+    }
+    log_debug("core limited job=%" PRId64 " scope=%s wait_ms=%" PRId64
+              " notice=%d",
+              r->id, admit_scope_name(res.scope), res.wait_ms, res.notice);
+    if (store_job_save(c->st, r, core_wall(c)) < 0)
+        return -1;
+    return r->answer != NULL;
+}
+
+/* ---- asking ---- */
+
+static void
+job_typing(struct job *j)
+{
+    struct connector *k = core_connector(j->c, j->row.platform);
+
+    if (k == NULL || k->ops.typing == NULL || k->ops.typing_interval_ms <= 0)
+        return;
+    k->ops.typing(k->ops.ctx, j->row.chat, j->row.thread);
+    j->typing_next = core_mono(j->c) + k->ops.typing_interval_ms;
+}
+
+/* Arms the job's timer for the next typing refresh or the deadline. */
+static void
+job_arm_asking(struct job *j)
+{
+    int64_t now = core_mono(j->c), next = j->deadline;
+
+    if (j->typing_next > 0 && j->typing_next < next)
+        next = j->typing_next;
+    job_arm(j, next - now);
+}
+
+static void
+job_answered(struct job *j, const struct core_answer *a)
+{
+    struct core *c = j->c;
+    struct store_job *r = &j->row;
+    struct admit_request rq;
+    int64_t wall = core_wall(c), conv, umsg = 0, amsg = 0, tin, tout, cost;
+    char *user_text = NULL;
+
+    core_request(c, r, 1, &rq);
+    tin = a->tokens_in > 0 ? a->tokens_in : 0;
+    tout = a->tokens_out > 0 ? a->tokens_out : 0;
+    /* the reservation gives way to what was really used */
+    if (r->reserved > 0)
+        admit_settle(c->admit, &rq, r->reserved, tin + tout, core_mono(c));
+    r->reserved = 0;
+    free(r->answer);
+    r->answer = NULL;
+    if (!a->ok) {
+        const char *why =
+            a->error && a->error[0] ? a->error : "the model did not answer";
+
+        c->stats.ask_failed++;
+        if (asprintf(&r->answer, "Sorry, no answer: %s.", why) < 0)
+            r->answer = NULL;
+        snprintf(r->error_class, sizeof(r->error_class), "%s",
+                 a->error_class && a->error_class[0] ? a->error_class
+                                                     : "internal");
+        if (tin + tout > 0)
+            usage_add(c, r, 0, 0, tin, tout,
+                      usage_cost(c, a->model, tin, tout));
+        goto out;
+    }
+    c->stats.answered++;
+    cost = usage_cost(c, a->model, tin, tout);
+    usage_add(c, r, 0, 0, tin, tout, cost);
+    if (store_conversation_id(c->st, r->platform, r->chat, r->thread, wall,
+                              &conv) == 0 &&
+        (user_text = job_user_text(r)) != NULL) {
+        const char *txt = a->text ? a->text : "";
+
+        store_message_add(
+            c->st, conv, "user", r->user, r->message_id, user_text,
+            history_estimate_tokens(user_text, strlen(user_text)), wall, &umsg);
+        store_message_add(c->st, conv, "assistant", NULL, NULL, txt,
+                          history_estimate_tokens(txt, strlen(txt)), wall,
+                          &amsg);
+        if (store_answer_add(c->st, conv, amsg, r->platform, r->user, a->model,
+                             tin, tout, cost, core_mono(c) - j->ask_started,
+                             wall, &r->answer_id) < 0)
+            r->answer_id = 0;
+    }
+    free(user_text);
+    r->answer = strdup(a->text && a->text[0] ? a->text : "(no answer)");
+out:
+    if (r->answer == NULL) {
+        r->state = STORE_JOB_FAILED;
+        snprintf(r->error_class, sizeof(r->error_class), "internal");
+    } else {
+        r->state = STORE_JOB_ANSWERED;
+    }
+    r->sent_parts = 0;
+    job_save(j);
+}
+
+static void
+job_ask_done(void *arg, const struct core_answer *a)
+{
+    struct job *j = arg;
+
+    if (!j->asking || j->finished)
+        return;
+    j->asking = 0;
+    uv_timer_stop(&j->timer);
+    job_answered(j, a);
+    job_step(j);
+}
+
+/* The backstop fired: the asker kept the job past give_up_after. */
+static void
+job_ask_timeout(struct job *j)
+{
+    struct core_answer a;
+
+    memset(&a, 0, sizeof(a));
+    a.error_class = "timeout";
+    a.error = "the model did not answer in time";
+    if (j->c->asker.cancel != NULL)
+        j->c->asker.cancel(j->c->asker.ctx, j->ask_handle);
+    j->asking = 0;
+    job_answered(j, &a);
+    job_step(j);
+}
+
+/* The placeholder for issue 8's command table (docs/core.md). */
+static char *
+core_command(struct core *c, const struct store_job *r)
+{
+    char name[EVENT_COMMAND_MAX + 1];
+    char *out = NULL;
+    size_t n = strcspn(r->text, " ");
+
+    (void)c;
+    snprintf(name, sizeof(name), "%.*s", (int)n, r->text);
+    if (strcmp(name, "help") == 0)
+        out = strdup("I answer messages in private chats, and in groups when "
+                     "mentioned or replied to. Commands: help, reset, usage, "
+                     "limits, forget.");
+    else if (asprintf(&out,
+                      "The command \"%s\" is not implemented yet. "
+                      "Try \"help\".",
+                      name) < 0)
+        out = NULL;
+    return out;
+}
+
+static void
+job_ask(struct job *j)
+{
+    struct core *c = j->c;
+    struct store_job *r = &j->row;
+    struct core_prompt cp;
+    struct prompt p;
+    int64_t now = core_mono(c);
+
+    if (r->flags & EVENT_COMMAND) {
+        c->stats.commands++;
+        free(r->answer);
+        r->answer = core_command(c, r);
+        r->state = r->answer ? STORE_JOB_ANSWERED : STORE_JOB_FAILED;
+        if (r->answer == NULL)
+            snprintf(r->error_class, sizeof(r->error_class), "internal");
+        job_save(j);
+        job_step(j);
+        return;
+    }
+    if (prompt_build(c, r, &p) < 0) {
+        j->waiting = 1;
+        job_arm(j, CORE_RETRY_MS);
+        return;
+    }
+    memset(&cp, 0, sizeof(cp));
+    cp.msgs = p.msgs;
+    cp.n = p.n;
+    cp.model = p.model;
+    cp.max_output_tokens = c->cfg->llm.max_output_tokens;
+    cp.estimate = p.estimate;
+    cp.job_id = r->id;
+    if (r->state != STORE_JOB_ASKING) {
+        r->state = STORE_JOB_ASKING;
+        r->attempts++;
+        job_save(j);
+    }
+    j->asking = 1;
+    j->ask_started = now;
+    j->deadline = now + c->cfg->llm.give_up_after + c->cfg->llm.timeout +
+                  CORE_DEADLINE_SLACK_MS;
+    c->stats.asked++;
+    if (c->asker.ask == NULL ||
+        c->asker.ask(c->asker.ctx, &cp, job_ask_done, j, &j->ask_handle) < 0) {
+        j->asking = 0;
+        j->waiting = 1;
+        log_warnx("core ask refused job=%" PRId64 ", retrying", r->id);
+        job_arm(j, CORE_RETRY_MS);
+        prompt_free(&p);
+        return;
+    }
+    prompt_free(&p);
+    j->typing_next = 0;
+    job_typing(j);
+    job_arm_asking(j);
+}
+
+/* ---- sending ---- */
+
+/*
+ * Splits the answer at the platform's limit on a paragraph, line or word
+ * boundary, never inside a UTF-8 sequence.  Deterministic, so a resumed
+ * job finds the same parts and skips the sent_parts already delivered.
+ * (Markdown-aware splitting is core/reply's, when it lands.)
+ */
+static int
+job_split(struct job *j, size_t max)
+{
+    const char *s = j->row.answer;
+    size_t len = strlen(s), at = 0, cap = 4;
+
+    free(j->cuts);
+    j->nparts = 0;
+    if ((j->cuts = malloc(cap * sizeof(*j->cuts))) == NULL)
+        return -1;
+    j->cuts[0] = 0;
+    if (max < 16)
+        max = 16;
+    while (at < len && j->nparts < CORE_PART_MAX) {
+        size_t end = len;
+
+        if (len - at > max) {
+            size_t lim = at + max, cut = 0;
+            const char *seps[] = {"\n\n", "\n", " "};
+
+            for (size_t k = 0; k < 3 && cut == 0; k++)
+                for (size_t i = lim; i > at + max / 2; i--)
+                    if (strncmp(s + i - strlen(seps[k]), seps[k],
+                                strlen(seps[k])) == 0) {
+                        cut = i;
+                        break;
+                    }
+            if (cut == 0)
+                cut = at + event_text_cut(s + at, len - at, max);
+            if (cut <= at)
+                cut = lim;
+            end = cut;
+        }
+        if ((size_t)j->nparts + 2 > cap) {
+            size_t *n = realloc(j->cuts, cap * 2 * sizeof(*n));
+
+            if (n == NULL)
+                return -1;
+            j->cuts = n;
+            cap *= 2;
+        }
+        j->cuts[++j->nparts] = end;
+        at = end;
+    }
+    if (j->nparts == 0) { /* an empty answer is still one message */
+        j->cuts[1] = 0;
+        j->nparts = 1;
+    }
+    return 0;
+}
+
+static int
+job_is_notice(const struct job *j)
+{
+    return strcmp(j->row.error_class, "rate_limited") == 0;
+}
+
+static void
+job_done_sending(struct job *j)
+{
+    struct store_job *r = &j->row;
+
+    /* an error reply delivered: the job failed, and the user knows why */
+    r->state = r->error_class[0] && !job_is_notice(j) ? STORE_JOB_FAILED
+                                                      : STORE_JOB_SENT;
+    job_save(j);
+    job_finish(j);
+}
+
+static void
+job_send(struct job *j)
+{
+    struct core *c = j->c;
+    struct store_job *r = &j->row;
+    struct connector *k;
+    struct action a;
+    char idem[64], *part;
+    int64_t wall = core_wall(c);
+    size_t from, to;
+
+    if (j->sending || j->finished || c->stopping)
+        return;
+    if ((k = core_connector(c, r->platform)) == NULL)
+        return; /* core_register_connector will call us again */
+    if (r->next_at_ms > wall) {
+        j->waiting = 1;
+        job_arm(j, r->next_at_ms - wall);
+        return;
+    }
+    if (j->cuts == NULL && job_split(j, k->ops.text_max) < 0) {
+        j->waiting = 1;
+        job_arm(j, CORE_RETRY_MS);
+        return;
+    }
+    if (r->sent_parts >= j->nparts) {
+        job_done_sending(j);
+        return;
+    }
+    from = j->cuts[r->sent_parts];
+    to = j->cuts[r->sent_parts + 1];
+    if ((part = strndup(r->answer + from, to - from)) == NULL) {
+        j->waiting = 1;
+        job_arm(j, CORE_RETRY_MS);
+        return;
+    }
+    snprintf(idem, sizeof(idem), "job:%" PRId64 ":%d", r->id, r->sent_parts);
+    memset(&a, 0, sizeof(a));
+    a.kind = r->state == STORE_JOB_LIMITED ? ACTION_NOTICE : ACTION_ANSWER;
+    a.send_id = ((uint64_t)r->id << 16) | (uint64_t)r->sent_parts;
+    a.chat = r->chat;
+    a.thread = r->thread;
+    a.reply_to = r->message_id;
+    a.text = part;
+    a.idem_key = idem;
+    a.part = r->sent_parts;
+    a.parts = j->nparts;
+    a.feedback = r->state == STORE_JOB_ANSWERED && r->error_class[0] == '\0' &&
+                 r->answer_id > 0;
+    j->sending = 1;
+    c->stats.sends++;
+    if (k->ops.send(k->ops.ctx, &a) < 0) {
+        j->sending = 0;
+        j->waiting = 1;
+        job_arm(j, CORE_RETRY_MS);
+    }
+    free(part);
+}
+
+void
+core_send_done(struct core *c, uint64_t send_id, const struct send_result *res)
+{
+    struct job *j = jobs_find(c, (int64_t)(send_id >> 16));
+    struct store_job *r;
+    int part = (int)(send_id & 0xffff);
+
+    if (j == NULL || !j->sending || j->finished || part != j->row.sent_parts)
+        return; /* stale: a send from before a restart or a stop */
+    r = &j->row;
+    j->sending = 0;
+    switch (res->status) {
+    case SEND_OK:
+        c->stats.sent++;
+        if (r->answer_id > 0 && res->message_id && res->message_id[0])
+            store_sent_add(c->st, r->platform, r->chat, res->message_id,
+                           r->answer_id, part, core_wall(c));
+        r->sent_parts++;
+        r->next_at_ms = 0;
+        job_save(j);
+        /*
+         * The at-least-once window: between the platform taking the part
+         * and this commit.  Committing now keeps it to this callback.
+         */
+        if (store_sync(c->st) < 0)
+            log_warnx("core sync after send failed job=%" PRId64, r->id);
+        job_send(j);
+        break;
+    case SEND_RETRY:
+        r->next_at_ms = core_wall(c) +
+                        (res->retry_after_ms > 0 ? res->retry_after_ms : 1000);
+        job_save(j);
+        job_send(j);
+        break;
+    case SEND_FAILED:
+    default:
+        r->state = STORE_JOB_FAILED;
+        snprintf(r->error_class, sizeof(r->error_class), "%s",
+                 res->error_class && res->error_class[0] ? res->error_class
+                                                         : "send");
+        log_warnx("core send failed job=%" PRId64 " class=%s", r->id,
+                  r->error_class);
+        job_save(j);
+        job_finish(j);
+        break;
+    }
+}
+
+/* ---- the job state machine ---- */
+
+static void
+job_step(struct job *j)
+{
+    struct core *c = j->c;
+    int rc;
+
+    if (j->finished || c->stopping)
+        return;
+    j->waiting = 0;
+    switch (j->row.state) {
+    case STORE_JOB_RECEIVED:
+        rc = job_admit(c, &j->row);
+        if (rc < 0) {
+            j->waiting = 1;
+            job_arm(j, CORE_RETRY_MS);
+        } else if (rc == 0) {
+            job_finish(j);
+        } else {
+            job_step(j);
+        }
+        break;
+    case STORE_JOB_QUEUED:
+    case STORE_JOB_ASKING:
+        if (!j->asking)
+            job_ask(j);
+        break;
+    case STORE_JOB_ANSWERED:
+        job_send(j);
+        break;
+    case STORE_JOB_LIMITED:
+        if (j->row.answer != NULL)
+            job_send(j);
+        else
+            job_finish(j);
+        break;
+    case STORE_JOB_SENT:
+    case STORE_JOB_FAILED:
+    default:
+        job_finish(j);
+        break;
+    }
+}
+
+static void
+job_timer_cb(uv_timer_t *t)
+{
+    struct job *j = (struct job *)t;
+    int64_t now = core_mono(j->c);
+
+    if (j->asking) {
+        if (now >= j->deadline) {
+            job_ask_timeout(j);
+            return;
+        }
+        if (j->typing_next > 0 && now >= j->typing_next)
+            job_typing(j);
+        job_arm_asking(j);
+        return;
+    }
+    if (j->waiting)
+        job_step(j);
+}
+
+/* ---- intake ---- */
+
+static int
+core_vote(struct core *c, const struct event *ev)
+{
+    int rc = store_feedback_vote(c->st, ev->platform, ev->chat, ev->target_id,
+                                 ev->user, ev->vote, core_wall(c));
+
+    if (rc < 0)
+        return -1;
+    c->stats.votes += rc == 1;
+    return 0;
+}
+
+/* Copies the event into a job row; text cut at EVENT_TEXT_MAX. */
+static int
+job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
+{
+    size_t len = strlen(ev->text),
+           cut = event_text_cut(ev->text, len, EVENT_TEXT_MAX);
+
+    memset(r, 0, sizeof(*r));
+    snprintf(r->platform, sizeof(r->platform), "%s", ev->platform);
+    snprintf(r->chat, sizeof(r->chat), "%s", ev->chat);
+    snprintf(r->thread, sizeof(r->thread), "%s", ev->thread ? ev->thread : "");
+    snprintf(r->user, sizeof(r->user), "%s", ev->user);
+    snprintf(r->user_name, sizeof(r->user_name), "%s",
+             ev->user_name ? ev->user_name : "");
+    snprintf(r->message_id, sizeof(r->message_id), "%s", ev->message_id);
+    r->flags = ev->flags;
+    r->state = STORE_JOB_RECEIVED;
+    r->created_ms = wall;
+    if (ev->flags & EVENT_COMMAND) {
+        /* "name args": core_command reads the name back */
+        if (asprintf(&r->text, "%s%s%.*s", ev->command, cut ? " " : "",
+                     (int)cut, ev->text) < 0)
+            r->text = NULL;
+    } else {
+        r->text = strndup(ev->text, cut);
+    }
+    return r->text == NULL ? -1 : 0;
+}
+
+/*
+ * Writes the job rows of evs (duplicates become no-ops).  Fills ids[i]
+ * with the new job id, 0 for anything that needs no job.  -1 on a write
+ * error.
+ */
+static int
+core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids)
+{
+    int64_t wall = core_wall(c);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct event *ev = &evs[i];
+        enum router_reason why;
+        enum router_verdict v = router_classify(ev, &why);
+        struct store_job r;
+        int rc;
+
+        ids[i] = 0;
+        if (v == ROUTER_IGNORE) {
+            c->stats.ignored++;
+            if (why == ROUTER_R_INVALID)
+                log_warnx("core event dropped: malformed platform=%s",
+                          ev && ev->platform ? ev->platform : "?");
+            continue;
+        }
+        if (v == ROUTER_VOTE) {
+            if (core_vote(c, ev) < 0)
+                return -1;
+            continue;
+        }
+        if (router_seen(c->router, ev->platform, ev->chat, ev->message_id)) {
+            c->stats.duplicates++;
+            continue;
+        }
+        if (job_row_from_event(ev, wall, &r) < 0) {
+            store_job_release(&r);
+            return -1;
+        }
+        rc = store_job_insert(c->st, &r, &ids[i]);
+        store_job_release(&r);
+        if (rc < 0)
+            return -1;
+        if (rc == 0) {
+            c->stats.duplicates++;
+            ids[i] = 0;
+        }
+    }
+    return 0;
+}
+
+/* After the commit: remember the ids, admit, start what can start. */
+static void
+core_admit_new(struct core *c, const struct event *evs, size_t n,
+               const int64_t *ids)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct store_job r;
+        struct job *j;
+        int rc;
+
+        if (evs[i].kind != EVENT_MESSAGE || evs[i].message_id == NULL)
+            continue;
+        if (ids[i] == 0) {
+            /* a duplicate by the unique key: the fast path learns it */
+            if (router_classify(&evs[i], NULL) != ROUTER_IGNORE)
+                router_remember(c->router, evs[i].platform, evs[i].chat,
+                                evs[i].message_id);
+            continue;
+        }
+        router_remember(c->router, evs[i].platform, evs[i].chat,
+                        evs[i].message_id);
+        c->stats.accepted++;
+        if (job_row_from_event(&evs[i], core_wall(c), &r) < 0) {
+            store_job_release(&r);
+            c->backlog = 1; /* resumed from its row */
+            continue;
+        }
+        r.id = ids[i];
+        rc = job_admit(c, &r);
+        if (rc <= 0) {
+            if (rc < 0)
+                c->backlog = 1;
+            store_job_release(&r);
+            continue;
+        }
+        if (c->njobs >= c->inflight_max) {
+            c->backlog = 1; /* waits in the database */
+            store_job_release(&r);
+            continue;
+        }
+        if ((j = job_load(c, &r)) == NULL) {
+            store_job_release(&r);
+            c->backlog = 1;
+            continue;
+        }
+        job_step(j);
+    }
+    if (c->backlog)
+        pump_schedule(c);
+}
+
+int
+core_accept_batch(struct core *c, const struct event *evs, size_t n)
+{
+    int64_t one, *ids = n == 1 ? &one : calloc(n ? n : 1, sizeof(*ids));
+    int rc = -1;
+
+    if (ids == NULL)
+        return -1;
+    if (c->stopping)
+        goto out;
+    core_load_limiter(c);
+    if (core_intake(c, evs, n, ids) < 0 || store_sync(c->st) < 0) {
+        log_warnx("core accept: not durable, the platform will redeliver");
+        goto out;
+    }
+    rc = 0;
+    core_admit_new(c, evs, n, ids);
+out:
+    if (ids != &one)
+        free(ids);
+    return rc;
+}
+
+int
+core_accept(struct core *c, const struct event *ev)
+{
+    return core_accept_batch(c, ev, 1);
+}
+
+/* ---- resume: unfinished jobs from the database ---- */
+
+struct scan_ctx {
+    struct core *c;
+    int full; /* stopped because memory is full */
+};
+
+static int
+scan_one(void *arg, const struct store_job *row)
+{
+    struct scan_ctx *sc = arg;
+    struct core *c = sc->c;
+    struct store_job copy;
+    struct job *j;
+
+    c->scan_after = row->id;
+    if (jobs_find(c, row->id) != NULL)
+        return 0;
+    if (c->njobs >= c->inflight_max) {
+        sc->full = 1;
+        c->scan_after = row->id - 1;
+        return 1;
+    }
+    /* the row is borrowed: copy its strings */
+    copy = *row;
+    copy.text = strdup(row->text ? row->text : "");
+    copy.answer = row->answer ? strdup(row->answer) : NULL;
+    if (copy.text == NULL || (row->answer && copy.answer == NULL)) {
+        store_job_release(&copy);
+        sc->full = 1;
+        return 1;
+    }
+    if ((j = job_load(c, &copy)) == NULL) {
+        store_job_release(&copy);
+        sc->full = 1;
+        return 1;
+    }
+    if (row->state == STORE_JOB_ASKING)
+        log_info("core resume job=%" PRId64 " state=asking: asking again",
+                 row->id);
+    job_step(j);
+    return 0;
+}
+
+static void
+pump_cb(uv_timer_t *t)
+{
+    struct core *c = t->data;
+    struct scan_ctx sc = {c, 0};
+    int rows;
+
+    if (c->stopping || !c->backlog || c->njobs >= c->inflight_max)
+        return;
+    core_load_limiter(c);
+    rows = store_job_scan(c->st, c->scan_after, CORE_SCAN_PAGE, scan_one, &sc);
+    if (rows < 0) {
+        uv_timer_start(c->pump, pump_cb, CORE_RETRY_MS, 0);
+        return;
+    }
+    if (sc.full)
+        return; /* job_finish schedules the next step */
+    if (rows < CORE_SCAN_PAGE) {
+        /*
+         * The end of a pass.  Rows added meanwhile had larger ids and were
+         * seen in it; whoever finds work waiting later sets backlog and
+         * starts a pass from the beginning.
+         */
+        c->backlog = 0;
+        c->scan_after = 0;
+        return;
+    }
+    uv_timer_start(c->pump, pump_cb, 0, 0);
+}
+
+static void
+pump_schedule(struct core *c)
+{
+    if (c->pump != NULL && !uv_is_active((uv_handle_t *)c->pump))
+        uv_timer_start(c->pump, pump_cb, 0, 0);
+}
+
+/* ---- timers: overrides poll, limiter export, eviction, retention ---- */
+
+static void
+tick_cb(uv_timer_t *t)
+{
+    struct core *c = t->data;
+    int64_t v = store_data_version(c->st);
+
+    /* parleyctl's writes (overrides, bans) show up within a second */
+    if (v >= 0 && v != c->data_version) {
+        c->data_version = v;
+        core_reload_caches(c);
+    }
+    core_load_limiter(c);
+    core_persist_limiter(c);
+    ratelimit_evict(admit_limiter(c->admit), core_mono(c), CORE_EVICT_SLOTS);
+}
+
+static void
+purge_cb(uv_timer_t *t)
+{
+    struct core *c = t->data;
+    int64_t wall = core_wall(c);
+    long n = 0, m;
+
+    if (c->cfg->history.retention > 0 &&
+        (n = store_purge_before(c->st, wall - c->cfg->history.retention,
+                                CORE_PURGE_ROWS)) < 0)
+        n = 0;
+    m = store_jobs_purge(c->st, wall - CORE_JOB_KEEP_MS, CORE_PURGE_ROWS);
+    if (n > 0 || m > 0)
+        log_info("core purge rows=%ld jobs=%ld", n, m > 0 ? m : 0);
+}
+
+static uv_timer_t *
+core_timer(struct core *c)
+{
+    uv_timer_t *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    uv_timer_init(c->loop, t);
+    t->data = c;
+    return t;
+}
+
+static void
+timer_free_cb(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+core_timer_close(uv_timer_t **t)
+{
+    if (*t != NULL)
+        uv_close((uv_handle_t *)*t, timer_free_cb);
+    *t = NULL;
+}
+
+/* ---- lifecycle ---- */
+
+struct core *
+core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
+         const struct core_asker *asker)
+{
+    struct core *c = calloc(1, sizeof(*c)), *ret = NULL;
+
+    if (c == NULL)
+        goto out;
+    c->loop = loop;
+    c->st = st;
+    c->cfg = cfg;
+    if (asker != NULL)
+        c->asker = *asker;
+    c->inflight_max = CORE_INFLIGHT_MAX;
+    if ((c->router = router_new(CORE_RECENT_IDS)) == NULL ||
+        (c->admit = admit_new(CORE_LIMITER_KEYS)) == NULL)
+        goto out;
+    if ((c->tick = core_timer(c)) == NULL ||
+        (c->pump = core_timer(c)) == NULL || (c->purge = core_timer(c)) == NULL)
+        goto out;
+    core_load_admins(c);
+    c->data_version = store_data_version(st);
+    core_reload_caches(c);
+    /* periodic work never keeps the loop alive on its own */
+    uv_timer_start(c->tick, tick_cb, CORE_TICK_MS, CORE_TICK_MS);
+    uv_unref((uv_handle_t *)c->tick);
+    uv_timer_start(c->purge, purge_cb, CORE_PURGE_MS, CORE_PURGE_MS);
+    uv_unref((uv_handle_t *)c->purge);
+    /* resume every unfinished job, a page per loop turn */
+    c->backlog = 1;
+    pump_schedule(c);
+    log_info("core started unfinished=%ld", store_jobs_unfinished(st));
+    ret = c;
+    c = NULL;
+out:
+    if (c != NULL) {
+        log_warnx("core_new failed");
+        core_free(c);
+    }
+    return ret;
+}
+
+void
+core_configure(struct core *c, const struct config *cfg)
+{
+    c->cfg = cfg;
+    core_load_admins(c);
+}
+
+int
+core_register_connector(struct core *c, const struct connector_ops *ops)
+{
+    struct connector *k;
+
+    if (ops == NULL || ops->platform == NULL || ops->send == NULL ||
+        strlen(ops->platform) > EVENT_PLATFORM_MAX)
+        return -1;
+    if ((k = core_connector(c, ops->platform)) == NULL) {
+        if (c->nconn == CORE_CONNECTORS_MAX)
+            return -1;
+        k = &c->conn[c->nconn++];
+    }
+    k->ops = *ops;
+    snprintf(k->platform, sizeof(k->platform), "%s", ops->platform);
+    k->ops.platform = k->platform;
+    /* replies that waited for this connector go now */
+    for (size_t i = 0; i < c->jobs_cap; i++)
+        for (struct job *j = c->jobs[i]; j != NULL; j = j->hnext)
+            if (!j->asking && !j->sending && !j->waiting &&
+                strcmp(j->row.platform, ops->platform) == 0 &&
+                (j->row.state == STORE_JOB_ANSWERED ||
+                 j->row.state == STORE_JOB_LIMITED)) {
+                j->waiting = 1;
+                job_arm(j, 0); /* from the loop, not inside this call */
+            }
+    return 0;
+}
+
+void
+core_unregister_connector(struct core *c, const char *platform)
+{
+    for (size_t i = 0; i < c->nconn; i++)
+        if (strcmp(c->conn[i].platform, platform) == 0) {
+            c->conn[i] = c->conn[--c->nconn];
+            return;
+        }
+}
+
+void
+core_stop(struct core *c)
+{
+    if (c == NULL || c->stopping)
+        return;
+    c->stopping = 1;
+    /* jobs stay durable in their state; asks are cancelled, re-asked on
+     * the next start */
+    for (size_t i = 0; i < c->jobs_cap; i++) {
+        struct job *j = c->jobs[i], *next;
+
+        for (; j != NULL; j = next) {
+            next = j->hnext;
+            job_finish(j);
+        }
+    }
+    if (c->admit != NULL && c->loaded)
+        core_persist_limiter(c);
+    if (c->st != NULL && store_sync(c->st) < 0)
+        log_warnx("core stop: commit failed");
+    core_timer_close(&c->tick);
+    core_timer_close(&c->pump);
+    core_timer_close(&c->purge);
+}
+
+void
+core_free(struct core *c)
+{
+    if (c == NULL)
+        return;
+    core_stop(c);
+    router_free(c->router);
+    admit_free(c->admit);
+    kv_clear(&c->overrides);
+    kv_clear(&c->bans);
+    kv_clear(&c->admins);
+    free(c->jobs);
+    free(c);
+}
+
+void
+core_stats(const struct core *c, struct core_stats *s)
+{
+    *s = c->stats;
+    s->inflight = c->njobs;
+    s->limiter_keys = ratelimit_keys(admit_limiter(c->admit));
+}
+
+void
+core_set_clock(struct core *c, core_clock_fn fn, void *arg)
+{
+    c->clock = fn;
+    c->clock_arg = arg;
+}
+
+void
+core_set_inflight_max(struct core *c, size_t max)
+{
+    c->inflight_max = max ? max : 1;
+}

@@ -1,0 +1,132 @@
+/* core: the glue on the loop between an event and its reply — routing,
+ * admission, the durable job queue, history, usage, typing (docs/core.md). */
+#ifndef PARLEY_CORE_H
+#define PARLEY_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "core/event.h"
+#include "storage/store.h"
+
+/* ---- the asker: how core reaches the model (bound to llm/ by bot/) ---- */
+
+/* One prompt message; role "system", "user" or "assistant". */
+struct core_msg {
+    const char *role;
+    const char *text;
+};
+
+/* Borrowed for the duration of ask() only. */
+struct core_prompt {
+    const struct core_msg *msgs; /* system first, the new message last */
+    size_t n;
+    const char *model;         /* the chat's model, NULL = [llm] models */
+    int64_t max_output_tokens; /* [llm] max_output_tokens */
+    int64_t estimate;          /* prompt tokens + max_output_tokens */
+    int64_t job_id;            /* for logs */
+};
+
+/* What the asker reports, exactly once per ask (unless cancelled). */
+struct core_answer {
+    int ok;
+    const char *text;  /* ok: the answer */
+    const char *model; /* the [model.NAME] that answered (prices), or NULL */
+    int64_t tokens_in, tokens_out; /* reported usage (0 if unknown) */
+    const char *error_class;       /* !ok: "server", "timeout", ... */
+    const char *error; /* !ok: the cause for the user, e.g. "the model is
+                          unavailable (503 from main and backup)" */
+};
+
+typedef void (*core_ask_done_fn)(void *arg, const struct core_answer *a);
+
+/*
+ * ask: start one request; 0 and *handle set, or -1 (core retries later).
+ * done(arg, answer) comes exactly once, from a later loop callback, unless
+ * cancel(handle) was called first; the answer is borrowed for the call.
+ * The asker owns retries, fallback and give_up_after; core adds a backstop
+ * deadline (give_up_after + timeout) after which it cancels.
+ */
+struct core_asker {
+    void *ctx;
+    int (*ask)(void *ctx, const struct core_prompt *p, core_ask_done_fn done,
+               void *arg, uint64_t *handle);
+    void (*cancel)(void *ctx, uint64_t handle);
+};
+
+/* ---- the core ---- */
+
+struct core;
+
+/* Counters since core_new (metrics, tests). */
+struct core_stats {
+    uint64_t accepted;   /* job rows created */
+    uint64_t duplicates; /* redeliveries dropped */
+    uint64_t ignored;    /* not addressed to us, from bots, invalid */
+    uint64_t votes;
+    uint64_t admitted;
+    uint64_t limited; /* refused by a limit or a ban */
+    uint64_t notices; /* 429 notices queued */
+    uint64_t asked;   /* asks started (re-asks after a restart included) */
+    uint64_t answered;
+    uint64_t ask_failed;
+    uint64_t sends; /* parts handed to connectors */
+    uint64_t sent;  /* parts confirmed */
+    uint64_t commands;
+    size_t inflight; /* jobs in memory */
+    size_t limiter_keys;
+};
+
+/*
+ * Creates the core on loop, with the store (already attached to the loop,
+ * store_attach_loop) and the configuration (borrowed: keep it alive until
+ * core_configure replaces it or core_free).  Loads the limiter state,
+ * overrides and bans, and schedules the resume of every unfinished job;
+ * jobs that need a connector wait until it registers.  NULL on failure
+ * (logged).
+ */
+struct core *core_new(uv_loop_t *loop, struct store *st,
+                      const struct config *cfg, const struct core_asker *asker);
+
+/* SIGHUP: new limits, admins, prompts, history settings.  Borrowed. */
+void core_configure(struct core *c, const struct config *cfg);
+
+/*
+ * A connector joins (copied; ops->ctx borrowed).  One per platform; a
+ * second registration for the platform replaces the first.  Jobs waiting
+ * to be sent on that platform go now.  0, or -1.
+ */
+int core_register_connector(struct core *c, const struct connector_ops *ops);
+/* The connector leaves (stopping): nothing more is sent through it. */
+void core_unregister_connector(struct core *c, const char *platform);
+
+/*
+ * Many events, one commit: 0 once all of them are durable (or dropped as
+ * in core_accept), -1 if the commit failed (acknowledge none of them).
+ * For a connector that receives batches (Telegram getUpdates).
+ */
+int core_accept_batch(struct core *c, const struct event *evs, size_t n);
+
+/*
+ * SIGTERM: stop taking events (core_accept returns -1), cancel the asks in
+ * flight (their jobs stay `asking` and are asked again after a restart),
+ * persist the limiter state, commit.  Idempotent.
+ */
+void core_stop(struct core *c);
+/* core_stop, then frees; its handles close on the loop (run it once
+ * more).  NULL-safe. */
+void core_free(struct core *c);
+
+void core_stats(const struct core *c, struct core_stats *s);
+
+/* Tests and the harness: replace the clocks (monotonic and wall, ms). */
+typedef void (*core_clock_fn)(void *arg, int64_t *mono_ms, int64_t *wall_ms);
+void core_set_clock(struct core *c, core_clock_fn fn, void *arg);
+/* Tests: at most max jobs in memory (the rest wait in the database). */
+void core_set_inflight_max(struct core *c, size_t max);
+/* Persist dirty limiter keys now (also done every second and on stop). */
+int core_persist_limiter(struct core *c);
+
+#endif
