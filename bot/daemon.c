@@ -14,10 +14,13 @@
 
 #include "bot/httpd.h"
 #include "config/config.h"
+#include "bot/asker.h"
+#include "core/core.h"
 #include "core/http.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/ws.h"
+#include "llm/llm.h"
 #include "storage/store.h"
 
 #define STOP_DEADLINE_MS 9000 /* SPEC §9: exit within 10 s of SIGTERM */
@@ -75,6 +78,37 @@ daemon_stop_deadline(uv_timer_t *t)
     uv_stop(&d->loop);
 }
 
+/*
+ * Releases every subsystem in dependency order: intake first (the metrics
+ * endpoint, then the connectors), then core (it persists the limiter and
+ * leaves unfinished jobs durable for the next start), then what core used
+ * (the asker before the LLM client, which owns the calls), then the
+ * transports, and the database last, flushed.  Their handles close on the
+ * loop; used by the graceful stop and by daemon_release.
+ */
+static void
+daemon_free_subsystems(struct daemon *d)
+{
+    httpd_free(d->httpd); /* a scrape during the stop would see half a daemon */
+    d->httpd = NULL;
+    if (d->core != NULL)
+        core_stop(d->core);
+    core_free(d->core);
+    d->core = NULL;
+    asker_free(d->asker);
+    d->asker = NULL;
+    llm_free(d->llm);
+    d->llm = NULL;
+    ws_ctx_free(d->ws);
+    d->ws = NULL;
+    http_free(d->http);
+    d->http = NULL;
+    if (d->store != NULL && store_flush(d->store) == -1)
+        log_warnx("stop: flushing the database failed");
+    store_close(d->store);
+    d->store = NULL;
+}
+
 void
 daemon_stop(struct daemon *d, int exit_code)
 {
@@ -88,16 +122,7 @@ daemon_stop(struct daemon *d, int exit_code)
 
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
-    httpd_free(d->httpd); /* a scrape during the stop would see half a daemon */
-    d->httpd = NULL;
-    ws_ctx_free(d->ws);
-    d->ws = NULL;
-    http_free(d->http);
-    d->http = NULL;
-    if (d->store != NULL && store_flush(d->store) == -1)
-        log_warnx("stop: flushing the database failed");
-    store_close(d->store);
-    d->store = NULL;
+    daemon_free_subsystems(d);
 
     /* the deadline must not keep the loop alive on its own */
     uv_timer_start(&d->stop_timer, daemon_stop_deadline, STOP_DEADLINE_MS, 0);
@@ -354,6 +379,12 @@ daemon_reload(struct daemon *d)
                   d->cfg->bot.state_dir);
     log_set_level(nc->bot.log_level);
     daemon_reload_httpd(d, nc);
+    /* both keep state (pacers, breakers, limiter) across the swap; core
+     * keeps a pointer to the config, so it moves before the old is freed */
+    if (d->llm != NULL && llm_configure(d->llm, nc) == -1)
+        log_warnx("reload: the LLM client kept its old models");
+    if (d->core != NULL)
+        core_configure(d->core, nc);
     old = d->cfg;
     d->cfg = nc;
     nc = NULL;
@@ -452,6 +483,25 @@ daemon_signal(struct daemon *d, uv_signal_t *s, int signum)
     return 0;
 }
 
+/* Connectors land issue by issue; an enabled platform without one stays
+ * offline and /healthz says so (503). */
+static int
+daemon_start_connectors(struct daemon *d)
+{
+    const struct config *c = d->cfg;
+
+    if (c->telegram.enabled)
+        log_warnx("start: the telegram connector is not built in this "
+                  "version; it stays offline");
+    if (c->discord.enabled)
+        log_warnx("start: the discord connector is not built in this "
+                  "version; it stays offline");
+    if (c->slack.enabled)
+        log_warnx("start: the slack connector is not built in this version; "
+                  "it stays offline");
+    return 0;
+}
+
 int
 daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
 {
@@ -512,10 +562,20 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
         if (d->ws == NULL)
             goto out;
     }
-    if (cfg->telegram.enabled || cfg->discord.enabled || cfg->slack.enabled)
-        log_warnx("start: connectors are not built in this version; "
-                  "platforms=%s stay offline",
-                  platforms);
+    d->llm = llm_new(&d->loop, d->http, cfg);
+    d->asker = d->llm != NULL ? asker_new(d->llm) : NULL;
+    if (d->asker == NULL) {
+        log_error("start: cannot create the LLM client");
+        goto out;
+    }
+    /* core resumes every unfinished job of the last run from here on */
+    d->core = core_new(&d->loop, d->store, cfg, asker_iface(d->asker));
+    if (d->core == NULL) {
+        log_error("start: cannot start the core");
+        goto out;
+    }
+    if (daemon_start_connectors(d) == -1)
+        goto out;
 
     wd = notify_watchdog_interval_ms(&d->notify);
     if (wd > 0) {
@@ -567,14 +627,7 @@ daemon_release(struct daemon *d)
     daemon_close_handle((uv_handle_t *)&d->sig_int);
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
-    httpd_free(d->httpd);
-    d->httpd = NULL;
-    ws_ctx_free(d->ws);
-    d->ws = NULL;
-    http_free(d->http);
-    d->http = NULL;
-    store_close(d->store);
-    d->store = NULL;
+    daemon_free_subsystems(d);
     if (!uv_is_closing((uv_handle_t *)&d->stop_timer)) {
         uv_timer_start(&d->stop_timer, daemon_stop_deadline, 2000, 0);
         uv_unref((uv_handle_t *)&d->stop_timer);

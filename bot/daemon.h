@@ -14,6 +14,9 @@ struct http;
 struct ws_ctx;
 struct metrics;
 struct httpd;
+struct llm;
+struct asker;
+struct core;
 
 #define DAEMON_CONNECTORS_MAX 8
 
@@ -37,6 +40,9 @@ struct daemon {
     struct store *store;
     struct http *http;
     struct ws_ctx *ws;       /* NULL unless a websocket platform is enabled */
+    struct llm *llm;         /* the LLM client, on http */
+    struct asker *asker;     /* binds core's asks to llm */
+    struct core *core;       /* events in, replies out, durable jobs */
     struct metrics *metrics; /* the registry: every module may count */
     struct httpd *httpd;     /* NULL when metrics_listen is empty */
     char *httpd_listen;      /* the metrics_listen httpd serves; "" = off */
