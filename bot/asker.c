@@ -51,6 +51,8 @@ asker_on_done(const struct llm_result *res, void *arg)
     ans.model = res->model;
     ans.tokens_in = res->prompt_tokens > 0 ? res->prompt_tokens : 0;
     ans.tokens_out = res->completion_tokens > 0 ? res->completion_tokens : 0;
+    ans.attempts = res->attempts;
+    ans.fallbacks = res->fallbacks;
     if (!res->ok) {
         ans.error_class = errclass_name(res->error_class);
         ans.error = res->error;

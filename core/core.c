@@ -4,12 +4,14 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/admit.h"
+#include "core/commands.h"
 #include "core/history.h"
 #include "core/log.h"
 #include "core/notice.h"
@@ -19,7 +21,8 @@
 #define CORE_LIMITER_KEYS 1000000 /* ratelimit max_keys: the memory bound */
 #define CORE_INFLIGHT_MAX 4096    /* jobs in memory; the rest wait in SQLite */
 #define CORE_SCAN_PAGE 256        /* jobs read per resume step */
-#define CORE_TICK_MS 1000         /* overrides poll, limiter export, evict */
+#define CORE_TICK_MS 1000         /* limiter export, evict, stats */
+#define CORE_POLL_MS 250          /* PRAGMA data_version: parleyctl's writes */
 #define CORE_EVICT_SLOTS 4096     /* limiter slots examined per tick */
 #define CORE_PURGE_MS 60000       /* retention purge period */
 #define CORE_PURGE_ROWS 1000      /* rows per table per purge step */
@@ -30,6 +33,14 @@
 #define CORE_CONNECTORS_MAX 8
 #define CORE_PART_MAX 65535 /* parts of one answer (send ids carry 16 bits) */
 #define CORE_DEADLINE_SLACK_MS 30000
+#define CORE_QUIET_MAX                                                         \
+    1024 /* forgotten users whose limiter keys stay unsaved */
+#define CORE_QUIET_MAX_MS 86400000LL
+#define CORE_ALERT_EVERY_MS 3600000LL /* [feedback] alert: at most hourly */
+#define CORE_HOUR_MS 3600000LL
+/* A job core made itself (an alert to an admin): no message to reply to.
+ * Above every enum event_flag bit. */
+#define CORE_JOB_INTERNAL (1u << 16)
 
 /* ---- a small string-keyed map: overrides, bans, admins ---- */
 
@@ -149,6 +160,18 @@ struct connector {
     char platform[EVENT_PLATFORM_MAX + 1];
 };
 
+/*
+ * A user who ran `forget`: their limiter keys stay in memory (forget is no
+ * way around a limit) but are not written back to limiter_state until the
+ * windows that held them have passed, so no row holds their id.
+ */
+struct quiet {
+    char platform[EVENT_PLATFORM_MAX + 1];
+    char user[EVENT_ID_MAX + 1];
+    char chat[EVENT_ID_MAX + 1]; /* their private chat, "" = none */
+    int64_t until;               /* mono */
+};
+
 struct core {
     uv_loop_t *loop;
     struct store *st;
@@ -173,8 +196,17 @@ struct core {
 
     core_clock_fn clock;
     void *clock_arg;
-    int loaded; /* the limiter state is imported (core_loaded) */
+    struct quiet quiet[CORE_QUIET_MAX];
+    size_t nquiet;
+    /* bot-wide stats not yet written (every tick) */
+    struct store_counters pend;
+    int64_t pend_lat[STORE_LATENCY_BUCKETS];
+    int pend_dirty;
+    int64_t alert_last; /* wall of the last [feedback] alert, -1 = unread */
+    int alert_pending;  /* a 👎 came: look at the alert window */
+    int loaded;         /* the limiter state is imported (core_loaded) */
     int stopping;
+    unsigned ticks; /* of CORE_POLL_MS */
     struct core_stats stats;
 };
 
@@ -486,6 +518,50 @@ core_load_admins(struct core *c)
 
 /* ---- limiter persistence ---- */
 
+/* 1 if key ("u:P:U", "n:P:C:U", "c:P:C") belongs to a forgotten user. */
+static int
+quiet_match(struct core *c, const char *key, int64_t mono)
+{
+    char want[RATELIMIT_KEY_MAX + 1];
+
+    for (size_t i = 0; i < c->nquiet; i++) {
+        const struct quiet *q = &c->quiet[i];
+        size_t pl = strlen(q->platform), ul = strlen(q->user), kl;
+
+        if (q->until <= mono)
+            continue;
+        snprintf(want, sizeof(want), "u:%s:%s", q->platform, q->user);
+        if (strcmp(key, want) == 0)
+            return 1;
+        snprintf(want, sizeof(want), "c:%s:%s", q->platform, q->user);
+        if (strcmp(key, want) == 0)
+            return 1;
+        if (q->chat[0] != '\0') {
+            snprintf(want, sizeof(want), "c:%s:%s", q->platform, q->chat);
+            if (strcmp(key, want) == 0)
+                return 1;
+        }
+        kl = strlen(key);
+        if (key[0] == 'n' && key[1] == ':' && kl > pl + ul + 4 &&
+            strncmp(key + 2, q->platform, pl) == 0 && key[2 + pl] == ':' &&
+            key[kl - ul - 1] == ':' && strcmp(key + kl - ul, q->user) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Drops expired quiet entries. */
+static void
+quiet_expire(struct core *c, int64_t mono)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < c->nquiet; i++)
+        if (c->quiet[i].until > mono)
+            c->quiet[k++] = c->quiet[i];
+    c->nquiet = k;
+}
+
 /* Rows are keyed "w|KEY" (window) or "b|KEY" (bucket): one key string may
  * have both kinds, and limiter_state's primary key is the text alone. */
 static int
@@ -494,6 +570,9 @@ limiter_save_one(void *arg, const char *key, enum ratelimit_kind kind,
 {
     struct core *c = arg;
     char row[RATELIMIT_KEY_MAX + 3];
+
+    if (c->nquiet > 0 && quiet_match(c, key, core_mono(c)))
+        return 0;
 
     snprintf(row, sizeof(row), "%c|%s", kind == RATELIMIT_BUCKET ? 'b' : 'w',
              key);
@@ -760,12 +839,19 @@ job_admit(struct core *c, struct store_job *r)
     if (admitted) {
         r->state = STORE_JOB_QUEUED;
         c->stats.admitted++;
+        if (command)
+            c->pend.commands++;
+        else
+            c->pend.requests++;
+        c->pend_dirty = 1;
         usage_add(c, r, 1, 0, 0, 0, 0);
         if (store_job_save(c->st, r, core_wall(c)) < 0)
             return -1;
         return 1;
     }
     c->stats.limited++;
+    c->pend.limited++;
+    c->pend_dirty = 1;
     r->state = STORE_JOB_LIMITED;
     snprintf(r->error_class, sizeof(r->error_class), "%s",
              res.scope == ADMIT_BANNED ? "banned" : "rate_limited");
@@ -809,6 +895,32 @@ job_arm_asking(struct job *j)
     job_arm(j, next - now);
 }
 
+/* The bot-wide counters of one answer (or failure), written each tick. */
+static void
+core_count_answer(struct core *c, const struct store_job *r,
+                  const struct core_answer *a, int64_t tin, int64_t tout,
+                  int64_t wall)
+{
+    struct store_counters *p = &c->pend;
+
+    if (a->ok) {
+        p->answers++;
+        /* what the user waited: from the message's arrival to the answer */
+        if (r->created_ms > 0 && wall >= r->created_ms)
+            c->pend_lat[store_latency_bucket(wall - r->created_ms)]++;
+    } else {
+        p->errors++;
+    }
+    if (a->attempts > 1 + a->fallbacks)
+        p->retries += a->attempts - 1 - a->fallbacks;
+    if (a->fallbacks > 0)
+        p->fallbacks += a->fallbacks;
+    p->tokens_in += tin;
+    p->tokens_out += tout;
+    p->cost_micro_usd += usage_cost(c, a->model, tin, tout);
+    c->pend_dirty = 1;
+}
+
 static void
 job_answered(struct job *j, const struct core_answer *a)
 {
@@ -821,6 +933,7 @@ job_answered(struct job *j, const struct core_answer *a)
     core_request(c, r, 1, &rq);
     tin = a->tokens_in > 0 ? a->tokens_in : 0;
     tout = a->tokens_out > 0 ? a->tokens_out : 0;
+    core_count_answer(c, r, a, tin, tout, wall);
     /* the reservation gives way to what was really used */
     if (r->reserved > 0)
         admit_settle(c->admit, &rq, r->reserved, tin + tout, core_mono(c));
@@ -903,25 +1016,535 @@ job_ask_timeout(struct job *j)
     job_step(j);
 }
 
-/* The placeholder for issue 8's command table (docs/core.md). */
+/* ---- commands (core/commands.c parses; the handlers are here) ---- */
+
+static enum commands_role
+core_role(const struct core *c, const struct store_job *r)
+{
+    if (core_is_admin(c, r->platform, r->user))
+        return COMMANDS_ROLE_ADMIN;
+    /* in a private chat the user is that chat's only member: its
+     * administrator (they may tighten its limits and set its persona) */
+    if (r->flags & (EVENT_ADMIN | EVENT_PRIVATE))
+        return COMMANDS_ROLE_CHAT_ADMIN;
+    return COMMANDS_ROLE_USER;
+}
+
+static char *reply_dup(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static char *
+reply_dup(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static void
+who_name(char *buf, size_t len, const char *platform, const char *id)
+{
+    snprintf(buf, len, "%s:%s", platform, id);
+}
+
+/*
+ * WHO of a command into a platform user id.  0 and id set, or -1 with
+ * *reply the explanation for the caller.
+ */
+static int
+who_resolve(struct core *c, const struct commands_call *call, char *id,
+            size_t len, char **reply)
+{
+    const struct commands_who *w = &call->p->who;
+    int rc;
+
+    switch (w->kind) {
+    case COMMANDS_WHO_ID:
+        snprintf(id, len, "%s", w->id);
+        return 0;
+    case COMMANDS_WHO_REPLY:
+        rc = store_message_author(c->st, call->platform, call->chat, w->id, id,
+                                  len);
+        if (rc == 1)
+            return 0;
+        *reply = reply_dup(
+            rc < 0 ? "Sorry, I could not look that message up; try again."
+                   : "I don't know who wrote that message (I only know "
+                     "messages addressed to me); use their user id instead.");
+        return -1;
+    case COMMANDS_WHO_USERNAME:
+        *reply = reply_dup("Telegram does not tell bots who @%s is; use their "
+                           "numeric user id, or reply to one of their "
+                           "messages to me.",
+                           w->id);
+        return -1;
+    default:
+        *reply = reply_dup("usage: %s", call->p->entry->usage);
+        return -1;
+    }
+}
+
+static void
+core_audit(struct core *c, const struct commands_call *call, const char *action,
+           const char *target, const char *detail)
+{
+    char actor[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2];
+
+    who_name(actor, sizeof(actor), call->platform, call->user);
+    if (store_audit_add(c->st, core_wall(c), call->platform, actor, action,
+                        target, detail) < 0)
+        log_warnx("core audit write failed action=%s", action);
+    c->stats.admin_actions++;
+    log_info("core admin action=\"%s\" actor=%s target=%s job=%" PRId64, action,
+             actor, target ? target : "-", call->job_id);
+}
+
+/* A request of (platform, chat, user) with the effective limits. */
+static void
+core_request_for(const struct core *c, const char *platform, const char *chat,
+                 const char *user, struct admit_request *rq,
+                 struct store_job *tmp)
+{
+    memset(tmp, 0, sizeof(*tmp));
+    snprintf(tmp->platform, sizeof(tmp->platform), "%s", platform);
+    snprintf(tmp->chat, sizeof(tmp->chat), "%s", chat);
+    snprintf(tmp->user, sizeof(tmp->user), "%s", user);
+    core_request(c, tmp, 1, rq);
+    rq->platform = tmp->platform;
+    rq->chat = tmp->chat;
+    rq->user = tmp->user;
+}
+
+static int
+core_has_override(const struct core *c, const char *scope, const char *platform,
+                  const char *target, const char *kind)
+{
+    char key[2 * EVENT_ID_MAX + 64];
+
+    snprintf(key, sizeof(key), "%s|%s|%s|%s", scope, platform, target, kind);
+    return kv_find(&c->overrides, key) != NULL;
+}
+
+/* "30/60s" / "off" */
+static void
+rate_text(const struct rate *r, char *buf, size_t len)
+{
+    value_format_rate(r, buf, len);
+}
+
+char *
+core_cmd_help(struct core *c, const struct commands_call *call)
+{
+    char buf[COMMANDS_HELP_MAX];
+
+    (void)c;
+    if (commands_help(call->role, buf, sizeof(buf)) < 0)
+        return NULL;
+    return strdup(buf);
+}
+
+char *
+core_cmd_reset(struct core *c, const struct commands_call *call)
+{
+    if (store_history_reset(c->st, call->platform, call->chat, call->thread) <
+        0)
+        return reply_dup("Sorry, I could not reset this conversation; try "
+                         "again.");
+    return reply_dup("Done: this conversation starts over; I no longer see "
+                     "what was said before.");
+}
+
+/* One line on a window or budget from a limiter peek. */
+static void
+usage_line(char *buf, size_t len, const char *what, const char *unit,
+           struct rate r, const struct ratelimit_usage *u, int peeked)
+{
+    char span[32], wait[32];
+
+    if (r.n == 0) {
+        snprintf(buf, len, "\n%s: no limit", what);
+        return;
+    }
+    notice_span(span, sizeof(span), r.window_ms);
+    if (!peeked) {
+        snprintf(buf, len, "\n%s: %" PRId64 " %s per %s", what, r.n, unit,
+                 span);
+        return;
+    }
+    if (u->reset_ms > 0)
+        notice_wait(wait, sizeof(wait), u->reset_ms);
+    snprintf(buf, len,
+             "\n%s: %" PRId64 " of %" PRId64 " %s per %s used, %" PRId64
+             " left%s%s%s",
+             what, u->used, r.n, unit, span, u->remaining,
+             u->reset_ms > 0 ? " (all back in " : "",
+             u->reset_ms > 0 ? wait : "", u->reset_ms > 0 ? ")" : "");
+}
+
+char *
+core_cmd_usage(struct core *c, const struct commands_call *call)
+{
+    struct admit_request rq;
+    struct store_job tmp;
+    struct ratelimit_usage u;
+    struct store_usage today, week;
+    char l1[192], l2[192], l3[192], usd_today[32], usd_week[32];
+    int64_t mono = core_mono(c), day = core_wall(c) / 86400000;
+    int p1, p2, p3;
+
+    core_load_limiter(c);
+    core_request_for(c, call->platform, call->chat, call->user, &rq, &tmp);
+    if (store_usage_sum(c->st, "user", call->platform, call->user, day, day,
+                        &today) < 0 ||
+        store_usage_sum(c->st, "user", call->platform, call->user, day - 6, day,
+                        &week) < 0)
+        return reply_dup("Sorry, I could not read your usage; try again.");
+    commands_usd(today.cost_micro_usd, usd_today, sizeof(usd_today));
+    commands_usd(week.cost_micro_usd, usd_week, sizeof(usd_week));
+    if (rq.admin) {
+        l1[0] = l2[0] = l3[0] = '\0';
+        snprintf(l1, sizeof(l1),
+                 "\nYou are one of the bot's admins: no "
+                 "limit applies to you.");
+    } else {
+        p1 = rq.lim.user.n > 0 &&
+             admit_peek(c->admit, &rq, ADMIT_USER, mono, &u) == 0;
+        usage_line(l1, sizeof(l1), "your requests", "requests", rq.lim.user, &u,
+                   p1);
+        p2 = rq.lim.user_tokens.n > 0 &&
+             admit_peek(c->admit, &rq, ADMIT_USER_TOKENS, mono, &u) == 0;
+        usage_line(l2, sizeof(l2), "your tokens", "tokens", rq.lim.user_tokens,
+                   &u, p2);
+        p3 = rq.lim.chat.n > 0 &&
+             admit_peek(c->admit, &rq, ADMIT_CHAT, mono, &u) == 0;
+        usage_line(l3, sizeof(l3), "this chat's requests", "requests",
+                   rq.lim.chat, &u, p3);
+    }
+    return reply_dup("Your usage on %s:%s%s%s\n"
+                     "today: %" PRId64 " requests (%" PRId64
+                     " limited), %" PRId64 " tokens, $%s\n"
+                     "last 7 days: %" PRId64 " requests (%" PRId64
+                     " limited), %" PRId64 " tokens, $%s",
+                     call->platform, l1, l2, l3, today.requests, today.limited,
+                     today.tokens_in + today.tokens_out, usd_today,
+                     week.requests, week.limited,
+                     week.tokens_in + week.tokens_out, usd_week);
+}
+
+char *
+core_cmd_limits(struct core *c, const struct commands_call *call)
+{
+    struct admit_request rq;
+    struct store_job tmp;
+    char u[32], ut[32], ch[32], cht[32], g[32];
+    const char *mark = " (set by an admin)";
+
+    core_request_for(c, call->platform, call->chat, call->user, &rq, &tmp);
+    rate_text(&rq.lim.user, u, sizeof(u));
+    rate_text(&rq.lim.user_tokens, ut, sizeof(ut));
+    rate_text(&rq.lim.chat, ch, sizeof(ch));
+    rate_text(&rq.lim.chat_tokens, cht, sizeof(cht));
+    rate_text(&rq.lim.global, g, sizeof(g));
+    return reply_dup(
+        "Limits for you here:%s\n"
+        "your requests: %s%s\n"
+        "your tokens: %s%s\n"
+        "this chat's requests: %s%s\n"
+        "this chat's tokens: %s%s\n"
+        "everyone together: %s requests\n"
+        "429 notices: %s",
+        rq.admin ? " (you are one of the bot's admins: none of them apply "
+                   "to you)"
+                 : "",
+        u,
+        core_has_override(c, "user", call->platform, call->user, "limit") ? mark
+                                                                          : "",
+        ut,
+        core_has_override(c, "user", call->platform, call->user, "budget")
+            ? mark
+            : "",
+        ch,
+        core_has_override(c, "chat", call->platform, call->chat, "limit") ? mark
+                                                                          : "",
+        cht,
+        core_has_override(c, "chat", call->platform, call->chat, "budget")
+            ? mark
+            : "",
+        g, config_notice_name(c->cfg->limits.notice));
+}
+
+/* Remember a forgotten user so their limiter keys are not saved again. */
+static void
+quiet_add(struct core *c, const char *platform, const char *user,
+          const char *chat, int64_t until)
+{
+    struct quiet *q;
+
+    quiet_expire(c, core_mono(c));
+    if (c->nquiet == CORE_QUIET_MAX) /* the oldest gives way */
+        memmove(&c->quiet[0], &c->quiet[1],
+                (CORE_QUIET_MAX - 1) * sizeof(c->quiet[0]));
+    else
+        c->nquiet++;
+    q = &c->quiet[c->nquiet - 1];
+    snprintf(q->platform, sizeof(q->platform), "%s", platform);
+    snprintf(q->user, sizeof(q->user), "%s", user);
+    snprintf(q->chat, sizeof(q->chat), "%s", chat ? chat : "");
+    q->until = until;
+}
+
+char *
+core_cmd_forget(struct core *c, const struct commands_call *call)
+{
+    struct admit_request rq;
+    struct store_job tmp;
+    int64_t keep = 0;
+    const struct rate *r[] = {&rq.lim.user, &rq.lim.user_tokens, &rq.lim.chat};
+
+    if (store_forget_user(c->st, call->platform, call->user) < 0 ||
+        (call->private_chat &&
+         store_forget_chat(c->st, call->platform, call->chat) < 0))
+        return reply_dup("Sorry, I could not delete your data; nothing or "
+                         "only part of it is gone. Try again.");
+    /* the windows stay in memory until they have passed: forget is no way
+     * around a limit, and no row is written for them meanwhile */
+    core_request_for(c, call->platform, call->chat, call->user, &rq, &tmp);
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+        if (r[i]->window_ms > keep)
+            keep = r[i]->window_ms;
+    if (keep > CORE_QUIET_MAX_MS)
+        keep = CORE_QUIET_MAX_MS;
+    quiet_add(c, call->platform, call->user,
+              call->private_chat ? call->chat : NULL,
+              core_mono(c) + (keep > 0 ? keep : 60000));
+    /* their overrides went with them */
+    core_reload_caches(c);
+    log_info("core forget platform=%s job=%" PRId64, call->platform,
+             call->job_id);
+    return reply_dup("Done: I deleted everything stored about you here — "
+                     "your messages and my answers to them, your votes and "
+                     "your usage. What you send from now on is stored "
+                     "again, as for everyone.");
+}
+
+char *
+core_cmd_override(struct core *c, const struct commands_call *call)
+{
+    const struct commands_parsed *p = call->p;
+    const char *kind = p->entry->name, *scope = p->entry->sub;
+    const char *what =
+        strcmp(kind, "limit") == 0 ? "request limit" : "token budget";
+    char target[EVENT_ID_MAX + 1], tname[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2];
+    char rate[32], action[32], *reply = NULL;
+    struct rate cap;
+    int rc;
+
+    if (strcmp(scope, "chat") == 0) {
+        snprintf(target, sizeof(target), "%s", call->chat);
+    } else if (who_resolve(c, call, target, sizeof(target), &reply) < 0) {
+        return reply;
+    }
+    who_name(tname, sizeof(tname), call->platform, target);
+    if (p->is_default)
+        snprintf(rate, sizeof(rate), "default");
+    else
+        rate_text(&p->rate, rate, sizeof(rate));
+    /* a chat's administrators may tighten their chat's limits, never
+     * loosen them past the bot's own (the bot's owner pays) */
+    if (call->role != COMMANDS_ROLE_ADMIN && !p->is_default) {
+        cap = strcmp(kind, "limit") == 0 ? c->cfg->limits.chat
+                                         : c->cfg->limits.chat_tokens;
+        if (!commands_rate_within(p->rate, cap)) {
+            char capt[32];
+
+            rate_text(&cap, capt, sizeof(capt));
+            return reply_dup("Sorry, a chat's administrators may only "
+                             "tighten its %s (the bot's is %s); ask the "
+                             "bot's admins to raise it.",
+                             what, capt);
+        }
+    }
+    if (p->is_default)
+        rc = store_override_del(c->st, scope, call->platform, target, kind);
+    else
+        rc = store_override_set(c->st, scope, call->platform, target, kind,
+                                p->rate.n, p->rate.n ? p->rate.window_ms : 0,
+                                NULL, core_wall(c));
+    if (rc < 0)
+        return reply_dup("Sorry, I could not save that; try again.");
+    snprintf(action, sizeof(action), "%s %s", kind, scope);
+    core_audit(c, call, action, tname, rate);
+    /* at once, not at the next poll */
+    core_reload_caches(c);
+    if (strcmp(scope, "chat") == 0)
+        return reply_dup(p->is_default
+                             ? "Done: this chat's %s is back to the default."
+                             : "Done: this chat's %s is now %s.",
+                         what, rate);
+    return reply_dup(p->is_default ? "Done: the %s of %s is back to the "
+                                     "default."
+                                   : "Done: the %s of %s is now %s.",
+                     what, tname, rate);
+}
+
+char *
+core_cmd_ban(struct core *c, const struct commands_call *call)
+{
+    char target[EVENT_ID_MAX + 1], tname[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2];
+    char actor[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2], dur[32] = "until unban";
+    char *reply = NULL;
+    int64_t wall = core_wall(c), ms = call->p->duration_ms;
+
+    if (who_resolve(c, call, target, sizeof(target), &reply) < 0)
+        return reply;
+    who_name(tname, sizeof(tname), call->platform, target);
+    if (core_is_admin(c, call->platform, target))
+        return reply_dup("%s is one of the bot's admins ([bot] admins) and "
+                         "cannot be banned.",
+                         tname);
+    who_name(actor, sizeof(actor), call->platform, call->user);
+    if (ms > 0)
+        value_format_duration(ms, dur, sizeof(dur));
+    if (store_ban_set(c->st, call->platform, target, ms > 0 ? wall + ms : 0,
+                      actor, wall) < 0)
+        return reply_dup("Sorry, I could not save that; try again.");
+    core_audit(c, call, "ban", tname, dur);
+    core_reload_caches(c);
+    if (ms > 0)
+        return reply_dup("Done: I ignore %s for %s.", tname, dur);
+    return reply_dup("Done: I ignore %s until unban.", tname);
+}
+
+char *
+core_cmd_unban(struct core *c, const struct commands_call *call)
+{
+    char target[EVENT_ID_MAX + 1], tname[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2];
+    char *reply = NULL;
+
+    if (who_resolve(c, call, target, sizeof(target), &reply) < 0)
+        return reply;
+    who_name(tname, sizeof(tname), call->platform, target);
+    if (store_ban_del(c->st, call->platform, target) < 0)
+        return reply_dup("Sorry, I could not save that; try again.");
+    core_audit(c, call, "unban", tname, NULL);
+    core_reload_caches(c);
+    return reply_dup("Done: %s is no longer banned.", tname);
+}
+
+char *
+core_cmd_stats(struct core *c, const struct commands_call *call)
+{
+    struct store_stats s;
+    char buf[2048];
+
+    (void)call;
+    core_flush_stats(c);
+    if (store_stats_read(c->st, core_wall(c), &s) < 0 ||
+        commands_stats_text(&s, buf, sizeof(buf)) < 0)
+        return reply_dup("Sorry, I could not read the stats; try again.");
+    return strdup(buf);
+}
+
+char *
+core_cmd_model(struct core *c, const struct commands_call *call)
+{
+    const struct commands_parsed *p = call->p;
+    char tname[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2], names[512] = "";
+    size_t at = 0;
+
+    if (!p->is_default && config_model_find(c->cfg, p->arg) == NULL) {
+        for (size_t i = 0; i < c->cfg->nmodels && at < sizeof(names); i++) {
+            int w = snprintf(names + at, sizeof(names) - at, "%s%s",
+                             i ? ", " : "", c->cfg->models[i].name);
+
+            if (w < 0)
+                break;
+            at += (size_t)w;
+        }
+        return reply_dup("There is no model \"%s\"; the models are: %s.",
+                         p->arg, names[0] ? names : "(none)");
+    }
+    who_name(tname, sizeof(tname), call->platform, call->chat);
+    if (store_chat_set(c->st, call->platform, call->chat, "model",
+                       p->is_default ? NULL : p->arg, core_wall(c)) < 0)
+        return reply_dup("Sorry, I could not save that; try again.");
+    core_audit(c, call, "model", tname, p->is_default ? "default" : p->arg);
+    if (p->is_default)
+        return reply_dup("Done: this chat uses the default models again.");
+    return reply_dup("Done: this chat asks %s first (then the fallbacks of "
+                     "[llm] models).",
+                     p->arg);
+}
+
+char *
+core_cmd_persona(struct core *c, const struct commands_call *call)
+{
+    const struct commands_parsed *p = call->p;
+    char tname[EVENT_PLATFORM_MAX + EVENT_ID_MAX + 2];
+
+    who_name(tname, sizeof(tname), call->platform, call->chat);
+    if (store_chat_set(c->st, call->platform, call->chat, "persona",
+                       p->is_default ? NULL : p->arg, core_wall(c)) < 0)
+        return reply_dup("Sorry, I could not save that; try again.");
+    core_audit(c, call, "persona", tname, p->is_default ? "default" : p->arg);
+    if (p->is_default)
+        return reply_dup("Done: this chat uses the default system prompt "
+                         "again.");
+    return reply_dup("Done: this chat's system prompt is set (%zu bytes).",
+                     strlen(p->arg));
+}
+
+/*
+ * A command job: parse (core/commands), check who may, run the handler.
+ * Commands come only from events the connector marked EVENT_COMMAND, so
+ * nothing in a model's answer can ever run one.
+ */
 static char *
 core_command(struct core *c, const struct store_job *r)
 {
-    char name[EVENT_COMMAND_MAX + 1];
-    char *out = NULL;
+    char name[EVENT_COMMAND_MAX + 1], err[COMMANDS_ERR_MAX];
+    struct commands_parsed *p = calloc(1, sizeof(*p));
+    struct commands_call call;
+    enum commands_status st;
     size_t n = strcspn(r->text, " ");
+    char *out = NULL;
 
-    (void)c;
+    if (p == NULL)
+        return NULL;
     snprintf(name, sizeof(name), "%.*s", (int)n, r->text);
-    if (strcmp(name, "help") == 0)
-        out = strdup("I answer messages in private chats, and in groups when "
-                     "mentioned or replied to. Commands: help, reset, usage, "
-                     "limits, forget.");
-    else if (asprintf(&out,
-                      "The command \"%s\" is not implemented yet. "
-                      "Try \"help\".",
-                      name) < 0)
-        out = NULL;
+    st = commands_parse(name, r->text[n] ? r->text + n + 1 : "", r->platform,
+                        r->reply_to, p, err, sizeof(err));
+    if (st != COMMANDS_OK) {
+        log_info("core command job=%" PRId64 " name=%s: %s", r->id, name,
+                 st == COMMANDS_UNKNOWN ? "unknown" : "usage");
+        out = strdup(err);
+        goto out;
+    }
+    memset(&call, 0, sizeof(call));
+    call.p = p;
+    call.platform = r->platform;
+    call.chat = r->chat;
+    call.thread = r->thread;
+    call.user = r->user;
+    call.reply_to = r->reply_to;
+    call.role = core_role(c, r);
+    call.private_chat = (r->flags & EVENT_PRIVATE) != 0;
+    call.job_id = r->id;
+    if (!commands_allowed(p->entry, call.role)) {
+        log_info("core command refused job=%" PRId64 " name=%s", r->id, name);
+        commands_refusal(p->entry, err, sizeof(err));
+        out = strdup(err);
+        goto out;
+    }
+    log_debug("core command job=%" PRId64 " name=%s", r->id, name);
+    out = p->entry->handler(c, &call);
+out:
+    free(p);
     return out;
 }
 
@@ -1047,6 +1670,15 @@ job_is_notice(const struct job *j)
     return strcmp(j->row.error_class, "rate_limited") == 0;
 }
 
+/* A finished `forget` leaves no row: its text and ids are the user's. */
+static int
+job_is_forget(const struct job *j)
+{
+    return (j->row.flags & EVENT_COMMAND) && j->row.text != NULL &&
+           strncmp(j->row.text, "forget", 6) == 0 &&
+           (j->row.text[6] == '\0' || j->row.text[6] == ' ');
+}
+
 static void
 job_done_sending(struct job *j)
 {
@@ -1055,7 +1687,15 @@ job_done_sending(struct job *j)
     /* an error reply delivered: the job failed, and the user knows why */
     r->state = r->error_class[0] && !job_is_notice(j) ? STORE_JOB_FAILED
                                                       : STORE_JOB_SENT;
-    job_save(j);
+    /*
+     * The price: a redelivery of this very message after a crash would
+     * run forget again (harmless) and reply twice.  The router's recent-id
+     * set still drops redeliveries within this process.
+     */
+    if (job_is_forget(j) && r->state == STORE_JOB_SENT)
+        store_job_delete(j->c->st, r->id);
+    else
+        job_save(j);
     job_finish(j);
 }
 
@@ -1097,11 +1737,13 @@ job_send(struct job *j)
     }
     snprintf(idem, sizeof(idem), "job:%" PRId64 ":%d", r->id, r->sent_parts);
     memset(&a, 0, sizeof(a));
-    a.kind = r->state == STORE_JOB_LIMITED ? ACTION_NOTICE : ACTION_ANSWER;
+    a.kind = r->state == STORE_JOB_LIMITED || (r->flags & CORE_JOB_INTERNAL)
+                 ? ACTION_NOTICE
+                 : ACTION_ANSWER;
     a.send_id = ((uint64_t)r->id << 16) | (uint64_t)r->sent_parts;
     a.chat = r->chat;
     a.thread = r->thread;
-    a.reply_to = r->message_id;
+    a.reply_to = (r->flags & CORE_JOB_INTERNAL) ? "" : r->message_id;
     a.text = part;
     a.idem_key = idem;
     a.part = r->sent_parts;
@@ -1154,6 +1796,8 @@ core_send_done(struct core *c, uint64_t send_id, const struct send_result *res)
         break;
     case SEND_FAILED:
     default:
+        c->pend.errors++;
+        c->pend_dirty = 1;
         r->state = STORE_JOB_FAILED;
         snprintf(r->error_class, sizeof(r->error_class), "%s",
                  res->error_class && res->error_class[0] ? res->error_class
@@ -1233,6 +1877,105 @@ job_timer_cb(uv_timer_t *t)
 
 /* ---- intake ---- */
 
+/*
+ * One message to a global admin's private chat, as a job (durable, paced,
+ * retried like any reply).  A Telegram private chat's id is the user's
+ * id; Slack's chat.postMessage takes a user id as the channel and posts
+ * in the app's DM.  A Discord DM channel must be opened first (POST
+ * /users/@me/channels), which struct connector_ops has no call for: there
+ * the alert is logged instead.  0 queued, -1 not possible (logged).
+ */
+static int
+core_tell_admin(struct core *c, const char *platform, const char *user,
+                const char *text, int64_t wall, int seq)
+{
+    struct store_job r;
+    struct job *j;
+    int64_t id = 0;
+
+    if (strcmp(platform, "telegram") != 0 && strcmp(platform, "slack") != 0) {
+        log_warnx("core cannot message %s admins privately: alert logged only",
+                  platform);
+        return -1;
+    }
+    if (core_connector(c, platform) == NULL) {
+        log_warnx("core no %s connector: alert to admin logged only", platform);
+        return -1;
+    }
+    memset(&r, 0, sizeof(r));
+    snprintf(r.platform, sizeof(r.platform), "%s", platform);
+    snprintf(r.chat, sizeof(r.chat), "%s", user);
+    snprintf(r.message_id, sizeof(r.message_id), "parley:alert:%" PRId64 ":%d",
+             wall, seq);
+    r.flags = CORE_JOB_INTERNAL | EVENT_PRIVATE;
+    r.state = STORE_JOB_ANSWERED;
+    r.created_ms = wall;
+    r.text = "";
+    if (store_job_insert(c->st, &r, &id) != 1)
+        return -1;
+    r.id = id;
+    r.text = strdup("");
+    r.answer = strdup(text);
+    if (r.text == NULL || r.answer == NULL ||
+        store_job_save(c->st, &r, wall) < 0 || (j = job_load(c, &r)) == NULL) {
+        store_job_release(&r);
+        c->backlog = 1; /* the row, if written, is resumed */
+        pump_schedule(c);
+        return 0;
+    }
+    job_step(j);
+    return 0;
+}
+
+/*
+ * [feedback] alert: when the newest alert_window votes hold at least
+ * alert_ratio 👎, tell the global admins, at most once an hour (the time
+ * of the last alert is kept in connector_state, so a restart does not
+ * repeat it).
+ */
+static void
+core_feedback_alert(struct core *c)
+{
+    const struct config_feedback *fb = &c->cfg->feedback;
+    int64_t n, down, wall = core_wall(c);
+    char text[512], buf[32];
+    int sent = 0;
+
+    if (fb->alert_ratio <= 0 || fb->alert_window <= 0)
+        return;
+    if (c->alert_last < 0) {
+        c->alert_last = 0;
+        if (store_kv_get(c->st, "core", "feedback_alert_ms", buf,
+                         sizeof(buf)) == 1)
+            c->alert_last = strtoll(buf, NULL, 10);
+    }
+    if (c->alert_last > 0 && wall - c->alert_last < CORE_ALERT_EVERY_MS)
+        return;
+    if (store_feedback_recent(c->st, fb->alert_window, &n, &down) < 0 ||
+        n < fb->alert_window || (double)down < fb->alert_ratio * (double)n)
+        return;
+    c->alert_last = wall;
+    snprintf(buf, sizeof(buf), "%" PRId64, wall);
+    store_kv_set(c->st, "core", "feedback_alert_ms", buf);
+    c->stats.alerts++;
+    snprintf(text, sizeof(text),
+             "parley feedback alert: %" PRId64 " of the last %" PRId64
+             " votes are thumbs down (%.0f%%; the alert is at %.0f%%). "
+             "See stats, or parleyctl feedback export.",
+             down, n, 100.0 * (double)down / (double)n,
+             100.0 * fb->alert_ratio);
+    log_warnx("core feedback alert down=%" PRId64 " votes=%" PRId64, down, n);
+    for (size_t i = 0; i < c->cfg->bot.nadmins; i++) {
+        const struct config_admin *a = &c->cfg->bot.admins[i];
+
+        if (core_tell_admin(c, config_platform_name(a->platform), a->user, text,
+                            wall, (int)i) == 0)
+            sent++;
+    }
+    log_info("core feedback alert sent=%d admins=%zu", sent,
+             c->cfg->bot.nadmins);
+}
+
 static int
 core_vote(struct core *c, const struct event *ev)
 {
@@ -1242,6 +1985,8 @@ core_vote(struct core *c, const struct event *ev)
     if (rc < 0)
         return -1;
     c->stats.votes += rc == 1;
+    if (rc == 1 && ev->vote < 0)
+        c->alert_pending = 1; /* after the commit, in core_accept_batch */
     return 0;
 }
 
@@ -1260,7 +2005,10 @@ job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
     snprintf(r->user_name, sizeof(r->user_name), "%s",
              ev->user_name ? ev->user_name : "");
     snprintf(r->message_id, sizeof(r->message_id), "%s", ev->message_id);
-    r->flags = ev->flags;
+    /* a command's WHO may be the author of the message it replies to */
+    if (ev->reply_to != NULL && strlen(ev->reply_to) <= EVENT_ID_MAX)
+        snprintf(r->reply_to, sizeof(r->reply_to), "%s", ev->reply_to);
+    r->flags = ev->flags & ~CORE_JOB_INTERNAL;
     r->state = STORE_JOB_RECEIVED;
     r->created_ms = wall;
     if (ev->flags & EVENT_COMMAND) {
@@ -1392,6 +2140,10 @@ core_accept_batch(struct core *c, const struct event *evs, size_t n)
     }
     rc = 0;
     core_admit_new(c, evs, n, ids);
+    if (c->alert_pending) {
+        c->alert_pending = 0;
+        core_feedback_alert(c);
+    }
 out:
     if (ids != &one)
         free(ids);
@@ -1493,20 +2245,48 @@ tick_cb(uv_timer_t *t)
     struct core *c = t->data;
     int64_t v = store_data_version(c->st);
 
-    /* parleyctl's writes (overrides, bans) show up within a second */
+    /* parleyctl's writes (overrides, bans) show up within CORE_POLL_MS:
+     * one cheap read that moves only when another connection commits */
     if (v >= 0 && v != c->data_version) {
         c->data_version = v;
         core_reload_caches(c);
     }
+    if (++c->ticks % (CORE_TICK_MS / CORE_POLL_MS) != 0)
+        return;
     core_load_limiter(c);
     core_persist_limiter(c);
+    core_flush_stats(c);
+    quiet_expire(c, core_mono(c));
     ratelimit_evict(admit_limiter(c->admit), core_mono(c), CORE_EVICT_SLOTS);
 }
 
-static void
-purge_cb(uv_timer_t *t)
+int
+core_flush_stats(struct core *c)
 {
-    struct core *c = t->data;
+    int64_t wall = core_wall(c);
+    int rc = 0;
+
+    if (!c->pend_dirty)
+        return 0;
+    if (store_stats_add(c->st, wall, &c->pend) < 0)
+        rc = -1;
+    for (int b = 0; b < STORE_LATENCY_BUCKETS && rc == 0; b++)
+        if (c->pend_lat[b] > 0 &&
+            store_latency_add(c->st, wall, b, c->pend_lat[b]) < 0)
+            rc = -1;
+    if (rc < 0) {
+        log_warnx("core stats write failed");
+        return -1; /* kept: the next tick tries again */
+    }
+    memset(&c->pend, 0, sizeof(c->pend));
+    memset(c->pend_lat, 0, sizeof(c->pend_lat));
+    c->pend_dirty = 0;
+    return 0;
+}
+
+long
+core_purge(struct core *c)
+{
     int64_t wall = core_wall(c);
     long n = 0, m;
 
@@ -1517,6 +2297,13 @@ purge_cb(uv_timer_t *t)
     m = store_jobs_purge(c->st, wall - CORE_JOB_KEEP_MS, CORE_PURGE_ROWS);
     if (n > 0 || m > 0)
         log_info("core purge rows=%ld jobs=%ld", n, m > 0 ? m : 0);
+    return n < 0 || m < 0 ? -1 : n + m;
+}
+
+static void
+purge_cb(uv_timer_t *t)
+{
+    core_purge(t->data);
 }
 
 static uv_timer_t *
@@ -1561,6 +2348,7 @@ core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
     if (asker != NULL)
         c->asker = *asker;
     c->inflight_max = CORE_INFLIGHT_MAX;
+    c->alert_last = -1;
     if ((c->router = router_new(CORE_RECENT_IDS)) == NULL ||
         (c->admit = admit_new(CORE_LIMITER_KEYS)) == NULL)
         goto out;
@@ -1571,7 +2359,7 @@ core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
     c->data_version = store_data_version(st);
     core_reload_caches(c);
     /* periodic work never keeps the loop alive on its own */
-    uv_timer_start(c->tick, tick_cb, CORE_TICK_MS, CORE_TICK_MS);
+    uv_timer_start(c->tick, tick_cb, CORE_POLL_MS, CORE_POLL_MS);
     uv_unref((uv_handle_t *)c->tick);
     uv_timer_start(c->purge, purge_cb, CORE_PURGE_MS, CORE_PURGE_MS);
     uv_unref((uv_handle_t *)c->purge);
@@ -1653,6 +2441,8 @@ core_stop(struct core *c)
     }
     if (c->admit != NULL && c->loaded)
         core_persist_limiter(c);
+    if (c->st != NULL)
+        core_flush_stats(c);
     if (c->st != NULL && store_sync(c->st) < 0)
         log_warnx("core stop: commit failed");
     core_timer_close(&c->tick);

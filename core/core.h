@@ -38,6 +38,9 @@ struct core_answer {
     const char *error_class;       /* !ok: "server", "timeout", ... */
     const char *error; /* !ok: the cause for the user, e.g. "the model is
                           unavailable (503 from main and backup)" */
+    int attempts;      /* HTTP attempts, every model and key (0 = unknown); the
+                          retries in `stats` are attempts - 1 - fallbacks */
+    int fallbacks;     /* moves from one model to the next (`stats`) */
 };
 
 typedef void (*core_ask_done_fn)(void *arg, const struct core_answer *a);
@@ -75,7 +78,9 @@ struct core_stats {
     uint64_t sends; /* parts handed to connectors */
     uint64_t sent;  /* parts confirmed */
     uint64_t commands;
-    size_t inflight; /* jobs in memory */
+    uint64_t admin_actions; /* admin commands that changed something */
+    uint64_t alerts;        /* [feedback] alerts raised */
+    size_t inflight;        /* jobs in memory */
     size_t limiter_keys;
 };
 
@@ -128,5 +133,9 @@ void core_set_clock(struct core *c, core_clock_fn fn, void *arg);
 void core_set_inflight_max(struct core *c, size_t max);
 /* Persist dirty limiter keys now (also done every second and on stop). */
 int core_persist_limiter(struct core *c);
+/* Write the pending bot-wide stats counters now (also every second). */
+int core_flush_stats(struct core *c);
+/* Run the retention purge step now (also every minute).  Rows, or -1. */
+long core_purge(struct core *c);
 
 #endif

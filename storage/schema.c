@@ -246,6 +246,38 @@ static const char migration_jobs_core[] =
     "ALTER TABLE jobs ADD COLUMN user_name TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX jobs_updated ON jobs (updated_ms);";
 
+/*
+ * 4: commands (issue 8).  jobs.reply_to: the message a command replied to
+ * (WHO given as a reply).  stats_daily: bot-wide counters per UTC day
+ * that `stats` reads; they hold no user id, so `forget` and retention
+ * leave them alone.  latency_daily: a histogram of answer latencies per
+ * day (bucket = store_latency_bucket(), at most 12.5% wide), for p50/p95
+ * without keeping a row per answer.
+ */
+static const char migration_commands[] =
+    "ALTER TABLE jobs ADD COLUMN reply_to TEXT NOT NULL DEFAULT '';"
+    "CREATE TABLE stats_daily ("
+    " day INTEGER PRIMARY KEY," /* unix_ms / 86400000 */
+    " requests INTEGER NOT NULL DEFAULT 0,"
+    " answers INTEGER NOT NULL DEFAULT 0,"
+    " limited INTEGER NOT NULL DEFAULT 0,"
+    " errors INTEGER NOT NULL DEFAULT 0,"
+    " retries INTEGER NOT NULL DEFAULT 0,"
+    " fallbacks INTEGER NOT NULL DEFAULT 0,"
+    " tokens_in INTEGER NOT NULL DEFAULT 0,"
+    " tokens_out INTEGER NOT NULL DEFAULT 0,"
+    " cost_micro_usd INTEGER NOT NULL DEFAULT 0,"
+    " commands INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE latency_daily ("
+    " day INTEGER NOT NULL,"
+    " bucket INTEGER NOT NULL,"
+    " n INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (day, bucket)"
+    ") WITHOUT ROWID;"
+    /* `forget`: the audit rows naming a user as actor or target */
+    "CREATE INDEX audit_actor ON audit (actor);"
+    "CREATE INDEX audit_target ON audit (target);";
+
 static const struct {
     const char *name;
     const char *sql;
@@ -253,6 +285,7 @@ static const struct {
     {"core", migration_core},
     {"jobs", migration_jobs},
     {"jobs_core", migration_jobs_core},
+    {"commands", migration_commands},
 };
 
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))

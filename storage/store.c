@@ -64,7 +64,7 @@ enum store_stmt {
 #define JOB_COLS                                                               \
     "id, platform, chat_id, thread_id, user_id, user_name, message_id, text,"  \
     " flags, state, attempts, next_at_ms, answer, answer_id, sent_parts,"      \
-    " error_class, reserved, created_ms"
+    " error_class, reserved, created_ms, reply_to"
 /* "unfinished": what a restart must resume (docs/core.md) */
 #define JOB_UNFINISHED                                                         \
     "(state IN ('received', 'queued', 'asking', 'answered')"                   \
@@ -89,8 +89,8 @@ static const char *const stmt_sql[STMT_N] = {
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_JOB_INSERT] =
         "INSERT INTO jobs (platform, chat_id, thread_id, user_id, user_name,"
-        " message_id, text, flags, state, created_ms, updated_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)"
+        " message_id, text, flags, state, created_ms, updated_ms, reply_to)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)"
         " ON CONFLICT (platform, chat_id, message_id) DO NOTHING",
     [STMT_JOB_SAVE] = "UPDATE jobs SET state = ?2, attempts = ?3,"
                       " next_at_ms = ?4, answer = ?5, answer_id = ?6,"
@@ -825,9 +825,22 @@ static int
 store_vbind(struct store *st, sqlite3_stmt *s, const char *what,
             const char *fmt, va_list ap)
 {
-    int idx = 1, rc = SQLITE_OK;
+    int idx = 1, rc = SQLITE_OK, nparams = sqlite3_bind_parameter_count(s);
 
     for (const char *f = fmt; *f != '\0' && rc == SQLITE_OK; f++, idx++) {
+        /* a statement of a list may use fewer parameters than the list's
+         * format: the extra arguments are consumed, not bound */
+        if (idx > nparams) {
+            if (*f == 'b') {
+                (void)va_arg(ap, const void *);
+                (void)va_arg(ap, size_t);
+            } else if (*f == 't') {
+                (void)va_arg(ap, const char *);
+            } else {
+                (void)va_arg(ap, int64_t);
+            }
+            continue;
+        }
         switch (*f) {
         case 't':
             rc = bind_text(s, idx, va_arg(ap, const char *));
@@ -987,6 +1000,7 @@ job_from_row(sqlite3_stmt *s, struct store_job *j)
     col_copy(s, 15, j->error_class, sizeof(j->error_class));
     j->reserved = sqlite3_column_int64(s, 16);
     j->created_ms = sqlite3_column_int64(s, 17);
+    col_copy(s, 18, j->reply_to, sizeof(j->reply_to));
     if (j->text == NULL && (j->text = strdup("")) == NULL) {
         store_job_release(j);
         return -1;
@@ -1003,10 +1017,10 @@ store_job_insert(struct store *st, const struct store_job *j, int64_t *id)
 {
     sqlite3_stmt *s;
 
-    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttiti",
+    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttitit",
                    j->platform, j->chat, j->thread, j->user, j->user_name,
                    j->message_id, j->text ? j->text : "", (int64_t)j->flags,
-                   store_job_state_name(j->state), j->created_ms);
+                   store_job_state_name(j->state), j->created_ms, j->reply_to);
     if (s == NULL || store_run(st, s, "job_insert") < 0)
         return -1;
     if (sqlite3_changes(st->db) == 0)
@@ -1207,10 +1221,25 @@ store_history_reset(struct store *st, const char *platform, const char *chat,
     return s == NULL ? -1 : store_run(st, s, "reset");
 }
 
+/* Runs each statement of sql[] with the binding fmt, stopping at an error. */
+static int
+store_exec_list(struct store *st, const char *const *sql, size_t n,
+                const char *fmt, const char *a, const char *b, const char *c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (store_exec_bound(st, sql[i], fmt, a, b, c) < 0)
+            return -1;
+    return 0;
+}
+
 int
 store_forget_user(struct store *st, const char *platform, const char *user)
 {
-    /* the bot's history messages that answered this user go with them */
+    /*
+     * ?1 platform, ?2 user, ?3 "platform:user" (how the audit log and
+     * set_by/banned_by name people).  The bot's history messages that
+     * answered this user go with theirs.
+     */
     static const char *const sql[] = {
         "DELETE FROM messages WHERE id IN (SELECT message_id FROM answers"
         " WHERE platform = ?1 AND user_id = ?2 AND message_id IS NOT NULL)",
@@ -1222,28 +1251,89 @@ store_forget_user(struct store *st, const char *platform, const char *user)
         " AND target = ?2",
         "DELETE FROM jobs WHERE platform = ?1 AND user_id = ?2 AND "
         "NOT " JOB_UNFINISHED,
+        /* admins' finished commands that named the user (ban 123...) */
+        "DELETE FROM jobs WHERE platform = ?1 AND (flags & 8) != 0 AND "
+        "NOT " JOB_UNFINISHED " AND (instr(text, ?2) > 0"
+        " OR instr(coalesce(answer, ''), ?2) > 0)",
+        "DELETE FROM overrides WHERE scope = 'user' AND platform = ?1"
+        " AND target = ?2",
+        "UPDATE overrides SET set_by = 'forgotten' WHERE set_by = ?3",
+        /* a ban in force stays: forget is no way around a ban */
+        "DELETE FROM bans WHERE platform = ?1 AND user_id = ?2"
+        " AND until_ms IS NOT NULL AND until_ms <= CAST(strftime('%s', 'now')"
+        " AS INTEGER) * 1000",
+        "UPDATE bans SET banned_by = 'forgotten' WHERE banned_by = ?3",
+        "DELETE FROM limiter_state WHERE key IN ('w|u:' || ?1 || ':' || ?2,"
+        " 'b|u:' || ?1 || ':' || ?2)",
+        /* notice-once keys "w|n:PLATFORM:CHAT:USER" */
+        "DELETE FROM limiter_state WHERE key > 'w|n:' || ?1 || ':'"
+        " AND key < 'w|n:' || ?1 || ';'"
+        " AND substr(key, -length(':' || ?2)) = ':' || ?2",
+        "UPDATE audit SET actor = 'forgotten' WHERE actor = ?3",
+        "UPDATE audit SET target = 'forgotten' WHERE target = ?3",
+    };
+    char who[STORE_PLATFORM_MAX + STORE_ID_MAX + 2];
+
+    snprintf(who, sizeof(who), "%s:%s", platform, user);
+    if (store_exec_list(st, sql, sizeof(sql) / sizeof(sql[0]), "ttt", platform,
+                        user, who) < 0)
+        return -1;
+    /* a Telegram private chat's id is the user's id */
+    return store_forget_chat(st, platform, user);
+}
+
+int
+store_forget_chat(struct store *st, const char *platform, const char *chat)
+{
+    static const char *const sql[] = {
+        "DELETE FROM conversations WHERE platform = ?1 AND chat_id = ?2",
+        "DELETE FROM usage WHERE scope = 'chat' AND platform = ?1"
+        " AND target = ?2",
+        "DELETE FROM overrides WHERE scope = 'chat' AND platform = ?1"
+        " AND target = ?2",
+        "DELETE FROM chats WHERE platform = ?1 AND chat_id = ?2",
+        "DELETE FROM limiter_state WHERE key IN ('w|c:' || ?1 || ':' || ?2,"
+        " 'b|c:' || ?1 || ':' || ?2)",
+        "DELETE FROM limiter_state WHERE key > 'w|n:' || ?1 || ':' || ?2"
+        " || ':' AND key < 'w|n:' || ?1 || ':' || ?2 || ';'",
+        "DELETE FROM sent_messages WHERE platform = ?1 AND chat_id = ?2",
+        "DELETE FROM jobs WHERE platform = ?1 AND chat_id = ?2 AND "
+        "NOT " JOB_UNFINISHED,
+        "UPDATE audit SET target = 'forgotten' WHERE target = ?1 || ':' || ?2",
     };
 
-    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++)
-        if (store_exec_bound(st, sql[i], "tt", platform, user) < 0)
-            return -1;
-    return 0;
+    return store_exec_list(st, sql, sizeof(sql) / sizeof(sql[0]), "tt",
+                           platform, chat, NULL);
+}
+
+int
+store_job_delete(struct store *st, int64_t id)
+{
+    return store_exec_bound(st, "DELETE FROM jobs WHERE id = ?1", "i", id) < 0
+               ? -1
+               : 0;
 }
 
 long
 store_purge_before(struct store *st, int64_t before_ms, int limit)
 {
+    /* ?1 before_ms, ?2 limit, ?3 the day of before_ms */
     static const char *const sql[] = {
         "DELETE FROM messages WHERE id IN (SELECT id FROM messages"
         " WHERE created_ms < ?1 LIMIT ?2)",
         "DELETE FROM feedback WHERE (answer_id, user_id) IN (SELECT"
         " answer_id, user_id FROM feedback WHERE updated_ms < ?1 LIMIT ?2)",
+        /* jobs point at answers (SET NULL): a few more writes, no scan */
+        "DELETE FROM answers WHERE id IN (SELECT id FROM answers"
+        " WHERE created_ms < ?1 LIMIT ?2)",
+        "DELETE FROM usage WHERE (scope, platform, target, day) IN (SELECT"
+        " scope, platform, target, day FROM usage WHERE day < ?3 LIMIT ?2)",
     };
     long total = 0, n;
 
     for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        if ((n = store_exec_bound(st, sql[i], "ii", before_ms,
-                                  (int64_t)limit)) < 0)
+        if ((n = store_exec_bound(st, sql[i], "iii", before_ms, (int64_t)limit,
+                                  before_ms / 86400000)) < 0)
             return -1;
         total += n;
     }
@@ -1508,4 +1598,506 @@ store_limiter_load(struct store *st, store_limiter_fn fn, void *arg)
         rows = -1;
     stmt_release(s);
     return rows;
+}
+
+/* ---- rare reads and writes: commands, parleyctl (prepared per call) ---- */
+
+/* A statement prepared for one call and bound from fmt; NULL on error. */
+static sqlite3_stmt *
+store_query(struct store *st, const char *what, const char *sql,
+            const char *fmt, ...)
+{
+    sqlite3_stmt *s = NULL;
+    va_list ap;
+    int rc;
+
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        log_warnx("store %s prepare failed err=\"%s\"", what,
+                  sqlite3_errmsg(st->db));
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    va_start(ap, fmt);
+    rc = store_vbind(st, s, what, fmt, ap);
+    va_end(ap);
+    if (rc < 0) {
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Ends a row loop: logs a failed step; returns rows, or -1. */
+static long
+store_rows_end(struct store *st, sqlite3_stmt *s, int step, long rows,
+               const char *what)
+{
+    if (step != SQLITE_ROW && step != SQLITE_DONE) {
+        log_warnx("store %s failed err=\"%s\"", what, sqlite3_errmsg(st->db));
+        rows = -1;
+    }
+    sqlite3_finalize(s);
+    return rows;
+}
+
+static const char *
+col_text(sqlite3_stmt *s, int i)
+{
+    return (const char *)sqlite3_column_text(s, i);
+}
+
+int
+store_message_author(struct store *st, const char *platform, const char *chat,
+                     const char *message_id, char *user, size_t len)
+{
+    static const char *const sql[] = {
+        "SELECT user_id FROM jobs WHERE platform = ?1 AND chat_id = ?2"
+        " AND message_id = ?3",
+        "SELECT m.user_id FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE c.platform = ?1"
+        " AND c.chat_id = ?2 AND m.platform_msg_id = ?3"
+        " AND m.user_id IS NOT NULL LIMIT 1",
+    };
+
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        sqlite3_stmt *s = store_query(st, "message_author", sql[i], "ttt",
+                                      platform, chat, message_id);
+        int step;
+
+        if (s == NULL)
+            return -1;
+        step = sqlite3_step(s);
+        if (step == SQLITE_ROW && col_text(s, 0) != NULL &&
+            col_text(s, 0)[0] != '\0') {
+            snprintf(user, len, "%s", col_text(s, 0));
+            sqlite3_finalize(s);
+            return 1;
+        }
+        if (store_rows_end(st, s, step, 0, "message_author") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+long
+store_history_purge(struct store *st, const char *platform, const char *user)
+{
+    static const char *const one[] = {
+        "DELETE FROM messages WHERE id IN (SELECT message_id FROM answers"
+        " WHERE platform = ?1 AND user_id = ?2 AND message_id IS NOT NULL)",
+        "DELETE FROM messages WHERE user_id = ?2 AND conversation_id IN"
+        " (SELECT id FROM conversations WHERE platform = ?1)",
+    };
+    long total = 0, n;
+
+    if (platform == NULL || user == NULL)
+        return store_exec_bound(st, "DELETE FROM messages", "");
+    for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+        if ((n = store_exec_bound(st, one[i], "tt", platform, user)) < 0)
+            return -1;
+        total += n;
+    }
+    return total;
+}
+
+long
+store_history_export(struct store *st, const char *platform, const char *user,
+                     store_history_row_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    long rows = 0;
+    int step;
+
+    s = store_query(
+        st, "history_export",
+        "SELECT m.id, c.platform, c.chat_id, c.thread_id, m.role, m.user_id,"
+        " m.text, m.tokens, m.created_ms FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE ?1 IS NULL OR (c.platform = ?1"
+        " AND (m.user_id = ?2 OR m.id IN (SELECT message_id FROM answers"
+        " WHERE platform = ?1 AND user_id = ?2))) ORDER BY m.id",
+        "tt", platform, user);
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_history_row r;
+
+        r.id = sqlite3_column_int64(s, 0);
+        r.platform = col_text(s, 1);
+        r.chat = col_text(s, 2);
+        r.thread = col_text(s, 3);
+        r.role = col_text(s, 4);
+        r.user_id = col_text(s, 5);
+        r.text = col_text(s, 6);
+        r.tokens = sqlite3_column_int64(s, 7);
+        r.created_ms = sqlite3_column_int64(s, 8);
+        rows++;
+        if (fn(arg, &r))
+            break;
+    }
+    return store_rows_end(st, s, step, rows, "history_export");
+}
+
+static void
+usage_from_row(sqlite3_stmt *s, int at, struct store_usage *u)
+{
+    u->requests = sqlite3_column_int64(s, at);
+    u->limited = sqlite3_column_int64(s, at + 1);
+    u->tokens_in = sqlite3_column_int64(s, at + 2);
+    u->tokens_out = sqlite3_column_int64(s, at + 3);
+    u->cost_micro_usd = sqlite3_column_int64(s, at + 4);
+}
+
+int
+store_usage_sum(struct store *st, const char *scope, const char *platform,
+                const char *target, int64_t from_day, int64_t to_day,
+                struct store_usage *u)
+{
+    sqlite3_stmt *s;
+    int step;
+
+    memset(u, 0, sizeof(*u));
+    s = store_query(st, "usage_sum",
+                    "SELECT coalesce(sum(requests), 0), coalesce(sum(limited),"
+                    " 0), coalesce(sum(tokens_in), 0), coalesce(sum("
+                    "tokens_out), 0), coalesce(sum(cost_micro_usd), 0)"
+                    " FROM usage WHERE scope = ?1 AND platform = ?2"
+                    " AND target = ?3 AND day BETWEEN ?4 AND ?5",
+                    "tttii", scope, platform, target, from_day, to_day);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        usage_from_row(s, 0, u);
+    return store_rows_end(st, s, step, 0, "usage_sum") < 0 ? -1 : 0;
+}
+
+long
+store_usage_list(struct store *st, const char *scope, const char *platform,
+                 const char *target, int64_t from_day, store_usage_fn fn,
+                 void *arg)
+{
+    sqlite3_stmt *s;
+    long rows = 0;
+    int step;
+
+    s = store_query(st, "usage_list",
+                    "SELECT scope, platform, target, day, requests, limited,"
+                    " tokens_in, tokens_out, cost_micro_usd FROM usage"
+                    " WHERE scope = ?1 AND (?2 IS NULL OR (platform = ?2"
+                    " AND target = ?3)) AND day >= ?4"
+                    " ORDER BY day DESC, platform, target",
+                    "ttti", scope, platform, target, from_day);
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_usage u;
+
+        usage_from_row(s, 4, &u);
+        rows++;
+        if (fn(arg, col_text(s, 0), col_text(s, 1), col_text(s, 2),
+               sqlite3_column_int64(s, 3), &u))
+            break;
+    }
+    return store_rows_end(st, s, step, rows, "usage_list");
+}
+
+long
+store_feedback_export(struct store *st, int64_t since_ms, store_feedback_fn fn,
+                      void *arg)
+{
+    sqlite3_stmt *s;
+    long rows = 0;
+    int step;
+
+    /* the question is the user message stored right before the answer's
+     * (job_answered writes the two in one callback) */
+    s = store_query(
+        st, "feedback_export",
+        "SELECT f.answer_id, f.platform, c.chat_id, c.thread_id, f.user_id,"
+        " f.vote, f.updated_ms, a.model, a.user_id, (SELECT q.text FROM"
+        " messages q WHERE q.id = a.message_id - 1 AND q.role = 'user'"
+        " AND q.conversation_id = a.conversation_id), m.text"
+        " FROM feedback f JOIN answers a ON a.id = f.answer_id"
+        " JOIN conversations c ON c.id = a.conversation_id"
+        " LEFT JOIN messages m ON m.id = a.message_id"
+        " WHERE f.updated_ms >= ?1 ORDER BY f.updated_ms, f.answer_id,"
+        " f.user_id",
+        "i", since_ms);
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct store_feedback_row r;
+
+        r.answer_id = sqlite3_column_int64(s, 0);
+        r.platform = col_text(s, 1);
+        r.chat = col_text(s, 2);
+        r.thread = col_text(s, 3);
+        r.user_id = col_text(s, 4);
+        r.vote = sqlite3_column_int(s, 5);
+        r.updated_ms = sqlite3_column_int64(s, 6);
+        r.model = col_text(s, 7);
+        r.asker = col_text(s, 8);
+        r.question = col_text(s, 9);
+        r.answer = col_text(s, 10);
+        rows++;
+        if (fn(arg, &r))
+            break;
+    }
+    return store_rows_end(st, s, step, rows, "feedback_export");
+}
+
+int
+store_feedback_recent(struct store *st, int window, int64_t *n, int64_t *down)
+{
+    sqlite3_stmt *s;
+    int step;
+
+    *n = *down = 0;
+    s = store_query(st, "feedback_recent",
+                    "SELECT count(*), coalesce(sum(vote < 0), 0) FROM (SELECT"
+                    " vote FROM feedback ORDER BY updated_ms DESC LIMIT ?1)",
+                    "i", (int64_t)window);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        *n = sqlite3_column_int64(s, 0);
+        *down = sqlite3_column_int64(s, 1);
+    }
+    return store_rows_end(st, s, step, 0, "feedback_recent") < 0 ? -1 : 0;
+}
+
+int
+store_stats_add(struct store *st, int64_t now_ms,
+                const struct store_counters *c)
+{
+    return store_exec_bound(
+               st,
+               "INSERT INTO stats_daily (day, requests, answers, limited,"
+               " errors, retries, fallbacks, tokens_in, tokens_out,"
+               " cost_micro_usd, commands) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+               " ?7, ?8, ?9, ?10, ?11) ON CONFLICT (day) DO UPDATE SET"
+               " requests = requests + excluded.requests,"
+               " answers = answers + excluded.answers,"
+               " limited = limited + excluded.limited,"
+               " errors = errors + excluded.errors,"
+               " retries = retries + excluded.retries,"
+               " fallbacks = fallbacks + excluded.fallbacks,"
+               " tokens_in = tokens_in + excluded.tokens_in,"
+               " tokens_out = tokens_out + excluded.tokens_out,"
+               " cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd,"
+               " commands = commands + excluded.commands",
+               "iiiiiiiiiii", now_ms / DAY_MS, c->requests, c->answers,
+               c->limited, c->errors, c->retries, c->fallbacks, c->tokens_in,
+               c->tokens_out, c->cost_micro_usd, c->commands) < 0
+               ? -1
+               : 0;
+}
+
+/*
+ * Log-linear buckets (as HdrHistogram's): 0..15 ms exactly, then 8
+ * buckets per power of two, each at most 12.5% wide.  Bucket 255 holds
+ * everything from 2^33 ms (about 99 days) on.
+ */
+int
+store_latency_bucket(int64_t ms)
+{
+    int e = 0, b;
+
+    if (ms < 16)
+        return ms < 0 ? 0 : (int)ms;
+    for (int64_t v = ms; v > 1; v >>= 1)
+        e++;
+    b = 16 + (e - 4) * 8 + (int)((ms >> (e - 3)) & 7);
+    return b >= STORE_LATENCY_BUCKETS ? STORE_LATENCY_BUCKETS - 1 : b;
+}
+
+int64_t
+store_latency_upper(int bucket)
+{
+    int e, m;
+
+    if (bucket < 16)
+        return bucket < 0 ? 0 : bucket;
+    e = 4 + (bucket - 16) / 8;
+    m = (bucket - 16) % 8;
+    return ((int64_t)(9 + m) << (e - 3)) - 1;
+}
+
+int
+store_latency_add(struct store *st, int64_t now_ms, int bucket, int64_t n)
+{
+    return store_exec_bound(st,
+                            "INSERT INTO latency_daily (day, bucket, n)"
+                            " VALUES (?1, ?2, ?3) ON CONFLICT (day, bucket)"
+                            " DO UPDATE SET n = n + excluded.n",
+                            "iii", now_ms / DAY_MS, (int64_t)bucket, n) < 0
+               ? -1
+               : 0;
+}
+
+static int
+stats_counters(struct store *st, int64_t from_day, struct store_counters *c,
+               int64_t *first_day)
+{
+    sqlite3_stmt *s;
+    int step;
+
+    memset(c, 0, sizeof(*c));
+    s = store_query(
+        st, "stats_read",
+        "SELECT coalesce(sum(requests), 0), coalesce(sum(answers), 0),"
+        " coalesce(sum(limited), 0), coalesce(sum(errors), 0),"
+        " coalesce(sum(retries), 0), coalesce(sum(fallbacks), 0),"
+        " coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0),"
+        " coalesce(sum(cost_micro_usd), 0), coalesce(sum(commands), 0),"
+        " coalesce(min(day), -1) FROM stats_daily WHERE day >= ?1",
+        "i", from_day);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        c->requests = sqlite3_column_int64(s, 0);
+        c->answers = sqlite3_column_int64(s, 1);
+        c->limited = sqlite3_column_int64(s, 2);
+        c->errors = sqlite3_column_int64(s, 3);
+        c->retries = sqlite3_column_int64(s, 4);
+        c->fallbacks = sqlite3_column_int64(s, 5);
+        c->tokens_in = sqlite3_column_int64(s, 6);
+        c->tokens_out = sqlite3_column_int64(s, 7);
+        c->cost_micro_usd = sqlite3_column_int64(s, 8);
+        c->commands = sqlite3_column_int64(s, 9);
+        if (first_day != NULL)
+            *first_day = sqlite3_column_int64(s, 10);
+    }
+    return store_rows_end(st, s, step, 0, "stats_read") < 0 ? -1 : 0;
+}
+
+int
+store_stats_read(struct store *st, int64_t now_ms, struct store_stats *out)
+{
+    int64_t from_day = now_ms / DAY_MS - 6, hist[STORE_LATENCY_BUCKETS];
+    int64_t p50_rank, p95_rank, cum = 0;
+    sqlite3_stmt *s;
+    int step;
+
+    memset(out, 0, sizeof(*out));
+    memset(hist, 0, sizeof(hist));
+    out->latency_p50_ms = out->latency_p95_ms = -1;
+    if (stats_counters(st, from_day, &out->week, NULL) < 0 ||
+        stats_counters(st, INT64_MIN, &out->total, &out->first_day) < 0)
+        return -1;
+    s = store_query(st, "stats_votes",
+                    "SELECT coalesce(sum(vote > 0), 0), coalesce(sum(vote < 0),"
+                    " 0) FROM feedback WHERE updated_ms >= ?1",
+                    "i", now_ms - 7 * DAY_MS);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        out->votes_up = sqlite3_column_int64(s, 0);
+        out->votes_down = sqlite3_column_int64(s, 1);
+    }
+    if (store_rows_end(st, s, step, 0, "stats_votes") < 0)
+        return -1;
+    s = store_query(st, "stats_latency",
+                    "SELECT bucket, sum(n) FROM latency_daily WHERE day >= ?1"
+                    " GROUP BY bucket",
+                    "i", from_day);
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        int b = sqlite3_column_int(s, 0);
+
+        if (b >= 0 && b < STORE_LATENCY_BUCKETS) {
+            hist[b] += sqlite3_column_int64(s, 1);
+            out->latency_n += sqlite3_column_int64(s, 1);
+        }
+    }
+    if (store_rows_end(st, s, step, 0, "stats_latency") < 0)
+        return -1;
+    /* nearest-rank percentiles: the smallest bucket holding rank ceil(pN) */
+    p50_rank = (out->latency_n + 1) / 2;
+    p95_rank = (out->latency_n * 95 + 99) / 100;
+    for (int b = 0; b < STORE_LATENCY_BUCKETS && out->latency_n > 0; b++) {
+        cum += hist[b];
+        if (out->latency_p50_ms < 0 && cum >= p50_rank)
+            out->latency_p50_ms = store_latency_upper(b);
+        if (out->latency_p95_ms < 0 && cum >= p95_rank)
+            out->latency_p95_ms = store_latency_upper(b);
+    }
+    return 0;
+}
+
+int
+store_chat_set(struct store *st, const char *platform, const char *chat,
+               const char *which, const char *value, int64_t now_ms)
+{
+    static const char model_sql[] =
+        "INSERT INTO chats (platform, chat_id, model, created_ms, updated_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (platform, chat_id) DO"
+        " UPDATE SET model = excluded.model, updated_ms = excluded.updated_ms";
+    static const char persona_sql[] =
+        "INSERT INTO chats (platform, chat_id, persona, created_ms,"
+        " updated_ms) VALUES (?1, ?2, ?3, ?4, ?4) ON CONFLICT (platform,"
+        " chat_id) DO UPDATE SET persona = excluded.persona,"
+        " updated_ms = excluded.updated_ms";
+    const char *sql;
+
+    if (strcmp(which, "model") == 0)
+        sql = model_sql;
+    else if (strcmp(which, "persona") == 0)
+        sql = persona_sql;
+    else
+        return -1;
+    return store_exec_bound(st, sql, "ttti", platform, chat, value, now_ms) < 0
+               ? -1
+               : 0;
+}
+
+int
+store_chats_load(struct store *st, store_chat_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    long rows = 0;
+    int step;
+
+    s = store_query(st, "chats_load",
+                    "SELECT platform, chat_id, model, persona FROM chats"
+                    " WHERE model IS NOT NULL OR persona IS NOT NULL"
+                    " ORDER BY platform, chat_id",
+                    "");
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        rows++;
+        if (fn(arg, col_text(s, 0), col_text(s, 1), col_text(s, 2),
+               col_text(s, 3)))
+            break;
+    }
+    return (int)store_rows_end(st, s, step, rows, "chats_load");
+}
+
+long
+store_audit_list(struct store *st, int limit, store_audit_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    long rows = 0;
+    int step;
+
+    s = store_query(st, "audit_list",
+                    "SELECT id, ts_ms, platform, actor, action, target, detail"
+                    " FROM (SELECT * FROM audit ORDER BY id DESC LIMIT ?1)"
+                    " ORDER BY id",
+                    "i", (int64_t)(limit > 0 ? limit : -1));
+    if (s == NULL)
+        return -1;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        rows++;
+        if (fn(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+               col_text(s, 2), col_text(s, 3), col_text(s, 4), col_text(s, 5),
+               col_text(s, 6)))
+            break;
+    }
+    return store_rows_end(st, s, step, rows, "audit_list");
 }

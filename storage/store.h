@@ -86,6 +86,13 @@ int store_kv_del(struct store *st, const char *platform, const char *key);
 int store_audit_add(struct store *st, int64_t ts_ms, const char *platform,
                     const char *actor, const char *action, const char *target,
                     const char *detail);
+/* The newest `limit` audit rows (0 = all), oldest first.  Rows, or -1. */
+typedef int (*store_audit_fn)(void *arg, int64_t id, int64_t ts_ms,
+                              const char *platform, const char *actor,
+                              const char *action, const char *target,
+                              const char *detail);
+long store_audit_list(struct store *st, int limit, store_audit_fn fn,
+                      void *arg);
 
 /* ---- the durable job queue (docs/core.md, docs/storage.md "jobs") ---- */
 
@@ -125,6 +132,7 @@ struct store_job {
     char error_class[STORE_CLASS_MAX + 1]; /* "" = none */
     int64_t reserved;
     int64_t created_ms;
+    char reply_to[STORE_ID_MAX + 1]; /* message replied to, "" = none */
 };
 
 const char *store_job_state_name(enum store_job_state s);
@@ -176,15 +184,65 @@ int store_history_load(struct store *st, int64_t conversation_id, int limit,
 int store_history_reset(struct store *st, const char *platform,
                         const char *chat, const char *thread);
 /*
- * `forget`: every row about the user on that platform: their messages
- * and the answers to them (with the bot's history messages of those
- * answers, the sent-message map and votes), their votes, their usage,
- * their finished jobs.
+ * `forget`: every row holding the user's id on that platform: their
+ * messages and the answers to them (with the bot's history messages of
+ * those answers, the sent-message map and votes), their votes, their
+ * usage, their per-user overrides and expired bans, their limiter rows,
+ * their finished jobs and finished command jobs naming them; in the
+ * audit log and in set_by/banned_by the id becomes "forgotten".  A
+ * ban still in force stays (forget is no way around a ban: a banned
+ * user's commands are refused anyway).  Unfinished jobs stay (they are
+ * in flight).  The chat whose id is the user's id (a Telegram DM) is
+ * forgotten too (store_forget_chat).
  */
 int store_forget_user(struct store *st, const char *platform, const char *user);
-/* Retention: at most limit rows per table older than before_ms (messages,
- * answers, feedback, usage days, audit).  Returns rows deleted, or -1. */
+/*
+ * `forget` of a private chat (a Telegram DM's chat id is the user's id):
+ * its conversations (messages, answers, votes), chat usage, overrides,
+ * settings, limiter rows and finished jobs.
+ */
+int store_forget_chat(struct store *st, const char *platform, const char *chat);
+/* Deletes one job row (a finished `forget` leaves no trace).  0 / -1. */
+int store_job_delete(struct store *st, int64_t id);
+/*
+ * Retention: at most limit rows per table older than before_ms: history
+ * messages, answers (with their sent-message map and votes), votes, and
+ * per-user and per-chat usage days.  The audit log and the bot-wide
+ * stats hold no conversation and are kept.  Returns rows deleted, or -1.
+ */
 long store_purge_before(struct store *st, int64_t before_ms, int limit);
+/*
+ * Who wrote message_id in (platform, chat): the jobs (messages addressed
+ * to us, two days) first, then the history.  1 found (copied into user),
+ * 0 unknown, -1 error.  For WHO given as a reply.
+ */
+int store_message_author(struct store *st, const char *platform,
+                         const char *chat, const char *message_id, char *user,
+                         size_t len);
+/*
+ * `history purge`: the history messages of one user (and the bot's
+ * replies to them), or of everyone on every platform when platform and
+ * user are NULL.  Answers rows stay (stats, feedback).  Rows, or -1.
+ */
+long store_history_purge(struct store *st, const char *platform,
+                         const char *user);
+
+/* One history message, for `history export` (borrowed for the call). */
+struct store_history_row {
+    int64_t id;
+    const char *platform, *chat, *thread;
+    const char *role;
+    const char *user_id; /* NULL for the bot */
+    const char *text;
+    int64_t tokens;
+    int64_t created_ms;
+};
+typedef int (*store_history_row_fn)(void *arg,
+                                    const struct store_history_row *r);
+/* Every history message (platform and user NULL), or one user's and the
+ * bot's replies to them, in id order.  Rows, or -1. */
+long store_history_export(struct store *st, const char *platform,
+                          const char *user, store_history_row_fn fn, void *arg);
 
 /* ---- answers, feedback, usage ---- */
 
@@ -214,6 +272,65 @@ struct store_usage {
 };
 int store_usage_get(struct store *st, const char *scope, const char *platform,
                     const char *target, int64_t now_ms, struct store_usage *u);
+/* The sum over the days [from_day, to_day] (day = unix_ms / 86400000). */
+int store_usage_sum(struct store *st, const char *scope, const char *platform,
+                    const char *target, int64_t from_day, int64_t to_day,
+                    struct store_usage *u);
+/* Usage rows of one scope ("user"/"chat"), of one target or all (platform
+ * and target NULL), days >= from_day, newest day first.  Rows, or -1. */
+typedef int (*store_usage_fn)(void *arg, const char *scope,
+                              const char *platform, const char *target,
+                              int64_t day, const struct store_usage *u);
+long store_usage_list(struct store *st, const char *scope, const char *platform,
+                      const char *target, int64_t from_day, store_usage_fn fn,
+                      void *arg);
+
+/* One vote with its answer, for `feedback export` (borrowed). */
+struct store_feedback_row {
+    int64_t answer_id;
+    const char *platform, *chat, *thread;
+    const char *user_id; /* who voted */
+    int vote;            /* +1 / -1 */
+    int64_t updated_ms;
+    const char *model;
+    const char *asker;    /* who asked */
+    const char *question; /* NULL when the history is gone (reset, purge) */
+    const char *answer;   /* NULL likewise */
+};
+typedef int (*store_feedback_fn)(void *arg, const struct store_feedback_row *r);
+/* Votes last changed at or after since_ms, oldest first.  Rows, or -1. */
+long store_feedback_export(struct store *st, int64_t since_ms,
+                           store_feedback_fn fn, void *arg);
+/* The newest `window` votes: *n of them, *down of them 👎 ([feedback]
+ * alert).  0 / -1. */
+int store_feedback_recent(struct store *st, int window, int64_t *n,
+                          int64_t *down);
+
+/* ---- bot-wide stats (`stats`, migration 4) ---- */
+
+struct store_counters {
+    int64_t requests, answers, limited, errors, retries, fallbacks;
+    int64_t tokens_in, tokens_out, cost_micro_usd, commands;
+};
+/* Adds c to the day of now_ms. */
+int store_stats_add(struct store *st, int64_t now_ms,
+                    const struct store_counters *c);
+/* Latency histogram: bucket of a latency, and a bucket's upper bound (a
+ * percentile is reported as that bound: never lower than the truth). */
+#define STORE_LATENCY_BUCKETS 256
+int store_latency_bucket(int64_t ms);
+int64_t store_latency_upper(int bucket);
+int store_latency_add(struct store *st, int64_t now_ms, int bucket, int64_t n);
+
+struct store_stats {
+    struct store_counters week;   /* the last 7 UTC days, today included */
+    struct store_counters total;  /* every day stored */
+    int64_t first_day;            /* of the stats rows, -1 if none */
+    int64_t votes_up, votes_down; /* votes changed in the last 7 days */
+    int64_t latency_n;            /* answers in the histogram, 7 days */
+    int64_t latency_p50_ms, latency_p95_ms; /* -1 without answers */
+};
+int store_stats_read(struct store *st, int64_t now_ms, struct store_stats *s);
 
 /* ---- overrides, bans, chat settings (written by parleyctl / commands) ---- */
 
@@ -245,6 +362,14 @@ int store_ban_del(struct store *st, const char *platform, const char *user);
  * 1 a row exists, 0 none, -1 error. */
 int store_chat_settings(struct store *st, const char *platform,
                         const char *chat, char **model, char **persona);
+/* Sets the chat's model or persona (which: "model" / "persona"); value
+ * NULL = back to the config's.  0 / -1. */
+int store_chat_set(struct store *st, const char *platform, const char *chat,
+                   const char *which, const char *value, int64_t now_ms);
+/* Every chats row with a model or persona, for `parleyctl limits`. */
+typedef int (*store_chat_fn)(void *arg, const char *platform, const char *chat,
+                             const char *model, const char *persona);
+int store_chats_load(struct store *st, store_chat_fn fn, void *arg);
 
 /* ---- limiter state (core/ratelimit blobs, docs/core.md) ---- */
 

@@ -893,7 +893,7 @@ test_fail_and_commands(void)
     T_EQ_INT(f.fa.asks, 1);
     T_EQ_INT(f.tc.completed, 3);
     T_CONTAINS(f.tc.sends[1].text, "Commands: help");
-    T_CONTAINS(f.tc.sends[2].text, "\"limit\" is not implemented yet");
+    T_CONTAINS(f.tc.sends[2].text, "usage: limit user WHO RATE|default");
     T_EQ_INT(db_int(&f, "SELECT count(*) FROM jobs"), 3);
     fixture_release(&f);
 }
