@@ -3,6 +3,7 @@
 #include "core/ws.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <libwebsockets.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -45,7 +46,8 @@ struct ws_conn {
     char path[WS_URL_MAX];
     uv_getaddrinfo_t gai;
     int gai_active;
-    uv_timer_t timer; /* delivers `closed` on a fresh loop turn */
+    /* delivers `closed` on a fresh loop turn; while open, the ping tick */
+    uv_timer_t timer;
     struct ws_frame *qhead, *qtail;
     size_t qlen;
     char *rx;
@@ -54,6 +56,9 @@ struct ws_conn {
     int close_code; /* local (ws_close, 1009) or the peer's */
     int close_sent;
     char close_reason[124];
+    int64_t ping_interval, ping_timeout; /* ms, 0 = no keepalive */
+    uint64_t ping_sent, last_rx;         /* uv_now() of the loop */
+    int ping_due, ping_outstanding;
 };
 
 struct ws_ctx {
@@ -140,6 +145,8 @@ conn_receive(struct ws_conn *c, const char *in, size_t len)
 {
     struct lws *wsi = c->wsi;
 
+    c->last_rx = uv_now(c->x->loop);
+    c->ping_outstanding = 0; /* any frame proves the peer alive */
     if (c->close_code)
         return 0; /* closing: discard the rest */
     if (c->rx_len + len > c->msg_max) {
@@ -208,6 +215,19 @@ conn_writable(struct ws_conn *c)
         return 0;
     if (c->close_code)
         return conn_send_close(c);
+    if (c->ping_due) {
+        unsigned char buf[LWS_PRE + 8];
+
+        memcpy(buf + LWS_PRE, "parley", 6);
+        c->ping_due = 0;
+        if (lws_write(c->wsi, buf + LWS_PRE, 6, LWS_WRITE_PING) < 6) {
+            log_warnx("ws: ping write failed host=%s", c->host);
+            return -1;
+        }
+        if (c->qhead)
+            lws_callback_on_writable(c->wsi);
+        return 0;
+    }
     f = c->qhead;
     if (f == NULL)
         return 0;
@@ -249,6 +269,60 @@ conn_peer_close(struct ws_conn *c, const unsigned char *in, size_t len)
     return 0;
 }
 
+/*
+ * The keepalive tick (c->timer while open).  A ping is due every
+ * interval; one unanswered for timeout (no pong, no frame at all) means
+ * the peer or the path is dead: drop the socket without a close
+ * handshake (it would wait for the same dead peer) and report 1006.
+ */
+static void
+ping_tick(uv_timer_t *t)
+{
+    struct ws_conn *c = t->data;
+    uint64_t now = uv_now(c->x->loop);
+    struct lws *wsi = c->wsi;
+
+    if (c->state != WS_OPEN || wsi == NULL || c->ping_interval <= 0)
+        return;
+    if (c->ping_outstanding &&
+        now - c->ping_sent >= (uint64_t)c->ping_timeout) {
+        log_warnx("ws: no pong host=%s timeout_ms=%" PRId64, c->host,
+                  c->ping_timeout);
+        conn_finish(c, WS_CLOSE_ABNORMAL, "ping timeout");
+        lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    if (!c->ping_outstanding &&
+        now - c->last_rx >= (uint64_t)c->ping_interval &&
+        now - c->ping_sent >= (uint64_t)c->ping_interval && !c->close_code) {
+        c->ping_due = 1;
+        c->ping_outstanding = 1;
+        c->ping_sent = now;
+        lws_callback_on_writable(wsi);
+    }
+}
+
+static void
+ping_arm(struct ws_conn *c)
+{
+    int64_t step;
+
+    if (c->state != WS_OPEN)
+        return;
+    if (c->ping_interval <= 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    step = (c->ping_interval < c->ping_timeout ? c->ping_interval
+                                               : c->ping_timeout) /
+           4;
+    if (step < 5)
+        step = 5;
+    c->last_rx = c->ping_sent = uv_now(c->x->loop);
+    c->ping_outstanding = 0;
+    uv_timer_start(&c->timer, ping_tick, (uint64_t)step, (uint64_t)step);
+}
+
 static int
 ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
       size_t len)
@@ -277,11 +351,18 @@ ws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
         log_info("ws: open host=%s port=%d", c->host, c->port);
         if (c->close_code || c->qhead)
             lws_callback_on_writable(wsi);
+        ping_arm(c);
         if (c->ops.open)
             c->ops.open(c, c->arg);
         return 0;
     case LWS_CALLBACK_CLIENT_RECEIVE:
         return c ? conn_receive(c, in, len) : -1;
+    case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+        if (c) {
+            c->last_rx = uv_now(c->x->loop);
+            c->ping_outstanding = 0;
+        }
+        return 0;
     case LWS_CALLBACK_CLIENT_WRITEABLE:
         return c ? conn_writable(c) : -1;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -537,6 +618,16 @@ ws_close(struct ws_conn *c, int code, const char *reason)
 }
 
 void
+ws_abandon(struct ws_conn *c, int code, const char *reason)
+{
+    if (c == NULL)
+        return;
+    ws_close(c, code, reason);
+    memset(&c->ops, 0, sizeof(c->ops));
+    c->arg = NULL;
+}
+
+void
 ws_set_frame_max(struct ws_conn *c, size_t max)
 {
     if (c)
@@ -548,6 +639,16 @@ ws_set_msg_max(struct ws_conn *c, size_t max)
 {
     if (c)
         c->msg_max = max;
+}
+
+void
+ws_set_ping(struct ws_conn *c, int64_t interval_ms, int64_t timeout_ms)
+{
+    if (c == NULL || c->state == WS_DONE)
+        return;
+    c->ping_interval = interval_ms > 0 ? interval_ms : 0;
+    c->ping_timeout = timeout_ms > 0 ? timeout_ms : interval_ms;
+    ping_arm(c);
 }
 
 int

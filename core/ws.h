@@ -62,9 +62,25 @@ int ws_send_text(struct ws_conn *c, const char *buf, size_t len);
 /* Graceful close with a code (1000..4999); `closed` follows once. */
 void ws_close(struct ws_conn *c, int code, const char *reason);
 
+/*
+ * ws_close, and no callback of c runs any more (not even `closed`): for
+ * an owner that goes away before the loop turns again.  The library still
+ * frees c once lws is done with it.
+ */
+void ws_abandon(struct ws_conn *c, int code, const char *reason);
+
 /* Per-connection caps (defaults WS_FRAME_MAX and WS_MSG_MAX). */
 void ws_set_frame_max(struct ws_conn *c, size_t max);
 void ws_set_msg_max(struct ws_conn *c, size_t max);
+
+/*
+ * Keepalive (dead-socket detection, e.g. Slack Socket Mode): while open,
+ * a ping goes out every interval_ms; if neither its pong nor any other
+ * frame arrives within timeout_ms, the socket is dropped and reported
+ * `closed` with 1006 "ping timeout".  0 turns it off (the default).  May
+ * be called before the handshake is done.
+ */
+void ws_set_ping(struct ws_conn *c, int64_t interval_ms, int64_t timeout_ms);
 
 /* Connected: the handshake is done and `closed` has not come yet. */
 int ws_is_open(const struct ws_conn *c);

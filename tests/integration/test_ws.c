@@ -321,6 +321,30 @@ test_child(struct ws_ctx *x, const char *argv0)
     T_EQ_INT(run_until(&cl.texts, base + 1), 0);
     T_EQ_STR(cl.last, "hello child");
 
+    /* keepalive: a stopped peer answers no ping → 1006 "ping timeout" */
+    {
+        uint64_t t0;
+
+        ws_set_ping(cl.c, 100, 300);
+        base = cl.closes;
+        /* pongs come back: the socket outlives several timeouts */
+        watchdog_fired = 0;
+        uv_timer_start(&watchdog, on_watchdog, 1000, 0);
+        while (!watchdog_fired && cl.closes == base)
+            uv_run(&loop, UV_RUN_ONCE);
+        T_EQ_INT(cl.closes, base);
+        T_OK(ws_is_open(cl.c));
+        kill(pid, SIGSTOP);
+        t0 = uv_now(&loop);
+        T_EQ_INT(run_until(&cl.closes, base + 1), 0);
+        T_EQ_INT(cl.close_code, 1006);
+        T_EQ_STR(cl.close_reason, "ping timeout");
+        T_OKF(uv_now(&loop) - t0 <= 1000, "detected after %llu ms",
+              (unsigned long long)(uv_now(&loop) - t0));
+        kill(pid, SIGCONT);
+        T_EQ_INT(connect_open(x, url), 0);
+    }
+
     /* GET /close-ws closes every ws client with 4000 */
     base = cl.closes;
     fake_call(&loop, port, "GET", "/close-ws", NULL, NULL, 0, 3000, on_http,

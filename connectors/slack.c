@@ -1,0 +1,1157 @@
+/* slack: the Slack connector — Socket Mode in, paced Web API sends out. */
+#include "connectors/slack.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connectors/slack_codec.h"
+#include "connectors/slack_format.h"
+#include "connectors/slack_sm.h"
+#include "core/core.h"
+#include "core/event.h"
+#include "core/log.h"
+
+#define SLACK_SLOTS 8         /* sockets: 2 live + those closing */
+#define SLACK_QUEUE_MAX 10000 /* queued messages, all channels */
+#define SLACK_SEEN_MAX 4096   /* event ids remembered for dedupe */
+#define SLACK_INPUTS_MAX 16   /* state machine inputs queued in one turn */
+#define SLACK_API_TIMEOUT_MS 30000
+#define SLACK_SEND_TRIES 5 /* local retries of a 5xx / network error */
+#define SLACK_REACT_CHAN "\001reactions"
+
+struct slack;
+
+struct slack_slot {
+    struct slack *s;
+    unsigned id; /* slack_sm's name for it, 0 = free */
+    struct ws_conn *ws;
+};
+
+enum item_kind { ITEM_POST, ITEM_REACT };
+
+/* One queued send: a part (maybe several messages) or a reaction. */
+struct slack_item {
+    struct slack_item *next;
+    enum item_kind kind;
+    uint64_t send_id;
+    char chat[EVENT_ID_MAX + 1];
+    char thread[EVENT_ID_MAX + 1];
+    char **chunks;
+    size_t nchunks, at;
+    char ts[EVENT_ID_MAX + 1]; /* POST: the last posted; REACT: target */
+    char name[8];              /* REACT: "+1" / "-1" */
+    int feedback;              /* POST: add the reactions when done */
+    int tries;
+};
+
+struct slack_chan {
+    struct slack_chan *next;
+    char id[EVENT_ID_MAX + 1];
+    struct slack_item *head, *tail;
+    int64_t next_at; /* uv_now() ms: pacing, Retry-After, backoff */
+    int inflight;
+};
+
+enum req_kind { REQ_AUTH, REQ_OPEN, REQ_POST, REQ_REACT };
+
+struct slack_req {
+    struct slack_req *prev, *next;
+    struct slack *s;
+    enum req_kind kind;
+    struct slack_chan *chan;
+    struct http_req *r;
+};
+
+struct queued_input {
+    struct slack_sm_input in;
+    char env[EVENT_ID_MAX + 1];
+    char url[SLACK_URL_MAX];
+    char why[128];
+};
+
+struct slack {
+    uv_loop_t *loop;
+    struct http *http;
+    struct ws_ctx *ws;
+    struct core *core;
+    struct store *st;
+    void (*fatal)(void *arg, const char *why);
+    void *fatal_arg;
+    char *app_token, *bot_token, *api_base;
+    struct rate rate;
+    struct slack_timing timing;
+    char user_id[EVENT_ID_MAX + 1], bot_id[EVENT_ID_MAX + 1];
+    struct slack_sm *sm;
+    uv_timer_t sm_timer, send_timer;
+    int timers_open; /* handles to close in slack_free */
+    /* heap: a socket closing after slack_free still finds its slot */
+    struct slack_slot *slots[SLACK_SLOTS];
+    struct slack_chan *chans;
+    size_t queued;
+    struct slack_req *reqs;
+    /* state machine inputs are queued: actions may produce new inputs */
+    struct queued_input inq[SLACK_INPUTS_MAX];
+    size_t inq_head, inq_len;
+    int feeding;
+    const struct slack_frame *frame; /* the envelope being accepted */
+    int64_t frame_at;
+    uint64_t seen[SLACK_SEEN_MAX];
+    size_t seen_next;
+    int registered, started, stopped, up, fatal_pending;
+    char reason[SLACK_SM_REASON_MAX];
+    struct slack_status stats;
+};
+
+/* ---- helpers ---- */
+
+static int64_t
+now_ms(const struct slack *s)
+{
+    return (int64_t)uv_now(s->loop);
+}
+
+static uint32_t
+draw(void)
+{
+    /* jitter only: spreading reconnects, not a secret */
+    return (uint32_t)random();
+}
+
+static uint64_t
+id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *id; id++) {
+        h ^= (unsigned char)*id;
+        h *= 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+static int
+seen_has(const struct slack *s, uint64_t h)
+{
+    for (size_t i = 0; i < SLACK_SEEN_MAX; i++)
+        if (s->seen[i] == h)
+            return 1;
+    return 0;
+}
+
+static void
+seen_add(struct slack *s, uint64_t h)
+{
+    s->seen[s->seen_next] = h;
+    s->seen_next = (s->seen_next + 1) % SLACK_SEEN_MAX;
+}
+
+static void
+item_free(struct slack_item *it)
+{
+    if (it == NULL)
+        return;
+    for (size_t i = 0; i < it->nchunks; i++)
+        free(it->chunks[i]);
+    free(it->chunks);
+    free(it);
+}
+
+static void
+secret_free(char *p)
+{
+    if (p) {
+        explicit_bzero(p, strlen(p));
+        free(p);
+    }
+}
+
+/* ---- HTTP ---- */
+
+static void api_done(const struct http_response *r, void *arg);
+
+static struct slack_req *
+api_call(struct slack *s, enum req_kind kind, const char *method,
+         const char *token, const char *body, struct slack_chan *chan)
+{
+    struct slack_req *q = calloc(1, sizeof(*q));
+    char url[1024], auth[1024];
+    const char *headers[] = {
+        auth, "Content-Type: application/json; charset=utf-8", "Expect:", NULL};
+    struct http_request rq;
+
+    if (q == NULL)
+        return NULL;
+    snprintf(url, sizeof(url), "%s/%s", s->api_base, method);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+    memset(&rq, 0, sizeof(rq));
+    rq.method = "POST";
+    rq.url = url;
+    rq.headers = headers;
+    rq.body = body;
+    rq.body_len = strlen(body);
+    rq.timeout_ms = SLACK_API_TIMEOUT_MS;
+    rq.max_response = SLACK_BODY_MAX;
+    q->s = s;
+    q->kind = kind;
+    q->chan = chan;
+    q->r = http_send(s->http, &rq, api_done, q);
+    explicit_bzero(auth, sizeof(auth));
+    if (q->r == NULL) {
+        free(q);
+        return NULL;
+    }
+    q->next = s->reqs;
+    if (s->reqs)
+        s->reqs->prev = q;
+    s->reqs = q;
+    return q;
+}
+
+/* Retry-After seconds → ms (1 s when absent or unreadable). */
+static int64_t
+retry_after_ms(const struct http_response *r)
+{
+    const char *h = http_response_header(r, "retry-after");
+    long v = h ? strtol(h, NULL, 10) : 0;
+
+    if (v <= 0)
+        v = 1;
+    if (v > 3600)
+        v = 3600;
+    return (int64_t)v * 1000;
+}
+
+/* ---- the state machine ---- */
+
+static void sm_feed(struct slack *s, const struct slack_sm_input *in);
+
+static struct slack_slot *
+slot_of(struct slack *s, unsigned id)
+{
+    for (size_t i = 0; i < SLACK_SLOTS; i++)
+        if (id && s->slots[i] && s->slots[i]->id == id)
+            return s->slots[i];
+    return NULL;
+}
+
+static void
+input_init(struct slack *s, struct slack_sm_input *in,
+           enum slack_sm_input_kind kind)
+{
+    memset(in, 0, sizeof(*in));
+    in->kind = kind;
+    in->now_ms = now_ms(s);
+    in->rnd = draw();
+}
+
+static void ws_on_open(struct ws_conn *c, void *arg);
+static void ws_on_text(struct ws_conn *c, const char *buf, size_t len,
+                       void *arg);
+static void ws_on_closed(struct ws_conn *c, int code, const char *reason,
+                         void *arg);
+static const struct ws_conn_ops slack_ws_ops = {ws_on_open, ws_on_text,
+                                                ws_on_closed};
+
+static void
+do_connect(struct slack *s, const struct slack_sm_action *a)
+{
+    struct slack_slot *slot = NULL;
+    struct slack_sm_input in;
+    size_t i;
+
+    for (i = 0; i < SLACK_SLOTS; i++)
+        if (s->slots[i] == NULL)
+            break;
+    if (i < SLACK_SLOTS && (slot = calloc(1, sizeof(*slot))) != NULL) {
+        slot->s = s;
+        slot->id = a->conn;
+        slot->ws = ws_connect(s->ws, a->url, &slack_ws_ops, slot);
+        if (slot->ws == NULL) {
+            free(slot);
+            slot = NULL;
+        } else
+            s->slots[i] = slot;
+    }
+    if (slot == NULL) {
+        log_warnx("slack: cannot open a socket conn=%u", a->conn);
+        input_init(s, &in, SLACK_SM_IN_WS_CLOSED);
+        in.conn = a->conn;
+        in.code = WS_CLOSE_ABNORMAL;
+        in.why = "connect failed";
+        sm_feed(s, &in);
+        return;
+    }
+    s->stats.connects++;
+    ws_set_msg_max(slot->ws, SLACK_BODY_MAX);
+    ws_set_ping(slot->ws, s->timing.ping_interval_ms,
+                s->timing.ping_timeout_ms);
+    log_info("slack: connecting conn=%u", a->conn);
+}
+
+/* ACCEPT: the envelope's event to core; ACCEPTED says whether to ack. */
+static void
+do_accept(struct slack *s, const struct slack_sm_action *a)
+{
+    const struct slack_frame *f = s->frame;
+    struct slack_sm_input in;
+    struct event ev;
+    uint64_t h = 0;
+    int ok = 1;
+
+    input_init(s, &in, SLACK_SM_IN_ACCEPTED);
+    in.conn = a->conn;
+    in.envelope_id = a->envelope_id;
+    if (f == NULL || strcmp(f->envelope_id, a->envelope_id) != 0) {
+        ok = 0; /* cannot happen: ACCEPT follows its ENVELOPE at once */
+        goto out;
+    }
+    if (f->retry_attempt > 0)
+        log_info("slack: redelivered envelope attempt=%d reason=%s",
+                 f->retry_attempt, f->retry_reason);
+    if (slack_inbound_event(&f->in, &ev) < 0) {
+        s->stats.ignored++;
+        log_debug("slack: envelope ignored: %s",
+                  f->in.ignore_why ? f->in.ignore_why : "?");
+        goto out;
+    }
+    if (f->in.event_id[0]) {
+        h = id_hash(f->in.event_id);
+        if (seen_has(s, h)) {
+            s->stats.duplicates++;
+            goto out;
+        }
+    }
+    if (s->core == NULL || core_accept(s->core, &ev) < 0) {
+        ok = 0;
+        s->stats.not_acked++;
+        log_warnx("slack: event not durable, not acknowledged (Slack "
+                  "redelivers) type=%s",
+                  f->in.event_type[0] ? f->in.event_type : "slash_command");
+        goto out;
+    }
+    s->stats.accepted++;
+    if (h)
+        seen_add(s, h);
+out:
+    in.ok = ok;
+    sm_feed(s, &in);
+}
+
+static void
+do_ack(struct slack *s, const struct slack_sm_action *a)
+{
+    struct slack_slot *slot = slot_of(s, a->conn);
+    char buf[EVENT_ID_MAX + 32];
+    int n = slack_ack_encode(a->envelope_id, buf, sizeof(buf));
+    int64_t took = (int64_t)(uv_hrtime() / 1000000) - s->frame_at;
+
+    if (n < 0 || slot == NULL || slot->ws == NULL ||
+        ws_send_text(slot->ws, buf, (size_t)n) < 0) {
+        log_warnx("slack: ack not sent (socket gone), Slack redelivers");
+        return;
+    }
+    s->stats.acks++;
+    if (took > s->stats.ack_max_ms)
+        s->stats.ack_max_ms = took;
+}
+
+static void
+do_action(struct slack *s, const struct slack_sm_action *a)
+{
+    struct slack_slot *slot;
+
+    switch (a->kind) {
+    case SLACK_SM_ACT_AUTH:
+        if (api_call(s, REQ_AUTH, "auth.test", s->bot_token, "{}", NULL) ==
+            NULL) {
+            struct slack_sm_input in;
+
+            input_init(s, &in, SLACK_SM_IN_AUTH_FAIL);
+            in.why = "cannot send the request";
+            sm_feed(s, &in);
+        }
+        break;
+    case SLACK_SM_ACT_OPEN:
+        if (api_call(s, REQ_OPEN, "apps.connections.open", s->app_token, "{}",
+                     NULL) == NULL) {
+            struct slack_sm_input in;
+
+            input_init(s, &in, SLACK_SM_IN_OPEN_FAIL);
+            in.why = "cannot send the request";
+            sm_feed(s, &in);
+        }
+        break;
+    case SLACK_SM_ACT_CONNECT:
+        do_connect(s, a);
+        break;
+    case SLACK_SM_ACT_CLOSE:
+        if ((slot = slot_of(s, a->conn)) != NULL && slot->ws)
+            ws_close(slot->ws, a->code, a->reason);
+        break;
+    case SLACK_SM_ACT_ACCEPT:
+        do_accept(s, a);
+        break;
+    case SLACK_SM_ACT_ACK:
+        do_ack(s, a);
+        break;
+    case SLACK_SM_ACT_UP:
+        s->up = 1;
+        s->reason[0] = '\0';
+        log_info("slack: connected conn=%u user=%s", a->conn, s->user_id);
+        break;
+    case SLACK_SM_ACT_DOWN:
+        s->up = 0;
+        snprintf(s->reason, sizeof(s->reason), "%s",
+                 a->reason ? a->reason : "down");
+        if (!s->stopped)
+            log_warnx("slack: down: %s", s->reason);
+        break;
+    case SLACK_SM_ACT_FATAL:
+        s->up = 0;
+        snprintf(s->reason, sizeof(s->reason), "%s",
+                 a->reason ? a->reason : "stopped");
+        log_error("slack: stopped for good: %s", s->reason);
+        s->fatal_pending = 1;
+        break;
+    }
+}
+
+static void sm_timer_cb(uv_timer_t *t);
+
+/*
+ * Inputs are queued and fed one at a time: an action (ACCEPT, a failed
+ * connect) produces the next input while the machine's previous actions
+ * are still being carried out.
+ */
+static void
+sm_feed(struct slack *s, const struct slack_sm_input *in)
+{
+    struct queued_input *q;
+    int64_t wake;
+
+    if (s->inq_len == SLACK_INPUTS_MAX) {
+        log_error("slack: state machine input queue full, input dropped");
+        return;
+    }
+    q = &s->inq[(s->inq_head + s->inq_len++) % SLACK_INPUTS_MAX];
+    q->in = *in;
+    snprintf(q->env, sizeof(q->env), "%s",
+             in->envelope_id ? in->envelope_id : "");
+    snprintf(q->url, sizeof(q->url), "%s", in->url ? in->url : "");
+    snprintf(q->why, sizeof(q->why), "%s", in->why ? in->why : "");
+    q->in.envelope_id = q->env;
+    q->in.url = q->url;
+    q->in.why = q->why;
+    if (s->feeding)
+        return;
+    s->feeding = 1;
+    while (s->inq_len > 0) {
+        struct queued_input cur = s->inq[s->inq_head];
+        struct slack_sm_action acts[SLACK_SM_ACTIONS_MAX];
+        size_t n;
+
+        s->inq_head = (s->inq_head + 1) % SLACK_INPUTS_MAX;
+        s->inq_len--;
+        cur.in.envelope_id = cur.env;
+        cur.in.url = cur.url;
+        cur.in.why = cur.why;
+        n = slack_sm_feed(s->sm, &cur.in, acts, SLACK_SM_ACTIONS_MAX);
+        for (size_t i = 0; i < n; i++)
+            do_action(s, &acts[i]);
+    }
+    s->feeding = 0;
+    wake = slack_sm_wake(s->sm);
+    if (wake > 0) {
+        int64_t in_ms = wake - now_ms(s);
+
+        uv_timer_start(&s->sm_timer, sm_timer_cb,
+                       (uint64_t)(in_ms > 0 ? in_ms : 0), 0);
+    } else
+        uv_timer_stop(&s->sm_timer);
+    if (s->fatal_pending) {
+        s->fatal_pending = 0;
+        if (s->fatal)
+            s->fatal(s->fatal_arg, s->reason);
+    }
+}
+
+static void
+sm_timer_cb(uv_timer_t *t)
+{
+    struct slack *s = t->data;
+    struct slack_sm_input in;
+
+    input_init(s, &in, SLACK_SM_IN_TICK);
+    sm_feed(s, &in);
+}
+
+/* ---- sockets ---- */
+
+static void
+ws_on_open(struct ws_conn *c, void *arg)
+{
+    struct slack_slot *slot = arg;
+    struct slack_sm_input in;
+
+    (void)c;
+    if (slot->s == NULL)
+        return;
+    input_init(slot->s, &in, SLACK_SM_IN_WS_OPEN);
+    in.conn = slot->id;
+    sm_feed(slot->s, &in);
+}
+
+static void
+ws_on_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
+{
+    struct slack_slot *slot = arg;
+    struct slack *s = slot->s;
+    struct slack_frame f;
+    struct slack_sm_input in;
+    struct slack_self self;
+    const char *why;
+
+    (void)c;
+    if (s == NULL)
+        return;
+    self.user_id = s->user_id;
+    self.bot_id = s->bot_id;
+    if (slack_frame_decode(buf, len, &self, &f, &why) < 0) {
+        log_warnx("slack: unreadable frame conn=%u: %s", slot->id, why);
+        return;
+    }
+    switch (f.type) {
+    case SLACK_FRAME_HELLO:
+        s->stats.hellos++;
+        input_init(s, &in, SLACK_SM_IN_HELLO);
+        in.conn = slot->id;
+        sm_feed(s, &in);
+        break;
+    case SLACK_FRAME_DISCONNECT:
+        log_info("slack: disconnect conn=%u reason=%s", slot->id,
+                 f.reason_text);
+        input_init(s, &in, SLACK_SM_IN_DISCONNECT);
+        in.conn = slot->id;
+        in.reason = f.reason;
+        sm_feed(s, &in);
+        break;
+    case SLACK_FRAME_ENVELOPE:
+        s->stats.envelopes++;
+        s->frame = &f;
+        s->frame_at = (int64_t)(uv_hrtime() / 1000000); /* not cached */
+        input_init(s, &in, SLACK_SM_IN_ENVELOPE);
+        in.conn = slot->id;
+        in.envelope_id = f.envelope_id;
+        sm_feed(s, &in);
+        s->frame = NULL;
+        break;
+    default:
+        break;
+    }
+    slack_frame_release(&f);
+}
+
+static void
+ws_on_closed(struct ws_conn *c, int code, const char *reason, void *arg)
+{
+    struct slack_slot *slot = arg;
+    struct slack *s = slot->s;
+    struct slack_sm_input in;
+    unsigned id = slot->id;
+
+    (void)c;
+    free(slot);
+    if (s == NULL)
+        return; /* slack_free came first */
+    for (size_t i = 0; i < SLACK_SLOTS; i++)
+        if (s->slots[i] == slot)
+            s->slots[i] = NULL;
+    input_init(s, &in, SLACK_SM_IN_WS_CLOSED);
+    in.conn = id;
+    in.code = code;
+    in.why = reason;
+    sm_feed(s, &in);
+}
+
+/* ---- Web API replies ---- */
+
+static int core_send(void *ctx, const struct action *a);
+
+static void
+register_with_core(struct slack *s)
+{
+    struct connector_ops ops;
+
+    if (s->registered || s->core == NULL)
+        return;
+    memset(&ops, 0, sizeof(ops));
+    ops.platform = "slack";
+    ops.ctx = s;
+    ops.send = core_send;
+    ops.typing = NULL; /* bots have no typing indicator in the Web API */
+    ops.typing_interval_ms = 0;
+    /*
+     * core cuts parts at text_max BYTES; Slack counts characters, so a
+     * part of 4000 bytes always fits before formatting.  Escaping may
+     * grow it: slack_format_split cuts again (see core_send).
+     */
+    ops.text_max = SLACK_TEXT_MAX;
+    if (core_register_connector(s->core, &ops) == 0)
+        s->registered = 1;
+    else
+        log_error("slack: cannot register with core");
+}
+
+/* Which Web API errors end the connector rather than retry. */
+static int
+err_fatal(enum slack_err e)
+{
+    return e == SLACK_ERR_AUTH || e == SLACK_ERR_FORBIDDEN;
+}
+
+static void
+on_setup_reply(struct slack *s, enum req_kind kind,
+               const struct http_response *r)
+{
+    struct slack_sm_input in;
+    struct slack_api_error err;
+    char why[128], url[SLACK_URL_MAX];
+    int is_auth = kind == REQ_AUTH;
+
+    input_init(s, &in, is_auth ? SLACK_SM_IN_AUTH_FAIL : SLACK_SM_IN_OPEN_FAIL);
+    in.why = why;
+    if (r->error != HTTP_OK) {
+        snprintf(why, sizeof(why), "%s", http_error_name(r->error));
+    } else if (r->status == 429) {
+        in.retry_after_ms = retry_after_ms(r);
+        snprintf(why, sizeof(why), "429");
+    } else if (r->status != 200) {
+        snprintf(why, sizeof(why), "HTTP %ld", r->status);
+    } else if (is_auth) {
+        if (slack_auth_decode(r->body, r->body_len, s->user_id, s->bot_id,
+                              sizeof(s->user_id), &err) == 0) {
+            log_info("slack: auth.test user=%s bot=%s", s->user_id, s->bot_id);
+            register_with_core(s);
+            input_init(s, &in, SLACK_SM_IN_AUTH_OK);
+        } else {
+            snprintf(why, sizeof(why), "%s", err.error);
+            in.fatal = err_fatal(err.cls);
+        }
+    } else {
+        if (slack_open_decode(r->body, r->body_len, url, sizeof(url), &err) ==
+            0) {
+            input_init(s, &in, SLACK_SM_IN_OPEN_OK);
+            in.url = url;
+        } else {
+            snprintf(why, sizeof(why), "%s", err.error);
+            in.fatal = err_fatal(err.cls);
+        }
+    }
+    if (in.kind != SLACK_SM_IN_AUTH_OK && in.kind != SLACK_SM_IN_OPEN_OK)
+        log_warnx("slack: %s failed: %s%s",
+                  is_auth ? "auth.test" : "apps.connections.open", why,
+                  in.fatal ? " (fatal)" : "");
+    sm_feed(s, &in);
+}
+
+static void send_schedule(struct slack *s);
+static void item_done(struct slack *s, struct slack_chan *ch,
+                      const struct send_result *res);
+
+static void
+send_retry_later(struct slack *s, struct slack_chan *ch, const char *why)
+{
+    struct slack_item *it = ch->head;
+    int64_t wait = 1000;
+
+    s->stats.send_errors++;
+    for (int i = 1; i < it->tries && wait < 30000; i++)
+        wait *= 2;
+    if (++it->tries > SLACK_SEND_TRIES && it->kind == ITEM_POST) {
+        struct send_result res = {SEND_RETRY, NULL, 30000, NULL};
+
+        log_warnx("slack: send keeps failing (%s), core retries later", why);
+        item_done(s, ch, &res);
+        return;
+    }
+    if (it->tries > SLACK_SEND_TRIES) { /* a reaction: best effort */
+        item_done(s, ch, NULL);
+        return;
+    }
+    log_warnx("slack: send failed (%s), retry in %" PRId64 " ms", why, wait);
+    ch->next_at = now_ms(s) + wait;
+}
+
+static void
+on_send_reply(struct slack *s, struct slack_req *q,
+              const struct http_response *r)
+{
+    struct slack_chan *ch = q->chan;
+    struct slack_item *it = ch->head;
+    struct slack_api_error err;
+    char ts[EVENT_ID_MAX + 1], why[96];
+    int rc;
+
+    ch->inflight = 0;
+    if (it == NULL)
+        return;
+    if (r->error != HTTP_OK) {
+        send_retry_later(s, ch, http_error_name(r->error));
+        return;
+    }
+    if (r->status == 429) {
+        ch->next_at = now_ms(s) + retry_after_ms(r);
+        s->stats.retries_429++;
+        log_warnx("slack: 429 channel=%s retry_after_ms=%" PRId64, ch->id,
+                  ch->next_at - now_ms(s));
+        return; /* kept queued */
+    }
+    if (r->status >= 500 || (r->status != 200 && r->status != 201)) {
+        snprintf(why, sizeof(why), "HTTP %ld", r->status);
+        if (r->status >= 500) {
+            send_retry_later(s, ch, why);
+            return;
+        }
+    }
+    if (it->kind == ITEM_POST)
+        rc = slack_post_decode(r->body, r->body_len, ts, sizeof(ts), &err);
+    else
+        rc = slack_reply_decode(r->body, r->body_len, &err);
+    if (rc == 0) {
+        if (it->kind == ITEM_REACT) {
+            s->stats.reactions++;
+            item_done(s, ch, NULL);
+            return;
+        }
+        snprintf(it->ts, sizeof(it->ts), "%s", ts);
+        if (++it->at < it->nchunks)
+            return; /* the next message of this part, paced */
+        {
+            struct send_result res = {SEND_OK, it->ts, 0, NULL};
+
+            s->stats.sent++;
+            item_done(s, ch, &res);
+        }
+        return;
+    }
+    switch (err.cls) {
+    case SLACK_ERR_RATE_LIMITED:
+        ch->next_at = now_ms(s) + retry_after_ms(r);
+        s->stats.retries_429++;
+        return;
+    case SLACK_ERR_SERVER:
+    case SLACK_ERR_BAD_REPLY:
+        send_retry_later(s, ch, err.error);
+        return;
+    case SLACK_ERR_DUPLICATE:
+        item_done(s, ch, NULL); /* already_reacted: fine */
+        return;
+    case SLACK_ERR_AUTH: {
+        struct send_result res = {SEND_RETRY, NULL, 60000, NULL};
+
+        s->stats.send_errors++;
+        log_error("slack: the bot token was rejected: %s", err.error);
+        if (it->kind == ITEM_POST)
+            item_done(s, ch, &res);
+        else
+            item_done(s, ch, NULL);
+        snprintf(s->reason, sizeof(s->reason), "Web API: %s", err.error);
+        s->up = 0;
+        if (s->fatal)
+            s->fatal(s->fatal_arg, s->reason);
+        return;
+    }
+    default: {
+        struct send_result res = {SEND_FAILED, NULL, 0,
+                                  slack_err_name(err.cls)};
+
+        s->stats.send_errors++;
+        log_warnx("slack: send refused channel=%s error=%s class=%s", ch->id,
+                  err.error, slack_err_name(err.cls));
+        item_done(s, ch, it->kind == ITEM_POST ? &res : NULL);
+        return;
+    }
+    }
+}
+
+static void
+api_done(const struct http_response *r, void *arg)
+{
+    struct slack_req *q = arg;
+    struct slack *s = q->s;
+
+    if (q->prev)
+        q->prev->next = q->next;
+    else
+        s->reqs = q->next;
+    if (q->next)
+        q->next->prev = q->prev;
+    if (!s->stopped) {
+        if (q->kind == REQ_AUTH || q->kind == REQ_OPEN)
+            on_setup_reply(s, q->kind, r);
+        else
+            on_send_reply(s, q, r);
+        send_schedule(s);
+    }
+    free(q);
+}
+
+/* ---- sending ---- */
+
+static struct slack_chan *
+chan_get(struct slack *s, const char *id)
+{
+    struct slack_chan *ch;
+
+    for (ch = s->chans; ch; ch = ch->next)
+        if (strcmp(ch->id, id) == 0)
+            return ch;
+    if ((ch = calloc(1, sizeof(*ch))) == NULL)
+        return NULL;
+    snprintf(ch->id, sizeof(ch->id), "%s", id);
+    ch->next = s->chans;
+    s->chans = ch;
+    return ch;
+}
+
+static void
+chan_push(struct slack *s, struct slack_chan *ch, struct slack_item *it)
+{
+    if (ch->tail)
+        ch->tail->next = it;
+    else
+        ch->head = it;
+    ch->tail = it;
+    s->queued++;
+}
+
+static void
+react_queue(struct slack *s, const char *chat, const char *ts, const char *name)
+{
+    struct slack_chan *ch = chan_get(s, SLACK_REACT_CHAN);
+    struct slack_item *it;
+
+    if (ch == NULL || s->queued >= SLACK_QUEUE_MAX ||
+        (it = calloc(1, sizeof(*it))) == NULL)
+        return; /* best effort */
+    it->kind = ITEM_REACT;
+    snprintf(it->chat, sizeof(it->chat), "%s", chat);
+    snprintf(it->ts, sizeof(it->ts), "%s", ts);
+    snprintf(it->name, sizeof(it->name), "%s", name);
+    chan_push(s, ch, it);
+}
+
+/* The head item is finished: report it (res NULL: no report). */
+static void
+item_done(struct slack *s, struct slack_chan *ch, const struct send_result *res)
+{
+    struct slack_item *it = ch->head;
+
+    ch->head = it->next;
+    if (ch->head == NULL)
+        ch->tail = NULL;
+    s->queued--;
+    if (it->kind == ITEM_POST && res && res->status == SEND_OK &&
+        it->feedback) {
+        react_queue(s, it->chat, it->ts, "+1");
+        react_queue(s, it->chat, it->ts, "-1");
+    }
+    if (it->kind == ITEM_POST && res && s->core)
+        core_send_done(s->core, it->send_id, res);
+    item_free(it);
+}
+
+static int64_t
+chan_interval(const struct slack *s, const struct slack_chan *ch)
+{
+    if (strcmp(ch->id, SLACK_REACT_CHAN) == 0)
+        return s->timing.reaction_interval_ms;
+    if (s->rate.n <= 0 || s->rate.window_ms <= 0)
+        return 0; /* off */
+    return (s->rate.window_ms + s->rate.n - 1) / s->rate.n;
+}
+
+static void
+chan_issue(struct slack *s, struct slack_chan *ch)
+{
+    struct slack_item *it = ch->head;
+    char *body;
+    struct slack_req *q;
+
+    if (it->kind == ITEM_POST)
+        body = slack_post_encode(it->chat, it->chunks[it->at], it->thread);
+    else
+        body = slack_reaction_encode(it->chat, it->ts, it->name);
+    if (body == NULL) {
+        ch->next_at = now_ms(s) + 1000;
+        return;
+    }
+    q = api_call(s, it->kind == ITEM_POST ? REQ_POST : REQ_REACT,
+                 it->kind == ITEM_POST ? "chat.postMessage" : "reactions.add",
+                 s->bot_token, body, ch);
+    free(body);
+    if (q == NULL) {
+        ch->next_at = now_ms(s) + 1000;
+        return;
+    }
+    if (it->kind == ITEM_POST)
+        s->stats.sends++;
+    ch->inflight = 1;
+    ch->next_at = now_ms(s) + chan_interval(s, ch);
+}
+
+static void
+send_pump(uv_timer_t *t)
+{
+    struct slack *s = t->data;
+    int64_t now = now_ms(s), next = 0;
+    struct slack_chan **pp = &s->chans;
+
+    if (s->stopped)
+        return;
+    while (*pp) {
+        struct slack_chan *ch = *pp;
+
+        if (ch->head == NULL && !ch->inflight && ch->next_at <= now) {
+            *pp = ch->next; /* idle and its pacing is over: forget it */
+            free(ch);
+            continue;
+        }
+        if (ch->head && !ch->inflight && ch->next_at <= now)
+            chan_issue(s, ch);
+        if (ch->head && !ch->inflight && (next == 0 || ch->next_at < next))
+            next = ch->next_at;
+        if (!ch->head && !ch->inflight && (next == 0 || ch->next_at < next))
+            next = ch->next_at; /* to forget it */
+        pp = &ch->next;
+    }
+    if (next > 0)
+        uv_timer_start(&s->send_timer, send_pump,
+                       (uint64_t)(next > now ? next - now : 0), 0);
+}
+
+static void
+send_schedule(struct slack *s)
+{
+    if (!s->stopped)
+        uv_timer_start(&s->send_timer, send_pump, 0, 0);
+}
+
+static int
+core_send(void *ctx, const struct action *a)
+{
+    struct slack *s = ctx;
+    struct slack_chan *ch;
+    struct slack_item *it;
+    char *md;
+
+    if (s->stopped || s->queued >= SLACK_QUEUE_MAX)
+        return -1;
+    if ((ch = chan_get(s, a->chat)) == NULL ||
+        (it = calloc(1, sizeof(*it))) == NULL)
+        return -1;
+    it->kind = ITEM_POST;
+    it->send_id = a->send_id;
+    snprintf(it->chat, sizeof(it->chat), "%s", a->chat);
+    snprintf(it->thread, sizeof(it->thread), "%s", a->thread ? a->thread : "");
+    /* 👍/👎 once per answer: on its last message */
+    it->feedback = a->feedback && a->part == a->parts - 1;
+    md = slack_format(a->text, strlen(a->text));
+    if (md)
+        it->chunks = slack_format_split(md, SLACK_TEXT_MAX, &it->nchunks);
+    free(md);
+    if (it->chunks == NULL || it->nchunks == 0) {
+        item_free(it);
+        return -1;
+    }
+    chan_push(s, ch, it);
+    send_schedule(s);
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static char *
+dup_secret(const struct secret *sec)
+{
+    const char *v = sec->value ? sec->value : sec->ref;
+
+    return v ? strdup(v) : NULL;
+}
+
+struct slack *
+slack_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
+          struct core *core, struct store *st, const struct config *cfg,
+          void (*fatal)(void *arg, const char *why), void *fatal_arg)
+{
+    struct slack *s = calloc(1, sizeof(*s));
+    struct slack_timing dflt = {1000, 60000, 10000, 10000, 10000, 1200};
+
+    if (s == NULL)
+        return NULL;
+    s->loop = loop;
+    s->http = http;
+    s->ws = ws;
+    s->core = core;
+    s->st = st;
+    s->fatal = fatal;
+    s->fatal_arg = fatal_arg;
+    s->timing = dflt;
+    s->app_token = dup_secret(&cfg->slack.app_token);
+    s->bot_token = dup_secret(&cfg->slack.bot_token);
+    s->api_base = strdup(cfg->slack.api_base ? cfg->slack.api_base
+                                             : "https://slack.com/api");
+    s->rate = cfg->slack.channel_send_rate;
+    uv_timer_init(loop, &s->sm_timer);
+    uv_timer_init(loop, &s->send_timer);
+    s->sm_timer.data = s->send_timer.data = s;
+    s->timers_open = 1;
+    snprintf(s->reason, sizeof(s->reason), "starting");
+    if (s->app_token == NULL || s->bot_token == NULL || s->api_base == NULL ||
+        http == NULL || ws == NULL) {
+        log_error("slack: %s", http == NULL || ws == NULL
+                                   ? "needs the HTTP and websocket clients"
+                                   : "app_token and bot_token are required");
+        slack_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void
+slack_set_timing(struct slack *s, const struct slack_timing *t)
+{
+    if (t->backoff_min_ms > 0)
+        s->timing.backoff_min_ms = t->backoff_min_ms;
+    if (t->backoff_max_ms > 0)
+        s->timing.backoff_max_ms = t->backoff_max_ms;
+    if (t->hello_timeout_ms > 0)
+        s->timing.hello_timeout_ms = t->hello_timeout_ms;
+    if (t->ping_interval_ms > 0)
+        s->timing.ping_interval_ms = t->ping_interval_ms;
+    if (t->ping_timeout_ms > 0)
+        s->timing.ping_timeout_ms = t->ping_timeout_ms;
+    if (t->reaction_interval_ms > 0)
+        s->timing.reaction_interval_ms = t->reaction_interval_ms;
+}
+
+int
+slack_start(struct slack *s)
+{
+    struct slack_sm_config sc;
+    struct slack_sm_input in;
+
+    if (s == NULL || s->started)
+        return -1;
+    sc.backoff_min_ms = s->timing.backoff_min_ms;
+    sc.backoff_max_ms = s->timing.backoff_max_ms;
+    sc.hello_timeout_ms = s->timing.hello_timeout_ms;
+    if ((s->sm = slack_sm_new(&sc)) == NULL)
+        return -1;
+    s->started = 1;
+    input_init(s, &in, SLACK_SM_IN_START);
+    sm_feed(s, &in);
+    return 0;
+}
+
+void
+slack_stop(struct slack *s)
+{
+    struct slack_sm_input in;
+
+    if (s == NULL || s->stopped)
+        return;
+    s->stopped = 1; /* first: the DOWN that follows is expected */
+    if (s->sm) {
+        input_init(s, &in, SLACK_SM_IN_STOP);
+        sm_feed(s, &in);
+    }
+    s->up = 0;
+    while (s->reqs) {
+        struct slack_req *q = s->reqs;
+
+        s->reqs = q->next;
+        http_cancel(q->r);
+        free(q);
+    }
+    while (s->chans) {
+        struct slack_chan *ch = s->chans;
+
+        s->chans = ch->next;
+        while (ch->head) {
+            struct slack_item *it = ch->head;
+
+            ch->head = it->next;
+            item_free(it);
+        }
+        free(ch);
+    }
+    s->queued = 0;
+    uv_timer_stop(&s->sm_timer);
+    uv_timer_stop(&s->send_timer);
+    if (s->registered && s->core)
+        core_unregister_connector(s->core, "slack");
+    s->registered = 0;
+}
+
+static void
+slack_timer_closed(uv_handle_t *h)
+{
+    struct slack *s = h->data;
+
+    if (--s->timers_open == 0)
+        free(s);
+}
+
+void
+slack_free(struct slack *s)
+{
+    if (s == NULL)
+        return;
+    slack_stop(s);
+    /* sockets still closing must not call back into freed memory */
+    for (size_t i = 0; i < SLACK_SLOTS; i++)
+        if (s->slots[i]) {
+            ws_abandon(s->slots[i]->ws, 1000, "shutting down");
+            free(s->slots[i]);
+            s->slots[i] = NULL;
+        }
+    slack_sm_free(s->sm);
+    s->sm = NULL;
+    secret_free(s->app_token);
+    secret_free(s->bot_token);
+    free(s->api_base);
+    s->timers_open = 2;
+    uv_close((uv_handle_t *)&s->sm_timer, slack_timer_closed);
+    uv_close((uv_handle_t *)&s->send_timer, slack_timer_closed);
+}
+
+void
+slack_configure(struct slack *s, const struct config *cfg)
+{
+    if (s && cfg)
+        s->rate = cfg->slack.channel_send_rate;
+}
+
+int
+slack_is_up(void *slack)
+{
+    const struct slack *s = slack;
+
+    return s && s->up && !s->stopped;
+}
+
+void
+slack_status(const struct slack *s, struct slack_status *out)
+{
+    *out = s->stats;
+    out->up = slack_is_up((void *)(uintptr_t)s);
+    snprintf(out->reason, sizeof(out->reason), "%s", s->reason);
+    out->state =
+        s->sm ? slack_sm_state_names[slack_sm_state(s->sm)] : "stopped";
+    snprintf(out->user_id, sizeof(out->user_id), "%s", s->user_id);
+    snprintf(out->bot_id, sizeof(out->bot_id), "%s", s->bot_id);
+    out->queued = s->queued;
+}

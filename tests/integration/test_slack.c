@@ -1,0 +1,632 @@
+/* test_slack: the Slack connector with a real core, a fake asker and the
+ * Slack fake on one loop: acks while the model is slow, redeliveries,
+ * refreshes, fatal errors, pacing. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "connectors/slack.h"
+#include "core/core.h"
+#include "core/log.h"
+#include "tests/fakes/slack_fake.h"
+#include "tests/t.h"
+
+static char tmpdir[64];
+
+/* ---- a fake asker: "answer to: TEXT" after delay_ms ---- */
+
+struct pending {
+    uv_timer_t timer; /* first: freed by the close callback */
+    struct pending *next;
+    struct fixture *fx;
+    uint64_t handle;
+    core_ask_done_fn done;
+    void *arg;
+    char text[512];
+};
+
+struct fixture {
+    uv_loop_t loop;
+    char path[256];
+    struct store *st;
+    struct config *cfg;
+    struct core *core;
+    struct http *http;
+    struct ws_ctx *ws;
+    struct slack_fake *sf;
+    struct slack *sl;
+    int delay_ms, asks;
+    uint64_t next_handle;
+    struct pending *pend;
+    int fatals;
+    char fatal_why[200];
+};
+
+static void
+pending_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+pending_unlink(struct pending *p)
+{
+    for (struct pending **pp = &p->fx->pend; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+static void
+pending_fire(uv_timer_t *t)
+{
+    struct pending *p = (struct pending *)t;
+    struct core_answer a;
+
+    memset(&a, 0, sizeof(a));
+    pending_unlink(p);
+    a.ok = 1;
+    a.text = p->text;
+    a.model = "main";
+    a.tokens_in = 10;
+    a.tokens_out = 10;
+    p->done(p->arg, &a);
+    uv_close((uv_handle_t *)&p->timer, pending_closed);
+}
+
+static int
+fake_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
+         void *arg, uint64_t *handle)
+{
+    struct fixture *fx = ctx;
+    struct pending *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return -1;
+    fx->asks++;
+    p->fx = fx;
+    p->handle = ++fx->next_handle;
+    p->done = done;
+    p->arg = arg;
+    /* Markdown that needs converting, and a character that needs escaping */
+    snprintf(p->text, sizeof(p->text), "**answer** to: %s & more",
+             cp->msgs[cp->n - 1].text);
+    p->next = fx->pend;
+    fx->pend = p;
+    *handle = p->handle;
+    uv_timer_init(&fx->loop, &p->timer);
+    uv_timer_start(&p->timer, pending_fire, (uint64_t)fx->delay_ms, 0);
+    return 0;
+}
+
+static void
+fake_cancel(void *ctx, uint64_t handle)
+{
+    struct fixture *fx = ctx;
+
+    for (struct pending *p = fx->pend; p; p = p->next)
+        if (p->handle == handle) {
+            pending_unlink(p);
+            uv_close((uv_handle_t *)&p->timer, pending_closed);
+            return;
+        }
+}
+
+static void
+on_fatal(void *arg, const char *why)
+{
+    struct fixture *fx = arg;
+
+    fx->fatals++;
+    snprintf(fx->fatal_why, sizeof(fx->fatal_why), "%s", why);
+}
+
+/* ---- fixture ---- */
+
+static int
+fixture_init(struct fixture *fx, const char *name, int delay_ms)
+{
+    char err[256], text[2048];
+    struct config_diag d;
+    struct core_asker asker = {fx, fake_ask, fake_cancel};
+    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50};
+
+    memset(fx, 0, sizeof(*fx));
+    memset(&d, 0, sizeof(d));
+    fx->delay_ms = delay_ms;
+    uv_loop_init(&fx->loop);
+    fx->sf = slack_fake_new(&fx->loop, 0);
+    if (fx->sf == NULL)
+        return -1;
+    snprintf(text, sizeof(text),
+             "[bot]\nstate_dir = /tmp\n"
+             "[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
+             "channel_send_rate = 1/1s\n"
+             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
+             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
+             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
+             "api_key = sk-test\nname = m\n",
+             SLACK_FAKE_APP_TOKEN, SLACK_FAKE_BOT_TOKEN,
+             slack_fake_base(fx->sf));
+    if (config_parse(text, strlen(text), "test.conf", &fx->cfg, &d) < 0) {
+        for (size_t i = 0; i < d.nerrors; i++)
+            fprintf(stderr, "config: %s\n", d.errors[i]);
+        config_diag_release(&d);
+        return -1;
+    }
+    config_diag_release(&d);
+    snprintf(fx->path, sizeof(fx->path), "%s/%s.db", tmpdir, name);
+    if ((fx->st = store_open(fx->path, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "store: %s\n", err);
+        return -1;
+    }
+    store_attach_loop(fx->st, &fx->loop);
+    fx->core = core_new(&fx->loop, fx->st, fx->cfg, &asker);
+    fx->http = http_new(&fx->loop);
+    fx->ws = ws_ctx_new(&fx->loop);
+    if (fx->core == NULL || fx->http == NULL || fx->ws == NULL)
+        return -1;
+    fx->sl = slack_new(&fx->loop, fx->http, fx->ws, fx->core, fx->st, fx->cfg,
+                       on_fatal, fx);
+    if (fx->sl == NULL)
+        return -1;
+    slack_set_timing(fx->sl, &tm);
+    return 0;
+}
+
+static void
+fixture_release(struct fixture *fx)
+{
+    char p[300];
+
+    slack_free(fx->sl);
+    core_free(fx->core);
+    while (fx->pend) {
+        struct pending *pd = fx->pend;
+
+        fx->pend = pd->next;
+        uv_close((uv_handle_t *)&pd->timer, pending_closed);
+    }
+    ws_ctx_free(fx->ws);
+    http_free(fx->http);
+    slack_fake_free(fx->sf);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    store_close(fx->st);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    T_EQ_INT(uv_loop_close(&fx->loop), 0);
+    config_free(fx->cfg);
+    unlink(fx->path);
+    snprintf(p, sizeof(p), "%s-wal", fx->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", fx->path);
+    unlink(p);
+}
+
+struct until {
+    int (*pred)(struct fixture *);
+    struct fixture *fx;
+    int met;
+};
+
+static void
+until_check(uv_timer_t *t)
+{
+    struct until *u = t->data;
+
+    if (u->pred && u->pred(u->fx)) {
+        u->met = 1;
+        uv_stop(t->loop);
+    }
+}
+
+static void
+until_deadline(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+/* Runs the loop until pred holds or max_ms pass (uv timer watchdog). */
+static int
+run_until(struct fixture *fx, int (*pred)(struct fixture *), int max_ms)
+{
+    struct until u = {pred, fx, 0};
+    uv_timer_t check, deadline;
+
+    uv_timer_init(&fx->loop, &check);
+    uv_timer_init(&fx->loop, &deadline);
+    check.data = &u;
+    uv_timer_start(&check, until_check, 5, 5);
+    uv_timer_start(&deadline, until_deadline, (uint64_t)max_ms, 0);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&check, NULL);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&fx->loop, UV_RUN_NOWAIT);
+    return u.met;
+}
+
+static int
+is_up(struct fixture *fx)
+{
+    return slack_is_up(fx->sl);
+}
+
+static int want_posts;
+
+static int
+posts_reached(struct fixture *fx)
+{
+    return (int)slack_fake_count(fx->sf, NULL, 1) >= want_posts;
+}
+
+static int
+never(struct fixture *fx)
+{
+    (void)fx;
+    return 0;
+}
+
+/* The bot's answers in the thread of ts (channel ch). */
+static int
+answers_to(struct fixture *fx, const char *ch, const char *thread_ts)
+{
+    struct slack_fake_msg m;
+    int n = 0;
+
+    for (size_t i = 0; slack_fake_message(fx->sf, ch, i, &m) == 0; i++)
+        if (m.bot && strcmp(m.thread_ts, thread_ts) == 0)
+            n++;
+    return n;
+}
+
+/*
+ * Every envelope acked within 3 s while the model takes 5 s (the issue
+ * says 30 s; 5 s over a 3 s deadline is the same situation, and keeps the
+ * test short): no redelivery is ever caused.  Also: mrkdwn, threads,
+ * reactions, votes, a slash command.
+ */
+static void
+test_ack_while_slow(void)
+{
+    struct fixture fx;
+    struct slack_fake_stats st;
+    struct slack_status ss;
+    struct core_stats cs;
+    struct slack_fake_msg m;
+    char ts[6][32], ch[16];
+
+    T_OK(fixture_init(&fx, "slow", 5000) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    for (int i = 0; i < 6; i++) {
+        char text[32];
+
+        snprintf(ch, sizeof(ch), "C%d", i % 2);
+        snprintf(text, sizeof(text), "question %d", i);
+        T_EQ_INT(slack_fake_mention(fx.sf, ch, "U1", text, NULL, ts[i],
+                                    sizeof(ts[i])),
+                 0);
+    }
+    T_EQ_INT(slack_fake_dm(fx.sf, "D1", "U2", "hello in private", NULL, 0), 0);
+    T_EQ_INT(slack_fake_slash(fx.sf, "C9", "U3", "help"), 0);
+    /* after 4 s the model has not answered yet; every envelope is acked */
+    run_until(&fx, never, 4000);
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.events, 8);
+    T_EQ_INT(st.acks, 8);
+    T_EQ_INT(st.unacked, 0);
+    T_EQ_INT(st.acks_late, 0);
+    T_OKF(st.ack_max_ms < 3000, "slowest ack %lld ms",
+          (long long)st.ack_max_ms);
+    T_EQ_INT(st.redeliveries, 0);
+    T_EQ_INT(fx.asks, 7); /* the slash command needs no model */
+    T_OK(slack_fake_count(fx.sf, "C9", 1) == 1); /* help, in the channel */
+
+    /* the answers: one per question, in the mention's thread */
+    want_posts = 8;
+    T_OK(run_until(&fx, posts_reached, 15000));
+    for (int i = 0; i < 6; i++) {
+        snprintf(ch, sizeof(ch), "C%d", i % 2);
+        T_EQ_INT(answers_to(&fx, ch, ts[i]), 1);
+    }
+    T_EQ_INT(slack_fake_count(fx.sf, "D1", 1), 1);
+    T_EQ_INT(slack_fake_message(fx.sf, "D1", 1, &m), 0);
+    T_EQ_STR(m.text, "*answer* to: hello in private &amp; more");
+    T_EQ_STR(m.thread_ts, ""); /* a DM: answered at top level */
+
+    /* 👍/👎 on every answer; a user's 👍 becomes a stored vote */
+    run_until(&fx, never, 1500);
+    T_EQ_INT(slack_fake_message(fx.sf, "D1", 1, &m), 0);
+    T_EQ_INT(m.nreactions, 2);
+    T_EQ_INT(slack_fake_reaction(fx.sf, "D1", m.ts, "U2", "+1"), 0);
+    run_until(&fx, never, 300);
+    core_stats(fx.core, &cs);
+    T_EQ_INT(cs.votes, 1);
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.redeliveries, 0);
+    T_EQ_INT(st.acks_late, 0);
+    T_EQ_INT(st.posts_429, 0);
+    slack_status(fx.sl, &ss);
+    T_EQ_STR(ss.user_id, SLACK_FAKE_USER_ID);
+    T_EQ_INT(ss.acks, st.acks);
+    fprintf(stderr,
+            "ack_while_slow: fake ack max %lld ms, connector ack max "
+            "%lld ms, %llu acks\n",
+            (long long)st.ack_max_ms, (long long)ss.ack_max_ms,
+            (unsigned long long)st.acks);
+    fixture_release(&fx);
+}
+
+/*
+ * A redelivered envelope is answered once; a mention that arrives twice
+ * (app_mention + message.channels) too.
+ */
+static void
+test_redelivered_once(void)
+{
+    struct fixture fx;
+    struct slack_fake_stats st;
+    struct slack_status ss;
+    char ts[32], ev[512];
+
+    T_OK(fixture_init(&fx, "redeliver", 200) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    T_EQ_INT(slack_fake_mention(fx.sf, "C1", "U1", "once please", NULL, ts,
+                                sizeof(ts)),
+             0);
+    run_until(&fx, never, 100);
+    T_EQ_INT(slack_fake_redeliver_last(fx.sf), 0); /* same event_id */
+    run_until(&fx, never, 100);
+    /* the same message via message.channels: another event_id, same ts */
+    snprintf(ev, sizeof(ev),
+             "{\"type\":\"message\",\"channel_type\":\"channel\",\"user\":"
+             "\"U1\",\"text\":\"<@U0BOT> once please\",\"ts\":\"%s\","
+             "\"channel\":\"C1\"}",
+             ts);
+    T_EQ_INT(slack_fake_event(fx.sf, ev), 0);
+    want_posts = 1;
+    T_OK(run_until(&fx, posts_reached, 5000));
+    run_until(&fx, never, 1500);
+    T_EQ_INT(answers_to(&fx, "C1", ts), 1);
+    T_EQ_INT(fx.asks, 1);
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.acks, 3); /* every copy acknowledged */
+    T_EQ_INT(st.unacked, 0);
+    slack_status(fx.sl, &ss);
+    T_EQ_INT(ss.duplicates, 1); /* by event_id, before core */
+    fixture_release(&fx);
+}
+
+/* refresh_requested and warning mid-stream: nothing lost, nothing twice. */
+static struct fixture *refresh_fx;
+static int refresh_sent;
+static char refresh_ts[20][32];
+
+static void
+refresh_inject(uv_timer_t *t)
+{
+    struct fixture *fx = refresh_fx;
+    char ch[16], text[32];
+
+    if (refresh_sent == 20) {
+        uv_timer_stop(t);
+        return;
+    }
+    snprintf(ch, sizeof(ch), "D%d", refresh_sent);
+    snprintf(text, sizeof(text), "message %d", refresh_sent);
+    slack_fake_dm(fx->sf, ch, "U1", text, refresh_ts[refresh_sent],
+                  sizeof(refresh_ts[0]));
+    if (refresh_sent == 5)
+        slack_fake_disconnect(fx->sf, "refresh_requested");
+    if (refresh_sent == 12)
+        slack_fake_disconnect(fx->sf, "warning");
+    refresh_sent++;
+}
+
+static void
+test_refresh(void)
+{
+    struct fixture fx;
+    struct slack_fake_stats st;
+    uv_timer_t inj;
+
+    T_OK(fixture_init(&fx, "refresh", 100) == 0);
+    slack_fake_set_close_after_ms(fx.sf, 400);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    refresh_fx = &fx;
+    refresh_sent = 0;
+    uv_timer_init(&fx.loop, &inj);
+    uv_timer_start(&inj, refresh_inject, 50, 50);
+    want_posts = 20;
+    T_OK(run_until(&fx, posts_reached, 20000));
+    uv_close((uv_handle_t *)&inj, NULL);
+    run_until(&fx, never, 500);
+    for (int i = 0; i < 20; i++) {
+        char ch[16];
+
+        snprintf(ch, sizeof(ch), "D%d", i);
+        T_OKF(slack_fake_count(fx.sf, ch, 1) == 1, "D%d: %zu answers", i,
+              slack_fake_count(fx.sf, ch, 1));
+    }
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.events, 20);
+    T_EQ_INT(st.unacked, 0);
+    T_EQ_INT(st.redeliveries, 0);
+    T_EQ_INT(st.connects, 3); /* the first, and one per disconnect */
+    T_EQ_INT(st.opens, 3);
+    T_EQ_INT(fx.asks, 20);
+    T_OK(slack_is_up(fx.sl));
+    fixture_release(&fx);
+}
+
+/* invalid_auth / link_disabled: one fatal report, no reconnect loop. */
+static int
+fatal_seen(struct fixture *fx)
+{
+    return fx->fatals > 0;
+}
+
+static void
+test_fatal(void)
+{
+    struct fixture fx;
+    struct slack_fake_stats st;
+
+    /* auth.test refused */
+    T_OK(fixture_init(&fx, "fatal1", 100) == 0);
+    slack_fake_set_auth_error(fx.sf, "invalid_auth");
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, fatal_seen, 5000));
+    run_until(&fx, never, 1000); /* backoff min is 100 ms: a loop shows */
+    T_EQ_INT(fx.fatals, 1);
+    T_CONTAINS(fx.fatal_why, "invalid_auth");
+    T_OK(!slack_is_up(fx.sl));
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.auth_tests, 1);
+    T_EQ_INT(st.opens, 0);
+    fixture_release(&fx);
+
+    /* apps.connections.open refused (a revoked app token) */
+    T_OK(fixture_init(&fx, "fatal2", 100) == 0);
+    slack_fake_set_open_error(fx.sf, "token_revoked");
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, fatal_seen, 5000));
+    run_until(&fx, never, 1000);
+    T_EQ_INT(fx.fatals, 1);
+    T_CONTAINS(fx.fatal_why, "token_revoked");
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.opens, 1);
+    fixture_release(&fx);
+
+    /* link_disabled while connected */
+    T_OK(fixture_init(&fx, "fatal3", 100) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    slack_fake_disconnect(fx.sf, "link_disabled");
+    T_OK(run_until(&fx, fatal_seen, 5000));
+    run_until(&fx, never, 1000);
+    T_EQ_INT(fx.fatals, 1);
+    T_CONTAINS(fx.fatal_why, "link_disabled");
+    T_OK(!slack_is_up(fx.sl));
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.opens, 1);
+    T_EQ_INT(st.connects, 1);
+    fixture_release(&fx);
+
+    /* a dropped socket is not fatal: reconnect with a fresh URL */
+    T_OK(fixture_init(&fx, "drop", 100) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    slack_fake_drop_all(fx.sf);
+    run_until(&fx, never, 300);
+    T_OK(run_until(&fx, is_up, 5000));
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.opens, 2);
+    T_EQ_INT(st.refused, 0);
+    T_EQ_INT(fx.fatals, 0);
+    fixture_release(&fx);
+}
+
+/* 20 answers into one channel: paced at 1/s, zero 429s. */
+static void
+test_twenty_answers(void)
+{
+    struct fixture fx;
+    struct slack_fake_stats st;
+    struct slack_fake_msg first, last;
+    int64_t t0;
+
+    T_OK(fixture_init(&fx, "twenty", 50) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    for (int i = 0; i < 20; i++) {
+        char text[32];
+
+        snprintf(text, sizeof(text), "q%d", i);
+        slack_fake_mention(fx.sf, "C20", "U1", text, NULL, NULL, 0);
+    }
+    t0 = fake_now_ms();
+    want_posts = 20;
+    T_OK(run_until(&fx, posts_reached, 30000));
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.posts, 20);
+    T_EQ_INT(st.posts_429, 0);
+    T_EQ_INT(slack_fake_message(fx.sf, "C20", 20, &first), 0);
+    T_EQ_INT(slack_fake_message(fx.sf, "C20", 39, &last), 0);
+    T_OKF(last.t_ms - first.t_ms >= 18900, "20 posts in %lld ms",
+          (long long)(last.t_ms - first.t_ms));
+    fprintf(stderr,
+            "twenty: 20 posts spread over %lld ms, all done %lld ms "
+            "after the mentions, 429s: %llu\n",
+            (long long)(last.t_ms - first.t_ms),
+            (long long)(fake_now_ms() - t0), (unsigned long long)st.posts_429);
+    fixture_release(&fx);
+}
+
+/* A scripted 429 and ok:false errors on chat.postMessage. */
+static void
+test_send_errors(void)
+{
+    struct fixture fx;
+    struct slack_fake_stats st;
+    struct slack_status ss;
+    struct core_stats cs;
+
+    T_OK(fixture_init(&fx, "errors", 50) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    slack_fake_script(fx.sf, "chat.postMessage", NULL, 429, 2);
+    slack_fake_dm(fx.sf, "D1", "U1", "wait for it", NULL, 0);
+    want_posts = 1;
+    T_OK(run_until(&fx, posts_reached, 6000));
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.posts_429, 1);
+    T_EQ_INT(slack_fake_count(fx.sf, "D1", 1), 1);
+    {
+        struct slack_fake_msg a, b;
+
+        slack_fake_message(fx.sf, "D1", 0, &a);
+        slack_fake_message(fx.sf, "D1", 1, &b);
+        T_OKF(b.t_ms - a.t_ms >= 2000, "answer after %lld ms (Retry-After 2)",
+              (long long)(b.t_ms - a.t_ms));
+    }
+    /* not_in_channel: the job fails, nothing is retried */
+    slack_fake_script(fx.sf, "chat.postMessage", "not_in_channel", 0, 0);
+    slack_fake_mention(fx.sf, "C5", "U1", "hello?", NULL, NULL, 0);
+    run_until(&fx, never, 1000);
+    T_EQ_INT(slack_fake_count(fx.sf, "C5", 1), 0);
+    slack_status(fx.sl, &ss);
+    T_EQ_INT(ss.send_errors, 1);
+    core_stats(fx.core, &cs);
+    T_EQ_INT(cs.inflight, 0);
+    fixture_release(&fx);
+}
+
+int
+main(void)
+{
+    const char *only = getenv("TEST_ONLY");
+
+    signal(SIGPIPE, SIG_IGN);
+    log_init("test_slack");
+    log_set_level(getenv("TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_slack.XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return 1;
+#define RUN(name)                                                              \
+    if (only == NULL || strcmp(only, #name) == 0)                              \
+        test_##name();
+    RUN(ack_while_slow);
+    RUN(redelivered_once);
+    RUN(refresh);
+    RUN(fatal);
+    RUN(send_errors);
+    RUN(twenty_answers);
+    rmdir(tmpdir);
+    curl_global_cleanup();
+    return t_done();
+}
