@@ -1,0 +1,934 @@
+/* discord: the Discord connector — gateway in, REST replies out. */
+#include "connectors/discord.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "connectors/discord_codec.h"
+#include "connectors/discord_gw.h"
+#include "connectors/discord_rest.h"
+#include "core/core.h"
+#include "core/event.h"
+#include "core/log.h"
+
+#define DC_QUEUE_MAX 4096 /* REST work items waiting */
+#define DC_TYPING_MS 8000 /* Discord's typing lasts 10 s */
+#define DC_TEXT_MAX 2000  /* core splits in bytes: ≤ 2000 characters */
+#define DC_REST_TIMEOUT 30000
+#define DC_ATTEMPTS_MAX 5 /* 5xx/network tries before core's retry */
+#define DC_CORE_RETRY_MS 30000
+#define DC_URL_MAX (DISCORD_URL_MAX + 256)
+
+#define ROUTE_MESSAGES "POST /channels/messages"
+#define ROUTE_TYPING "POST /channels/typing"
+#define ROUTE_REACTIONS "PUT /channels/messages/reactions"
+
+/*
+ * Typing and reactions have no body, but the test fake (tests/fakes/fake.c)
+ * answers a Content-Length: 0 request twice; "{}" is accepted and ignored
+ * by Discord on both routes.
+ */
+#define DC_EMPTY_BODY "{}"
+
+enum dc_kind { DC_MSG = 0, DC_TYPING, DC_REACT };
+
+/* One REST request to make: queued until its bucket lets it go. */
+struct dc_item {
+    struct dc_item *next;
+    struct discord *d;
+    enum dc_kind kind;
+    uint64_t send_id;
+    char chat[DISCORD_SNOWFLAKE_MAX];
+    char reply_to[DISCORD_SNOWFLAKE_MAX];
+    char target[DISCORD_SNOWFLAKE_MAX]; /* DC_REACT: the message */
+    const char *emoji;                  /* DC_REACT: URL-encoded, static */
+    char nonce[DISCORD_NONCE_MAX + 1];
+    char *text;
+    int feedback;
+    int attempts;
+    int64_t not_before;
+    struct http_req *req; /* in flight */
+};
+
+struct discord {
+    uv_loop_t *loop;
+    struct http *http;
+    struct ws_ctx *ws;
+    struct core *core;
+    struct store *st;
+    const struct config *cfg;
+    void (*fatal)(void *arg, const char *why);
+    void *fatal_arg;
+    struct discord_gw *gw;
+    struct discord_rest *rest;
+    uv_timer_t timers[DGW_TIMER_COUNT];
+    uv_timer_t pump;
+    int handles; /* open uv handles; the struct goes with the last */
+    struct ws_conn *conn;
+    struct http_req *gw_req;
+    struct dc_item *head, *tail;
+    size_t queued;
+    int started, stopped, freeing, registered, fatal_done, up;
+    char reason[160];
+    char auth[DISCORD_URL_MAX]; /* "Authorization: Bot …": a secret */
+    char agent[128];
+    int gw_send_limit;
+    int64_t gw_send_window, typing_ms;
+    int64_t saved_seq;
+    struct discord_status stat;
+};
+
+static void dc_feed(struct discord *d, const struct discord_gw_input *in);
+static void dc_pump_soon(struct discord *d, int64_t ms);
+static void dc_fatal(struct discord *d, const char *why);
+
+static int64_t
+now_ms(void)
+{
+    return (int64_t)(uv_hrtime() / 1000000u);
+}
+
+static double
+rnd01(void)
+{
+    return (double)randombytes_uniform(1u << 30) / (double)(1u << 30);
+}
+
+static const char *
+token(const struct discord *d)
+{
+    const char *t = d->cfg->discord.token.value;
+
+    return t != NULL ? t : "";
+}
+
+/* ---- persistence ---- */
+
+static void
+dc_save(struct discord *d)
+{
+    struct discord_gw_session s;
+    char seq[32];
+
+    discord_gw_session(d->gw, &s);
+    if (s.session_id[0] == '\0') {
+        store_kv_del(d->st, "discord", "session_id");
+        store_kv_del(d->st, "discord", "resume_url");
+        store_kv_del(d->st, "discord", "seq");
+        d->saved_seq = -1;
+        /* self_id stays: it is who we are, not the session */
+        return;
+    }
+    snprintf(seq, sizeof(seq), "%" PRId64, s.seq);
+    if (store_kv_set(d->st, "discord", "session_id", s.session_id) < 0 ||
+        store_kv_set(d->st, "discord", "resume_url", s.resume_url) < 0 ||
+        store_kv_set(d->st, "discord", "seq", seq) < 0 ||
+        (s.self_id[0] != '\0' &&
+         store_kv_set(d->st, "discord", "self_id", s.self_id) < 0))
+        log_warnx("discord cannot save the session (a restart will "
+                  "identify)");
+    d->saved_seq = s.seq;
+}
+
+static void
+dc_save_seq(struct discord *d)
+{
+    int64_t seq = discord_gw_seq(d->gw);
+    char buf[32];
+
+    if (seq == d->saved_seq || seq < 0)
+        return;
+    snprintf(buf, sizeof(buf), "%" PRId64, seq);
+    if (store_kv_set(d->st, "discord", "seq", buf) == 0)
+        d->saved_seq = seq;
+}
+
+static void
+dc_restore(struct discord *d)
+{
+    struct discord_gw_session s;
+    char seq[32];
+
+    memset(&s, 0, sizeof(s));
+    s.seq = -1;
+    if (store_kv_get(d->st, "discord", "session_id", s.session_id,
+                     sizeof(s.session_id)) != 1)
+        return;
+    if (store_kv_get(d->st, "discord", "resume_url", s.resume_url,
+                     sizeof(s.resume_url)) != 1)
+        s.resume_url[0] = '\0';
+    if (store_kv_get(d->st, "discord", "seq", seq, sizeof(seq)) == 1)
+        s.seq = strtoll(seq, NULL, 10);
+    if (store_kv_get(d->st, "discord", "self_id", s.self_id,
+                     sizeof(s.self_id)) != 1)
+        s.self_id[0] = '\0';
+    discord_gw_restore(d->gw, &s);
+    d->saved_seq = s.seq;
+    log_info("discord session restored seq=%" PRId64 " (resume)", s.seq);
+}
+
+/* ---- /gateway/bot ---- */
+
+static void
+gw_fetched(const struct http_response *r, void *arg)
+{
+    struct discord *d = arg;
+    struct discord_gateway_bot gb;
+    struct discord_gw_input in;
+    const char *why = NULL;
+
+    d->gw_req = NULL;
+    memset(&in, 0, sizeof(in));
+    if (r->error == HTTP_OK && r->status == 200 &&
+        discord_codec_gateway_bot(r->body, r->body_len, &gb, &why) == 0) {
+        log_info("discord gateway/bot url=%s session_start_remaining=%" PRId64
+                 " max_concurrency=%d",
+                 gb.url, gb.remaining, gb.max_concurrency);
+        in.kind = DGW_IN_GATEWAY;
+        in.gateway = &gb;
+        dc_feed(d, &in);
+        return;
+    }
+    if (r->error == HTTP_OK && r->status == 401) {
+        struct discord_gw_input stop = {.kind = DGW_IN_STOP};
+
+        dc_feed(d, &stop); /* no gateway without a token: stop there */
+        dc_fatal(d, "discord rejected the token (401 from GET /gateway/bot): "
+                    "check [discord] token");
+        return;
+    }
+    log_warnx("discord gateway/bot failed status=%ld error=%s%s%s", r->status,
+              http_error_name(r->error), why ? " why=" : "", why ? why : "");
+    in.kind = DGW_IN_GATEWAY_FAIL;
+    dc_feed(d, &in);
+}
+
+static void
+gw_fetch(struct discord *d)
+{
+    const char *hdrs[] = {d->auth, d->agent, NULL};
+    struct http_request rq;
+    char url[DC_URL_MAX];
+
+    snprintf(url, sizeof(url), "%s/gateway/bot", d->cfg->discord.api_base);
+    memset(&rq, 0, sizeof(rq));
+    rq.method = "GET";
+    rq.url = url;
+    rq.headers = hdrs;
+    rq.timeout_ms = DC_REST_TIMEOUT;
+    if ((d->gw_req = http_send(d->http, &rq, gw_fetched, d)) == NULL) {
+        struct discord_gw_input in = {.kind = DGW_IN_GATEWAY_FAIL};
+
+        dc_feed(d, &in);
+    }
+}
+
+/* ---- the websocket ---- */
+
+static void
+ws_on_open(struct ws_conn *c, void *arg)
+{
+    struct discord *d = arg;
+    struct discord_gw_input in = {.kind = DGW_IN_OPEN};
+
+    (void)c;
+    dc_feed(d, &in);
+}
+
+static void
+ws_on_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
+{
+    struct discord *d = arg;
+    struct discord_gw_input in;
+    struct discord_frame f;
+    struct event ev;
+    enum discord_gw_state st;
+    const char *why = NULL;
+
+    (void)c;
+    if (d->stopped)
+        return;
+    if (discord_codec_frame(buf, len, discord_gw_self_id(d->gw), &f, &why) <
+        0) {
+        log_warnx("discord bad gateway frame len=%zu why=%s", len, why);
+        return;
+    }
+    st = discord_gw_state(d->gw);
+    memset(&in, 0, sizeof(in));
+    if (f.op == DISCORD_OP_DISPATCH &&
+        (st == DGW_STATE_RESUMING || st == DGW_STATE_READY) &&
+        discord_frame_event(&f, &ev) == 0) {
+        if (ev.kind == EVENT_VOTE)
+            d->stat.votes++;
+        else
+            d->stat.events++;
+        if (core_accept(d->core, &ev) < 0) {
+            /* not durable: do not move the sequence past it; a resume
+             * from the one before makes Discord send it again */
+            d->stat.accept_failures++;
+            log_warnx("discord event not stored seq=%" PRId64 ": resuming",
+                      f.s);
+            in.kind = DGW_IN_RESYNC;
+            dc_feed(d, &in);
+            discord_frame_release(&f);
+            return;
+        }
+    }
+    in.kind = DGW_IN_FRAME;
+    in.frame = &f;
+    dc_feed(d, &in);
+    if (f.op == DISCORD_OP_DISPATCH && !d->stopped)
+        dc_save_seq(d);
+    discord_frame_release(&f);
+}
+
+static void
+ws_on_closed(struct ws_conn *c, int code, const char *reason, void *arg)
+{
+    struct discord *d = arg;
+    struct discord_gw_input in = {.kind = DGW_IN_CLOSED, .code = code};
+
+    (void)c;
+    d->conn = NULL;
+    log_info("discord gateway closed code=%d reason=%s", code, reason);
+    dc_feed(d, &in);
+}
+
+static void
+ws_open_url(struct discord *d, const char *url)
+{
+    static const struct ws_conn_ops ops = {ws_on_open, ws_on_text,
+                                           ws_on_closed};
+    char full[DC_URL_MAX];
+
+    snprintf(full, sizeof(full), "%s%sv=10&encoding=json", url,
+             strchr(url, '?') ? "&" : "?");
+    if ((d->conn = ws_connect(d->ws, full, &ops, d)) == NULL) {
+        struct discord_gw_input in = {.kind = DGW_IN_CLOSED, .code = 1006};
+
+        log_warnx("discord cannot connect url=%s", url);
+        dc_feed(d, &in);
+        return;
+    }
+    ws_set_frame_max(d->conn, DISCORD_GW_SEND_MAX);
+    ws_set_msg_max(d->conn, DISCORD_BODY_MAX);
+    log_info("discord connecting url=%s", url);
+}
+
+static void
+ws_send_op(struct discord *d, int op, int64_t seq)
+{
+    struct discord_gw_session s;
+    char buf[DISCORD_GW_SEND_MAX + 1];
+    int n = -1;
+
+    if (d->conn == NULL)
+        return;
+    if (op == DISCORD_OP_HEARTBEAT) {
+        n = discord_codec_heartbeat(seq, buf, sizeof(buf));
+    } else if (op == DISCORD_OP_IDENTIFY) {
+        n = discord_codec_identify(token(d), DISCORD_INTENTS, buf, sizeof(buf));
+        d->stat.identifies++;
+        log_info("discord identify intents=%d", DISCORD_INTENTS);
+    } else if (op == DISCORD_OP_RESUME) {
+        discord_gw_session(d->gw, &s);
+        n = discord_codec_resume(token(d), s.session_id, seq, buf, sizeof(buf));
+        d->stat.resumes++;
+        log_info("discord resume seq=%" PRId64, seq);
+    }
+    if (op == DISCORD_OP_HEARTBEAT)
+        d->stat.heartbeats++;
+    if (n < 0 || ws_send_text(d->conn, buf, (size_t)n) < 0)
+        log_warnx("discord cannot send op=%d", op);
+    sodium_memzero(buf, sizeof(buf)); /* identify and resume carry the token */
+}
+
+/* ---- timers and the machine ---- */
+
+static void
+timer_fired(uv_timer_t *t)
+{
+    struct discord *d = t->data;
+    struct discord_gw_input in = {.kind = DGW_IN_TIMER};
+
+    in.timer = (enum discord_gw_timer)(t - d->timers);
+    dc_feed(d, &in);
+}
+
+static void
+dc_fatal(struct discord *d, const char *why)
+{
+    d->up = 0;
+    snprintf(d->reason, sizeof(d->reason), "%s", why);
+    log_error("discord fatal: %s", why);
+    if (!d->fatal_done && d->fatal != NULL) {
+        d->fatal_done = 1;
+        d->fatal(d->fatal_arg, why);
+    }
+}
+
+static void
+dc_apply(struct discord *d, const struct discord_gw_actions *acts)
+{
+    for (size_t i = 0; i < acts->n; i++) {
+        const struct discord_gw_action *a = &acts->v[i];
+        int64_t delay;
+
+        switch (a->kind) {
+        case DGW_ACT_FETCH_GATEWAY:
+            gw_fetch(d);
+            break;
+        case DGW_ACT_CONNECT:
+            ws_open_url(d, a->url);
+            break;
+        case DGW_ACT_SEND:
+            ws_send_op(d, a->op, a->seq);
+            break;
+        case DGW_ACT_CLOSE:
+            log_info("discord closing code=%d why=%s", a->code,
+                     a->why ? a->why : "");
+            if (a->why != NULL && strstr(a->why, "zombie") != NULL)
+                d->stat.zombies++;
+            if (d->conn != NULL)
+                ws_close(d->conn, a->code, "parley");
+            break;
+        case DGW_ACT_ARM:
+            delay = a->at_ms - now_ms();
+            if (delay < 0)
+                delay = 0;
+            uv_timer_start(&d->timers[a->timer], timer_fired, (uint64_t)delay,
+                           0);
+            if (a->timer == DGW_TIMER_RECONNECT || a->timer == DGW_TIMER_SEND)
+                log_info("discord waiting ms=%" PRId64 " why=%s", delay,
+                         a->why ? a->why : "");
+            break;
+        case DGW_ACT_DISARM:
+            uv_timer_stop(&d->timers[a->timer]);
+            break;
+        case DGW_ACT_UP:
+            d->up = 1;
+            d->reason[0] = '\0';
+            log_info("discord up self=%s state=%s", discord_gw_self_id(d->gw),
+                     discord_gw_state_name(discord_gw_state(d->gw)));
+            break;
+        case DGW_ACT_DOWN:
+            d->up = 0;
+            if (!d->fatal_done)
+                snprintf(d->reason, sizeof(d->reason), "%s",
+                         a->why ? a->why : "down");
+            break;
+        case DGW_ACT_SAVE:
+            dc_save(d);
+            break;
+        case DGW_ACT_FATAL:
+            dc_fatal(d, a->why ? a->why : "fatal gateway close");
+            break;
+        }
+    }
+}
+
+static void
+dc_feed(struct discord *d, const struct discord_gw_input *in)
+{
+    struct discord_gw_actions acts;
+
+    discord_gw_feed(d->gw, in, now_ms(), rnd01(), &acts);
+    dc_apply(d, &acts);
+}
+
+/* ---- REST: the queue ---- */
+
+static void
+item_unlink(struct discord *d, struct dc_item *it)
+{
+    struct dc_item **pp = &d->head, *prev = NULL;
+
+    for (; *pp != NULL; prev = *pp, pp = &(*pp)->next)
+        if (*pp == it) {
+            *pp = it->next;
+            if (d->tail == it)
+                d->tail = prev;
+            d->queued--;
+            return;
+        }
+}
+
+static void
+item_free(struct dc_item *it)
+{
+    if (it == NULL)
+        return;
+    free(it->text);
+    free(it);
+}
+
+static struct dc_item *
+item_new(struct discord *d, enum dc_kind kind, const char *chat)
+{
+    struct dc_item *it;
+
+    if (d->stopped || d->queued >= DC_QUEUE_MAX || chat == NULL ||
+        strlen(chat) >= DISCORD_SNOWFLAKE_MAX)
+        return NULL;
+    if ((it = calloc(1, sizeof(*it))) == NULL)
+        return NULL;
+    it->d = d;
+    it->kind = kind;
+    memcpy(it->chat, chat, strlen(chat) + 1);
+    if (d->tail != NULL)
+        d->tail->next = it;
+    else
+        d->head = it;
+    d->tail = it;
+    d->queued++;
+    return it;
+}
+
+static const char *
+item_route(const struct dc_item *it)
+{
+    return it->kind == DC_MSG      ? ROUTE_MESSAGES
+           : it->kind == DC_TYPING ? ROUTE_TYPING
+                                   : ROUTE_REACTIONS;
+}
+
+static void
+send_result(struct discord *d, struct dc_item *it, enum send_status st,
+            const char *mid, int64_t retry_ms, const char *cls)
+{
+    struct send_result r;
+
+    memset(&r, 0, sizeof(r));
+    r.status = st;
+    r.message_id = mid ? mid : "";
+    r.retry_after_ms = retry_ms;
+    r.error_class = cls;
+    core_send_done(d->core, it->send_id, &r);
+}
+
+static void
+queue_reaction(struct discord *d, const char *chat, const char *mid,
+               const char *emoji)
+{
+    struct dc_item *it;
+
+    if (strlen(mid) >= DISCORD_SNOWFLAKE_MAX ||
+        (it = item_new(d, DC_REACT, chat)) == NULL)
+        return;
+    memcpy(it->target, mid, strlen(mid) + 1);
+    it->emoji = emoji;
+}
+
+#define EMOJI_UP "%F0%9F%91%8D"
+#define EMOJI_DOWN "%F0%9F%91%8E"
+
+static void
+rest_done(const struct http_response *r, void *arg)
+{
+    struct dc_item *it = arg;
+    struct discord *d = it->d;
+    struct discord_rest_headers h;
+    struct discord_error e;
+    int64_t now = now_ms();
+    char mid[DISCORD_SNOWFLAKE_MAX];
+    const char *why = NULL;
+    int drop = 1;
+
+    it->req = NULL;
+    if (r->error != HTTP_OK) {
+        discord_rest_cancel(d->rest, item_route(it), it->chat);
+        e.retry_after_ms = -1;
+    } else {
+        memset(&h, 0, sizeof(h));
+        h.limit = http_response_header(r, "X-RateLimit-Limit");
+        h.remaining = http_response_header(r, "X-RateLimit-Remaining");
+        h.reset_after = http_response_header(r, "X-RateLimit-Reset-After");
+        h.bucket = http_response_header(r, "X-RateLimit-Bucket");
+        h.global = http_response_header(r, "X-RateLimit-Global");
+        h.scope = http_response_header(r, "X-RateLimit-Scope");
+        h.retry_after = http_response_header(r, "Retry-After");
+        if (discord_codec_error(r->body, r->body_len, &e) < 0)
+            e.retry_after_ms = -1;
+        discord_rest_done(d->rest, item_route(it), it->chat, (int)r->status, &h,
+                          r->status == 429 ? e.retry_after_ms : -1,
+                          r->status == 429 && e.global, now);
+    }
+    if (r->error == HTTP_OK && r->status == 429) {
+        /* delayed, never dropped: the bucket now holds it back */
+        d->stat.retries_429++;
+        log_warnx("discord 429 route=%s channel=%s retry_after_ms=%" PRId64
+                  " global=%d",
+                  item_route(it), it->chat, e.retry_after_ms, e.global);
+        drop = it->kind == DC_TYPING;
+    } else if (r->error == HTTP_OK && r->status >= 200 && r->status < 300) {
+        if (it->kind == DC_MSG) {
+            if (discord_codec_message_id(r->body, r->body_len, mid, sizeof(mid),
+                                         &why) < 0)
+                mid[0] = '\0';
+            d->stat.sent++;
+            send_result(d, it, SEND_OK, mid, 0, NULL);
+            if (it->feedback && mid[0] != '\0') {
+                queue_reaction(d, it->chat, mid, EMOJI_UP);
+                queue_reaction(d, it->chat, mid, EMOJI_DOWN);
+            }
+        } else if (it->kind == DC_REACT) {
+            d->stat.reactions++;
+        } else {
+            d->stat.typing++;
+        }
+    } else if (it->kind != DC_MSG) {
+        /* typing and reactions are best effort */
+        log_debug("discord %s failed status=%ld", item_route(it), r->status);
+    } else if (r->error == HTTP_OK && r->status >= 400 && r->status < 500) {
+        const char *cls = r->status == 403   ? "forbidden"
+                          : r->status == 404 ? "not_found"
+                          : r->status == 401 ? "auth"
+                                             : "bad_request";
+
+        d->stat.send_errors++;
+        log_warnx("discord send failed status=%ld channel=%s class=%s",
+                  r->status, it->chat, cls);
+        send_result(d, it, SEND_FAILED, NULL, 0, cls);
+        if (r->status == 401)
+            dc_fatal(d, "discord rejected the token (401 from POST "
+                        "/channels/{id}/messages)");
+    } else {
+        /* 5xx, network, timeout: again with backoff (the nonce makes a
+         * resend idempotent), then hand it back to core's durable retry */
+        it->attempts++;
+        d->stat.send_errors++;
+        if (it->attempts < DC_ATTEMPTS_MAX) {
+            it->not_before = now + (1000LL << (it->attempts - 1));
+            drop = 0;
+        } else {
+            send_result(d, it, SEND_RETRY, NULL, DC_CORE_RETRY_MS, NULL);
+        }
+        log_warnx("discord send error status=%ld error=%s attempt=%d",
+                  r->status, http_error_name(r->error), it->attempts);
+    }
+    if (drop) {
+        item_unlink(d, it);
+        item_free(it);
+    }
+    dc_pump_soon(d, 0);
+}
+
+static void
+item_start(struct discord *d, struct dc_item *it)
+{
+    const char *hdrs[] = {d->auth, d->agent, "Content-Type: application/json",
+                          NULL};
+    const char *base = d->cfg->discord.api_base;
+    struct http_request rq;
+    char url[DC_URL_MAX], *body = NULL;
+
+    memset(&rq, 0, sizeof(rq));
+    rq.headers = hdrs;
+    rq.timeout_ms = DC_REST_TIMEOUT;
+    rq.url = url;
+    if (it->kind == DC_MSG) {
+        struct discord_create m = {it->text, it->reply_to, it->nonce};
+
+        snprintf(url, sizeof(url), "%s/channels/%s/messages", base, it->chat);
+        body = discord_codec_create_message(&m);
+        rq.method = "POST";
+    } else if (it->kind == DC_TYPING) {
+        snprintf(url, sizeof(url), "%s/channels/%s/typing", base, it->chat);
+        rq.method = "POST";
+    } else {
+        snprintf(url, sizeof(url),
+                 "%s/channels/%s/messages/%s/reactions/%s/@me", base, it->chat,
+                 it->target, it->emoji);
+        rq.method = "PUT";
+    }
+    rq.body = body ? body : DC_EMPTY_BODY;
+    rq.body_len = strlen(rq.body);
+    if (it->kind == DC_MSG)
+        d->stat.sends++;
+    it->req = http_send(d->http, &rq, rest_done, it);
+    free(body);
+    if (it->req == NULL) {
+        discord_rest_cancel(d->rest, item_route(it), it->chat);
+        it->not_before = now_ms() + 1000;
+    }
+}
+
+static void
+pump_fired(uv_timer_t *t)
+{
+    struct discord *d = t->data;
+    int64_t now = now_ms(), next = -1;
+    struct dc_item *it, *nx;
+
+    for (it = d->head; it != NULL; it = nx) {
+        int64_t w;
+
+        nx = it->next;
+        if (it->req != NULL)
+            continue;
+        if (it->not_before > now) {
+            w = it->not_before - now;
+        } else if ((w = discord_rest_acquire(d->rest, item_route(it), it->chat,
+                                             now)) == 0) {
+            item_start(d, it);
+            continue;
+        } else if (it->kind == DC_TYPING) {
+            /* stale by the time its bucket opens; core repeats it */
+            item_unlink(d, it);
+            item_free(it);
+            continue;
+        }
+        if (w < 0)
+            w = 1000; /* the bucket table is full of requests in flight */
+        if (next < 0 || w < next)
+            next = w;
+    }
+    if (next >= 0)
+        uv_timer_start(&d->pump, pump_fired, (uint64_t)next, 0);
+}
+
+static void
+dc_pump_soon(struct discord *d, int64_t ms)
+{
+    if (d->stopped)
+        return;
+    if (uv_is_active((uv_handle_t *)&d->pump) && ms > 0)
+        return;
+    uv_timer_start(&d->pump, pump_fired, (uint64_t)ms, 0);
+}
+
+/* ---- connector_ops ---- */
+
+static int
+op_send(void *ctx, const struct action *a)
+{
+    struct discord *d = ctx;
+    struct dc_item *it;
+
+    if (a->reply_to != NULL && strlen(a->reply_to) >= DISCORD_SNOWFLAKE_MAX)
+        return -1;
+    if ((it = item_new(d, DC_MSG, a->chat)) == NULL)
+        return -1;
+    if ((it->text = strdup(a->text ? a->text : "")) == NULL) {
+        item_unlink(d, it);
+        item_free(it);
+        return -1;
+    }
+    it->send_id = a->send_id;
+    it->feedback = a->feedback;
+    snprintf(it->reply_to, sizeof(it->reply_to), "%s",
+             a->reply_to ? a->reply_to : "");
+    discord_codec_nonce(a->idem_key, it->nonce, sizeof(it->nonce));
+    dc_pump_soon(d, 0);
+    return 0;
+}
+
+static void
+op_typing(void *ctx, const char *chat, const char *thread)
+{
+    struct discord *d = ctx;
+
+    (void)thread; /* a Discord thread is a channel: chat is its id */
+    for (struct dc_item *it = d->head; it != NULL; it = it->next)
+        if (it->kind == DC_TYPING && strcmp(it->chat, chat) == 0)
+            return;
+    if (item_new(d, DC_TYPING, chat) != NULL)
+        dc_pump_soon(d, 0);
+}
+
+static void
+op_react(void *ctx, const char *chat, const char *message_id, const char *emoji)
+{
+    struct discord *d = ctx;
+    const char *e = strcmp(emoji, "+1") == 0   ? EMOJI_UP
+                    : strcmp(emoji, "-1") == 0 ? EMOJI_DOWN
+                                               : NULL;
+
+    if (e == NULL || message_id == NULL)
+        return;
+    queue_reaction(d, chat, message_id, e);
+    dc_pump_soon(d, 0);
+}
+
+/* ---- lifecycle ---- */
+
+struct discord *
+discord_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
+            struct core *core, struct store *st, const struct config *cfg,
+            void (*fatal)(void *arg, const char *why), void *fatal_arg)
+{
+    struct discord *d = calloc(1, sizeof(*d));
+
+    if (d == NULL)
+        return NULL;
+    d->loop = loop;
+    d->http = http;
+    d->ws = ws;
+    d->core = core;
+    d->st = st;
+    d->cfg = cfg;
+    d->fatal = fatal;
+    d->fatal_arg = fatal_arg;
+    d->saved_seq = -1;
+    snprintf(d->reason, sizeof(d->reason), "starting");
+    snprintf(d->agent, sizeof(d->agent),
+             "User-Agent: DiscordBot (https://github.com/parley, %s)",
+             PARLEY_VERSION);
+    for (int i = 0; i < DGW_TIMER_COUNT; i++) {
+        uv_timer_init(loop, &d->timers[i]);
+        d->timers[i].data = d;
+        d->handles++;
+    }
+    uv_timer_init(loop, &d->pump);
+    d->pump.data = d;
+    d->handles++;
+    return d;
+}
+
+void
+discord_set_limits(struct discord *d, int gw_send_limit,
+                   int64_t gw_send_window_ms, int64_t typing_ms)
+{
+    d->gw_send_limit = gw_send_limit;
+    d->gw_send_window = gw_send_window_ms;
+    d->typing_ms = typing_ms;
+}
+
+int
+discord_start(struct discord *d)
+{
+    struct connector_ops ops;
+    struct discord_gw_input in = {.kind = DGW_IN_START};
+    int n;
+
+    if (d->started)
+        return 0;
+    n = snprintf(d->auth, sizeof(d->auth), "Authorization: Bot %s", token(d));
+    if (token(d)[0] == '\0' || n < 0 || (size_t)n >= sizeof(d->auth)) {
+        log_error("discord: no usable token");
+        return -1;
+    }
+    if (d->ws == NULL || d->http == NULL) {
+        log_error("discord: needs the HTTP client and the websocket context");
+        return -1;
+    }
+    d->gw = discord_gw_new(d->gw_send_limit, d->gw_send_window);
+    d->rest = discord_rest_new();
+    if (d->gw == NULL || d->rest == NULL) {
+        log_error("discord: out of memory");
+        return -1;
+    }
+    d->started = 1;
+    dc_restore(d);
+    memset(&ops, 0, sizeof(ops));
+    ops.platform = "discord";
+    ops.ctx = d;
+    ops.send = op_send;
+    ops.typing = op_typing;
+    ops.react = op_react;
+    ops.typing_interval_ms = d->typing_ms > 0 ? d->typing_ms : DC_TYPING_MS;
+    ops.text_max = DC_TEXT_MAX;
+    if (core_register_connector(d->core, &ops) < 0) {
+        log_error("discord: cannot register with core");
+        return -1;
+    }
+    d->registered = 1;
+    dc_feed(d, &in);
+    return 0;
+}
+
+void
+discord_stop(struct discord *d)
+{
+    struct discord_gw_input in = {.kind = DGW_IN_STOP};
+    struct dc_item *it;
+
+    if (d == NULL || d->stopped || !d->started) {
+        if (d != NULL)
+            d->stopped = 1;
+        return;
+    }
+    /* the machine closes resumably (4000) and saves the session */
+    dc_feed(d, &in);
+    d->stopped = 1;
+    d->up = 0;
+    snprintf(d->reason, sizeof(d->reason), "stopped");
+    if (d->registered) {
+        core_unregister_connector(d->core, "discord");
+        d->registered = 0;
+    }
+    if (d->gw_req != NULL) {
+        http_cancel(d->gw_req);
+        d->gw_req = NULL;
+    }
+    /* unsent parts stay in their jobs; core sends them after a restart */
+    while ((it = d->head) != NULL) {
+        if (it->req != NULL)
+            http_cancel(it->req);
+        item_unlink(d, it);
+        item_free(it);
+    }
+    for (int i = 0; i < DGW_TIMER_COUNT; i++)
+        uv_timer_stop(&d->timers[i]);
+    uv_timer_stop(&d->pump);
+}
+
+static void
+handle_closed(uv_handle_t *h)
+{
+    struct discord *d = h->data;
+
+    if (--d->handles == 0) {
+        discord_gw_free(d->gw);
+        discord_rest_free(d->rest);
+        sodium_memzero(d->auth, sizeof(d->auth));
+        free(d);
+    }
+}
+
+void
+discord_free(struct discord *d)
+{
+    if (d == NULL || d->freeing)
+        return;
+    discord_stop(d);
+    d->freeing = 1;
+    /* a close under way (discord_stop's 4000) finishes without us */
+    if (d->conn != NULL) {
+        ws_abandon(d->conn, DISCORD_GW_CLOSE_RESUMABLE, "parley");
+        d->conn = NULL;
+    }
+    for (int i = 0; i < DGW_TIMER_COUNT; i++)
+        uv_close((uv_handle_t *)&d->timers[i], handle_closed);
+    uv_close((uv_handle_t *)&d->pump, handle_closed);
+}
+
+int
+discord_is_up(void *discord)
+{
+    const struct discord *d = discord;
+
+    return d != NULL && d->up && !d->stopped;
+}
+
+void
+discord_status(const struct discord *d, struct discord_status *s)
+{
+    struct discord_gw_stats gs;
+
+    *s = d->stat;
+    s->up = discord_is_up((void *)(uintptr_t)d);
+    snprintf(s->reason, sizeof(s->reason), "%s", d->reason);
+    s->queued = d->queued;
+    s->connected = d->conn != NULL;
+    if (d->gw != NULL) {
+        discord_gw_stats(d->gw, &gs);
+        snprintf(s->self_id, sizeof(s->self_id), "%s",
+                 discord_gw_self_id(d->gw));
+        s->zombies = gs.zombies;
+    }
+}

@@ -1,0 +1,85 @@
+/* discord: the Discord connector — gateway in, REST replies out. */
+#ifndef PARLEY_DISCORD_H
+#define PARLEY_DISCORD_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "core/http.h"
+#include "core/ws.h"
+#include "storage/store.h"
+
+struct core;
+
+/*
+ * Glue on core/http.h, core/ws.h, the pure gateway machine
+ * (connectors/discord_gw.h), the codec and the REST buckets, and the
+ * connector contract (core/event.h); docs/discord.md.  Loop thread only.
+ *
+ * Start: the saved session ('discord': session_id, resume_url, seq) is
+ * restored, GET {api_base}/gateway/bot, then the gateway (RESUME when a
+ * session was saved, else IDENTIFY).  MESSAGE_CREATE and our answers'
+ * 👍/👎 reactions go to core_accept (the gateway has no ack: duplicates
+ * are core's to drop); an event core cannot make durable makes the
+ * connector resume from the sequence before it, so Discord replays it.
+ *
+ * Failures: 401 from /gateway/bot or a fatal close (4004, 4010–4014) →
+ * fatal(fatal_arg, why) once, the connector stops and discord_is_up says
+ * 0 (the daemon exits 2 or serves /healthz 503).
+ *
+ * Sends: a queue; each POST /channels/{id}/messages waits for its bucket
+ * (connectors/discord_rest.h), replies to the user's message, carries a
+ * nonce derived from action.idem_key with enforce_nonce, and
+ * allowed_mentions parse:[].  429s and 5xx are retried (delayed, never
+ * dropped); 403/404 → SEND_FAILED.  Answers with feedback get 👍 and 👎
+ * reactions from the bot.  Typing: POST /channels/{id}/typing, every 8 s
+ * while core waits for the model.
+ *
+ * Stop: closes the gateway with 4000 (resumable) and saves the session.
+ */
+struct discord;
+
+struct discord *discord_new(uv_loop_t *loop, struct http *http,
+                            struct ws_ctx *ws, struct core *core,
+                            struct store *st, const struct config *cfg,
+                            void (*fatal)(void *arg, const char *why),
+                            void *fatal_arg);
+/* Begins /gateway/bot → gateway; registers with core.  0, or -1 (logged). */
+int discord_start(struct discord *d);
+/* Closes the gateway resumably, saves the session, cancels requests,
+ * unregisters from core (unsent parts stay in their jobs).  Idempotent. */
+void discord_stop(struct discord *d);
+/*
+ * discord_stop, then frees; its handles close on the loop (run it once
+ * more).  NULL-safe.  A gateway close still under way is abandoned to
+ * core/ws (ws_abandon): it completes without us.  For the close frame to
+ * go out at all, run the loop between discord_stop and ws_ctx_free (a
+ * few ms; discord_status says !connected when it is done) — otherwise
+ * Discord sees 1006, which keeps the session resumable all the same.
+ */
+void discord_free(struct discord *d);
+
+/* /healthz: 1 while the gateway session is READY (void * for a table of
+ * health callbacks). */
+int discord_is_up(void *discord);
+
+/* Tests and /metrics. */
+struct discord_status {
+    int up;
+    int connected;    /* a gateway connection exists (also while closing) */
+    char reason[160]; /* when down */
+    char self_id[32];
+    uint64_t events, votes, accept_failures, sends, sent, send_errors,
+        retries_429, reactions, typing, identifies, resumes, heartbeats,
+        zombies;
+    size_t queued;
+};
+void discord_status(const struct discord *d, struct discord_status *s);
+
+/* Tests: override the gateway send budget and the typing interval (0 =
+ * defaults).  Call before discord_start. */
+void discord_set_limits(struct discord *d, int gw_send_limit,
+                        int64_t gw_send_window_ms, int64_t typing_ms);
+
+#endif

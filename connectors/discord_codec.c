@@ -1,0 +1,784 @@
+/* discord_codec: Discord gateway frames and REST bodies ↔ structs (pure). */
+#include "connectors/discord_codec.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+/* Message types that carry a user's text: DEFAULT and REPLY. */
+#define DC_TYPE_DEFAULT 0
+#define DC_TYPE_REPLY 19
+/* Mentions array entries looked at (Discord caps mentions per message). */
+#define DC_MENTIONS_MAX 100
+
+/* The whole body as one JSON value (bounded size and depth, UTF-8
+ * checked, no trailing bytes), or NULL with *why. */
+static json_object *
+parse_root(const char *body, size_t len, const char **why)
+{
+    json_tokener *tok = NULL;
+    json_object *root = NULL;
+    size_t off;
+
+    *why = NULL;
+    if (body == NULL || len == 0) {
+        *why = "empty body";
+        goto out;
+    }
+    if (len > DISCORD_BODY_MAX) {
+        *why = "body too large";
+        goto out;
+    }
+    if ((tok = json_tokener_new_ex(DISCORD_JSON_DEPTH)) == NULL) {
+        *why = "out of memory";
+        goto out;
+    }
+    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (root == NULL) {
+        enum json_tokener_error jerr = json_tokener_get_error(tok);
+
+        *why = jerr == json_tokener_continue      ? "truncated JSON"
+               : jerr == json_tokener_error_depth ? "JSON too deep"
+                                                  : "malformed JSON";
+        goto out;
+    }
+    off = json_tokener_get_parse_end(tok);
+    while (off < len && (body[off] == ' ' || body[off] == '\n' ||
+                         body[off] == '\r' || body[off] == '\t'))
+        off++;
+    if (off < len) {
+        *why = "trailing bytes after JSON";
+        json_object_put(root);
+        root = NULL;
+    }
+out:
+    if (tok != NULL)
+        json_tokener_free(tok);
+    return root;
+}
+
+/* Member of obj with that type, or NULL. */
+static json_object *
+get(json_object *obj, const char *key, json_type type)
+{
+    json_object *v = NULL;
+
+    if (obj == NULL || !json_object_is_type(obj, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
+        return NULL;
+    return json_object_is_type(v, type) ? v : NULL;
+}
+
+static const char *
+get_str(json_object *obj, const char *key)
+{
+    json_object *v = get(obj, key, json_type_string);
+
+    return v != NULL ? json_object_get_string(v) : NULL;
+}
+
+static int
+get_bool(json_object *obj, const char *key)
+{
+    json_object *v = get(obj, key, json_type_boolean);
+
+    return v != NULL && json_object_get_boolean(v);
+}
+
+/* An integer member: 1 when present, else 0 (*out untouched). */
+static int
+get_i64(json_object *obj, const char *key, int64_t *out)
+{
+    json_object *v = get(obj, key, json_type_int);
+
+    if (v == NULL)
+        return 0;
+    *out = json_object_get_int64(v);
+    return 1;
+}
+
+/* A number (int or double) in seconds → ms rounded up; -1 absent. */
+static int64_t
+get_seconds_ms(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    double d;
+
+    if (obj == NULL || !json_object_object_get_ex(obj, key, &v) || v == NULL)
+        return -1;
+    if (!json_object_is_type(v, json_type_double) &&
+        !json_object_is_type(v, json_type_int))
+        return -1;
+    d = json_object_get_double(v);
+    if (!(d >= 0) || d > 1e9)
+        return -1;
+    return (int64_t)ceil(d * 1000.0 - 1e-6);
+}
+
+/* A snowflake: 1..20 decimal digits. */
+static int
+snowflake_ok(const char *s)
+{
+    size_t n = 0;
+
+    if (s == NULL)
+        return 0;
+    for (; s[n] != '\0'; n++)
+        if (n >= 20 || !isdigit((unsigned char)s[n]))
+            return 0;
+    return n > 0;
+}
+
+/* Copy a snowflake member into dst: 1 ok, 0 absent or malformed. */
+static int
+get_snowflake(json_object *obj, const char *key, char *dst, size_t cap)
+{
+    const char *s = get_str(obj, key);
+
+    if (!snowflake_ok(s) || strlen(s) >= cap)
+        return 0;
+    memcpy(dst, s, strlen(s) + 1);
+    return 1;
+}
+
+/* Copy at most cap-1 bytes, cut on a UTF-8 boundary. */
+static void
+copy_cut(char *dst, size_t cap, const char *src)
+{
+    size_t n = event_text_cut(src, strlen(src), cap - 1);
+
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static enum discord_dispatch
+dispatch_kind(const char *t)
+{
+    if (t == NULL)
+        return DISCORD_T_NONE;
+    if (strcmp(t, "READY") == 0)
+        return DISCORD_T_READY;
+    if (strcmp(t, "RESUMED") == 0)
+        return DISCORD_T_RESUMED;
+    if (strcmp(t, "MESSAGE_CREATE") == 0)
+        return DISCORD_T_MESSAGE_CREATE;
+    if (strcmp(t, "MESSAGE_REACTION_ADD") == 0)
+        return DISCORD_T_REACTION_ADD;
+    return DISCORD_T_OTHER;
+}
+
+static int
+decode_ready(json_object *d, struct discord_ready *r, const char **why)
+{
+    const char *sid = get_str(d, "session_id");
+    const char *url = get_str(d, "resume_gateway_url");
+    json_object *user = get(d, "user", json_type_object);
+    const char *name = get_str(user, "username");
+
+    if (sid == NULL || sid[0] == '\0' || strlen(sid) >= sizeof(r->session_id)) {
+        *why = "READY without a usable session_id";
+        return -1;
+    }
+    if (!get_snowflake(user, "id", r->user_id, sizeof(r->user_id))) {
+        *why = "READY without user.id";
+        return -1;
+    }
+    memcpy(r->session_id, sid, strlen(sid) + 1);
+    /* absent on very old gateways: resume on the gateway url then */
+    if (url != NULL && strlen(url) < sizeof(r->resume_url) &&
+        (strncmp(url, "wss://", 6) == 0 || strncmp(url, "ws://", 5) == 0))
+        memcpy(r->resume_url, url, strlen(url) + 1);
+    if (name != NULL)
+        copy_cut(r->username, sizeof(r->username), name);
+    return 0;
+}
+
+/*
+ * Removes every "<@self>" and "<@!self>" from text (in place); returns 1
+ * if one was found.  A space after a removed mention at the start of a
+ * word goes with it, so "<@1> hi" becomes "hi".
+ */
+static int
+strip_mentions(char *text, const char *self)
+{
+    char tok1[DISCORD_SNOWFLAKE_MAX + 4], tok2[DISCORD_SNOWFLAKE_MAX + 4];
+    size_t n1, n2, r = 0, w = 0, len = strlen(text);
+    int found = 0;
+
+    if (self == NULL || self[0] == '\0')
+        return 0;
+    n1 = (size_t)snprintf(tok1, sizeof(tok1), "<@%s>", self);
+    n2 = (size_t)snprintf(tok2, sizeof(tok2), "<@!%s>", self);
+    while (r < len) {
+        size_t skip = 0;
+
+        if (strncmp(text + r, tok1, n1) == 0)
+            skip = n1;
+        else if (strncmp(text + r, tok2, n2) == 0)
+            skip = n2;
+        if (skip > 0) {
+            found = 1;
+            r += skip;
+            if ((w == 0 || text[w - 1] == ' ' || text[w - 1] == '\n') &&
+                r < len && (text[r] == ' ' || text[r] == '\n'))
+                r++;
+            continue;
+        }
+        text[w++] = text[r++];
+    }
+    text[w] = '\0';
+    return found;
+}
+
+/* Trim ASCII whitespace at both ends, in place. */
+static void
+trim(char *s)
+{
+    size_t len = strlen(s), a = 0;
+
+    while (len > 0 && isspace((unsigned char)s[len - 1]))
+        s[--len] = '\0';
+    while (a < len && isspace((unsigned char)s[a]))
+        a++;
+    if (a > 0)
+        memmove(s, s + a, len - a + 1);
+}
+
+/* "/name args": a command; name lower-cased into m->command, text = args. */
+static void
+find_command(struct discord_message *m)
+{
+    char *t = m->text;
+    size_t n = 0;
+
+    if (t[0] != '/' || !isalpha((unsigned char)t[1]))
+        return;
+    while (n < EVENT_COMMAND_MAX - 1 && (isalnum((unsigned char)t[1 + n]) ||
+                                         t[1 + n] == '_' || t[1 + n] == '-'))
+        n++;
+    if (t[1 + n] != '\0' && !isspace((unsigned char)t[1 + n]))
+        return; /* "/path/to", a name too long: not a command */
+    for (size_t i = 0; i < n; i++)
+        m->command[i] = (char)tolower((unsigned char)t[1 + i]);
+    m->command[n] = '\0';
+    memmove(t, t + 1 + n, strlen(t + 1 + n) + 1);
+    trim(t);
+    m->flags |= EVENT_COMMAND;
+}
+
+static int64_t
+snowflake_ms(const char *id)
+{
+    uint64_t v = strtoull(id, NULL, 10);
+
+    return (int64_t)(v >> 22) + DISCORD_EPOCH_MS;
+}
+
+static void
+decode_message(json_object *d, const char *self, struct discord_message *m)
+{
+    json_object *author = get(d, "author", json_type_object);
+    json_object *member = get(d, "member", json_type_object);
+    json_object *ref = get(d, "referenced_message", json_type_object);
+    json_object *mref = get(d, "message_reference", json_type_object);
+    json_object *mentions = get(d, "mentions", json_type_array);
+    const char *content = get_str(d, "content");
+    const char *name;
+    int64_t type = DC_TYPE_DEFAULT;
+    size_t len;
+    char ref_author[DISCORD_SNOWFLAKE_MAX] = "";
+
+    m->skip = 1;
+    if (!get_snowflake(d, "id", m->id, sizeof(m->id)) ||
+        !get_snowflake(d, "channel_id", m->channel_id, sizeof(m->channel_id)) ||
+        !get_snowflake(author, "id", m->author_id, sizeof(m->author_id)))
+        return;
+    get_i64(d, "type", &type);
+    if (type != DC_TYPE_DEFAULT && type != DC_TYPE_REPLY)
+        return; /* joins, pins, boosts, slash-command echoes */
+    get_snowflake(d, "guild_id", m->guild_id, sizeof(m->guild_id));
+    name = get_str(member, "nick");
+    if (name == NULL)
+        name = get_str(author, "global_name");
+    if (name == NULL)
+        name = get_str(author, "username");
+    copy_cut(m->author_name, sizeof(m->author_name), name ? name : "");
+    if (m->guild_id[0] == '\0')
+        m->flags |= EVENT_PRIVATE;
+    if (get_bool(author, "bot") || get(d, "webhook_id", json_type_string))
+        m->flags |= EVENT_FROM_BOT;
+    if (self[0] != '\0' && strcmp(m->author_id, self) == 0)
+        m->flags |= EVENT_FROM_SELF;
+    get_snowflake(mref, "message_id", m->reply_to, sizeof(m->reply_to));
+    if (ref != NULL) {
+        get_snowflake(get(ref, "author", json_type_object), "id", ref_author,
+                      sizeof(ref_author));
+        if (m->reply_to[0] == '\0')
+            get_snowflake(ref, "id", m->reply_to, sizeof(m->reply_to));
+    }
+    if (self[0] != '\0' && strcmp(ref_author, self) == 0)
+        m->flags |= EVENT_REPLY_TO_BOT;
+    if (mentions != NULL && self[0] != '\0') {
+        size_t n = json_object_array_length(mentions);
+
+        for (size_t i = 0; i < n && i < DC_MENTIONS_MAX; i++) {
+            const char *id =
+                get_str(json_object_array_get_idx(mentions, i), "id");
+            if (id != NULL && strcmp(id, self) == 0)
+                m->flags |= EVENT_MENTIONED;
+        }
+    }
+    if (content == NULL)
+        content = "";
+    len = event_text_cut(content, strlen(content), EVENT_TEXT_MAX);
+    if ((m->text = malloc(len + 1)) == NULL)
+        return;
+    memcpy(m->text, content, len);
+    m->text[len] = '\0';
+    if (strip_mentions(m->text, self))
+        m->flags |= EVENT_MENTIONED;
+    /* a reply pings its author by default: that is not a mention */
+    if ((m->flags & EVENT_REPLY_TO_BOT) && !strstr(content, "<@"))
+        m->flags &= ~(unsigned)EVENT_MENTIONED;
+    trim(m->text);
+    find_command(m);
+    m->ts_ms = snowflake_ms(m->id);
+    m->skip = 0;
+}
+
+/* 👍 U+1F44D, 👎 U+1F44E, optionally with a skin tone U+1F3FB..U+1F3FF. */
+static int
+emoji_vote(const char *name)
+{
+    const unsigned char *s = (const unsigned char *)name;
+    int vote;
+
+    if (s == NULL || s[0] != 0xf0 || s[1] != 0x9f || s[2] != 0x91)
+        return 0;
+    if (s[3] == 0x8d)
+        vote = 1;
+    else if (s[3] == 0x8e)
+        vote = -1;
+    else
+        return 0;
+    s += 4;
+    if (s[0] == 0xf0 && s[1] == 0x9f && s[2] == 0x8f && s[3] >= 0xbb &&
+        s[3] <= 0xbf)
+        s += 4;
+    return s[0] == '\0' ? vote : 0;
+}
+
+static void
+decode_reaction(json_object *d, const char *self, struct discord_reaction *r)
+{
+    json_object *emoji = get(d, "emoji", json_type_object);
+    json_object *member = get(d, "member", json_type_object);
+    char author[DISCORD_SNOWFLAKE_MAX] = "";
+
+    r->skip = 1;
+    if (!get_snowflake(d, "user_id", r->user_id, sizeof(r->user_id)) ||
+        !get_snowflake(d, "channel_id", r->channel_id, sizeof(r->channel_id)) ||
+        !get_snowflake(d, "message_id", r->message_id, sizeof(r->message_id)))
+        return;
+    get_snowflake(d, "guild_id", r->guild_id, sizeof(r->guild_id));
+    /* ours (the bot's own 👍/👎 under each answer) and other bots' */
+    if (self[0] != '\0' && strcmp(r->user_id, self) == 0)
+        return;
+    if (get_bool(get(member, "user", json_type_object), "bot"))
+        return;
+    /* only votes on our messages count (core checks too) */
+    if (get_snowflake(d, "message_author_id", author, sizeof(author)) &&
+        self[0] != '\0' && strcmp(author, self) != 0)
+        return;
+    if (get(emoji, "id", json_type_string) != NULL)
+        return; /* a custom emoji, whatever its name */
+    if ((r->vote = emoji_vote(get_str(emoji, "name"))) == 0)
+        return;
+    r->skip = 0;
+}
+
+int
+discord_codec_frame(const char *buf, size_t len, const char *self_id,
+                    struct discord_frame *f, const char **why)
+{
+    json_object *root = NULL, *d;
+    const char *t;
+    int64_t op = -1;
+    int rc = -1;
+
+    memset(f, 0, sizeof(*f));
+    f->s = -1;
+    f->msg.skip = f->reaction.skip = 1;
+    if (self_id == NULL)
+        self_id = "";
+    if ((root = parse_root(buf, len, why)) == NULL)
+        goto out;
+    if (!json_object_is_type(root, json_type_object) ||
+        !get_i64(root, "op", &op) || op < 0 || op > 255) {
+        *why = "not a gateway frame (no op)";
+        goto out;
+    }
+    f->op = (int)op;
+    get_i64(root, "s", &f->s);
+    if (f->s < 0)
+        f->s = -1;
+    json_object_object_get_ex(root, "d", &d);
+    switch (f->op) {
+    case DISCORD_OP_HELLO:
+        if (!get_i64(d, "heartbeat_interval", &f->heartbeat_interval) ||
+            f->heartbeat_interval <= 0 || f->heartbeat_interval > 3600000) {
+            *why = "HELLO without a usable heartbeat_interval";
+            goto out;
+        }
+        break;
+    case DISCORD_OP_INVALID_SESSION:
+        f->resumable = d != NULL && json_object_is_type(d, json_type_boolean) &&
+                       json_object_get_boolean(d);
+        break;
+    case DISCORD_OP_DISPATCH:
+        t = get_str(root, "t");
+        if (t == NULL) {
+            *why = "dispatch without t";
+            goto out;
+        }
+        copy_cut(f->t_name, sizeof(f->t_name), t);
+        f->t = dispatch_kind(t);
+        if (f->t == DISCORD_T_READY && decode_ready(d, &f->ready, why) < 0)
+            goto out;
+        if (f->t == DISCORD_T_MESSAGE_CREATE)
+            decode_message(d, self_id, &f->msg);
+        if (f->t == DISCORD_T_REACTION_ADD)
+            decode_reaction(d, self_id, &f->reaction);
+        break;
+    default:
+        break;
+    }
+    *why = NULL;
+    rc = 0;
+out:
+    if (root != NULL)
+        json_object_put(root);
+    if (rc < 0)
+        discord_frame_release(f);
+    return rc;
+}
+
+void
+discord_frame_release(struct discord_frame *f)
+{
+    if (f == NULL)
+        return;
+    free(f->msg.text);
+    f->msg.text = NULL;
+}
+
+int
+discord_frame_event(const struct discord_frame *f, struct event *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (f->op != DISCORD_OP_DISPATCH)
+        return -1;
+    ev->platform = "discord";
+    ev->thread = "";
+    ev->command = "";
+    ev->text = "";
+    ev->target_id = "";
+    ev->reply_to = "";
+    ev->user_name = "";
+    if (f->t == DISCORD_T_MESSAGE_CREATE && !f->msg.skip &&
+        f->msg.text != NULL) {
+        ev->kind = EVENT_MESSAGE;
+        ev->chat = f->msg.channel_id;
+        ev->user = f->msg.author_id;
+        ev->user_name = f->msg.author_name;
+        ev->message_id = f->msg.id;
+        ev->reply_to = f->msg.reply_to;
+        ev->flags = f->msg.flags;
+        ev->ts_ms = f->msg.ts_ms;
+        ev->command = f->msg.command;
+        ev->text = f->msg.text;
+        return 0;
+    }
+    if (f->t == DISCORD_T_REACTION_ADD && !f->reaction.skip) {
+        ev->kind = EVENT_VOTE;
+        ev->chat = f->reaction.channel_id;
+        ev->user = f->reaction.user_id;
+        ev->message_id = "";
+        ev->target_id = f->reaction.message_id;
+        ev->vote = f->reaction.vote;
+        ev->flags = f->reaction.guild_id[0] ? 0 : EVENT_PRIVATE;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- outgoing gateway frames, built by hand so the token is never copied
+ * into memory we cannot zero ---- */
+
+/* Appends s as a JSON string body (no quotes) at *off; -1 when full. */
+static int
+put_escaped(char *buf, size_t cap, size_t *off, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+        char esc[8];
+        size_t n;
+
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)ch;
+            n = 2;
+        } else if (ch < 0x20) {
+            n = (size_t)snprintf(esc, sizeof(esc), "\\u%04x", ch);
+        } else {
+            esc[0] = (char)ch;
+            n = 1;
+        }
+        if (*off + n >= cap)
+            return -1;
+        memcpy(buf + *off, esc, n);
+        *off += n;
+    }
+    buf[*off] = '\0';
+    return 0;
+}
+
+static int
+put_raw(char *buf, size_t cap, size_t *off, const char *s)
+{
+    size_t n = strlen(s);
+
+    if (*off + n >= cap)
+        return -1;
+    memcpy(buf + *off, s, n + 1);
+    *off += n;
+    return 0;
+}
+
+static size_t
+send_cap(size_t cap)
+{
+    return cap > DISCORD_GW_SEND_MAX + 1 ? DISCORD_GW_SEND_MAX + 1 : cap;
+}
+
+int
+discord_codec_heartbeat(int64_t seq, char *buf, size_t cap)
+{
+    int n;
+
+    if (seq < 0)
+        n = snprintf(buf, cap, "{\"op\":1,\"d\":null}");
+    else
+        n = snprintf(buf, cap, "{\"op\":1,\"d\":%" PRId64 "}", seq);
+    return n < 0 || (size_t)n >= send_cap(cap) ? -1 : n;
+}
+
+int
+discord_codec_identify(const char *token, int intents, char *buf, size_t cap)
+{
+    size_t off = 0;
+    char tail[160];
+
+    cap = send_cap(cap);
+    if (cap == 0 || token == NULL)
+        return -1;
+    snprintf(tail, sizeof(tail),
+             "\",\"intents\":%d,\"properties\":{\"os\":\"linux\","
+             "\"browser\":\"parley\",\"device\":\"parley\"}}}",
+             intents);
+    if (put_raw(buf, cap, &off, "{\"op\":2,\"d\":{\"token\":\"") < 0 ||
+        put_escaped(buf, cap, &off, token) < 0 ||
+        put_raw(buf, cap, &off, tail) < 0)
+        return -1;
+    return (int)off;
+}
+
+int
+discord_codec_resume(const char *token, const char *session_id, int64_t seq,
+                     char *buf, size_t cap)
+{
+    size_t off = 0;
+    char tail[64];
+
+    cap = send_cap(cap);
+    if (cap == 0 || token == NULL || session_id == NULL)
+        return -1;
+    if (seq < 0)
+        snprintf(tail, sizeof(tail), "\",\"seq\":null}}");
+    else
+        snprintf(tail, sizeof(tail), "\",\"seq\":%" PRId64 "}}", seq);
+    if (put_raw(buf, cap, &off, "{\"op\":6,\"d\":{\"token\":\"") < 0 ||
+        put_escaped(buf, cap, &off, token) < 0 ||
+        put_raw(buf, cap, &off, "\",\"session_id\":\"") < 0 ||
+        put_escaped(buf, cap, &off, session_id) < 0 ||
+        put_raw(buf, cap, &off, tail) < 0)
+        return -1;
+    return (int)off;
+}
+
+/* ---- REST ---- */
+
+int
+discord_codec_gateway_bot(const char *body, size_t len,
+                          struct discord_gateway_bot *g, const char **why)
+{
+    json_object *root, *ssl;
+    const char *url;
+    int64_t v;
+    int rc = -1;
+
+    memset(g, 0, sizeof(*g));
+    g->shards = 1;
+    g->max_concurrency = 1;
+    g->remaining = 1;
+    if ((root = parse_root(body, len, why)) == NULL)
+        return -1;
+    url = get_str(root, "url");
+    if (url == NULL || strlen(url) >= sizeof(g->url) ||
+        (strncmp(url, "wss://", 6) != 0 && strncmp(url, "ws://", 5) != 0)) {
+        *why = "no usable gateway url";
+        goto out;
+    }
+    memcpy(g->url, url, strlen(url) + 1);
+    if (get_i64(root, "shards", &v) && v > 0 && v < 65536)
+        g->shards = (int)v;
+    if ((ssl = get(root, "session_start_limit", json_type_object)) != NULL) {
+        if (get_i64(ssl, "total", &v) && v >= 0)
+            g->total = v;
+        if (get_i64(ssl, "remaining", &v) && v >= 0)
+            g->remaining = v;
+        if (get_i64(ssl, "reset_after", &v) && v >= 0 && v < 7LL * 86400000)
+            g->reset_after_ms = v;
+        if (get_i64(ssl, "max_concurrency", &v) && v > 0 && v <= 1024)
+            g->max_concurrency = (int)v;
+    }
+    *why = NULL;
+    rc = 0;
+out:
+    json_object_put(root);
+    return rc;
+}
+
+char *
+discord_codec_create_message(const struct discord_create *m)
+{
+    json_object *o = json_object_new_object(), *am = NULL, *ref = NULL;
+    const char *content = m->content ? m->content : "";
+    size_t n = event_text_cut(content, strlen(content), DISCORD_CONTENT_MAX);
+    char *out = NULL;
+
+    if (o == NULL)
+        return NULL;
+    json_object_object_add(o, "content",
+                           json_object_new_string_len(content, (int)n));
+    if (m->reply_to != NULL && m->reply_to[0] != '\0') {
+        ref = json_object_new_object();
+        json_object_object_add(ref, "message_id",
+                               json_object_new_string(m->reply_to));
+        json_object_object_add(ref, "fail_if_not_exists",
+                               json_object_new_boolean(0));
+        json_object_object_add(o, "message_reference", ref);
+    }
+    am = json_object_new_object();
+    json_object_object_add(am, "parse", json_object_new_array());
+    json_object_object_add(am, "replied_user", json_object_new_boolean(0));
+    json_object_object_add(o, "allowed_mentions", am);
+    if (m->nonce != NULL && m->nonce[0] != '\0') {
+        json_object_object_add(o, "nonce", json_object_new_string(m->nonce));
+        json_object_object_add(o, "enforce_nonce", json_object_new_boolean(1));
+    }
+    out = strdup(json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return out;
+}
+
+void
+discord_codec_nonce(const char *idem_key, char *buf, size_t cap)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    if (cap == 0)
+        return;
+    if (idem_key == NULL)
+        idem_key = "";
+    if (strlen(idem_key) <= DISCORD_NONCE_MAX && strlen(idem_key) < cap) {
+        memcpy(buf, idem_key, strlen(idem_key) + 1);
+        return;
+    }
+    for (const unsigned char *p = (const unsigned char *)idem_key; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    snprintf(buf, cap, "h%016" PRIx64, h);
+}
+
+int
+discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
+                         const char **why)
+{
+    json_object *root = parse_root(body, len, why);
+    int rc = -1;
+
+    if (cap > 0)
+        id[0] = '\0';
+    if (root == NULL)
+        return -1;
+    if (!get_snowflake(root, "id", id, cap)) {
+        *why = "no message id";
+        goto out;
+    }
+    *why = NULL;
+    rc = 0;
+out:
+    json_object_put(root);
+    return rc;
+}
+
+int
+discord_codec_error(const char *body, size_t len, struct discord_error *e)
+{
+    const char *why, *msg;
+    json_object *root;
+    int64_t code = 0;
+
+    memset(e, 0, sizeof(*e));
+    e->retry_after_ms = -1;
+    if ((root = parse_root(body, len, &why)) == NULL)
+        return -1;
+    if ((msg = get_str(root, "message")) != NULL)
+        copy_cut(e->message, sizeof(e->message), msg);
+    if (get_i64(root, "code", &code))
+        e->code = code;
+    e->retry_after_ms = get_seconds_ms(root, "retry_after");
+    e->global = get_bool(root, "global");
+    json_object_put(root);
+    return 0;
+}
+
+int64_t
+discord_codec_seconds_ms(const char *s)
+{
+    char *end = NULL;
+    double d;
+
+    if (s == NULL)
+        return -1;
+    while (*s == ' ')
+        s++;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    d = strtod(s, &end);
+    if (end == s || !(d >= 0) || d > 1e9)
+        return -1;
+    while (*end == ' ')
+        end++;
+    if (*end != '\0')
+        return -1;
+    return (int64_t)ceil(d * 1000.0 - 1e-6);
+}

@@ -1,0 +1,165 @@
+/* discord_fake: a Discord gateway + REST server for tests (sessions, resume
+ * with replay, zombies, close codes, rate-limit buckets, global 429s). */
+#ifndef PARLEY_DISCORD_FAKE_H
+#define PARLEY_DISCORD_FAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "tests/fakes/fake.h"
+
+/*
+ * A faithful-enough Discord API v10 on tests/fakes/fake.h (docs/discord.md
+ * "The fake"):
+ *
+ *   REST under /api/v10, `Authorization: Bot TOKEN` (else 401
+ *   {"message":"401: Unauthorized","code":0}):
+ *     GET  /gateway/bot → url ws://127.0.0.1:PORT/gateway, session_start_limit
+ *     POST /channels/{c}/messages {content ≤ 2000, message_reference,
+ *          allowed_mentions, nonce, enforce_nonce} → the message (a nonce
+ *          seen before in the channel with enforce_nonce returns the first
+ *          message again: nothing is posted twice); content over 2000
+ *          characters → 400 code 50035
+ *     POST /channels/{c}/typing → 204
+ *     PUT  /channels/{c}/messages/{m}/reactions/{emoji}/@me → 204
+ *          (unknown message → 404 code 10008); the reaction is also
+ *          dispatched as MESSAGE_REACTION_ADD by the bot, like Discord does
+ *   Every answer carries X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/
+ *   -Bucket.  Buckets are ENFORCED, fixed windows per (route, channel):
+ *   messages 5 per 5 s by default, typing 5 per 5 s, reactions 1 per
+ *   250 ms; over → 429 {message, retry_after, global:false} with
+ *   Retry-After and X-RateLimit-Scope: user.  All requests together: 50
+ *   per second, over → a global 429.  discord_fake_global_429() makes the
+ *   next request a global 429 (X-RateLimit-Global: true) and every request
+ *   before its retry_after another one; 429s other than the scripted one
+ *   count as "caused" (the client did not wait), except for requests
+ *   arriving within DISCORD_FAKE_SLACK_MS of the scripted one (they were
+ *   in flight before the client could know).
+ *
+ *   The gateway at /gateway (and /resume, the resume_gateway_url): HELLO
+ *   {heartbeat_interval}; op 1 → op 11 ACK (unless acks are off: a
+ *   zombie); IDENTIFY (wrong token → 4004, MESSAGE_CONTENT not allowed →
+ *   4014, a second one → 4005) → READY {session_id, resume_gateway_url,
+ *   user}; RESUME of a known session detached less than the resume window
+ *   → the missed dispatches replayed, then RESUMED; unknown or expired →
+ *   op 9 false.  A client close with 1000/1001 ends its session; any other
+ *   close or a drop keeps it resumable.  Frames over 4096 bytes → 4002;
+ *   an unknown op → 4001; anything before IDENTIFY but heartbeats → 4003;
+ *   more than the send limit (120 per 60 s) → 4008.
+ *
+ *   Injection: MESSAGE_CREATE and MESSAGE_REACTION_ADD dispatches into the
+ *   current session (kept in its log while no connection is attached, so
+ *   a resume replays them), op 7, op 9, op 1, close codes, drops.
+ *
+ *   A control API for out-of-process tests and the demo, under /_fake/:
+ *   POST /_fake/message {"channel","guild","author","name","content",
+ *        "reply_to","bot","webhook"} → {"id","seq"}
+ *   POST /_fake/reaction {"channel","message","user","emoji"}
+ *   POST /_fake/op {"op":7} | {"op":9,"d":false} | {"op":1}
+ *   POST /_fake/close {"code":4004}     POST /_fake/drop
+ *   POST /_fake/acks {"on":false}        POST /_fake/global429 {"ms":1500}
+ *   POST /_fake/bucket {"limit":5,"window_ms":5000}
+ *   GET  /_fake/sent[?channel=C] → {"messages":[{"id","channel","content",
+ *        "reply_to","nonce","t_ms","reactions"}...]}
+ *   GET  /_fake/stats → the counters of struct discord_fake_stats
+ */
+
+#define DISCORD_FAKE_TOKEN "fake.discord.token-123"
+#define DISCORD_FAKE_BOT_ID "424242424242424242"
+#define DISCORD_FAKE_BOT_NAME "ParleyBot"
+#define DISCORD_FAKE_SLACK_MS 100
+
+struct discord_fake;
+
+/* port 0 = ephemeral; token NULL = DISCORD_FAKE_TOKEN. */
+struct discord_fake *discord_fake_new(uv_loop_t *loop, int port,
+                                      const char *token);
+void discord_fake_free(struct discord_fake *df); /* asynchronous, as fake */
+struct fake *discord_fake_server(struct discord_fake *df);
+int discord_fake_port(const struct discord_fake *df);
+/* "http://127.0.0.1:PORT/api/v10" (the api_base to configure). */
+const char *discord_fake_base(const struct discord_fake *df);
+
+/* ---- gateway knobs ---- */
+void discord_fake_set_heartbeat(struct discord_fake *df, int interval_ms);
+void discord_fake_set_acks(struct discord_fake *df, int on);
+/* 0: IDENTIFY with MESSAGE_CONTENT gets 4014 (the portal switch is off). */
+void discord_fake_set_message_content(struct discord_fake *df, int allowed);
+void discord_fake_set_session_start(struct discord_fake *df, int remaining,
+                                    int64_t reset_after_ms);
+/* Gateway sends per connection (default 120 per 60 000 ms; 0 = off). */
+void discord_fake_set_send_limit(struct discord_fake *df, int n,
+                                 int64_t window_ms);
+/* How long a detached session stays resumable (default 120 000 ms). */
+void discord_fake_set_resume_window(struct discord_fake *df, int64_t ms);
+
+/* ---- gateway injection (every live connection) ---- */
+int discord_fake_op(struct discord_fake *df, int op, int d); /* 1, 7, 9 */
+void discord_fake_close(struct discord_fake *df, int code);
+void discord_fake_drop(struct discord_fake *df);
+
+struct discord_fake_msg {
+    const char *channel;
+    const char *guild; /* NULL or "" = a DM */
+    const char *author;
+    const char *name;
+    const char *content;
+    const char *reply_to; /* a message id of that channel, or NULL */
+    int bot, webhook;
+};
+/* A MESSAGE_CREATE; mentions[] lists every <@id> of the content.  The new
+ * message id goes to id (may be NULL).  Returns its sequence number, 0 when
+ * no session exists (the message is stored, nobody hears of it), -1 on
+ * error. */
+int64_t discord_fake_message(struct discord_fake *df,
+                             const struct discord_fake_msg *m, char *id,
+                             size_t cap);
+/* A MESSAGE_REACTION_ADD; emoji is the unicode name ("👍"). */
+int64_t discord_fake_reaction(struct discord_fake *df, const char *channel,
+                              const char *message, const char *user,
+                              const char *emoji);
+
+/* ---- REST knobs ---- */
+void discord_fake_set_bucket(struct discord_fake *df, int limit,
+                             int64_t window_ms);
+void discord_fake_global_429(struct discord_fake *df, int64_t retry_after_ms);
+
+/* ---- observing ---- */
+struct discord_fake_stats {
+    uint64_t connections, identifies, resumes, resumed, invalidated, heartbeats,
+        acks, readies, dispatched, replayed, created, dup_nonce, typing,
+        reactions, r429, r429_global, caused_429, unauthorized;
+    int last_client_close; /* the close code of the last client close, 0 */
+    int live;              /* gateway connections open now */
+};
+void discord_fake_stats(const struct discord_fake *df,
+                        struct discord_fake_stats *st);
+
+/* Messages the bot created, in order. */
+struct discord_fake_sent {
+    const char *id;
+    const char *channel;
+    const char *content;
+    const char *reply_to; /* "" */
+    const char *nonce;    /* "" */
+    int64_t t_ms;         /* fake_now_ms() at creation */
+    int up, down;         /* the bot's own reactions on it */
+};
+size_t discord_fake_sent_count(const struct discord_fake *df,
+                               const char *channel);
+/* i-th sent message overall (channel NULL) or of channel; NULL past end. */
+int discord_fake_sent_get(const struct discord_fake *df, const char *channel,
+                          size_t i, struct discord_fake_sent *out);
+
+/* Heartbeats received: connection number (1-based), time since that
+ * connection's HELLO, ms. */
+struct discord_fake_beat {
+    int conn;
+    int64_t since_hello;
+    int64_t t_ms;
+};
+size_t discord_fake_beats(const struct discord_fake *df,
+                          const struct discord_fake_beat **v);
+
+#endif

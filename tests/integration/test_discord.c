@@ -1,0 +1,700 @@
+/* test_discord: the Discord connector against the fake (tests/fakes/
+ * discord_fake) with a real core and a fake asker: heartbeats, zombie →
+ * resume, op 7 without loss, fatal 4004/4014, buckets without 429s, DMs and
+ * guild addressing, votes, resume after a restart. */
+#include "connectors/discord.h"
+#include "core/core.h"
+#include "tests/fakes/discord_fake.h"
+#include "tests/t.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define HB_MS 200
+
+/* ---- a fake asker: "answer to: TEXT" after delay_ms ---- */
+
+struct pending {
+    uv_timer_t timer; /* first: the close callback frees it */
+    struct pending *next;
+    struct asker *fa;
+    uint64_t handle;
+    core_ask_done_fn done;
+    void *arg;
+    char text[512];
+};
+
+struct asker {
+    uv_loop_t *loop;
+    int delay_ms;
+    uint64_t next;
+    struct pending *list;
+    int asks;
+};
+
+static void
+pending_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+pending_unlink(struct pending *p)
+{
+    for (struct pending **pp = &p->fa->list; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+static void
+pending_fire(uv_timer_t *t)
+{
+    struct pending *p = (struct pending *)t;
+    struct core_answer a;
+
+    memset(&a, 0, sizeof(a));
+    pending_unlink(p);
+    a.ok = 1;
+    a.text = p->text;
+    a.model = "main";
+    a.tokens_in = 10;
+    a.tokens_out = 10;
+    p->done(p->arg, &a);
+    uv_close((uv_handle_t *)&p->timer, pending_closed);
+}
+
+static int
+ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done, void *arg,
+    uint64_t *handle)
+{
+    struct asker *fa = ctx;
+    struct pending *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return -1;
+    fa->asks++;
+    p->fa = fa;
+    p->handle = ++fa->next;
+    p->done = done;
+    p->arg = arg;
+    snprintf(p->text, sizeof(p->text), "answer to: %s",
+             cp->msgs[cp->n - 1].text);
+    p->next = fa->list;
+    fa->list = p;
+    *handle = p->handle;
+    uv_timer_init(fa->loop, &p->timer);
+    uv_timer_start(&p->timer, pending_fire, (uint64_t)fa->delay_ms, 0);
+    return 0;
+}
+
+static void
+ask_cancel(void *ctx, uint64_t handle)
+{
+    struct asker *fa = ctx;
+
+    for (struct pending *p = fa->list; p; p = p->next)
+        if (p->handle == handle) {
+            pending_unlink(p);
+            uv_close((uv_handle_t *)&p->timer, pending_closed);
+            return;
+        }
+}
+
+static void
+asker_drop(struct asker *fa)
+{
+    while (fa->list != NULL) {
+        struct pending *p = fa->list;
+
+        fa->list = p->next;
+        uv_close((uv_handle_t *)&p->timer, pending_closed);
+    }
+}
+
+/* ---- the fixture ---- */
+
+struct fx {
+    uv_loop_t loop;
+    char dir[64], path[128];
+    struct store *st;
+    struct config *cfg;
+    struct asker fa;
+    struct core *core;
+    struct http *http;
+    struct ws_ctx *ws;
+    struct discord_fake *df;
+    struct discord *d;
+    int fatals;
+    char fatal_why[256];
+};
+
+static void
+on_fatal(void *arg, const char *why)
+{
+    struct fx *f = arg;
+
+    f->fatals++;
+    snprintf(f->fatal_why, sizeof(f->fatal_why), "%s", why);
+}
+
+static struct config *
+make_config(const char *base, const char *token)
+{
+    char text[2048];
+    struct config *cfg = NULL;
+    struct config_diag d;
+
+    memset(&d, 0, sizeof(d));
+    snprintf(text, sizeof(text),
+             "[bot]\nstate_dir = /tmp\n"
+             "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
+             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
+             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
+             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
+             "api_key = sk-test\nname = m\n",
+             token, base);
+    if (config_parse(text, strlen(text), "test.conf", &cfg, &d) < 0 ||
+        config_resolve_secrets(cfg, &d) < 0)
+        for (size_t i = 0; i < d.nerrors; i++)
+            fprintf(stderr, "config: %s\n", d.errors[i]);
+    config_diag_release(&d);
+    return cfg;
+}
+
+static int
+fx_discord(struct fx *f)
+{
+    f->d = discord_new(&f->loop, f->http, f->ws, f->core, f->st, f->cfg,
+                       on_fatal, f);
+    if (f->d == NULL)
+        return -1;
+    /* heartbeats every 200 ms exceed 120 per 60 s by design here */
+    discord_set_limits(f->d, 1000, 60000, 1000);
+    return discord_start(f->d);
+}
+
+static int
+fx_init(struct fx *f, const char *token)
+{
+    struct core_asker asker;
+    char err[256];
+
+    memset(f, 0, sizeof(*f));
+    uv_loop_init(&f->loop);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/test_discord-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    snprintf(f->path, sizeof(f->path), "%s/parley.db", f->dir);
+    if ((f->df = discord_fake_new(&f->loop, 0, NULL)) == NULL)
+        return -1;
+    discord_fake_set_heartbeat(f->df, HB_MS);
+    discord_fake_set_send_limit(f->df, 0, 0);
+    f->cfg = make_config(discord_fake_base(f->df),
+                         token ? token : DISCORD_FAKE_TOKEN);
+    f->st = store_open(f->path, err, sizeof(err));
+    if (f->cfg == NULL || f->st == NULL)
+        return -1;
+    store_attach_loop(f->st, &f->loop);
+    f->fa.loop = &f->loop;
+    f->fa.delay_ms = 20;
+    asker.ctx = &f->fa;
+    asker.ask = ask;
+    asker.cancel = ask_cancel;
+    f->core = core_new(&f->loop, f->st, f->cfg, &asker);
+    f->http = http_new(&f->loop);
+    f->ws = ws_ctx_new(&f->loop);
+    if (f->core == NULL || f->http == NULL || f->ws == NULL)
+        return -1;
+    return fx_discord(f);
+}
+
+static int
+disconnected(struct fx *f, const void *arg)
+{
+    struct discord_status ds;
+
+    (void)arg;
+    discord_status(f->d, &ds);
+    return !ds.connected;
+}
+
+static int run_until(struct fx *f, int (*pred)(struct fx *, const void *),
+                     const void *arg, int max_ms);
+
+/* As the daemon does: stop (a resumable close), let the close finish. */
+static void
+fx_discord_down(struct fx *f)
+{
+    discord_stop(f->d);
+    T_OK(run_until(f, disconnected, NULL, 6000));
+    discord_free(f->d);
+    f->d = NULL;
+}
+
+static void
+fx_release(struct fx *f)
+{
+    char p[300];
+
+    if (f->d != NULL)
+        fx_discord_down(f);
+    core_free(f->core);
+    asker_drop(&f->fa);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    http_free(f->http);
+    ws_ctx_free(f->ws);
+    discord_fake_free(f->df);
+    store_close(f->st);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    T_EQ_INT(uv_loop_close(&f->loop), 0);
+    config_free(f->cfg);
+    unlink(f->path);
+    snprintf(p, sizeof(p), "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", f->path);
+    unlink(p);
+    rmdir(f->dir);
+}
+
+/* Runs the loop until pred(f, arg) holds or max_ms pass. */
+struct until {
+    int (*pred)(struct fx *, const void *);
+    struct fx *f;
+    const void *arg;
+    int met;
+};
+
+static void
+until_check(uv_timer_t *t)
+{
+    struct until *u = t->data;
+
+    if (u->pred != NULL && u->pred(u->f, u->arg)) {
+        u->met = 1;
+        uv_stop(t->loop);
+    }
+}
+
+static void
+until_deadline(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+static int
+run_until(struct fx *f, int (*pred)(struct fx *, const void *), const void *arg,
+          int max_ms)
+{
+    struct until u = {pred, f, arg, 0};
+    uv_timer_t check, deadline;
+
+    if (pred != NULL && pred(f, arg))
+        return 1;
+    uv_timer_init(&f->loop, &check);
+    uv_timer_init(&f->loop, &deadline);
+    check.data = &u;
+    uv_timer_start(&check, until_check, 2, 2);
+    uv_timer_start(&deadline, until_deadline, (uint64_t)max_ms, 0);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&check, NULL);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    return u.met;
+}
+
+static int
+is_up(struct fx *f, const void *arg)
+{
+    (void)arg;
+    return discord_is_up(f->d);
+}
+
+static int
+sent_in(struct fx *f, const void *arg)
+{
+    const int *want = arg;
+    const char *ch = (const char *)(want + 1);
+
+    return discord_fake_sent_count(f->df, ch) >= (size_t)*want;
+}
+
+/* Waits until `n` bot messages are in channel ch. */
+static int
+wait_sent(struct fx *f, const char *ch, int n, int max_ms)
+{
+    struct {
+        int n;
+        char ch[28];
+    } a;
+
+    a.n = n;
+    snprintf(a.ch, sizeof(a.ch), "%s", ch);
+    return run_until(f, sent_in, &a, max_ms);
+}
+
+static int
+fatal_seen(struct fx *f, const void *arg)
+{
+    (void)arg;
+    return f->fatals > 0;
+}
+
+static uint64_t
+stat_of(struct fx *f, size_t off)
+{
+    struct discord_fake_stats st;
+
+    discord_fake_stats(f->df, &st);
+    return *(const uint64_t *)((const char *)&st + off);
+}
+
+static int
+stat_reaches(struct fx *f, const void *arg)
+{
+    const uint64_t *a = arg; /* {offset, value} */
+
+    return stat_of(f, (size_t)a[0]) >= a[1];
+}
+
+#define WAIT_STAT(f, field, v, ms)                                             \
+    run_until(f, stat_reaches,                                                 \
+              (const uint64_t[]){offsetof(struct discord_fake_stats, field),   \
+                                 (uint64_t)(v)},                               \
+              ms)
+
+static int64_t
+dm(struct fx *f, const char *channel, const char *guild, const char *content,
+   const char *reply_to, char *id)
+{
+    struct discord_fake_msg m = {channel, guild,    "7", "ann",
+                                 content, reply_to, 0,   0};
+
+    return discord_fake_message(f->df, &m, id, 32);
+}
+
+static void
+test_heartbeat_dm_vote(void)
+{
+    struct fx f;
+    const struct discord_fake_beat *b;
+    struct discord_fake_sent s;
+    struct discord_fake_stats st;
+    struct core_stats cs;
+    struct discord_status ds;
+    char id[32], vote_id[32];
+    size_t n;
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    /* a second of heartbeats */
+    run_until(&f, NULL, NULL, 5 * HB_MS + 50);
+    n = discord_fake_beats(f.df, &b);
+    T_OKF(n >= 4, "beats %zu", n);
+    if (n >= 4) {
+        /* the first jittered inside [0, interval), then every interval */
+        T_OKF(b[0].since_hello >= 0 && b[0].since_hello < HB_MS + 20,
+              "first beat %lld ms after HELLO", (long long)b[0].since_hello);
+        for (size_t i = 1; i < n; i++)
+            T_OKF(b[i].t_ms - b[i - 1].t_ms >= HB_MS - 5 &&
+                      b[i].t_ms - b[i - 1].t_ms <= HB_MS + 60,
+                  "beat %zu after %lld ms", i,
+                  (long long)(b[i].t_ms - b[i - 1].t_ms));
+    }
+    /* a DM is answered, as a reply, with a nonce, and gets 👍 👎 */
+    T_OK(dm(&f, "600", NULL, "hello there", NULL, id) > 0);
+    T_OK(wait_sent(&f, "600", 1, 5000));
+    T_EQ_INT(discord_fake_sent_get(f.df, "600", 0, &s), 0);
+    T_EQ_STR(s.content, "answer to: hello there");
+    T_EQ_STR(s.reply_to, id);
+    T_OK(strncmp(s.nonce, "job:", 4) == 0);
+    T_OK(WAIT_STAT(&f, reactions, 2, 3000));
+    discord_fake_sent_get(f.df, "600", 0, &s);
+    T_EQ_INT(s.up, 1);
+    T_EQ_INT(s.down, 1);
+    /* a user's 👎 on the answer is a vote; our own reactions are not */
+    snprintf(vote_id, sizeof(vote_id), "%s", s.id);
+    discord_fake_reaction(f.df, "600", vote_id, DISCORD_FAKE_BOT_ID,
+                          "\xf0\x9f\x91\x8d");
+    discord_fake_reaction(f.df, "600", vote_id, "7", "\xf0\x9f\x91\x8e");
+    discord_fake_reaction(f.df, "600", vote_id, "7", "\xe2\x9d\xa4");
+    run_until(&f, NULL, NULL, 300);
+    core_stats(f.core, &cs);
+    T_EQ_INT(cs.votes, 1);
+    discord_status(f.d, &ds);
+    T_EQ_INT(ds.votes, 1);
+    T_EQ_STR(ds.self_id, DISCORD_FAKE_BOT_ID);
+    /* typing was shown while the model worked */
+    discord_fake_stats(f.df, &st);
+    T_OK(st.typing >= 1);
+    T_EQ_INT(st.identifies, 1);
+    T_EQ_INT(st.caused_429, 0);
+    fx_release(&f);
+}
+
+static void
+test_guild_addressing(void)
+{
+    struct fx f;
+    char id[32], ans[32];
+    struct discord_fake_sent s;
+    struct core_stats cs;
+    struct discord_fake_msg bot = {
+        "601", "9", "8", "otherbot", "<@" DISCORD_FAKE_BOT_ID "> hi",
+        NULL,  1,   0};
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    /* not addressed: ignored; another bot: ignored; a webhook: ignored */
+    dm(&f, "601", "9", "just chatting", NULL, id);
+    discord_fake_message(f.df, &bot, NULL, 0);
+    bot.bot = 0;
+    bot.webhook = 1;
+    discord_fake_message(f.df, &bot, NULL, 0);
+    run_until(&f, NULL, NULL, 400);
+    T_EQ_INT(discord_fake_sent_count(f.df, "601"), 0);
+    /* mentioned: answered, the mention removed */
+    dm(&f, "601", "9", "<@" DISCORD_FAKE_BOT_ID "> what is 2+2?", NULL, id);
+    T_OK(wait_sent(&f, "601", 1, 5000));
+    discord_fake_sent_get(f.df, "601", 0, &s);
+    T_CONTAINS(s.content, "what is 2+2?");
+    T_OK(strstr(s.content, "<@") == NULL);
+    snprintf(ans, sizeof(ans), "%s", s.id);
+    /* a reply to our answer: answered */
+    dm(&f, "601", "9", "and then?", ans, id);
+    T_OK(wait_sent(&f, "601", 2, 5000));
+    discord_fake_sent_get(f.df, "601", 1, &s);
+    T_CONTAINS(s.content, "and then?");
+    T_EQ_STR(s.reply_to, id);
+    /* a reply to someone else: not answered */
+    dm(&f, "601", "9", "me too", id, NULL);
+    run_until(&f, NULL, NULL, 400);
+    T_EQ_INT(discord_fake_sent_count(f.df, "601"), 2);
+    core_stats(f.core, &cs);
+    T_EQ_INT(cs.answered, 2);
+    /* freed while connected: the close is abandoned to core/ws */
+    discord_free(f.d);
+    f.d = NULL;
+    fx_release(&f);
+}
+
+static void
+test_zombie_op7(void)
+{
+    struct fx f;
+    const struct discord_fake_beat *b;
+    struct discord_fake_stats st;
+    struct discord_status ds;
+    int64_t t0, t_first = -1, t_resumed;
+    size_t n;
+    char id[32];
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    run_until(&f, NULL, NULL, 2 * HB_MS);
+    /* zombie: the fake stops ACKing */
+    discord_fake_set_acks(f.df, 0);
+    t0 = fake_now_ms();
+    T_OK(WAIT_STAT(&f, resumed, 1, 3000));
+    t_resumed = fake_now_ms();
+    discord_fake_set_acks(f.df, 1);
+    n = discord_fake_beats(f.df, &b);
+    for (size_t i = 0; i < n && t_first < 0; i++)
+        if (b[i].t_ms >= t0)
+            t_first = b[i].t_ms; /* the first beat without an ACK */
+    T_OK(t_first >= 0);
+    /* detected at the next beat, resumed right after: two intervals */
+    T_OKF(t_resumed - t_first <= 2 * HB_MS + 50,
+          "resumed %lld ms after the first unanswered beat",
+          (long long)(t_resumed - t_first));
+    discord_fake_stats(f.df, &st);
+    T_OK(st.last_client_close != 1000 && st.last_client_close != 0);
+    T_EQ_INT(st.identifies, 1);
+    T_OK(run_until(&f, is_up, NULL, 1000));
+
+    /* op 7, and a message sent in the same instant (it reaches the dying
+     * connection, which ignores it): RESUME, replay, answered once */
+    T_EQ_INT(discord_fake_op(f.df, 7, 0), 1);
+    T_OK(dm(&f, "602", NULL, "are you there?", NULL, id) > 0);
+    T_OK(WAIT_STAT(&f, resumed, 2, 3000));
+    T_OK(wait_sent(&f, "602", 1, 5000));
+    discord_fake_op(f.df, 7, 0);
+    T_OK(WAIT_STAT(&f, resumed, 3, 3000));
+    dm(&f, "602", NULL, "still there?", NULL, id);
+    T_OK(wait_sent(&f, "602", 2, 5000));
+    run_until(&f, NULL, NULL, 300);
+    T_EQ_INT(discord_fake_sent_count(f.df, "602"), 2);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.identifies, 1); /* no second IDENTIFY */
+    T_EQ_INT(st.resumes, 3);
+    T_OK(st.replayed >= 1);
+    discord_status(f.d, &ds);
+    T_EQ_INT(ds.zombies, 1);
+    T_EQ_INT(ds.up, 1);
+    fx_release(&f);
+}
+
+static void
+test_fatal(void)
+{
+    struct fx f;
+    struct discord_fake_stats st;
+
+    /* 4004: the token is wrong (the fake's REST answers 401 first, so make
+     * the gateway see it: REST accepts any token here) */
+    if (fx_init(&f, "not-the-token") < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, fatal_seen, NULL, 5000));
+    T_CONTAINS(f.fatal_why, "401");
+    T_CONTAINS(f.fatal_why, "token");
+    run_until(&f, NULL, NULL, 1000);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.connections, 0);
+    T_EQ_INT(f.fatals, 1);
+    T_EQ_INT(discord_is_up(f.d), 0);
+    fx_release(&f);
+
+    /* a session saved with another token: RESUME → 4004 on the gateway */
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    fx_discord_down(&f);
+    config_free(f.cfg);
+    f.cfg = make_config(discord_fake_base(f.df), "fake.discord.token-124");
+    /* the fake's REST takes only its token: resume goes straight to the
+     * gateway (no /gateway/bot), which closes 4004 */
+    T_EQ_INT(fx_discord(&f), 0);
+    T_OK(run_until(&f, fatal_seen, NULL, 5000));
+    T_CONTAINS(f.fatal_why, "4004");
+    run_until(&f, NULL, NULL, 1000);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.connections, 2); /* no reconnect loop */
+    T_EQ_INT(st.identifies, 1);
+    T_EQ_INT(f.fatals, 1);
+    T_EQ_INT(discord_is_up(f.d), 0);
+    fx_release(&f);
+
+    /* 4014: MESSAGE_CONTENT not enabled in the portal */
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    discord_fake_set_message_content(f.df, 0);
+    T_OK(run_until(&f, fatal_seen, NULL, 5000));
+    T_CONTAINS(f.fatal_why, "4014");
+    T_CONTAINS(f.fatal_why,
+               "enable the MESSAGE_CONTENT intent in the developer portal");
+    run_until(&f, NULL, NULL, 1000);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.identifies, 1); /* at most one IDENTIFY */
+    T_EQ_INT(st.connections, 1);
+    fx_release(&f);
+}
+
+static void
+test_bucket_no_429(void)
+{
+    struct fx f;
+    struct discord_fake_stats st;
+    struct core_stats cs;
+    const char *env = getenv("DISCORD_TEST_BUCKET_MS");
+    int64_t window = env ? atoll(env) : 1000, t0, el;
+    char text[64];
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    discord_fake_set_bucket(f.df, 5, window);
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    /* a global 429 first: everything waits for it, nothing else is hit */
+    discord_fake_global_429(f.df, 300);
+    t0 = fake_now_ms();
+    for (int i = 0; i < 50; i++) {
+        snprintf(text, sizeof(text), "question %d", i);
+        dm(&f, "700", NULL, text, NULL, NULL);
+    }
+    T_OK(wait_sent(&f, "700", 50, (int)(12 * window) + 5000));
+    el = fake_now_ms() - t0;
+    discord_fake_stats(f.df, &st);
+    core_stats(f.core, &cs);
+    T_EQ_INT(discord_fake_sent_count(f.df, "700"), 50);
+    T_EQ_INT(st.caused_429, 0);
+    T_OK(st.r429_global >= 1);         /* the scripted one (+ any in flight) */
+    T_EQ_INT(st.r429, st.r429_global); /* no bucket 429 at all */
+    T_EQ_INT(st.dup_nonce, 0);
+    /* 5 per window: 50 need at least 9 resets */
+    T_OKF(el >= 9 * window, "50 answers in %lld ms", (long long)el);
+    printf("50 answers, 5 per %lld ms: %lld ms, 429s caused: %llu\n",
+           (long long)window, (long long)el, (unsigned long long)st.caused_429);
+    fx_release(&f);
+}
+
+static void
+test_restart_resumes(void)
+{
+    struct fx f;
+    struct discord_fake_stats st;
+    struct core_stats cs;
+    char id[32];
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    dm(&f, "603", NULL, "one", NULL, id);
+    T_OK(wait_sent(&f, "603", 1, 5000));
+    /* a graceful stop closes resumably (not 1000) and saves the session */
+    fx_discord_down(&f);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.last_client_close, 4000);
+    T_EQ_INT(st.live, 0);
+    /* while we are down a message arrives; the restart resumes, replays */
+    dm(&f, "603", NULL, "two", NULL, id);
+    T_EQ_INT(fx_discord(&f), 0);
+    T_OK(wait_sent(&f, "603", 2, 5000));
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.identifies, 1);
+    T_EQ_INT(st.resumed, 1);
+    T_OK(st.replayed >= 1); /* "two" (and maybe a late reaction of ours) */
+    /* after a resume (RESUMED names nobody) we still know who we are: a
+     * guild mention is answered, our own 👍 is not a vote */
+    dm(&f, "604", "9", "<@" DISCORD_FAKE_BOT_ID "> three", NULL, id);
+    T_OK(wait_sent(&f, "604", 1, 5000));
+    T_OK(WAIT_STAT(&f, reactions, 4, 3000));
+    run_until(&f, NULL, NULL, 200);
+    core_stats(f.core, &cs);
+    T_EQ_INT(cs.votes, 0);
+    fx_release(&f);
+}
+
+int
+main(void)
+{
+    int64_t t0 = fake_now_ms();
+
+    test_heartbeat_dm_vote();
+    test_guild_addressing();
+    test_zombie_op7();
+    test_fatal();
+    test_bucket_no_429();
+    test_restart_resumes();
+    printf("total %lld ms\n", (long long)(fake_now_ms() - t0));
+    return t_done();
+}
