@@ -14,6 +14,7 @@
 
 #include "bot/httpd.h"
 #include "config/config.h"
+#include "connectors/telegram.h"
 #include "bot/asker.h"
 #include "core/core.h"
 #include "core/http.h"
@@ -91,6 +92,9 @@ daemon_free_subsystems(struct daemon *d)
 {
     httpd_free(d->httpd); /* a scrape during the stop would see half a daemon */
     d->httpd = NULL;
+    d->nconnectors = 0;
+    telegram_free(d->telegram);
+    d->telegram = NULL;
     if (d->core != NULL)
         core_stop(d->core);
     core_free(d->core);
@@ -248,6 +252,78 @@ daemon_db_bytes(const char *path)
 }
 
 /* The process gauges are read at scrape time, not kept up to date. */
+/*
+ * The subsystems keep plain counters (no registry in their hot paths);
+ * a scrape copies them into the registry.  Cumulative counters stay
+ * monotonic because the subsystems never reset theirs.
+ */
+static void
+daemon_collect_llm(struct daemon *d)
+{
+    static const double breaker_gauge[] = {0, 2, 1}; /* closed, open, half */
+    struct llm_stats *ls;
+    size_t i;
+    int k;
+
+    if (d->llm == NULL || (ls = calloc(1, sizeof(*ls))) == NULL)
+        return;
+    llm_stats(d->llm, ls);
+    for (i = 0; i < ls->nmodels; i++) {
+        const struct llm_model_stats *m = &ls->models[i];
+
+        metrics_set_total(d->metrics, METRIC_LLM_REQUESTS, (double)m->answered,
+                          m->name, "ok");
+        for (k = 0; k < ERRCLASS_COUNT; k++) {
+            if (m->errors[k] > 0)
+                metrics_set_total(d->metrics, METRIC_LLM_REQUESTS,
+                                  (double)m->errors[k], m->name,
+                                  errclass_name((enum errclass)k));
+            if (m->retries[k] > 0)
+                metrics_set_total(d->metrics, METRIC_LLM_RETRIES,
+                                  (double)m->retries[k], m->name,
+                                  errclass_name((enum errclass)k));
+        }
+        metrics_set_total(d->metrics, METRIC_LLM_FALLBACKS,
+                          (double)m->fallbacks, m->name, "next");
+        metrics_set_total(d->metrics, METRIC_LLM_PACER_DELAY,
+                          (double)m->pacer_delay_ms / 1000.0, m->name);
+        metrics_set_total(d->metrics, METRIC_LLM_TOKENS, (double)m->tokens_in,
+                          m->name, "prompt");
+        metrics_set_total(d->metrics, METRIC_LLM_TOKENS, (double)m->tokens_out,
+                          m->name, "completion");
+        metrics_set_total(d->metrics, METRIC_LLM_COST, m->cost_usd, m->name);
+        if ((unsigned)m->breaker < 3)
+            metrics_set(d->metrics, METRIC_LLM_BREAKER_STATE,
+                        breaker_gauge[m->breaker], m->name);
+    }
+    free(ls);
+}
+
+static void
+daemon_collect_pipeline(struct daemon *d)
+{
+    struct core_stats cs;
+    struct telegram_status ts;
+
+    if (d->core != NULL) {
+        core_stats(d->core, &cs);
+        metrics_set_total(d->metrics, METRIC_LIMITED, (double)cs.limited,
+                          "any");
+        metrics_set_total(d->metrics, METRIC_NOTICES, (double)cs.notices,
+                          "any");
+        metrics_set(d->metrics, METRIC_QUEUE_DEPTH, (double)cs.inflight,
+                    "in_memory");
+    }
+    if (d->telegram != NULL) {
+        telegram_status(d->telegram, &ts);
+        metrics_set_total(d->metrics, METRIC_MESSAGES_RECEIVED,
+                          (double)ts.events, "telegram");
+        metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ts.sent,
+                          "telegram");
+    }
+    daemon_collect_llm(d);
+}
+
 static void
 daemon_collect(struct daemon *d)
 {
@@ -266,6 +342,7 @@ daemon_collect(struct daemon *d)
     for (i = 0; i < n; i++)
         metrics_set(d->metrics, METRIC_CONNECTOR_UP, items[i].up,
                     items[i].name);
+    daemon_collect_pipeline(d);
 }
 
 static void
@@ -385,6 +462,8 @@ daemon_reload(struct daemon *d)
         log_warnx("reload: the LLM client kept its old models");
     if (d->core != NULL)
         core_configure(d->core, nc);
+    if (d->telegram != NULL)
+        telegram_configure(d->telegram, nc);
     old = d->cfg;
     d->cfg = nc;
     nc = NULL;
@@ -483,6 +562,25 @@ daemon_signal(struct daemon *d, uv_signal_t *s, int signum)
     return 0;
 }
 
+/* A platform rejected us (bad token, fatal close code): exit 2 (SPEC §1). */
+static void
+daemon_on_fatal(void *arg, const char *why)
+{
+    struct daemon *d = arg;
+
+    log_error("fatal: %s", why);
+    daemon_stop(d, EXIT_RUNTIME);
+}
+
+static int
+daemon_telegram_up(void *arg)
+{
+    struct telegram_status st;
+
+    telegram_status(arg, &st);
+    return st.up;
+}
+
 /* Connectors land issue by issue; an enabled platform without one stays
  * offline and /healthz says so (503). */
 static int
@@ -490,9 +588,15 @@ daemon_start_connectors(struct daemon *d)
 {
     const struct config *c = d->cfg;
 
-    if (c->telegram.enabled)
-        log_warnx("start: the telegram connector is not built in this "
-                  "version; it stays offline");
+    if (c->telegram.enabled) {
+        d->telegram = telegram_new(&d->loop, d->http, d->core, d->store, c,
+                                   daemon_on_fatal, d);
+        if (d->telegram == NULL || telegram_start(d->telegram) == -1) {
+            log_error("start: cannot start the telegram connector");
+            return -1;
+        }
+        daemon_connector_add(d, "telegram", daemon_telegram_up, d->telegram);
+    }
     if (c->discord.enabled)
         log_warnx("start: the discord connector is not built in this "
                   "version; it stays offline");

@@ -17,6 +17,7 @@ struct httpd;
 struct llm;
 struct asker;
 struct core;
+struct telegram;
 
 #define DAEMON_CONNECTORS_MAX 8
 
@@ -39,14 +40,15 @@ struct daemon {
     struct config *cfg; /* owned; replaced whole on a good SIGHUP */
     struct store *store;
     struct http *http;
-    struct ws_ctx *ws;       /* NULL unless a websocket platform is enabled */
-    struct llm *llm;         /* the LLM client, on http */
-    struct asker *asker;     /* binds core's asks to llm */
-    struct core *core;       /* events in, replies out, durable jobs */
-    struct metrics *metrics; /* the registry: every module may count */
-    struct httpd *httpd;     /* NULL when metrics_listen is empty */
-    char *httpd_listen;      /* the metrics_listen httpd serves; "" = off */
-    char *db_path;           /* state_dir/parley.db as opened */
+    struct ws_ctx *ws;         /* NULL unless a websocket platform is enabled */
+    struct llm *llm;           /* the LLM client, on http */
+    struct asker *asker;       /* binds core's asks to llm */
+    struct core *core;         /* events in, replies out, durable jobs */
+    struct telegram *telegram; /* NULL unless enabled */
+    struct metrics *metrics;   /* the registry: every module may count */
+    struct httpd *httpd;       /* NULL when metrics_listen is empty */
+    char *httpd_listen;        /* the metrics_listen httpd serves; "" = off */
+    char *db_path;             /* state_dir/parley.db as opened */
     struct daemon_connector connectors[DAEMON_CONNECTORS_MAX];
     size_t nconnectors;
     struct notify notify;

@@ -411,6 +411,15 @@ metric_set(struct metric *s, double v)
 }
 
 void
+metric_set_total(struct metric *s, double v)
+{
+    if (s == NULL || families[s->id].type != METRIC_COUNTER || isnan(v))
+        return;
+    if (v > s->value)
+        s->value = v;
+}
+
+void
 metric_observe(struct metric *s, double v)
 {
     const struct family_def *fd;
@@ -445,6 +454,16 @@ metrics_add(struct metrics *m, enum metric_id id, double v, ...)
 
     va_start(ap, v);
     metric_add(metrics_vget(m, id, ap), v);
+    va_end(ap);
+}
+
+void
+metrics_set_total(struct metrics *m, enum metric_id id, double v, ...)
+{
+    va_list ap;
+
+    va_start(ap, v);
+    metric_set_total(metrics_vget(m, id, ap), v);
     va_end(ap);
 }
 

@@ -98,6 +98,9 @@ struct metric *metrics_get(struct metrics *m, enum metric_id id, ...);
 void metric_inc(struct metric *s);
 void metric_add(struct metric *s, double v);
 void metric_set(struct metric *s, double v);
+/* Counters only: copies a subsystem's own cumulative count in, raising the
+ * counter to v and never lowering it (monotonic across a scrape). */
+void metric_set_total(struct metric *s, double v);
 void metric_observe(struct metric *s, double v);
 
 /*
@@ -109,6 +112,7 @@ void metric_observe(struct metric *s, double v);
 void metrics_inc(struct metrics *m, enum metric_id id, ...);
 void metrics_add(struct metrics *m, enum metric_id id, double v, ...);
 void metrics_set(struct metrics *m, enum metric_id id, double v, ...);
+void metrics_set_total(struct metrics *m, enum metric_id id, double v, ...);
 void metrics_observe(struct metrics *m, enum metric_id id, double v, ...);
 
 /* Current value of a counter or gauge series (histograms: the count). */
