@@ -14,6 +14,8 @@
 
 #include "bot/httpd.h"
 #include "config/config.h"
+#include "connectors/discord.h"
+#include "connectors/slack.h"
 #include "connectors/telegram.h"
 #include "bot/asker.h"
 #include "core/core.h"
@@ -24,7 +26,11 @@
 #include "llm/llm.h"
 #include "storage/store.h"
 
-#define STOP_DEADLINE_MS 9000 /* SPEC §9: exit within 10 s of SIGTERM */
+#define STOP_DEADLINE_MS 9000
+#define DRAIN_TICK_MS 10
+#define DRAIN_MAX_MS                                                           \
+    1000 /* for close frames to leave */ /* SPEC §9: exit within 10 s of      \
+                                            SIGTERM */
 #define EXIT_OK 0
 #define EXIT_RUNTIME 2
 #define EXIT_INTERNAL 70
@@ -95,6 +101,10 @@ daemon_free_subsystems(struct daemon *d)
     d->nconnectors = 0;
     telegram_free(d->telegram);
     d->telegram = NULL;
+    discord_free(d->discord);
+    d->discord = NULL;
+    slack_free(d->slack);
+    d->slack = NULL;
     if (d->core != NULL)
         core_stop(d->core);
     core_free(d->core);
@@ -113,6 +123,26 @@ daemon_free_subsystems(struct daemon *d)
     d->store = NULL;
 }
 
+/* Waits (bounded) for the websocket connectors to finish closing, then
+ * releases everything. */
+static void
+daemon_on_drain(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    struct discord_status ds;
+    int busy = 0;
+
+    if (d->discord != NULL) {
+        discord_status(d->discord, &ds);
+        busy |= ds.connected;
+    }
+    d->drain_ms += DRAIN_TICK_MS;
+    if (busy && d->drain_ms < DRAIN_MAX_MS)
+        return;
+    daemon_close_handle((uv_handle_t *)&d->drain_timer);
+    daemon_free_subsystems(d);
+}
+
 void
 daemon_stop(struct daemon *d, int exit_code)
 {
@@ -126,7 +156,13 @@ daemon_stop(struct daemon *d, int exit_code)
 
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
-    daemon_free_subsystems(d);
+    /* intake stops first; the gateways get a moment to send their
+     * resumable close frames before the transports go */
+    telegram_stop(d->telegram);
+    discord_stop(d->discord);
+    slack_stop(d->slack);
+    d->drain_ms = 0;
+    uv_timer_start(&d->drain_timer, daemon_on_drain, 0, DRAIN_TICK_MS);
 
     /* the deadline must not keep the loop alive on its own */
     uv_timer_start(&d->stop_timer, daemon_stop_deadline, STOP_DEADLINE_MS, 0);
@@ -314,6 +350,24 @@ daemon_collect_pipeline(struct daemon *d)
         metrics_set(d->metrics, METRIC_QUEUE_DEPTH, (double)cs.inflight,
                     "in_memory");
     }
+    if (d->discord != NULL) {
+        struct discord_status ds;
+
+        discord_status(d->discord, &ds);
+        metrics_set_total(d->metrics, METRIC_MESSAGES_RECEIVED,
+                          (double)ds.events, "discord");
+        metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ds.sent,
+                          "discord");
+    }
+    if (d->slack != NULL) {
+        struct slack_status ss;
+
+        slack_status(d->slack, &ss);
+        metrics_set_total(d->metrics, METRIC_MESSAGES_RECEIVED,
+                          (double)ss.accepted, "slack");
+        metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ss.sent,
+                          "slack");
+    }
     if (d->telegram != NULL) {
         telegram_status(d->telegram, &ts);
         metrics_set_total(d->metrics, METRIC_MESSAGES_RECEIVED,
@@ -464,6 +518,8 @@ daemon_reload(struct daemon *d)
         core_configure(d->core, nc);
     if (d->telegram != NULL)
         telegram_configure(d->telegram, nc);
+    if (d->slack != NULL)
+        slack_configure(d->slack, nc);
     old = d->cfg;
     d->cfg = nc;
     nc = NULL;
@@ -597,12 +653,24 @@ daemon_start_connectors(struct daemon *d)
         }
         daemon_connector_add(d, "telegram", daemon_telegram_up, d->telegram);
     }
-    if (c->discord.enabled)
-        log_warnx("start: the discord connector is not built in this "
-                  "version; it stays offline");
-    if (c->slack.enabled)
-        log_warnx("start: the slack connector is not built in this version; "
-                  "it stays offline");
+    if (c->discord.enabled) {
+        d->discord = discord_new(&d->loop, d->http, d->ws, d->core, d->store, c,
+                                 daemon_on_fatal, d);
+        if (d->discord == NULL || discord_start(d->discord) == -1) {
+            log_error("start: cannot start the discord connector");
+            return -1;
+        }
+        daemon_connector_add(d, "discord", discord_is_up, d->discord);
+    }
+    if (c->slack.enabled) {
+        d->slack = slack_new(&d->loop, d->http, d->ws, d->core, d->store, c,
+                             daemon_on_fatal, d);
+        if (d->slack == NULL || slack_start(d->slack) == -1) {
+            log_error("start: cannot start the slack connector");
+            return -1;
+        }
+        daemon_connector_add(d, "slack", slack_is_up, d->slack);
+    }
     return 0;
 }
 
@@ -625,6 +693,8 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
     d->watchdog.data = d;
     uv_timer_init(&d->loop, &d->stop_timer);
     d->stop_timer.data = d;
+    uv_timer_init(&d->loop, &d->drain_timer);
+    d->drain_timer.data = d;
     d->started_ms = daemon_now_ms(d);
     d->started_unix = daemon_wall_s();
     notify_init(&d->notify);
@@ -731,6 +801,7 @@ daemon_release(struct daemon *d)
     daemon_close_handle((uv_handle_t *)&d->sig_int);
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
+    daemon_close_handle((uv_handle_t *)&d->drain_timer);
     daemon_free_subsystems(d);
     if (!uv_is_closing((uv_handle_t *)&d->stop_timer)) {
         uv_timer_start(&d->stop_timer, daemon_stop_deadline, 2000, 0);

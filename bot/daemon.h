@@ -18,6 +18,8 @@ struct llm;
 struct asker;
 struct core;
 struct telegram;
+struct discord;
+struct slack;
 
 #define DAEMON_CONNECTORS_MAX 8
 
@@ -45,6 +47,8 @@ struct daemon {
     struct asker *asker;       /* binds core's asks to llm */
     struct core *core;         /* events in, replies out, durable jobs */
     struct telegram *telegram; /* NULL unless enabled */
+    struct discord *discord;   /* NULL unless enabled */
+    struct slack *slack;       /* NULL unless enabled */
     struct metrics *metrics;   /* the registry: every module may count */
     struct httpd *httpd;       /* NULL when metrics_listen is empty */
     char *httpd_listen;        /* the metrics_listen httpd serves; "" = off */
@@ -55,6 +59,8 @@ struct daemon {
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t watchdog;
     uv_timer_t stop_timer;
+    uv_timer_t drain_timer; /* the stop waits for close frames */
+    int64_t drain_ms;
     int loop_ready;
     int64_t started_ms;
     double started_unix; /* wall clock, for parley_process_start_time_seconds */
