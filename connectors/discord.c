@@ -27,13 +27,6 @@
 #define ROUTE_TYPING "POST /channels/typing"
 #define ROUTE_REACTIONS "PUT /channels/messages/reactions"
 
-/*
- * Typing and reactions have no body, but the test fake (tests/fakes/fake.c)
- * answers a Content-Length: 0 request twice; "{}" is accepted and ignored
- * by Discord on both routes.
- */
-#define DC_EMPTY_BODY "{}"
-
 enum dc_kind { DC_MSG = 0, DC_TYPING, DC_REACT };
 
 /* One REST request to make: queued until its bucket lets it go. */
@@ -60,7 +53,10 @@ struct discord {
     struct ws_ctx *ws;
     struct core *core;
     struct store *st;
-    const struct config *cfg;
+    /* copied at discord_new: a SIGHUP frees the config it came from; a new
+     * token or api_base needs a restart */
+    char *token;
+    char *api_base;
     void (*fatal)(void *arg, const char *why);
     void *fatal_arg;
     struct discord_gw *gw;
@@ -101,9 +97,7 @@ rnd01(void)
 static const char *
 token(const struct discord *d)
 {
-    const char *t = d->cfg->discord.token.value;
-
-    return t != NULL ? t : "";
+    return d->token != NULL ? d->token : "";
 }
 
 /* ---- persistence ---- */
@@ -214,7 +208,7 @@ gw_fetch(struct discord *d)
     struct http_request rq;
     char url[DC_URL_MAX];
 
-    snprintf(url, sizeof(url), "%s/gateway/bot", d->cfg->discord.api_base);
+    snprintf(url, sizeof(url), "%s/gateway/bot", d->api_base);
     memset(&rq, 0, sizeof(rq));
     rq.method = "GET";
     rq.url = url;
@@ -620,9 +614,10 @@ rest_done(const struct http_response *r, void *arg)
 static void
 item_start(struct discord *d, struct dc_item *it)
 {
-    const char *hdrs[] = {d->auth, d->agent, "Content-Type: application/json",
-                          NULL};
-    const char *base = d->cfg->discord.api_base;
+    /* typing and reactions have no body (Content-Length: 0) and no type:
+     * "Content-Type:" keeps curl from adding its form-urlencoded default */
+    const char *hdrs[] = {d->auth, d->agent, "Content-Type:", NULL};
+    const char *base = d->api_base;
     struct http_request rq;
     char url[DC_URL_MAX], *body = NULL;
 
@@ -645,8 +640,11 @@ item_start(struct discord *d, struct dc_item *it)
                  it->target, it->emoji);
         rq.method = "PUT";
     }
-    rq.body = body ? body : DC_EMPTY_BODY;
-    rq.body_len = strlen(rq.body);
+    if (body != NULL) {
+        hdrs[2] = "Content-Type: application/json";
+        rq.body = body;
+        rq.body_len = strlen(body);
+    }
     if (it->kind == DC_MSG)
         d->stat.sends++;
     it->req = http_send(d->http, &rq, rest_done, it);
@@ -770,7 +768,16 @@ discord_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
     d->ws = ws;
     d->core = core;
     d->st = st;
-    d->cfg = cfg;
+    d->token = strdup(
+        cfg->discord.token.value != NULL ? cfg->discord.token.value : "");
+    d->api_base =
+        strdup(cfg->discord.api_base != NULL ? cfg->discord.api_base : "");
+    if (d->token == NULL || d->api_base == NULL) {
+        free(d->token);
+        free(d->api_base);
+        free(d);
+        return NULL;
+    }
     d->fatal = fatal;
     d->fatal_arg = fatal_arg;
     d->saved_seq = -1;
@@ -886,6 +893,9 @@ handle_closed(uv_handle_t *h)
         discord_gw_free(d->gw);
         discord_rest_free(d->rest);
         sodium_memzero(d->auth, sizeof(d->auth));
+        sodium_memzero(d->token, strlen(d->token));
+        free(d->token);
+        free(d->api_base);
         free(d);
     }
 }

@@ -8,11 +8,12 @@ set -e
 PKGS="make gcc pkg-config libcurl4-openssl-dev libjson-c-dev
 libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libsqlite3-dev
 libsqlite3-0 sqlite3 libsodium-dev libinih-dev"
-# test tools: curl (probes), clang + its runtime (fuzzers, sanitizers),
-# valgrind, clang-format (format-check), systemd (systemd-analyze verify
-# and security), prometheus (promtool check metrics; Debian has no
-# promtool-only package), mandoc (man page lint), procps
-PKGS="$PKGS curl clang libclang-rt-14-dev valgrind clang-format procps
+# test tools: curl (probes), jq (JSON checks in shell tests), clang + its
+# runtime (fuzzers, sanitizers), valgrind, clang-format (format-check),
+# systemd (systemd-analyze verify and security), prometheus (promtool check
+# metrics; Debian has no promtool-only package), mandoc (man page lint),
+# procps
+PKGS="$PKGS curl jq clang libclang-rt-14-dev valgrind clang-format procps
 systemd prometheus mandoc"
 [ -n "$PARLEY_DEPS_EXTRA" ] && PKGS="$PKGS $PARLEY_DEPS_EXTRA"
 

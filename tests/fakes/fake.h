@@ -130,6 +130,13 @@ int fake_ws_send(struct fake_ws *c, const char *text, size_t len);
 /* The same message as nfrags frames (FIN only on the last). */
 int fake_ws_send_fragmented(struct fake_ws *c, const char *text, size_t len,
                             size_t nfrags);
+/*
+ * A ping frame from the server side (payload "ping"), queued in order with
+ * the text messages; -1 once closing.  The peer's pongs are counted by
+ * fake_ws_pongs().
+ */
+int fake_ws_ping(struct fake_ws *c);
+size_t fake_ws_pongs(const struct fake_ws *c);
 /* Close frame with code (and reason up to 123 bytes). */
 void fake_ws_close(struct fake_ws *c, int code, const char *reason);
 /* TCP drop, no close frame (1006 for the peer). */

@@ -11,6 +11,9 @@
 #define REDELIVER_MAX 3 /* retries of one event, like Slack's */
 #define ACK_DEADLINE_MS 3000
 #define TEXT_CAP 40000 /* msg_too_long over this many characters */
+/* Slack pings every live socket now and then (its SDKs give up after 30 s
+ * without one); the fake pings more often so that short tests see some. */
+#define PING_MS 2000
 
 struct sf_ticket {
     struct slack_fake *sf;
@@ -23,6 +26,7 @@ struct sf_conn {
     struct fake_ws *ws;
     int hello;
     int64_t close_at; /* after a disconnect warning, 0 = none */
+    int64_t ping_at;  /* next ping, 0 = none (no hello yet) */
     struct sf_conn *next;
 };
 
@@ -284,6 +288,7 @@ ws_open(struct fake_ws *ws, void *arg)
         return;
     c->hello = 1;
     sf->st.hellos++;
+    c->ping_at = fake_now_ms() + PING_MS;
     snprintf(hello, sizeof(hello),
              "{\"type\":\"hello\",\"num_connections\":%zu,\"debug_info\":"
              "{\"host\":\"fake-applink\",\"approximate_connection_time\":"
@@ -349,7 +354,7 @@ ws_closed(struct fake_ws *ws, void *arg)
 
 static const struct fake_ws_ops sf_ws_ops = {ws_open, ws_text, ws_closed};
 
-/* Redeliveries and the closes that follow disconnect warnings. */
+/* Redeliveries, pings, and the closes that follow disconnect warnings. */
 static void
 sf_tick(uv_timer_t *t)
 {
@@ -368,12 +373,17 @@ sf_tick(uv_timer_t *t)
             deliver(sf, i);
     }
     sf->st.unacked = unacked;
-    for (struct sf_conn *c = sf->conns; c; c = c->next)
+    for (struct sf_conn *c = sf->conns; c; c = c->next) {
+        if (c->hello && c->ping_at && now >= c->ping_at) {
+            c->ping_at = now + PING_MS;
+            fake_ws_ping(c->ws);
+        }
         if (c->close_at && now >= c->close_at) {
             c->close_at = 0;
             c->hello = 0;
             fake_ws_close(c->ws, 1001, "disconnected");
         }
+    }
 }
 
 int

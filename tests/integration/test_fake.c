@@ -1,9 +1,10 @@
-/* test_fake: the fake server library: routes, scripts, log, latency, faults,
- * load. */
+/* test_fake: the fake server library: routes, scripts, log, empty bodies,
+ * latency, faults, load, websocket pings. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ws.h"
 #include "tests/fakes/fake.h"
 #include "tests/fakes/fake_client.h"
 #include "tests/t.h"
@@ -251,6 +252,141 @@ test_latency_faults(struct fake *f, int port)
     T_EQ_INT(fake_log_size(f), hung_log + 3);
 }
 
+/* Content-Length: 0 (an empty POST or PUT) is one request, answered once. */
+static void
+test_empty_body(struct fake *f, int port)
+{
+    static const char *const methods[] = {"POST", "PUT"};
+    static int n;
+
+    T_EQ_INT(fake_route(f, NULL, "/empty", api_handler, &n), 0);
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        size_t before = fake_log_count(f, "/empty");
+        const struct fake_request *rq;
+        struct got g;
+        int was = n;
+
+        g = call(port, methods[i], "/empty/x", NULL, "", 0, 3000);
+        T_EQ_INT(g.status, 200);
+        T_CONTAINS(g.body, "\"len\":0");
+        /* let a second dispatch, if any, happen before counting */
+        for (int k = 0; k < 20; k++)
+            uv_run(&loop, UV_RUN_NOWAIT);
+        T_EQ_INT(n - was, 1);
+        T_EQ_INT(fake_log_count(f, "/empty") - before, 1);
+        rq = fake_log_get(f, fake_log_size(f) - 1);
+        T_OK(rq != NULL);
+        if (rq) {
+            T_EQ_STR(rq->method, methods[i]);
+            T_OK(rq->body == NULL && rq->body_len == 0);
+            T_EQ_STR(fake_request_header(rq, "content-length"), "0");
+        }
+    }
+}
+
+/* ---- websocket pings from the server side ---- */
+
+#define NPINGS 3
+
+static struct {
+    struct fake_ws *srv;
+    struct ws_conn *cli;
+    int opened, texts, closed;
+    char last[64];
+} wp;
+
+static void
+wp_srv_open(struct fake_ws *c, void *arg)
+{
+    (void)arg;
+    wp.srv = c;
+    wp.opened++;
+}
+
+static void
+wp_srv_closed(struct fake_ws *c, void *arg)
+{
+    (void)c;
+    (void)arg;
+    wp.srv = NULL;
+}
+
+static void
+wp_cli_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
+{
+    (void)c;
+    (void)arg;
+    snprintf(wp.last, sizeof(wp.last), "%.*s", (int)len, buf);
+    wp.texts++;
+}
+
+static void
+wp_cli_closed(struct ws_conn *c, int code, const char *reason, void *arg)
+{
+    (void)c;
+    (void)code;
+    (void)reason;
+    (void)arg;
+    wp.cli = NULL;
+    wp.closed++;
+}
+
+/* pongs counted by the fake, as an int for run_until() */
+static int wp_pongs;
+
+static void
+wp_poll(uv_timer_t *t)
+{
+    (void)t;
+    wp_pongs = (int)fake_ws_pongs(wp.srv);
+}
+
+/*
+ * fake_ws_ping(): the client's lws answers each ping with a pong, and
+ * pings do not disturb the text frames queued around them.
+ */
+static void
+test_ws_ping(void)
+{
+    static const struct fake_ws_ops sops = {wp_srv_open, NULL, wp_srv_closed};
+    static const struct ws_conn_ops cops = {NULL, wp_cli_text, wp_cli_closed};
+    struct fake *f = fake_new(&loop, 0);
+    struct ws_ctx *x = ws_ctx_new(&loop);
+    uv_timer_t poll;
+    char url[64];
+
+    T_OK(f != NULL && x != NULL);
+    if (f == NULL || x == NULL)
+        goto out;
+    T_EQ_INT(fake_ws_route(f, "/ws", &sops, NULL), 0);
+    snprintf(url, sizeof(url), "ws://127.0.0.1:%d/ws", fake_port(f));
+    wp.cli = ws_connect(x, url, &cops, NULL);
+    T_OK(wp.cli != NULL);
+    T_EQ_INT(run_until(&wp.opened, 1, 5000), 0);
+    if (wp.srv == NULL)
+        goto out;
+    T_EQ_INT(fake_ws_pongs(wp.srv), 0);
+    T_EQ_INT(fake_ws_send(wp.srv, "before", 6), 0);
+    for (int i = 0; i < NPINGS; i++)
+        T_EQ_INT(fake_ws_ping(wp.srv), 0);
+    T_EQ_INT(fake_ws_send(wp.srv, "after", 5), 0);
+    uv_timer_init(&loop, &poll);
+    uv_timer_start(&poll, wp_poll, 5, 5);
+    T_EQ_INT(run_until(&wp_pongs, NPINGS, 5000), 0);
+    T_EQ_INT(run_until(&wp.texts, 2, 5000), 0);
+    uv_close((uv_handle_t *)&poll, NULL);
+    T_EQ_INT(wp_pongs, NPINGS);
+    T_EQ_STR(wp.last, "after");
+    T_EQ_INT(wp.closed, 0);
+    /* no ping once the socket is closing */
+    fake_ws_close(wp.srv, 1000, "done");
+    T_EQ_INT(fake_ws_ping(wp.srv), -1);
+    T_EQ_INT(run_until(&wp.closed, 1, 5000), 0);
+    T_OK(fake_ws_ping(NULL) == -1 && fake_ws_pongs(NULL) == 0);
+out:
+    ws_ctx_free(x);
+    fake_free(f);
+}
 static struct got many[NCONC];
 static int many_done;
 
@@ -312,8 +448,10 @@ main(void)
     T_OK(port > 0);
 
     test_routes_scripts_log(f, port);
+    test_empty_body(f, port);
     test_latency_faults(f, port);
     test_concurrency(f, port);
+    test_ws_ping();
 
     /* a second fake on the same loop, and a fixed port */
     {
