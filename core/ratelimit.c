@@ -36,16 +36,23 @@ enum {
 #define RL_TABLE_MIN 16
 #define RL_AGE_MAX (INT64_C(1) << 61) /* |age| in a blob */
 
+/*
+ * Headers are packed (24 B window, 32 B bucket) because most keys hold a
+ * few timestamps and the header would otherwise dominate.  Bytes 0-2 are
+ * kind, flags, keylen in both; the window's W (< 2^40 ms, 3650 d is 2^38.2)
+ * is split over byte 3 and a 32-bit word; a window's ring head, count and
+ * capacity (each <= 2^20, RATELIMIT_WINDOW_MAX_N) share one 64-bit word.
+ */
+#define RL_F21 ((UINT64_C(1) << 21) - 1)
+
 struct rl_win {
     uint8_t kind; /* RATELIMIT_WINDOW; kind, flags, keylen lead both */
     uint8_t flags;
     uint8_t keylen;
-    uint8_t width; /* bytes per stored timestamp: 2, 4 or 8 */
-    uint32_t head; /* ring index of the oldest timestamp */
-    uint32_t count;
-    uint32_t cap;
+    uint8_t w_hi;         /* bits 32..39 of W of the rate last applied */
+    uint32_t w_lo;        /* bits 0..31; W also fixes the stored width */
+    uint64_t ring;        /* head | count << 21 | cap << 42 */
     int64_t newest;       /* full value of the newest stored timestamp */
-    int64_t w_ms;         /* window of the rate last applied (idle test) */
     unsigned char data[]; /* key, then the ring aligned to width */
 };
 
@@ -53,11 +60,11 @@ struct rl_bkt {
     uint8_t kind; /* RATELIMIT_BUCKET */
     uint8_t flags;
     uint8_t keylen;
-    uint8_t pad_;
-    int64_t level;   /* tokens * w_ms at last_ms; RL_FLOOR..n * w_ms */
-    int64_t last_ms; /* time of level */
-    int64_t n;       /* rate last applied */
-    int64_t w_ms;
+    uint8_t w_hi; /* W of the rate last applied, as in rl_win */
+    uint32_t w_lo;
+    int64_t level;        /* tokens * W at last_ms; RL_FLOOR..n * W */
+    int64_t last_ms;      /* time of level */
+    int64_t n;            /* rate last applied */
     unsigned char data[]; /* key */
 };
 
@@ -99,6 +106,65 @@ ent_key(const void *e)
     return ((const struct rl_bkt *)e)->data;
 }
 
+/* W of either kind (the same bytes in both headers). */
+static int64_t
+ent_wms(const void *e)
+{
+    const struct rl_win *w = e;
+
+    return (int64_t)w->w_hi << 32 | w->w_lo;
+}
+
+static void
+ent_set_wms(void *e, int64_t w_ms)
+{
+    struct rl_win *w = e;
+
+    w->w_hi = (uint8_t)(w_ms >> 32);
+    w->w_lo = (uint32_t)w_ms;
+}
+
+static uint32_t
+win_head(const struct rl_win *w)
+{
+    return (uint32_t)(w->ring & RL_F21);
+}
+
+static uint32_t
+win_count(const struct rl_win *w)
+{
+    return (uint32_t)(w->ring >> 21 & RL_F21);
+}
+
+static uint32_t
+win_cap(const struct rl_win *w)
+{
+    return (uint32_t)(w->ring >> 42 & RL_F21);
+}
+
+static void
+win_set(struct rl_win *w, uint32_t head, uint32_t count, uint32_t cap)
+{
+    w->ring = (uint64_t)head | (uint64_t)count << 21 | (uint64_t)cap << 42;
+}
+
+static unsigned
+width_for(int64_t w_ms)
+{
+    if (w_ms <= 65536)
+        return 2;
+    if (w_ms <= INT64_C(4294967296))
+        return 4;
+    return 8;
+}
+
+/* Bytes per stored timestamp: a function of W, so it needs no field. */
+static unsigned
+win_width(const struct rl_win *w)
+{
+    return width_for(ent_wms(w));
+}
+
 static size_t
 win_ring_off(size_t keylen, unsigned width)
 {
@@ -113,6 +179,26 @@ win_size(size_t keylen, unsigned width, uint32_t cap)
     return win_ring_off(keylen, width) + (size_t)cap * width;
 }
 
+/*
+ * The capacity (>= want, <= limit) to allocate for a ring at ring_off: as
+ * many timestamps as fit in the heap chunk that want needs anyway.  glibc
+ * (64-bit) hands out chunks of 16-byte multiples, at least 32, with 8 bytes
+ * of header, so the slack up to the chunk's end is free memory; on another
+ * allocator the rounding costs under 16 bytes.
+ */
+static uint32_t
+win_fit(size_t ring_off, unsigned width, uint32_t want, uint32_t limit)
+{
+    size_t size = ring_off + (size_t)want * width;
+    size_t chunk = (size + 8 + 15) & ~(size_t)15;
+    size_t cap;
+
+    if (chunk < 32)
+        chunk = 32;
+    cap = (chunk - 8 - ring_off) / width;
+    return cap < limit ? (uint32_t)cap : limit;
+}
+
 static size_t
 ent_size(const void *e)
 {
@@ -121,29 +207,19 @@ ent_size(const void *e)
     if (ent_kind(e) == RATELIMIT_BUCKET)
         return offsetof(struct rl_bkt, data) + ent_keylen(e);
     w = e;
-    return win_size(w->keylen, w->width, w->cap);
-}
-
-static unsigned
-width_for(int64_t w_ms)
-{
-    if (w_ms <= 65536)
-        return 2;
-    if (w_ms <= INT64_C(4294967296))
-        return 4;
-    return 8;
+    return win_size(w->keylen, win_width(w), win_cap(w));
 }
 
 static void *
 win_ring(struct rl_win *w)
 {
-    return (unsigned char *)w + win_ring_off(w->keylen, w->width);
+    return (unsigned char *)w + win_ring_off(w->keylen, win_width(w));
 }
 
 static const void *
 win_cring(const struct rl_win *w)
 {
-    return (const unsigned char *)w + win_ring_off(w->keylen, w->width);
+    return (const unsigned char *)w + win_ring_off(w->keylen, win_width(w));
 }
 
 /* The i-th oldest stored timestamp, decoded against `newest`. */
@@ -151,11 +227,11 @@ static int64_t
 win_at(const struct rl_win *w, uint32_t i)
 {
     const void *ring = win_cring(w);
-    uint32_t j = w->head + i;
+    uint32_t j = win_head(w) + i, cap = win_cap(w);
 
-    if (j >= w->cap)
-        j -= w->cap;
-    switch (w->width) {
+    if (j >= cap)
+        j -= cap;
+    switch (win_width(w)) {
     case 2: {
         uint16_t d =
             (uint16_t)((uint16_t)w->newest - ((const uint16_t *)ring)[j]);
@@ -175,11 +251,12 @@ static void
 win_push(struct rl_win *w, int64_t t)
 {
     void *ring = win_ring(w);
-    uint32_t j = w->head + w->count;
+    uint32_t head = win_head(w), count = win_count(w), cap = win_cap(w);
+    uint32_t j = head + count;
 
-    if (j >= w->cap)
-        j -= w->cap;
-    switch (w->width) {
+    if (j >= cap)
+        j -= cap;
+    switch (win_width(w)) {
     case 2:
         ((uint16_t *)ring)[j] = (uint16_t)t;
         break;
@@ -190,17 +267,18 @@ win_push(struct rl_win *w, int64_t t)
         ((int64_t *)ring)[j] = t;
         break;
     }
-    w->count++;
+    win_set(w, head, count + 1, cap);
     w->newest = t;
 }
 
 static void
 win_drop(struct rl_win *w, uint32_t k)
 {
-    w->head += k;
-    if (w->head >= w->cap)
-        w->head -= w->cap;
-    w->count -= k;
+    uint32_t head = win_head(w) + k, cap = win_cap(w);
+
+    if (head >= cap)
+        head -= cap;
+    win_set(w, head, win_count(w) - k, cap);
 }
 
 /* Timestamps t <= now - W no longer count (the window is (now - W, now]).
@@ -208,17 +286,21 @@ win_drop(struct rl_win *w, uint32_t k)
 static void
 win_expire(struct rl_win *w, int64_t now, int64_t w_ms)
 {
-    uint32_t k = 0;
+    uint32_t k = 0, count = win_count(w);
 
-    while (k < w->count && win_at(w, k) <= now - w_ms)
+    while (k < count && win_at(w, k) <= now - w_ms)
         k++;
-    win_drop(w, k);
+    if (k > 0)
+        win_drop(w, k);
 }
 
+/* A new empty window for W = w_ms with room for want..limit timestamps. */
 static struct rl_win *
-win_alloc(struct ratelimit *rl, const char *key, size_t keylen, unsigned width,
-          uint32_t cap)
+win_alloc(struct ratelimit *rl, const char *key, size_t keylen, int64_t w_ms,
+          uint32_t want, uint32_t limit)
 {
+    unsigned width = width_for(w_ms);
+    uint32_t cap = win_fit(win_ring_off(keylen, width), width, want, limit);
     size_t size = win_size(keylen, width, cap);
     struct rl_win *w = malloc(size);
 
@@ -227,29 +309,64 @@ win_alloc(struct ratelimit *rl, const char *key, size_t keylen, unsigned width,
     memset(w, 0, offsetof(struct rl_win, data));
     w->kind = RATELIMIT_WINDOW;
     w->keylen = (uint8_t)keylen;
-    w->width = (uint8_t)width;
-    w->cap = cap;
+    ent_set_wms(w, w_ms);
+    win_set(w, 0, 0, cap);
     memcpy(w->data, key, keylen);
     rl->bytes += size;
     return w;
 }
 
-/* A copy of w with another width and capacity (>= count), oldest first. */
+/* A copy of w for window w_ms (which fixes the width) with room for its
+ * timestamps, at most limit (>= count), oldest first. */
 static struct rl_win *
-win_rebuild(struct ratelimit *rl, const struct rl_win *w, unsigned width,
-            uint32_t cap)
+win_rebuild(struct ratelimit *rl, const struct rl_win *w, int64_t w_ms,
+            uint32_t limit)
 {
     struct rl_win *nw;
-    uint32_t i;
+    uint32_t i, count = win_count(w);
 
-    nw = win_alloc(rl, (const char *)w->data, w->keylen, width, cap);
+    nw = win_alloc(rl, (const char *)w->data, w->keylen, w_ms,
+                   count > 2 ? count : (limit < 2 ? limit : 2), limit);
     if (nw == NULL)
         return NULL;
     nw->flags = w->flags;
-    nw->w_ms = w->w_ms;
     nw->newest = w->newest;
-    for (i = 0; i < w->count; i++)
+    for (i = 0; i < count; i++)
         win_push(nw, win_at(w, i));
+    return nw;
+}
+
+/*
+ * Room for more timestamps in a full ring (count == cap < limit), in place
+ * where realloc can: about a quarter more, filled to the heap chunk, so a
+ * key's slack stays small and a busy key still grows in O(log) steps.  A
+ * wrapped ring moves its older run to the new end.  NULL on out of memory
+ * (w untouched).
+ */
+static struct rl_win *
+win_grow(struct ratelimit *rl, struct rl_win *w, uint32_t limit)
+{
+    uint32_t head = win_head(w), count = win_count(w), cap = win_cap(w);
+    uint32_t want = cap + (cap / 4 > 2 ? cap / 4 : 2), ncap;
+    unsigned width = win_width(w);
+    size_t off = win_ring_off(w->keylen, width);
+    struct rl_win *nw;
+    unsigned char *ring;
+
+    if (want > limit)
+        want = limit;
+    ncap = win_fit(off, width, want, limit);
+    nw = realloc(w, off + (size_t)ncap * width);
+    if (nw == NULL)
+        return NULL;
+    rl->bytes += (size_t)(ncap - cap) * width;
+    ring = (unsigned char *)nw + off;
+    if (head > 0 && head + count > cap) {
+        memmove(ring + (size_t)(head + ncap - cap) * width,
+                ring + (size_t)head * width, (size_t)(cap - head) * width);
+        head += ncap - cap;
+    }
+    win_set(nw, head, count, ncap);
     return nw;
 }
 
@@ -493,10 +610,10 @@ ent_idle(const void *e, int64_t now, int64_t *idle_at)
 {
     if (ent_kind(e) == RATELIMIT_WINDOW) {
         const struct rl_win *w = e;
-        *idle_at = w->count == 0 ? now : w->newest + w->w_ms;
+        *idle_at = win_count(w) == 0 ? now : w->newest + ent_wms(w);
     } else {
         const struct rl_bkt *bp = e;
-        struct bk b = {bp->level, bp->last_ms, bp->n, bp->w_ms};
+        struct bk b = {bp->level, bp->last_ms, bp->n, ent_wms(bp)};
         *idle_at = b.last_ms + bk_wait(&b, bk_cap(&b));
     }
     return *idle_at <= now;
@@ -651,22 +768,23 @@ static struct rl_win *
 win_update(struct ratelimit *rl, struct rl_win *w, struct rate r, int64_t t)
 {
     struct rl_win *nw;
-    unsigned width = w->width;
-    uint32_t cap = w->cap;
+    uint32_t count;
 
-    if (width_for(r.window_ms) > width)
-        width = width_for(r.window_ms);
     win_expire(w, t, r.window_ms);
-    if (w->count > r.n)
-        win_drop(w, w->count - (uint32_t)r.n);
-    if (cap > r.n)
-        cap = (uint32_t)r.n;
-    if (w->w_ms != r.window_ms)
-        w->flags |= RL_DIRTY;
-    w->w_ms = r.window_ms;
-    if (width == w->width && cap == w->cap)
+    count = win_count(w);
+    if (count > r.n)
+        win_drop(w, count - (uint32_t)r.n);
+    if (ent_wms(w) == r.window_ms && win_cap(w) <= r.n)
         return w;
-    nw = win_rebuild(rl, w, width, cap);
+    if (ent_wms(w) != r.window_ms)
+        w->flags |= RL_DIRTY;
+    if (width_for(r.window_ms) == win_width(w) && win_cap(w) <= r.n) {
+        ent_set_wms(w, r.window_ms);
+        return w;
+    }
+    /* every kept t is within the new window of t, so it fits the new
+     * width whether that is wider or narrower */
+    nw = win_rebuild(rl, w, r.window_ms, (uint32_t)r.n);
     if (nw != NULL)
         ent_free(rl, w);
     return nw;
@@ -679,7 +797,7 @@ ratelimit_hit(struct ratelimit *rl, const char *key, struct rate r,
     struct rl_win *w, *nw;
     int64_t wait = 1000, t;
     size_t len, slot;
-    uint32_t h, cap;
+    uint32_t h;
     bool found;
     int rc = RATELIMIT_ERROR;
 
@@ -699,32 +817,29 @@ ratelimit_hit(struct ratelimit *rl, const char *key, struct rate r,
                         &wait) < 0)
             goto out;
         /* most keys see a request or two per window: start small */
-        w = win_alloc(rl, key, len, width_for(r.window_ms),
-                      r.n < 2 ? (uint32_t)r.n : 2);
+        w = win_alloc(rl, key, len, r.window_ms, r.n < 2 ? (uint32_t)r.n : 2,
+                      (uint32_t)r.n);
         if (w == NULL)
             goto out;
-        w->w_ms = r.window_ms;
         tab_put(rl, slot, h, w);
     }
     w = rl->ent[slot];
     /* time never runs back on a key: an earlier now counts as its newest */
-    t = w->count > 0 && w->newest > now_ms ? w->newest : now_ms;
+    t = win_count(w) > 0 && w->newest > now_ms ? w->newest : now_ms;
     nw = win_update(rl, w, r, t);
     if (nw == NULL)
         goto out;
     rl->ent[slot] = w = nw;
-    if (w->count >= r.n) {
+    if (win_count(w) >= r.n) {
         /* the oldest relevant request leaves the window at its time + W */
         wait = win_at(w, 0) + r.window_ms - now_ms;
         rc = RATELIMIT_REFUSED;
         goto out;
     }
-    if (w->count == w->cap) {
-        cap = w->cap * 2 < r.n ? w->cap * 2 : (uint32_t)r.n;
-        nw = win_rebuild(rl, w, w->width, cap);
+    if (win_count(w) == win_cap(w)) {
+        nw = win_grow(rl, w, (uint32_t)r.n);
         if (nw == NULL)
             goto out;
-        ent_free(rl, w);
         rl->ent[slot] = w = nw;
     }
     win_push(w, t);
@@ -762,10 +877,10 @@ ratelimit_peek(const struct ratelimit *rl, const char *key, struct rate r,
     if (!found)
         goto ok;
     w = rl->ent[slot];
-    t = w->count > 0 && w->newest > now_ms ? w->newest : now_ms;
-    while (first < w->count && win_at(w, first) <= t - r.window_ms)
+    t = win_count(w) > 0 && w->newest > now_ms ? w->newest : now_ms;
+    while (first < win_count(w) && win_at(w, first) <= t - r.window_ms)
         first++;
-    live = w->count - first;
+    live = win_count(w) - first;
     if (live == 0)
         goto ok;
     u->used = live < r.n ? live : r.n;
@@ -804,7 +919,7 @@ bkt_get(struct ratelimit *rl, const char *key, size_t len, struct rate r,
         bp->keylen = (uint8_t)len;
         memcpy(bp->data, key, len);
         bp->n = r.n;
-        bp->w_ms = r.window_ms;
+        ent_set_wms(bp, r.window_ms);
         bp->level = r.n * r.window_ms; /* a new key starts full */
         bp->last_ms = now_ms;
         tab_put(rl, slot, h, bp);
@@ -813,7 +928,7 @@ bkt_get(struct ratelimit *rl, const char *key, size_t len, struct rate r,
     b->level = bp->level;
     b->last_ms = bp->last_ms;
     b->n = bp->n;
-    b->w_ms = bp->w_ms;
+    b->w_ms = ent_wms(bp);
     bk_rate(b, r, now_ms);
     bk_refill(b, now_ms);
     return bp;
@@ -822,12 +937,12 @@ bkt_get(struct ratelimit *rl, const char *key, size_t len, struct rate r,
 static void
 bkt_store(struct rl_bkt *bp, const struct bk *b)
 {
-    if (bp->level != b->level || bp->n != b->n || bp->w_ms != b->w_ms)
+    if (bp->level != b->level || bp->n != b->n || ent_wms(bp) != b->w_ms)
         bp->flags |= RL_DIRTY;
     bp->level = b->level;
     bp->last_ms = b->last_ms;
     bp->n = b->n;
-    bp->w_ms = b->w_ms;
+    ent_set_wms(bp, b->w_ms);
 }
 
 int
@@ -932,7 +1047,7 @@ ratelimit_peek_budget(const struct ratelimit *rl, const char *key,
     b.level = bp->level;
     b.last_ms = bp->last_ms;
     b.n = bp->n;
-    b.w_ms = bp->w_ms;
+    b.w_ms = ent_wms(bp);
     bk_rate(&b, budget, now_ms);
     bk_refill(&b, now_ms);
     avail = floor_div(b.level, b.w_ms);
@@ -1035,22 +1150,22 @@ wb_zigzag(struct wbuf *wb, int64_t v)
 static int
 blob_window(struct wbuf *wb, const struct rl_win *w, int64_t now)
 {
-    uint32_t first = 0, i;
-    int64_t prev, t;
+    uint32_t first = 0, i, count = win_count(w);
+    int64_t prev, t, w_ms = ent_wms(w);
 
-    while (first < w->count && win_at(w, first) <= now - w->w_ms)
+    while (first < count && win_at(w, first) <= now - w_ms)
         first++;
-    if (first == w->count)
+    if (first == count)
         return 0; /* idle */
-    if (wb_room(wb, 2 + 10 * ((size_t)(w->count - first) + 3)) < 0)
+    if (wb_room(wb, 2 + 10 * ((size_t)(count - first) + 3)) < 0)
         return -1;
     wb->p[wb->len++] = RL_BLOB_VERSION;
     wb->p[wb->len++] = RATELIMIT_WINDOW;
-    wb_varint(wb, (uint64_t)w->w_ms);
-    wb_varint(wb, w->count - first);
+    wb_varint(wb, (uint64_t)w_ms);
+    wb_varint(wb, count - first);
     wb_zigzag(wb, now - w->newest);
     prev = win_at(w, first);
-    for (i = first + 1; i < w->count; i++) {
+    for (i = first + 1; i < count; i++) {
         t = win_at(w, i);
         wb_varint(wb, (uint64_t)(t - prev));
         prev = t;
@@ -1061,7 +1176,7 @@ blob_window(struct wbuf *wb, const struct rl_win *w, int64_t now)
 static int
 blob_bucket(struct wbuf *wb, const struct rl_bkt *bp, int64_t now)
 {
-    struct bk b = {bp->level, bp->last_ms, bp->n, bp->w_ms};
+    struct bk b = {bp->level, bp->last_ms, bp->n, ent_wms(bp)};
 
     bk_refill(&b, now);
     if (b.level >= bk_cap(&b))
@@ -1072,7 +1187,7 @@ blob_bucket(struct wbuf *wb, const struct rl_bkt *bp, int64_t now)
     wb->p[wb->len++] = RL_BLOB_VERSION;
     wb->p[wb->len++] = RATELIMIT_BUCKET;
     wb_varint(wb, (uint64_t)bp->n);
-    wb_varint(wb, (uint64_t)bp->w_ms);
+    wb_varint(wb, (uint64_t)ent_wms(bp));
     wb_zigzag(wb, bp->level);
     wb_zigzag(wb, now - bp->last_ms);
     return 1;
@@ -1189,10 +1304,9 @@ parse_window(struct ratelimit *rl, const char *key, size_t len, struct rbuf *rb,
     if (rb->off != rb->len)
         goto out;
     rb->off = save;
-    w = win_alloc(rl, key, len, width_for((int64_t)wms), (uint32_t)count);
+    w = win_alloc(rl, key, len, (int64_t)wms, (uint32_t)count, (uint32_t)count);
     if (w == NULL)
         goto out;
-    w->w_ms = (int64_t)wms;
     w->newest = at - age;
     /* the newest is pushed last; decoding relies on it being the base */
     t = w->newest - (int64_t)span;
@@ -1236,7 +1350,7 @@ parse_bucket(struct ratelimit *rl, const char *key, size_t len, struct rbuf *rb,
     bp->keylen = (uint8_t)len;
     memcpy(bp->data, key, len);
     bp->n = r.n;
-    bp->w_ms = r.window_ms;
+    ent_set_wms(bp, r.window_ms);
     bp->level = level;
     bp->last_ms = at - age;
     return bp;

@@ -186,6 +186,9 @@ test_property(void)
         {5, (1LL << 32) + 1},
         {2, 5 * 365 * DAY},
         {64, 997},
+        /* rings that wrap and then grow, at each width */
+        {200, 5000},
+        {150, 70000},
     };
     static int64_t adm[PROP_MAX];
     struct ratelimit_usage u;
@@ -252,6 +255,63 @@ test_property(void)
     T_OKF(badexact == 0, "%d waits not exact", badexact);
     T_OKF(badwin == 0, "%d windows over N", badwin);
     T_OKF(checked > 100000, "only %d decisions checked", checked);
+}
+
+/*
+ * The ring grows in place while wrapped, and re-encodes when the window
+ * moves across a width (both ways); stats.bytes tracks every allocation, so
+ * it returns to the empty table's size once all keys are evicted.
+ */
+static void
+test_ring_growth(void)
+{
+    static const int64_t ws[] = {1000, 70000, 5LL << 32};
+    struct ratelimit *rl = ratelimit_new(8);
+    struct ratelimit_stats st0, st;
+    struct ratelimit_usage u;
+    int64_t wait, t;
+    size_t i;
+    int k, ok;
+
+    ratelimit_stats(rl, &st0);
+    for (i = 0; i < sizeof(ws) / sizeof(ws[0]); i++) {
+        struct rate r = R(1000, ws[i]);
+        char key[8];
+        snprintf(key, sizeof(key), "g%zu", i);
+        /* 5 at t = 0, then 5 at W - 1 with t = 0 gone: head moved on, so
+         * the next burst grows a wrapped ring again and again */
+        for (k = 0; k < 5; k++)
+            T_EQ_INT(ratelimit_hit(rl, key, r, 0, &wait), 1);
+        for (k = 0; k < 5; k++)
+            T_EQ_INT(ratelimit_hit(rl, key, r, ws[i] - 1, &wait), 1);
+        for (ok = 0, k = 0; k < 1200; k++)
+            ok += ratelimit_hit(rl, key, r, ws[i], &wait) == 1;
+        T_EQ_INT(ok, 995); /* 5 from W - 1 still count */
+        T_EQ_INT(wait, 2 * ws[i] - 1 - ws[i]);
+        T_EQ_INT(ratelimit_peek(rl, key, r, ws[i], &u), 0);
+        T_EQ_INT(u.used, 1000);
+        /* the 5 at W - 1 leave at 2W - 1, the 995 at W stay until 2W */
+        T_EQ_INT(ratelimit_peek(rl, key, r, 2 * ws[i] - 1, &u), 0);
+        T_EQ_INT(u.used, 995);
+        T_EQ_INT(u.wait_ms, 0);
+        T_EQ_INT(u.reset_ms, 1);
+    }
+    /* 16-bit up to 64-bit and back down to 16-bit, exact throughout */
+    for (t = 0; t < 3; t++)
+        T_EQ_INT(ratelimit_hit(rl, "x", R(3, 60 * SEC), t * 1000, &wait), 1);
+    T_EQ_INT(ratelimit_hit(rl, "x", R(3, 1000 * DAY), 50 * SEC, &wait), 0);
+    T_EQ_INT(wait, 1000 * DAY - 50 * SEC);
+    /* at 61 s only t = 2 s is left: two more fit, the third waits */
+    T_EQ_INT(ratelimit_hit(rl, "x", R(3, 60 * SEC), 61 * SEC, &wait), 1);
+    T_EQ_INT(ratelimit_hit(rl, "x", R(3, 60 * SEC), 61 * SEC, &wait), 1);
+    T_EQ_INT(ratelimit_hit(rl, "x", R(3, 60 * SEC), 61 * SEC, &wait), 0);
+    T_EQ_INT(wait, 1000);
+    T_EQ_INT(ratelimit_hit(rl, "x", R(3, 60 * SEC), 62 * SEC, &wait), 1);
+    T_EQ_INT(ratelimit_evict(rl, 100 * DAY * 100, 1000), 4);
+    ratelimit_stats(rl, &st);
+    T_EQ_INT(st.keys, 0);
+    T_EQ_INT((long long)st.bytes, (long long)st0.bytes);
+    ratelimit_free(rl);
 }
 
 static void
@@ -694,6 +754,7 @@ main(void)
     test_width_edges();
     test_property();
     test_rate_change();
+    test_ring_growth();
     test_bad_args();
     test_bucket_refill();
     test_bucket_settle();
