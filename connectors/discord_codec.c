@@ -10,99 +10,20 @@
 
 #include <json-c/json.h>
 
+#include "core/json_codec.h"
+
 /* Message types that carry a user's text: DEFAULT and REPLY. */
 #define DC_TYPE_DEFAULT 0
 #define DC_TYPE_REPLY 19
 /* Mentions array entries looked at (Discord caps mentions per message). */
 #define DC_MENTIONS_MAX 100
 
-/* The whole body as one JSON value (bounded size and depth, UTF-8
- * checked, no trailing bytes), or NULL with *why. */
-static json_object *
-parse_root(const char *body, size_t len, const char **why)
-{
-    json_tokener *tok = NULL;
-    json_object *root = NULL;
-    size_t off;
-
-    *why = NULL;
-    if (body == NULL || len == 0) {
-        *why = "empty body";
-        goto out;
-    }
-    if (len > DISCORD_BODY_MAX) {
-        *why = "body too large";
-        goto out;
-    }
-    if ((tok = json_tokener_new_ex(DISCORD_JSON_DEPTH)) == NULL) {
-        *why = "out of memory";
-        goto out;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (root == NULL) {
-        enum json_tokener_error jerr = json_tokener_get_error(tok);
-
-        *why = jerr == json_tokener_continue      ? "truncated JSON"
-               : jerr == json_tokener_error_depth ? "JSON too deep"
-                                                  : "malformed JSON";
-        goto out;
-    }
-    off = json_tokener_get_parse_end(tok);
-    while (off < len && (body[off] == ' ' || body[off] == '\n' ||
-                         body[off] == '\r' || body[off] == '\t'))
-        off++;
-    if (off < len) {
-        *why = "trailing bytes after JSON";
-        json_object_put(root);
-        root = NULL;
-    }
-out:
-    if (tok != NULL)
-        json_tokener_free(tok);
-    return root;
-}
-
-/* Member of obj with that type, or NULL. */
-static json_object *
-get(json_object *obj, const char *key, json_type type)
-{
-    json_object *v = NULL;
-
-    if (obj == NULL || !json_object_is_type(obj, json_type_object))
-        return NULL;
-    if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
-        return NULL;
-    return json_object_is_type(v, type) ? v : NULL;
-}
-
-static const char *
-get_str(json_object *obj, const char *key)
-{
-    json_object *v = get(obj, key, json_type_string);
-
-    return v != NULL ? json_object_get_string(v) : NULL;
-}
-
-static int
-get_bool(json_object *obj, const char *key)
-{
-    json_object *v = get(obj, key, json_type_boolean);
-
-    return v != NULL && json_object_get_boolean(v);
-}
-
-/* An integer member: 1 when present, else 0 (*out untouched). */
-static int
-get_i64(json_object *obj, const char *key, int64_t *out)
-{
-    json_object *v = get(obj, key, json_type_int);
-
-    if (v == NULL)
-        return 0;
-    *out = json_object_get_int64(v);
-    return 1;
-}
+/* Bodies and frames: one JSON value, bounded, UTF-8 checked. */
+static const struct json_codec_limits body_limits = {
+    .max_bytes = DISCORD_BODY_MAX,
+    .max_depth = DISCORD_JSON_DEPTH,
+    .flags = JSON_CODEC_UTF8,
+};
 
 /* A number (int or double) in seconds → ms rounded up; -1 absent. */
 static int64_t
@@ -140,7 +61,7 @@ snowflake_ok(const char *s)
 static int
 get_snowflake(json_object *obj, const char *key, char *dst, size_t cap)
 {
-    const char *s = get_str(obj, key);
+    const char *s = json_codec_str(obj, key);
 
     if (!snowflake_ok(s) || strlen(s) >= cap)
         return 0;
@@ -177,10 +98,10 @@ dispatch_kind(const char *t)
 static int
 decode_ready(json_object *d, struct discord_ready *r, const char **why)
 {
-    const char *sid = get_str(d, "session_id");
-    const char *url = get_str(d, "resume_gateway_url");
-    json_object *user = get(d, "user", json_type_object);
-    const char *name = get_str(user, "username");
+    const char *sid = json_codec_str(d, "session_id");
+    const char *url = json_codec_str(d, "resume_gateway_url");
+    json_object *user = json_codec_get(d, "user", json_type_object);
+    const char *name = json_codec_str(user, "username");
 
     if (sid == NULL || sid[0] == '\0' || strlen(sid) >= sizeof(r->session_id)) {
         *why = "READY without a usable session_id";
@@ -284,12 +205,14 @@ snowflake_ms(const char *id)
 static void
 decode_message(json_object *d, const char *self, struct discord_message *m)
 {
-    json_object *author = get(d, "author", json_type_object);
-    json_object *member = get(d, "member", json_type_object);
-    json_object *ref = get(d, "referenced_message", json_type_object);
-    json_object *mref = get(d, "message_reference", json_type_object);
-    json_object *mentions = get(d, "mentions", json_type_array);
-    const char *content = get_str(d, "content");
+    json_object *author = json_codec_get(d, "author", json_type_object);
+    json_object *member = json_codec_get(d, "member", json_type_object);
+    json_object *ref =
+        json_codec_get(d, "referenced_message", json_type_object);
+    json_object *mref =
+        json_codec_get(d, "message_reference", json_type_object);
+    json_object *mentions = json_codec_get(d, "mentions", json_type_array);
+    const char *content = json_codec_str(d, "content");
     const char *name;
     int64_t type = DC_TYPE_DEFAULT;
     size_t len;
@@ -300,26 +223,27 @@ decode_message(json_object *d, const char *self, struct discord_message *m)
         !get_snowflake(d, "channel_id", m->channel_id, sizeof(m->channel_id)) ||
         !get_snowflake(author, "id", m->author_id, sizeof(m->author_id)))
         return;
-    get_i64(d, "type", &type);
+    json_codec_i64(d, "type", &type);
     if (type != DC_TYPE_DEFAULT && type != DC_TYPE_REPLY)
         return; /* joins, pins, boosts, slash-command echoes */
     get_snowflake(d, "guild_id", m->guild_id, sizeof(m->guild_id));
-    name = get_str(member, "nick");
+    name = json_codec_str(member, "nick");
     if (name == NULL)
-        name = get_str(author, "global_name");
+        name = json_codec_str(author, "global_name");
     if (name == NULL)
-        name = get_str(author, "username");
+        name = json_codec_str(author, "username");
     copy_cut(m->author_name, sizeof(m->author_name), name ? name : "");
     if (m->guild_id[0] == '\0')
         m->flags |= EVENT_PRIVATE;
-    if (get_bool(author, "bot") || get(d, "webhook_id", json_type_string))
+    if (json_codec_bool(author, "bot") ||
+        json_codec_get(d, "webhook_id", json_type_string))
         m->flags |= EVENT_FROM_BOT;
     if (self[0] != '\0' && strcmp(m->author_id, self) == 0)
         m->flags |= EVENT_FROM_SELF;
     get_snowflake(mref, "message_id", m->reply_to, sizeof(m->reply_to));
     if (ref != NULL) {
-        get_snowflake(get(ref, "author", json_type_object), "id", ref_author,
-                      sizeof(ref_author));
+        get_snowflake(json_codec_get(ref, "author", json_type_object), "id",
+                      ref_author, sizeof(ref_author));
         if (m->reply_to[0] == '\0')
             get_snowflake(ref, "id", m->reply_to, sizeof(m->reply_to));
     }
@@ -330,7 +254,7 @@ decode_message(json_object *d, const char *self, struct discord_message *m)
 
         for (size_t i = 0; i < n && i < DC_MENTIONS_MAX; i++) {
             const char *id =
-                get_str(json_object_array_get_idx(mentions, i), "id");
+                json_codec_str(json_object_array_get_idx(mentions, i), "id");
             if (id != NULL && strcmp(id, self) == 0)
                 m->flags |= EVENT_MENTIONED;
         }
@@ -378,8 +302,8 @@ emoji_vote(const char *name)
 static void
 decode_reaction(json_object *d, const char *self, struct discord_reaction *r)
 {
-    json_object *emoji = get(d, "emoji", json_type_object);
-    json_object *member = get(d, "member", json_type_object);
+    json_object *emoji = json_codec_get(d, "emoji", json_type_object);
+    json_object *member = json_codec_get(d, "member", json_type_object);
     char author[DISCORD_SNOWFLAKE_MAX] = "";
 
     r->skip = 1;
@@ -391,15 +315,16 @@ decode_reaction(json_object *d, const char *self, struct discord_reaction *r)
     /* ours (the bot's own 👍/👎 under each answer) and other bots' */
     if (self[0] != '\0' && strcmp(r->user_id, self) == 0)
         return;
-    if (get_bool(get(member, "user", json_type_object), "bot"))
+    if (json_codec_bool(json_codec_get(member, "user", json_type_object),
+                        "bot"))
         return;
     /* only votes on our messages count (core checks too) */
     if (get_snowflake(d, "message_author_id", author, sizeof(author)) &&
         self[0] != '\0' && strcmp(author, self) != 0)
         return;
-    if (get(emoji, "id", json_type_string) != NULL)
+    if (json_codec_get(emoji, "id", json_type_string) != NULL)
         return; /* a custom emoji, whatever its name */
-    if ((r->vote = emoji_vote(get_str(emoji, "name"))) == 0)
+    if ((r->vote = emoji_vote(json_codec_str(emoji, "name"))) == 0)
         return;
     r->skip = 0;
 }
@@ -418,21 +343,21 @@ discord_codec_frame(const char *buf, size_t len, const char *self_id,
     f->msg.skip = f->reaction.skip = 1;
     if (self_id == NULL)
         self_id = "";
-    if ((root = parse_root(buf, len, why)) == NULL)
+    if ((root = json_codec_parse(&body_limits, buf, len, why)) == NULL)
         goto out;
     if (!json_object_is_type(root, json_type_object) ||
-        !get_i64(root, "op", &op) || op < 0 || op > 255) {
+        !json_codec_i64(root, "op", &op) || op < 0 || op > 255) {
         *why = "not a gateway frame (no op)";
         goto out;
     }
     f->op = (int)op;
-    get_i64(root, "s", &f->s);
+    json_codec_i64(root, "s", &f->s);
     if (f->s < 0)
         f->s = -1;
     json_object_object_get_ex(root, "d", &d);
     switch (f->op) {
     case DISCORD_OP_HELLO:
-        if (!get_i64(d, "heartbeat_interval", &f->heartbeat_interval) ||
+        if (!json_codec_i64(d, "heartbeat_interval", &f->heartbeat_interval) ||
             f->heartbeat_interval <= 0 || f->heartbeat_interval > 3600000) {
             *why = "HELLO without a usable heartbeat_interval";
             goto out;
@@ -443,7 +368,7 @@ discord_codec_frame(const char *buf, size_t len, const char *self_id,
                        json_object_get_boolean(d);
         break;
     case DISCORD_OP_DISPATCH:
-        t = get_str(root, "t");
+        t = json_codec_str(root, "t");
         if (t == NULL) {
             *why = "dispatch without t";
             goto out;
@@ -638,25 +563,27 @@ discord_codec_gateway_bot(const char *body, size_t len,
     g->shards = 1;
     g->max_concurrency = 1;
     g->remaining = 1;
-    if ((root = parse_root(body, len, why)) == NULL)
+    if ((root = json_codec_parse(&body_limits, body, len, why)) == NULL)
         return -1;
-    url = get_str(root, "url");
+    url = json_codec_str(root, "url");
     if (url == NULL || strlen(url) >= sizeof(g->url) ||
         (strncmp(url, "wss://", 6) != 0 && strncmp(url, "ws://", 5) != 0)) {
         *why = "no usable gateway url";
         goto out;
     }
     memcpy(g->url, url, strlen(url) + 1);
-    if (get_i64(root, "shards", &v) && v > 0 && v < 65536)
+    if (json_codec_i64(root, "shards", &v) && v > 0 && v < 65536)
         g->shards = (int)v;
-    if ((ssl = get(root, "session_start_limit", json_type_object)) != NULL) {
-        if (get_i64(ssl, "total", &v) && v >= 0)
+    if ((ssl = json_codec_get(root, "session_start_limit", json_type_object)) !=
+        NULL) {
+        if (json_codec_i64(ssl, "total", &v) && v >= 0)
             g->total = v;
-        if (get_i64(ssl, "remaining", &v) && v >= 0)
+        if (json_codec_i64(ssl, "remaining", &v) && v >= 0)
             g->remaining = v;
-        if (get_i64(ssl, "reset_after", &v) && v >= 0 && v < 7LL * 86400000)
+        if (json_codec_i64(ssl, "reset_after", &v) && v >= 0 &&
+            v < 7LL * 86400000)
             g->reset_after_ms = v;
-        if (get_i64(ssl, "max_concurrency", &v) && v > 0 && v <= 1024)
+        if (json_codec_i64(ssl, "max_concurrency", &v) && v > 0 && v <= 1024)
             g->max_concurrency = (int)v;
     }
     *why = NULL;
@@ -722,7 +649,7 @@ int
 discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
                          const char **why)
 {
-    json_object *root = parse_root(body, len, why);
+    json_object *root = json_codec_parse(&body_limits, body, len, why);
     int rc = -1;
 
     if (cap > 0)
@@ -749,14 +676,14 @@ discord_codec_error(const char *body, size_t len, struct discord_error *e)
 
     memset(e, 0, sizeof(*e));
     e->retry_after_ms = -1;
-    if ((root = parse_root(body, len, &why)) == NULL)
+    if ((root = json_codec_parse(&body_limits, body, len, &why)) == NULL)
         return -1;
-    if ((msg = get_str(root, "message")) != NULL)
+    if ((msg = json_codec_str(root, "message")) != NULL)
         copy_cut(e->message, sizeof(e->message), msg);
-    if (get_i64(root, "code", &code))
+    if (json_codec_i64(root, "code", &code))
         e->code = code;
     e->retry_after_ms = get_seconds_ms(root, "retry_after");
-    e->global = get_bool(root, "global");
+    e->global = json_codec_bool(root, "global");
     json_object_put(root);
     return 0;
 }

@@ -3,109 +3,28 @@
 #include "connectors/slack_codec.h"
 
 #include <ctype.h>
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* The whole body as one JSON value (bounded size and depth, UTF-8
- * validated, nothing after it but blanks). */
-static json_object *
-json_parse_bounded(const char *body, size_t len, const char **why)
-{
-    json_tokener *tok = NULL;
-    json_object *root = NULL;
-    enum json_tokener_error jerr;
-    size_t off;
+#include <json-c/json.h>
 
-    *why = NULL;
-    if (body == NULL || len == 0) {
-        *why = "empty";
-        goto out;
-    }
-    if (len > SLACK_BODY_MAX) {
-        *why = "too large";
-        goto out;
-    }
-    if ((tok = json_tokener_new_ex(SLACK_JSON_DEPTH)) == NULL) {
-        *why = "out of memory";
-        goto out;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (root == NULL || jerr != json_tokener_success) {
-        *why = jerr == json_tokener_continue      ? "truncated JSON"
-               : jerr == json_tokener_error_depth ? "JSON too deep"
-                                                  : "not JSON";
-        json_object_put(root);
-        root = NULL;
-        goto out;
-    }
-    off = json_tokener_get_parse_end(tok);
-    for (; off < len; off++)
-        if (!isspace((unsigned char)body[off])) {
-            *why = "trailing bytes after JSON";
-            json_object_put(root);
-            root = NULL;
-            goto out;
-        }
-    if (!json_object_is_type(root, json_type_object)) {
-        *why = "not a JSON object";
-        json_object_put(root);
-        root = NULL;
-    }
-out:
-    if (tok)
-        json_tokener_free(tok);
-    return root;
-}
+#include "core/json_codec.h"
 
-/* The string member key; NULL when absent or not a string. */
-static const char *
-jstr(json_object *o, const char *key, size_t *len)
-{
-    json_object *v;
+/* Frames and Web API bodies: one JSON object, bounded, UTF-8 checked;
+ * the reasons are Slack's own words, surfaced in slack_api_error.error. */
+static const struct json_codec_limits body_limits = {
+    .max_bytes = SLACK_BODY_MAX,
+    .max_depth = SLACK_JSON_DEPTH,
+    .flags = JSON_CODEC_UTF8 | JSON_CODEC_OBJECT | JSON_CODEC_CSPACE,
+    .why_empty = "empty",
+    .why_too_large = "too large",
+    .why_malformed = "not JSON",
+};
 
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-        !json_object_is_type(v, json_type_string))
-        return NULL;
-    if (len)
-        *len = (size_t)json_object_get_string_len(v);
-    return json_object_get_string(v);
-}
-
-/*
- * Copies the string member key into dst (cap bytes with the NUL).  0
- * copied, 1 absent ("" stored), -1 too long or containing a NUL.
- */
-static int
-jcopy(json_object *o, const char *key, char *dst, size_t cap)
-{
-    size_t n = 0;
-    const char *s = jstr(o, key, &n);
-
-    dst[0] = '\0';
-    if (s == NULL)
-        return 1;
-    if (n >= cap || strlen(s) != n)
-        return -1;
-    memcpy(dst, s, n + 1);
-    return 0;
-}
-
-static json_object *
-jobj(json_object *o, const char *key)
-{
-    json_object *v;
-
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-        !json_object_is_type(v, json_type_object))
-        return NULL;
-    return v;
-}
-
+/* Slack's booleans are read leniently: any present member is converted
+ * by json-c (1, "x" are true), as before the shared getters existed. */
 static int
 jbool(json_object *o, const char *key)
 {
@@ -116,15 +35,14 @@ jbool(json_object *o, const char *key)
     return json_object_get_boolean(v) ? 1 : 0;
 }
 
+/* An integer member; 0 when absent or not an integer. */
 static int64_t
 jint(json_object *o, const char *key)
 {
-    json_object *v;
+    int64_t n = 0;
 
-    if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-        !json_object_is_type(v, json_type_int))
-        return 0;
-    return json_object_get_int64(v);
+    json_codec_i64(o, key, &n);
+    return n;
 }
 
 /* "1712345678.000100" → unix ms (0 when unreadable). */
@@ -284,7 +202,7 @@ text_set(struct slack_inbound *in, json_object *ev, const char *self_id,
          int strip_any, int *mentioned)
 {
     size_t n = 0;
-    const char *t = jstr(ev, "text", &n);
+    const char *t = json_codec_strn(ev, "text", &n);
 
     free(in->text);
     in->text =
@@ -313,21 +231,24 @@ decode_message_event(struct slack_inbound *in, json_object *ev,
     const char *self_id = self ? self->user_id : NULL;
     int mentioned = 0;
 
-    if (jcopy(ev, "subtype", subtype, sizeof(subtype)) < 0 ||
+    if (json_codec_copy(ev, "subtype", subtype, sizeof(subtype)) < 0 ||
         (subtype[0] && strcmp(subtype, "thread_broadcast") != 0 &&
          strcmp(subtype, "file_share") != 0)) {
         in->ignore_why = "subtype";
         return;
     }
-    if (jcopy(ev, "bot_id", bot_id, sizeof(bot_id)) < 0 || bot_id[0]) {
+    if (json_codec_copy(ev, "bot_id", bot_id, sizeof(bot_id)) < 0 ||
+        bot_id[0]) {
         in->ignore_why = "from a bot";
         return;
     }
-    if (jcopy(ev, "user", in->user, sizeof(in->user)) != 0 ||
-        jcopy(ev, "channel", in->chat, sizeof(in->chat)) != 0 ||
-        jcopy(ev, "ts", ts, sizeof(ts)) != 0 || !in->user[0] || !in->chat[0] ||
-        !ts[0] || jcopy(ev, "thread_ts", thread_ts, sizeof(thread_ts)) < 0 ||
-        jcopy(ev, "channel_type", channel_type, sizeof(channel_type)) < 0) {
+    if (json_codec_copy(ev, "user", in->user, sizeof(in->user)) != 0 ||
+        json_codec_copy(ev, "channel", in->chat, sizeof(in->chat)) != 0 ||
+        json_codec_copy(ev, "ts", ts, sizeof(ts)) != 0 || !in->user[0] ||
+        !in->chat[0] || !ts[0] ||
+        json_codec_copy(ev, "thread_ts", thread_ts, sizeof(thread_ts)) < 0 ||
+        json_codec_copy(ev, "channel_type", channel_type,
+                        sizeof(channel_type)) < 0) {
         in->ignore_why = "malformed message";
         return;
     }
@@ -366,16 +287,18 @@ static void
 decode_reaction(struct slack_inbound *in, json_object *ev,
                 const struct slack_self *self)
 {
-    json_object *item = jobj(ev, "item");
+    json_object *item = json_codec_get(ev, "item", json_type_object);
     char reaction[128], item_user[EVENT_ID_MAX + 1], type[16];
 
-    if (jcopy(ev, "user", in->user, sizeof(in->user)) != 0 || !in->user[0] ||
-        jcopy(ev, "reaction", reaction, sizeof(reaction)) != 0 ||
-        item == NULL || jcopy(item, "type", type, sizeof(type)) < 0 ||
-        jcopy(item, "channel", in->chat, sizeof(in->chat)) != 0 ||
-        jcopy(item, "ts", in->target_id, sizeof(in->target_id)) != 0 ||
+    if (json_codec_copy(ev, "user", in->user, sizeof(in->user)) != 0 ||
+        !in->user[0] ||
+        json_codec_copy(ev, "reaction", reaction, sizeof(reaction)) != 0 ||
+        item == NULL || json_codec_copy(item, "type", type, sizeof(type)) < 0 ||
+        json_codec_copy(item, "channel", in->chat, sizeof(in->chat)) != 0 ||
+        json_codec_copy(item, "ts", in->target_id, sizeof(in->target_id)) !=
+            0 ||
         !in->chat[0] || !in->target_id[0] ||
-        jcopy(ev, "item_user", item_user, sizeof(item_user)) < 0) {
+        json_codec_copy(ev, "item_user", item_user, sizeof(item_user)) < 0) {
         in->ignore_why = "malformed reaction";
         return;
     }
@@ -410,11 +333,13 @@ static void
 decode_events_api(struct slack_inbound *in, json_object *payload,
                   const struct slack_self *self)
 {
-    json_object *ev = jobj(payload, "event");
+    json_object *ev = json_codec_get(payload, "event", json_type_object);
 
-    if (jcopy(payload, "event_id", in->event_id, sizeof(in->event_id)) < 0 ||
+    if (json_codec_copy(payload, "event_id", in->event_id,
+                        sizeof(in->event_id)) < 0 ||
         ev == NULL ||
-        jcopy(ev, "type", in->event_type, sizeof(in->event_type)) != 0) {
+        json_codec_copy(ev, "type", in->event_type, sizeof(in->event_type)) !=
+            0) {
         in->ignore_why = "malformed events_api payload";
         return;
     }
@@ -441,13 +366,15 @@ decode_slash(struct slack_inbound *in, json_object *payload,
     const char *text;
     size_t tlen = 0, i = 0, n;
 
-    if (jcopy(payload, "user_id", in->user, sizeof(in->user)) != 0 ||
-        jcopy(payload, "channel_id", in->chat, sizeof(in->chat)) != 0 ||
+    if (json_codec_copy(payload, "user_id", in->user, sizeof(in->user)) != 0 ||
+        json_codec_copy(payload, "channel_id", in->chat, sizeof(in->chat)) !=
+            0 ||
         !in->user[0] || !in->chat[0] ||
-        jcopy(payload, "command", cmd, sizeof(cmd)) < 0 ||
-        jcopy(payload, "trigger_id", trigger, sizeof(trigger) - 4) < 0 ||
-        jcopy(payload, "response_url", in->response_url,
-              sizeof(in->response_url)) < 0) {
+        json_codec_copy(payload, "command", cmd, sizeof(cmd)) < 0 ||
+        json_codec_copy(payload, "trigger_id", trigger, sizeof(trigger) - 4) <
+            0 ||
+        json_codec_copy(payload, "response_url", in->response_url,
+                        sizeof(in->response_url)) < 0) {
         in->ignore_why = "malformed slash command";
         return;
     }
@@ -457,7 +384,7 @@ decode_slash(struct slack_inbound *in, json_object *payload,
     else
         snprintf(in->message_id, sizeof(in->message_id), "cmd:%.58s",
                  envelope_id);
-    if ((text = jstr(payload, "text", &tlen)) == NULL)
+    if ((text = json_codec_strn(payload, "text", &tlen)) == NULL)
         text = "", tlen = 0;
     while (i < tlen && (text[i] == ' ' || text[i] == '\t'))
         i++;
@@ -500,9 +427,9 @@ slack_frame_decode(const char *buf, size_t len, const struct slack_self *self,
 
     memset(f, 0, sizeof(*f));
     *why = NULL;
-    if ((root = json_parse_bounded(buf, len, why)) == NULL)
+    if ((root = json_codec_parse(&body_limits, buf, len, why)) == NULL)
         return -1;
-    if (jcopy(root, "type", type, sizeof(type)) != 0) {
+    if (json_codec_copy(root, "type", type, sizeof(type)) != 0) {
         *why = "no frame type";
         goto out;
     }
@@ -514,7 +441,8 @@ slack_frame_decode(const char *buf, size_t len, const struct slack_self *self,
     }
     if (strcmp(type, "disconnect") == 0) {
         f->type = SLACK_FRAME_DISCONNECT;
-        if (jcopy(root, "reason", f->reason_text, sizeof(f->reason_text)) < 0)
+        if (json_codec_copy(root, "reason", f->reason_text,
+                            sizeof(f->reason_text)) < 0)
             snprintf(f->reason_text, sizeof(f->reason_text), "?");
         f->reason = strcmp(f->reason_text, "warning") == 0 ? SLACK_DISC_WARNING
                     : strcmp(f->reason_text, "refresh_requested") == 0
@@ -525,8 +453,8 @@ slack_frame_decode(const char *buf, size_t len, const struct slack_self *self,
         rc = 0;
         goto out;
     }
-    if (jcopy(root, "envelope_id", f->envelope_id, sizeof(f->envelope_id)) !=
-        0) {
+    if (json_codec_copy(root, "envelope_id", f->envelope_id,
+                        sizeof(f->envelope_id)) != 0) {
         f->type = SLACK_FRAME_OTHER;
         rc = 0;
         goto out;
@@ -542,10 +470,10 @@ slack_frame_decode(const char *buf, size_t len, const struct slack_self *self,
                                                         : SLACK_ENV_OTHER;
     f->accepts_response_payload = jbool(root, "accepts_response_payload");
     f->retry_attempt = (int)jint(root, "retry_attempt");
-    if (jcopy(root, "retry_reason", f->retry_reason, sizeof(f->retry_reason)) <
-        0)
+    if (json_codec_copy(root, "retry_reason", f->retry_reason,
+                        sizeof(f->retry_reason)) < 0)
         f->retry_reason[0] = '\0';
-    payload = jobj(root, "payload");
+    payload = json_codec_get(root, "payload", json_type_object);
     f->in.ignore_why = "envelope type not used";
     if (payload == NULL && f->env_type != SLACK_ENV_OTHER)
         f->in.ignore_why = "no payload";
@@ -766,7 +694,7 @@ reply_root(const char *body, size_t len, json_object **root,
     json_object *v;
 
     memset(err, 0, sizeof(*err));
-    *root = json_parse_bounded(body, len, &why);
+    *root = json_codec_parse(&body_limits, body, len, &why);
     if (*root == NULL) {
         err->cls = SLACK_ERR_BAD_REPLY;
         snprintf(err->error, sizeof(err->error), "%s", why);
@@ -779,7 +707,8 @@ reply_root(const char *body, size_t len, json_object **root,
         return -1;
     }
     if (!json_object_get_boolean(v)) {
-        if (jcopy(*root, "error", err->error, sizeof(err->error)) != 0)
+        if (json_codec_copy(*root, "error", err->error, sizeof(err->error)) !=
+            0)
             snprintf(err->error, sizeof(err->error), "unknown");
         err->cls = slack_error_class(err->error);
         return -1;
@@ -813,7 +742,7 @@ slack_open_decode(const char *body, size_t len, char *url, size_t cap,
 
     url[0] = '\0';
     if (rc == 0 &&
-        (jcopy(root, "url", url, cap) != 0 ||
+        (json_codec_copy(root, "url", url, cap) != 0 ||
          (strncmp(url, "wss://", 6) != 0 && strncmp(url, "ws://", 5) != 0))) {
         bad_field(err, "no usable url");
         url[0] = '\0';
@@ -831,8 +760,9 @@ slack_auth_decode(const char *body, size_t len, char *user_id, char *bot_id,
     int rc = reply_root(body, len, &root, err);
 
     user_id[0] = bot_id[0] = '\0';
-    if (rc == 0 && (jcopy(root, "user_id", user_id, cap) != 0 || !user_id[0] ||
-                    jcopy(root, "bot_id", bot_id, cap) < 0)) {
+    if (rc == 0 &&
+        (json_codec_copy(root, "user_id", user_id, cap) != 0 || !user_id[0] ||
+         json_codec_copy(root, "bot_id", bot_id, cap) < 0)) {
         bad_field(err, "no user_id");
         user_id[0] = bot_id[0] = '\0';
         rc = -1;
@@ -849,7 +779,7 @@ slack_post_decode(const char *body, size_t len, char *ts, size_t cap,
     int rc = reply_root(body, len, &root, err);
 
     ts[0] = '\0';
-    if (rc == 0 && (jcopy(root, "ts", ts, cap) != 0 || !ts[0])) {
+    if (rc == 0 && (json_codec_copy(root, "ts", ts, cap) != 0 || !ts[0])) {
         bad_field(err, "no ts");
         ts[0] = '\0';
         rc = -1;

@@ -9,6 +9,8 @@
 
 #include <json-c/json.h>
 
+#include "core/json_codec.h"
+
 /* Telegram's anonymous-admin placeholder: the real sender is sender_chat. */
 #define TG_ANON_ADMIN_ID 1087968824LL
 /* Spans removed from one text (our mentions, the command); more are kept. */
@@ -24,94 +26,12 @@ err_set(struct telegram_error *err, int code, const char *desc)
     snprintf(err->description, sizeof(err->description), "%s", desc);
 }
 
-/* The whole body as one JSON value (bounded size and depth, UTF-8
- * checked, no trailing bytes), or NULL with *why. */
-static json_object *
-parse_root(const char *body, size_t len, const char **why)
-{
-    json_tokener *tok = NULL;
-    json_object *root = NULL;
-    enum json_tokener_error jerr;
-    size_t off;
-
-    *why = NULL;
-    if (body == NULL || len == 0) {
-        *why = "empty body";
-        goto out;
-    }
-    if (len > TELEGRAM_BODY_MAX) {
-        *why = "body too large";
-        goto out;
-    }
-    tok = json_tokener_new_ex(TELEGRAM_JSON_DEPTH);
-    if (tok == NULL) {
-        *why = "out of memory";
-        goto out;
-    }
-    json_tokener_set_flags(tok, JSON_TOKENER_VALIDATE_UTF8);
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (root == NULL) {
-        *why = jerr == json_tokener_continue      ? "truncated JSON"
-               : jerr == json_tokener_error_depth ? "JSON too deep"
-                                                  : "malformed JSON";
-        goto out;
-    }
-    off = json_tokener_get_parse_end(tok);
-    while (off < len && (body[off] == ' ' || body[off] == '\n' ||
-                         body[off] == '\r' || body[off] == '\t'))
-        off++;
-    if (off < len) {
-        *why = "trailing bytes after JSON";
-        json_object_put(root);
-        root = NULL;
-    }
-out:
-    if (tok != NULL)
-        json_tokener_free(tok);
-    return root;
-}
-
-/* Member of obj with that type, or NULL. */
-static json_object *
-get(json_object *obj, const char *key, json_type type)
-{
-    json_object *v = NULL;
-
-    if (obj == NULL || !json_object_is_type(obj, json_type_object))
-        return NULL;
-    if (!json_object_object_get_ex(obj, key, &v) || v == NULL)
-        return NULL;
-    return json_object_is_type(v, type) ? v : NULL;
-}
-
-/* An integer member into *out: 1 when present, else 0 (*out untouched). */
-static int
-get_i64(json_object *obj, const char *key, int64_t *out)
-{
-    json_object *v = get(obj, key, json_type_int);
-
-    if (v == NULL)
-        return 0;
-    *out = json_object_get_int64(v);
-    return 1;
-}
-
-static int
-get_bool(json_object *obj, const char *key)
-{
-    json_object *v = get(obj, key, json_type_boolean);
-
-    return v != NULL && json_object_get_boolean(v);
-}
-
-static const char *
-get_str(json_object *obj, const char *key)
-{
-    json_object *v = get(obj, key, json_type_string);
-
-    return v != NULL ? json_object_get_string(v) : NULL;
-}
+/* Bodies and frames: one JSON value, bounded, UTF-8 checked. */
+static const struct json_codec_limits body_limits = {
+    .max_bytes = TELEGRAM_BODY_MAX,
+    .max_depth = TELEGRAM_JSON_DEPTH,
+    .flags = JSON_CODEC_UTF8,
+};
 
 /* Copy at most cap-1 bytes, cut on a UTF-8 boundary. */
 static void
@@ -130,7 +50,7 @@ copy_cut(char *dst, size_t cap, const char *src)
 static enum telegram_parse
 envelope(json_object *root, json_object **result, struct telegram_error *err)
 {
-    json_object *ok = get(root, "ok", json_type_boolean);
+    json_object *ok = json_codec_get(root, "ok", json_type_boolean);
     json_object *params;
     const char *desc;
     int64_t code = 0;
@@ -144,17 +64,17 @@ envelope(json_object *root, json_object **result, struct telegram_error *err)
         json_object_object_get_ex(root, "result", result);
         return TELEGRAM_PARSE_OK;
     }
-    get_i64(root, "error_code", &code);
+    json_codec_i64(root, "error_code", &code);
     if (code < 0 || code > 999)
         code = 0;
-    desc = get_str(root, "description");
+    desc = json_codec_str(root, "description");
     err_set(err, (int)code, desc != NULL ? desc : "");
     if (err != NULL) {
-        params = get(root, "parameters", json_type_object);
-        if (get_i64(params, "retry_after", &err->retry_after) &&
+        params = json_codec_get(root, "parameters", json_type_object);
+        if (json_codec_i64(params, "retry_after", &err->retry_after) &&
             err->retry_after < 0)
             err->retry_after = 0;
-        get_i64(params, "migrate_to_chat_id", &err->migrate_to_chat_id);
+        json_codec_i64(params, "migrate_to_chat_id", &err->migrate_to_chat_id);
     }
     return TELEGRAM_PARSE_API_ERROR;
 }
@@ -250,11 +170,12 @@ id_str(char *dst, size_t cap, int64_t v)
 static int
 read_chat(json_object *msg, struct telegram_update *u)
 {
-    json_object *chat = get(msg, "chat", json_type_object);
+    json_object *chat = json_codec_get(msg, "chat", json_type_object);
 
-    if (chat == NULL || !get_i64(chat, "id", &u->chat_id) || u->chat_id == 0)
+    if (chat == NULL || !json_codec_i64(chat, "id", &u->chat_id) ||
+        u->chat_id == 0)
         return -1;
-    u->chat_type = chat_type(get_str(chat, "type"));
+    u->chat_type = chat_type(json_codec_str(chat, "type"));
     return 0;
 }
 
@@ -264,17 +185,17 @@ read_thread(json_object *msg, struct telegram_update *u)
 {
     int64_t t = 0;
 
-    if (get_bool(msg, "is_topic_message") &&
-        get_i64(msg, "message_thread_id", &t) && t > 0)
+    if (json_codec_bool(msg, "is_topic_message") &&
+        json_codec_i64(msg, "message_thread_id", &t) && t > 0)
         u->thread_id = t;
 }
 
 static void
 read_name(json_object *from, struct telegram_update *u)
 {
-    const char *first = get_str(from, "first_name");
-    const char *last = get_str(from, "last_name");
-    const char *user = get_str(from, "username");
+    const char *first = json_codec_str(from, "first_name");
+    const char *last = json_codec_str(from, "last_name");
+    const char *user = json_codec_str(from, "username");
     char buf[2 * EVENT_NAME_MAX + 2];
 
     if (first != NULL && last != NULL && *last != '\0')
@@ -382,14 +303,14 @@ static int
 read_text(json_object *msg, const struct telegram_me *me,
           struct telegram_update *u)
 {
-    const char *text = get_str(msg, "text");
-    json_object *ents = get(msg, "entities", json_type_array);
+    const char *text = json_codec_str(msg, "text");
+    json_object *ents = json_codec_get(msg, "entities", json_type_array);
     struct span sp[TG_SPANS_MAX];
     size_t nsp = 0, len, nents;
 
     if (text == NULL) {
-        text = get_str(msg, "caption");
-        ents = get(msg, "caption_entities", json_type_array);
+        text = json_codec_str(msg, "caption");
+        ents = json_codec_get(msg, "caption_entities", json_type_array);
     }
     if (text == NULL)
         text = "";
@@ -397,12 +318,12 @@ read_text(json_object *msg, const struct telegram_me *me,
     nents = ents != NULL ? json_object_array_length(ents) : 0;
     for (size_t i = 0; i < nents; i++) {
         json_object *e = json_object_array_get_idx(ents, i);
-        const char *type = get_str(e, "type");
+        const char *type = json_codec_str(e, "type");
         int64_t off = -1, elen = -1, uid = 0;
         long a, b;
 
-        if (type == NULL || !get_i64(e, "offset", &off) ||
-            !get_i64(e, "length", &elen) || elen <= 0 || off < 0 ||
+        if (type == NULL || !json_codec_i64(e, "offset", &off) ||
+            !json_codec_i64(e, "length", &elen) || elen <= 0 || off < 0 ||
             off > INT32_MAX || elen > INT32_MAX)
             continue;
         a = telegram_utf16_to_byte(text, len, off);
@@ -427,7 +348,8 @@ read_text(json_object *msg, const struct telegram_me *me,
                     sp[nsp++] = (struct span){(size_t)a, (size_t)b};
             }
         } else if (strcmp(type, "text_mention") == 0) {
-            if (get_i64(get(e, "user", json_type_object), "id", &uid) &&
+            if (json_codec_i64(json_codec_get(e, "user", json_type_object),
+                               "id", &uid) &&
                 uid == me->id && me->id != 0) {
                 u->flags |= EVENT_MENTIONED;
                 if (nsp < TG_SPANS_MAX)
@@ -446,28 +368,31 @@ static void
 read_message(json_object *msg, const struct telegram_me *me,
              struct telegram_update *u)
 {
-    json_object *from = get(msg, "from", json_type_object);
-    json_object *sender_chat = get(msg, "sender_chat", json_type_object);
-    json_object *reply = get(msg, "reply_to_message", json_type_object);
+    json_object *from = json_codec_get(msg, "from", json_type_object);
+    json_object *sender_chat =
+        json_codec_get(msg, "sender_chat", json_type_object);
+    json_object *reply =
+        json_codec_get(msg, "reply_to_message", json_type_object);
     int64_t rid = 0, rfrom = 0;
 
-    if (read_chat(msg, u) < 0 || !get_i64(msg, "message_id", &u->message_id) ||
+    if (read_chat(msg, u) < 0 ||
+        !json_codec_i64(msg, "message_id", &u->message_id) ||
         u->message_id <= 0 || from == NULL ||
-        !get_i64(from, "id", &u->from_id) || u->from_id == 0)
+        !json_codec_i64(from, "id", &u->from_id) || u->from_id == 0)
         return;
-    get_i64(msg, "date", &u->date);
+    json_codec_i64(msg, "date", &u->date);
     read_thread(msg, u);
-    if (get_bool(from, "is_bot"))
+    if (json_codec_bool(from, "is_bot"))
         u->flags |= EVENT_FROM_BOT;
     if (u->from_id == me->id)
         u->flags |= EVENT_FROM_SELF;
     /* an anonymous group admin posts as the group: not a bot, the user is
      * the chat (its own limits and history key) */
     if (u->from_id == TG_ANON_ADMIN_ID && sender_chat != NULL &&
-        get_i64(sender_chat, "id", &rid) && rid != 0) {
+        json_codec_i64(sender_chat, "id", &rid) && rid != 0) {
         u->from_id = rid;
         u->flags &= ~(unsigned)EVENT_FROM_BOT;
-        const char *title = get_str(sender_chat, "title");
+        const char *title = json_codec_str(sender_chat, "title");
         copy_cut(u->from_name, sizeof(u->from_name), title ? title : "");
     } else {
         read_name(from, u);
@@ -475,12 +400,13 @@ read_message(json_object *msg, const struct telegram_me *me,
     if (u->chat_type == TELEGRAM_CHAT_PRIVATE)
         u->flags |= EVENT_PRIVATE;
     rid = 0;
-    if (reply != NULL && get_i64(reply, "message_id", &rid) && rid > 0 &&
+    if (reply != NULL && json_codec_i64(reply, "message_id", &rid) && rid > 0 &&
         !(u->thread_id != 0 && rid == u->thread_id)) {
         /* in a forum every message "replies" to the topic's first message;
          * only a real reply counts */
         u->reply_to_id = rid;
-        if (get_i64(get(reply, "from", json_type_object), "id", &rfrom) &&
+        if (json_codec_i64(json_codec_get(reply, "from", json_type_object),
+                           "id", &rfrom) &&
             rfrom == me->id && me->id != 0)
             u->flags |= EVENT_REPLY_TO_BOT;
     }
@@ -493,16 +419,16 @@ static void
 read_callback(json_object *cq, const struct telegram_me *me,
               struct telegram_update *u)
 {
-    const char *id = get_str(cq, "id");
-    const char *data = get_str(cq, "data");
-    json_object *from = get(cq, "from", json_type_object);
-    json_object *msg = get(cq, "message", json_type_object);
+    const char *id = json_codec_str(cq, "id");
+    const char *data = json_codec_str(cq, "data");
+    json_object *from = json_codec_get(cq, "from", json_type_object);
+    json_object *msg = json_codec_get(cq, "message", json_type_object);
 
     if (id == NULL || *id == '\0' || strlen(id) > TELEGRAM_CALLBACK_ID_MAX ||
-        from == NULL || !get_i64(from, "id", &u->from_id))
+        from == NULL || !json_codec_i64(from, "id", &u->from_id))
         return;
     snprintf(u->callback_id, sizeof(u->callback_id), "%s", id);
-    if (get_bool(from, "is_bot"))
+    if (json_codec_bool(from, "is_bot"))
         u->flags |= EVENT_FROM_BOT;
     if (u->from_id == me->id)
         u->flags |= EVENT_FROM_SELF;
@@ -517,7 +443,7 @@ read_callback(json_object *cq, const struct telegram_me *me,
     /* the message is absent for inline-mode buttons, too old ones are an
      * InaccessibleMessage (date 0) that still names chat and id */
     if (msg != NULL && read_chat(msg, u) == 0) {
-        get_i64(msg, "message_id", &u->message_id);
+        json_codec_i64(msg, "message_id", &u->message_id);
         read_thread(msg, u);
         if (u->chat_type == TELEGRAM_CHAT_PRIVATE)
             u->flags |= EVENT_PRIVATE;
@@ -529,13 +455,13 @@ static void
 read_member(json_object *m, const struct telegram_me *me,
             struct telegram_update *u)
 {
-    json_object *ncm = get(m, "new_chat_member", json_type_object);
-    const char *status = get_str(ncm, "status");
+    json_object *ncm = json_codec_get(m, "new_chat_member", json_type_object);
+    const char *status = json_codec_str(ncm, "status");
     int64_t uid = 0;
 
     if (read_chat(m, u) < 0 || status == NULL)
         return;
-    get_i64(get(ncm, "user", json_type_object), "id", &uid);
+    json_codec_i64(json_codec_get(ncm, "user", json_type_object), "id", &uid);
     if (me->id != 0 && uid != me->id)
         return;
     u->removed = strcmp(status, "kicked") == 0 || strcmp(status, "left") == 0;
@@ -548,16 +474,19 @@ read_update(json_object *obj, const struct telegram_me *me,
 {
     json_object *v;
 
-    if ((v = get(obj, "message", json_type_object)) != NULL) {
+    if ((v = json_codec_get(obj, "message", json_type_object)) != NULL) {
         read_message(v, me, u);
-    } else if ((v = get(obj, "edited_message", json_type_object)) != NULL) {
+    } else if ((v = json_codec_get(obj, "edited_message", json_type_object)) !=
+               NULL) {
         /* edits are not answered again (the first version was); only the
          * chat is read, for the log */
         if (read_chat(v, u) == 0)
             u->kind = TELEGRAM_UPDATE_EDITED;
-    } else if ((v = get(obj, "callback_query", json_type_object)) != NULL) {
+    } else if ((v = json_codec_get(obj, "callback_query", json_type_object)) !=
+               NULL) {
         read_callback(v, me, u);
-    } else if ((v = get(obj, "my_chat_member", json_type_object)) != NULL) {
+    } else if ((v = json_codec_get(obj, "my_chat_member", json_type_object)) !=
+               NULL) {
         read_member(v, me, u);
     }
     if (u->kind == TELEGRAM_UPDATE_SKIP) {
@@ -597,7 +526,7 @@ telegram_codec_parse_updates(const char *body, size_t len,
     size_t n;
 
     memset(out, 0, sizeof(*out));
-    root = parse_root(body, len, &why);
+    root = json_codec_parse(&body_limits, body, len, &why);
     if (root == NULL) {
         err_set(err, 0, why);
         goto out;
@@ -626,8 +555,8 @@ telegram_codec_parse_updates(const char *body, size_t len,
         json_object *obj = json_object_array_get_idx(result, i);
         struct telegram_update *u = &out->v[out->n];
 
-        if (!get_i64(obj, "update_id", &u->update_id) || u->update_id < 0 ||
-            u->update_id == INT64_MAX) {
+        if (!json_codec_i64(obj, "update_id", &u->update_id) ||
+            u->update_id < 0 || u->update_id == INT64_MAX) {
             err_set(err, 0, "update without an update_id");
             telegram_updates_release(out);
             goto out;
@@ -652,7 +581,7 @@ telegram_codec_parse_me(const char *body, size_t len, struct telegram_me *me,
     const char *why, *name;
 
     memset(me, 0, sizeof(*me));
-    root = parse_root(body, len, &why);
+    root = json_codec_parse(&body_limits, body, len, &why);
     if (root == NULL) {
         err_set(err, 0, why);
         goto out;
@@ -661,8 +590,8 @@ telegram_codec_parse_me(const char *body, size_t len, struct telegram_me *me,
     if (rc != TELEGRAM_PARSE_OK)
         goto out;
     rc = TELEGRAM_PARSE_BAD;
-    name = get_str(result, "username");
-    if (!get_i64(result, "id", &me->id) || me->id == 0 || name == NULL ||
+    name = json_codec_str(result, "username");
+    if (!json_codec_i64(result, "id", &me->id) || me->id == 0 || name == NULL ||
         *name == '\0' || strlen(name) > TELEGRAM_USERNAME_MAX) {
         err_set(err, 0, "getMe result without id or username");
         memset(me, 0, sizeof(*me));
@@ -684,13 +613,13 @@ telegram_codec_parse_result(const char *body, size_t len, int64_t *message_id,
     const char *why;
     int64_t id = 0;
 
-    root = parse_root(body, len, &why);
+    root = json_codec_parse(&body_limits, body, len, &why);
     if (root == NULL) {
         err_set(err, 0, why);
         goto out;
     }
     rc = envelope(root, &result, err);
-    if (rc == TELEGRAM_PARSE_OK && !get_i64(result, "message_id", &id))
+    if (rc == TELEGRAM_PARSE_OK && !json_codec_i64(result, "message_id", &id))
         id = 0;
 out:
     if (message_id != NULL)

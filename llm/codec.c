@@ -191,3 +191,38 @@ llm_utf8_clean(const char *s, size_t len, size_t *out_len)
         *out_len = o;
     return out;
 }
+
+/* Cleaned first, then cut: a replacement (3 bytes) may be longer than the
+ * byte it replaces, and the cut must hold after it. */
+char *
+llm_dup_field(const char *s, size_t max)
+{
+    size_t n;
+    char *c = llm_utf8_clean(s ? s : "", s ? strlen(s) : 0, &n);
+
+    if (c != NULL && n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)c[n] & 0xC0) == 0x80)
+            n--;
+        c[n] = '\0';
+    }
+    return c;
+}
+
+int
+llm_key_ok(const char *key)
+{
+    size_t n;
+
+    if (key == NULL || key[0] == '\0')
+        return 0;
+    n = strlen(key);
+    if (n > LLM_KEY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}

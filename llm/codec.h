@@ -129,5 +129,11 @@ void llm_error_bad_reply(struct llm_error_info *e, int status, const char *why);
  * NULL when out of memory.
  */
 char *llm_utf8_clean(const char *s, size_t len, size_t *out_len);
+/* A cleaned (as llm_utf8_clean) malloc'd copy of s ("" for NULL), cut to
+ * max bytes at a character boundary; NULL when out of memory. */
+char *llm_dup_field(const char *s, size_t max);
+/* 1 when key can go into a header line as is: 1..LLM_KEY_MAX bytes, no
+ * control character. */
+int llm_key_ok(const char *key);
 
 #endif

@@ -8,6 +8,8 @@
 
 #include <json-c/json.h>
 
+#include "core/json_codec.h"
+
 /* compact, "/" as is: the bodies are compared byte for byte in tests */
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -27,18 +29,6 @@ jstr(const char *s)
 }
 
 static int
-add(json_object *obj, const char *key, json_object *val)
-{
-    if (val == NULL)
-        return -1;
-    if (json_object_object_add(obj, key, val) != 0) {
-        json_object_put(val);
-        return -1;
-    }
-    return 0;
-}
-
-static int
 add_message(json_object *arr, const char *role, const char *text)
 {
     json_object *m = json_object_new_object();
@@ -46,8 +36,8 @@ add_message(json_object *arr, const char *role, const char *text)
 
     if (m == NULL)
         return -1;
-    if (add(m, "role", json_object_new_string(role)) != 0 ||
-        add(m, "content", jstr(text)) != 0)
+    if (json_codec_add(m, "role", json_object_new_string(role)) != 0 ||
+        json_codec_add(m, "content", jstr(text)) != 0)
         goto out;
     if (json_object_array_add(arr, m) != 0)
         goto out;
@@ -82,7 +72,7 @@ openai_build_request(const struct llm_request *rq, struct llm_body *out)
     msgs = json_object_new_array();
     if (root == NULL || msgs == NULL)
         goto out;
-    if (add(root, "model", jstr(rq->model)) != 0)
+    if (json_codec_add(root, "model", jstr(rq->model)) != 0)
         goto out;
     if (rq->system != NULL && rq->system[0] != '\0' &&
         add_message(msgs, "system", rq->system) != 0)
@@ -93,12 +83,13 @@ openai_build_request(const struct llm_request *rq, struct llm_body *out)
                         m->text) != 0)
             goto out;
     }
-    if (add(root, "messages", msgs) != 0) {
-        msgs = NULL; /* add() released it */
+    if (json_codec_add(root, "messages", msgs) != 0) {
+        msgs = NULL; /* json_codec_add() released it */
         goto out;
     }
     msgs = NULL;
-    if (add(root, "max_tokens", json_object_new_int64(rq->max_tokens)) != 0)
+    if (json_codec_add(root, "max_tokens",
+                       json_object_new_int64(rq->max_tokens)) != 0)
         goto out;
 
     s = json_object_to_json_string_length(root, JSON_FLAGS, &len);
@@ -116,32 +107,13 @@ out:
     return rc;
 }
 
-/* 1 when key can go into a header line as is. */
-static int
-key_ok(const char *key)
-{
-    size_t n;
-
-    if (key == NULL || key[0] == '\0')
-        return 0;
-    n = strlen(key);
-    if (n > LLM_KEY_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        if (c < 0x20 || c == 0x7f)
-            return 0;
-    }
-    return 1;
-}
-
 int
 openai_build_headers(struct llm_headers *h, const char *key)
 {
     int n;
 
     memset(h->lines, 0, sizeof(h->lines));
-    if (!key_ok(key))
+    if (!llm_key_ok(key))
         return -1;
     n = snprintf(h->buf, sizeof(h->buf),
                  "Authorization: Bearer %s%cContent-Type: application/json",
@@ -154,104 +126,12 @@ openai_build_headers(struct llm_headers *h, const char *key)
     return 0;
 }
 
-/*
- * Parse len bytes as one JSON value with the depth bound.  NULL with *why
- * set when it is over the size bound, malformed, truncated, or followed
- * by anything but whitespace.
- */
-static json_object *
-parse_bounded(const char *body, size_t len, const char **why)
-{
-    json_tokener *tok = NULL;
-    json_object *root = NULL;
-    enum json_tokener_error jerr;
-    size_t off;
-
-    *why = NULL;
-    if (body == NULL || len == 0) {
-        *why = "empty body";
-        goto out;
-    }
-    if (len > LLM_REPLY_MAX) {
-        *why = "reply over LLM_REPLY_MAX";
-        goto out;
-    }
-    tok = json_tokener_new_ex(LLM_JSON_DEPTH);
-    if (tok == NULL) {
-        *why = "out of memory";
-        goto out;
-    }
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (root == NULL) {
-        *why = jerr == json_tokener_continue      ? "truncated JSON"
-               : jerr == json_tokener_error_depth ? "JSON too deep"
-                                                  : "malformed JSON";
-        goto out;
-    }
-    off = json_tokener_get_parse_end(tok);
-    while (off < len && (body[off] == ' ' || body[off] == '\n' ||
-                         body[off] == '\r' || body[off] == '\t'))
-        off++;
-    if (off < len) {
-        *why = "trailing bytes after JSON";
-        json_object_put(root);
-        root = NULL;
-    }
-out:
-    if (tok != NULL)
-        json_tokener_free(tok);
-    return root;
-}
-
-/* Member of obj with that type, or NULL. */
-static json_object *
-get(json_object *obj, const char *key, json_type t)
-{
-    json_object *v = NULL;
-
-    if (obj == NULL || !json_object_is_type(obj, json_type_object) ||
-        !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, t))
-        return NULL;
-    return v;
-}
-
-static const char *
-get_str(json_object *obj, const char *key)
-{
-    json_object *v = get(obj, key, json_type_string);
-    return v ? json_object_get_string(v) : NULL;
-}
-
-static int64_t
-get_count(json_object *obj, const char *key)
-{
-    json_object *v = get(obj, key, json_type_int);
-    int64_t n;
-
-    if (v == NULL)
-        return -1;
-    n = json_object_get_int64(v);
-    return n < 0 ? -1 : n;
-}
-
-/* A cleaned malloc'd copy of s ("" for NULL), cut to max bytes at a
- * character boundary.  Cleaned first: a replacement (3 bytes) may be
- * longer than the byte it replaces, and the cut must hold after it. */
-static char *
-dup_field(const char *s, size_t max)
-{
-    size_t n;
-    char *c = llm_utf8_clean(s ? s : "", s ? strlen(s) : 0, &n);
-
-    if (c != NULL && n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)c[n] & 0xC0) == 0x80)
-            n--;
-        c[n] = '\0';
-    }
-    return c;
-}
+/* Replies: the body as one JSON value, bounded (codec.h). */
+static const struct json_codec_limits reply_limits = {
+    .max_bytes = LLM_REPLY_MAX,
+    .max_depth = LLM_JSON_DEPTH,
+    .why_too_large = "reply over LLM_REPLY_MAX",
+};
 
 /* The {"error":...} of root (an object or a bare string) into *err. */
 static int
@@ -279,8 +159,8 @@ error_from(json_object *root, int status, struct llm_error_info *err)
             code_s = codebuf;
         }
     }
-    llm_error_set(err, status, get_str(e, "type"), code_s,
-                  get_str(e, "message"));
+    llm_error_set(err, status, json_codec_str(e, "type"), code_s,
+                  json_codec_str(e, "message"));
     return 0;
 }
 
@@ -295,26 +175,26 @@ openai_parse_reply(const char *body, size_t len, struct llm_reply *reply,
 
     memset(reply, 0, sizeof(*reply));
     reply->prompt_tokens = reply->completion_tokens = -1;
-    root = parse_bounded(body, len, &why);
+    root = json_codec_parse(&reply_limits, body, len, &why);
     if (root == NULL)
         goto bad;
     if (error_from(root, 200, err) == 0)
         goto out;
-    choices = get(root, "choices", json_type_array);
+    choices = json_codec_get(root, "choices", json_type_array);
     if (choices == NULL || json_object_array_length(choices) == 0) {
         why = "no choices";
         goto bad;
     }
     c0 = json_object_array_get_idx(choices, 0);
-    msg = get(c0, "message", json_type_object);
+    msg = json_codec_get(c0, "message", json_type_object);
     if (msg == NULL) {
         why = "no choices[0].message";
         goto bad;
     }
     /* content null with a refusal string is an answer: the refusal */
-    content = get(msg, "content", json_type_string);
+    content = json_codec_get(msg, "content", json_type_string);
     if (content == NULL)
-        content = get(msg, "refusal", json_type_string);
+        content = json_codec_get(msg, "refusal", json_type_string);
     if (content == NULL) {
         why = "choices[0].message.content is not a string";
         goto bad;
@@ -327,8 +207,8 @@ openai_parse_reply(const char *body, size_t len, struct llm_reply *reply,
     }
     reply->text = llm_utf8_clean(text, tlen, NULL);
     reply->finish_reason =
-        dup_field(get_str(c0, "finish_reason"), LLM_FIELD_MAX);
-    reply->id = dup_field(get_str(root, "id"), LLM_FIELD_MAX);
+        llm_dup_field(json_codec_str(c0, "finish_reason"), LLM_FIELD_MAX);
+    reply->id = llm_dup_field(json_codec_str(root, "id"), LLM_FIELD_MAX);
     if (reply->text == NULL || reply->finish_reason == NULL ||
         reply->id == NULL) {
         llm_reply_release(reply);
@@ -336,9 +216,9 @@ openai_parse_reply(const char *body, size_t len, struct llm_reply *reply,
         err->cls = ERRCLASS_INTERNAL;
         goto out;
     }
-    usage = get(root, "usage", json_type_object);
-    reply->prompt_tokens = get_count(usage, "prompt_tokens");
-    reply->completion_tokens = get_count(usage, "completion_tokens");
+    usage = json_codec_get(root, "usage", json_type_object);
+    reply->prompt_tokens = json_codec_count(usage, "prompt_tokens");
+    reply->completion_tokens = json_codec_count(usage, "completion_tokens");
     rc = 0;
     goto out;
 bad:
@@ -353,11 +233,11 @@ openai_parse_error(int status, const char *body, size_t len,
                    struct llm_error_info *err)
 {
     const char *why;
-    json_object *root = parse_bounded(body, len, &why);
+    json_object *root = json_codec_parse(&reply_limits, body, len, &why);
 
     if (error_from(root, status, err) != 0) {
         /* {"message": ...} (some proxies) or nothing: the status decides */
-        llm_error_set(err, status, NULL, NULL, get_str(root, "message"));
+        llm_error_set(err, status, NULL, NULL, json_codec_str(root, "message"));
     }
     json_object_put(root);
 }
