@@ -58,7 +58,7 @@
 #define TELEGRAM_FAKE_TOKEN "123456:TEST-token_abc"
 #define TELEGRAM_FAKE_BOT_ID 777000111LL
 #define TELEGRAM_FAKE_BOT_NAME "ParleyBot"
-#define TELEGRAM_FAKE_SLACK_MS 100
+#define TELEGRAM_FAKE_SLACK_MS 250
 
 struct telegram_fake;
 
