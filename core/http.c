@@ -18,6 +18,21 @@
 /* fds kept out of libcurl's reach: SQLite, websockets, resolver pipes, logs */
 #define HTTP_FD_RESERVE_MIN 256
 
+/*
+ * libcurl's receive buffer (CURLOPT_BUFFERSIZE), allocated per transfer
+ * for its whole life: 16 KiB by default, i.e. more than half of a
+ * transfer's heap while thousands of LLM calls wait on their replies.
+ * Replies are small and bodies grow in our own capped buffer, so a small
+ * buffer only costs more recv calls on the rare large download.
+ */
+#ifndef HTTP_RECV_BUFFER
+#define HTTP_RECV_BUFFER 1024L
+#endif
+
+/* first allocation of a body without Content-Length, and of headers */
+#define HTTP_BODY_INITIAL 1024
+#define HTTP_HEADERS_INITIAL 512
+
 enum http_req_state {
     REQ_ACTIVE,      /* in flight; done will be called */
     REQ_DISPATCHING, /* done is running */
@@ -280,6 +295,20 @@ http_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 
 /* ---- per-request callbacks (run inside libcurl) ----------------------- */
 
+/* The first body buffer: the whole body when Content-Length announces it
+ * (one allocation, no copies), else a small start that doubles. */
+static size_t
+http_body_initial(const struct http_req *r)
+{
+    curl_off_t cl = -1;
+
+    if (curl_easy_getinfo(r->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) ==
+            CURLE_OK &&
+        cl > 0 && (uint64_t)cl <= r->max_response)
+        return (size_t)cl;
+    return HTTP_BODY_INITIAL;
+}
+
 static size_t
 http_on_body(char *ptr, size_t size, size_t nmemb, void *userp)
 {
@@ -302,7 +331,7 @@ http_on_body(char *ptr, size_t size, size_t nmemb, void *userp)
         return r->state == REQ_ACTIVE ? n : 0;
     }
     if (n > r->body_cap - r->body_len) {
-        cap = r->body_cap ? r->body_cap : 4096;
+        cap = r->body_cap ? r->body_cap : http_body_initial(r);
         while (cap - r->body_len < n)
             cap *= 2;
         if (cap > r->max_response)
@@ -339,7 +368,7 @@ http_on_header(char *ptr, size_t size, size_t nmemb, void *userp)
         return 0;
     }
     if (n + 1 > r->hcap - r->hlen) {
-        cap = r->hcap ? r->hcap : 1024;
+        cap = r->hcap ? r->hcap : HTTP_HEADERS_INITIAL;
         while (cap - r->hlen < n + 1)
             cap *= 2;
         p = realloc(r->hbuf, cap);
@@ -737,6 +766,7 @@ http_setup(struct http_req *r, const struct http_request *rq)
     cc |= curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* all built in */
     cc |= curl_easy_setopt(e, CURLOPT_USERAGENT, "parley/" PARLEY_VERSION);
     cc |= curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    cc |= curl_easy_setopt(e, CURLOPT_BUFFERSIZE, HTTP_RECV_BUFFER);
     cc |= curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE,
                            (curl_off_t)r->max_response);
     cc |= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_on_body);

@@ -28,7 +28,7 @@ static int asks_n = ASKS_DEFAULT; /* BENCH_LLM_ASKS overrides, to see scaling */
 #define LATENCY_MS 5000
 
 static uv_loop_t loop;
-static uv_timer_t ticker, sampler, batcher;
+static uv_timer_t ticker, batcher;
 static int answered, failed;
 
 static int64_t
@@ -136,20 +136,29 @@ on_done(const struct llm_result *r, void *arg)
         failed++;
 }
 
-/* Sampled while every ask is in flight, before the first reply. */
+/*
+ * Sampled on every tick: the moment with the most requests on the wire
+ * (before the first reply, or as replies start while asks are still being
+ * started) gives the per-transfer numbers.  mallinfo2's heap counts bytes
+ * handed out, touched or not; RSS counts touched pages only.
+ */
 static long mid_rss_kb;
-static size_t mid_heap, mid_inflight_http;
+static size_t mid_heap, mid_inflight_http, mid_arena;
 static struct http *bench_http;
 
 static void
-sample(uv_timer_t *t)
+sample(void)
 {
-    struct mallinfo2 mi = mallinfo2();
+    struct mallinfo2 mi;
+    size_t inflight = http_in_flight(bench_http);
 
-    (void)t;
+    if (inflight <= mid_inflight_http)
+        return;
+    mi = mallinfo2();
     mid_rss_kb = status_kb("VmRSS");
     mid_heap = mi.uordblks + mi.hblkhd;
-    mid_inflight_http = http_in_flight(bench_http);
+    mid_arena = mi.arena + mi.hblkhd;
+    mid_inflight_http = inflight;
 }
 
 /*
@@ -183,6 +192,7 @@ start_batch(uv_timer_t *t)
 static void
 tick(uv_timer_t *t)
 {
+    sample();
     if (answered + failed == asks_n)
         uv_stop(t->loop);
 }
@@ -259,11 +269,8 @@ main(void)
     start_batch(NULL);
     uv_timer_init(&loop, &ticker);
     uv_timer_start(&ticker, tick, 50, 50);
-    uv_timer_init(&loop, &sampler);
-    uv_timer_start(&sampler, sample, LATENCY_MS - 500, 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_close((uv_handle_t *)&ticker, NULL);
-    uv_close((uv_handle_t *)&sampler, NULL);
     uv_close((uv_handle_t *)&batcher, NULL);
     t_end = now_ms();
     cpu1 = cpu_s();
@@ -279,10 +286,15 @@ main(void)
     printf("| client peak RSS (VmHWM) | %.1f MB | < 80 MB |\n", hwm / 1024.0);
     printf("| client RSS growth over idle (%.1f MB before) | %.1f MB | |\n",
            rss0 / 1024.0, (hwm - rss0) / 1024.0);
-    printf("| at %.1f s, %zu requests on the wire: RSS, malloc'd heap | "
-           "%.1f MB, %.1f MB | |\n",
-           (LATENCY_MS - 500) / 1000.0, mid_inflight_http, mid_rss_kb / 1024.0,
-           mid_heap / 1048576.0);
+    printf("| most requests on the wire (%zu): RSS, malloc'd heap, heap "
+           "obtained from the kernel | %.1f MB, %.1f MB, %.1f MB | |\n",
+           mid_inflight_http, mid_rss_kb / 1024.0, mid_heap / 1048576.0,
+           mid_arena / 1048576.0);
+    if (mid_inflight_http > 0)
+        printf("| per request on the wire: RSS over idle, heap | %.1f KB, "
+               "%.1f KB | |\n",
+               (double)(mid_rss_kb - rss0) / (double)mid_inflight_http,
+               (double)mid_heap / 1024.0 / (double)mid_inflight_http);
     printf("| client CPU, all %d asks (user + sys) | %.2f s | |\n", asks_n,
            cpu1 - cpu0);
     printf(
