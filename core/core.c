@@ -804,12 +804,17 @@ usage_cost(const struct core *c, const char *model, int64_t tin, int64_t tout)
 /* ---- admission: received -> limited | queued ---- */
 
 /*
- * Runs admission for a received job.  Returns 1 if the job should go on
- * in memory (queued, or limited with a notice to send), 0 if it is done
- * (limited quietly), -1 on error (the row stays `received`).
+ * Decides admission for a received job, in memory only: the row's new
+ * state (queued or limited), reserved, error_class and notice are set in
+ * *r and the caller writes them — in the job's INSERT for a new event
+ * (core_intake: one statement per event, in the same transaction), or
+ * with store_job_save for a row resumed as `received` (job_admit).
+ * Returns 1 if the job should go on in memory (queued, or limited with a
+ * notice to send), 0 if it is done (limited quietly), -1 on error (*r
+ * left `received`, nothing recorded).
  */
 static int
-job_admit(struct core *c, struct store_job *r)
+job_decide(struct core *c, struct store_job *r)
 {
     struct admit_request rq;
     struct admit_result res;
@@ -845,8 +850,6 @@ job_admit(struct core *c, struct store_job *r)
             c->pend.requests++;
         c->pend_dirty = 1;
         usage_add(c, r, 1, 0, 0, 0, 0);
-        if (store_job_save(c->st, r, core_wall(c)) < 0)
-            return -1;
         return 1;
     }
     c->stats.limited++;
@@ -866,9 +869,19 @@ job_admit(struct core *c, struct store_job *r)
     log_debug("core limited job=%" PRId64 " scope=%s wait_ms=%" PRId64
               " notice=%d",
               r->id, admit_scope_name(res.scope), res.wait_ms, res.notice);
-    if (store_job_save(c->st, r, core_wall(c)) < 0)
-        return -1;
     return r->answer != NULL;
+}
+
+/* Admission of a row resumed as `received` (a crash before it, or a
+ * failed decision at intake): decide, then save.  As job_decide. */
+static int
+job_admit(struct core *c, struct store_job *r)
+{
+    int rc = job_decide(c, r);
+
+    if (rc >= 0 && store_job_save(c->st, r, core_wall(c)) < 0)
+        return -1;
+    return rc;
 }
 
 /* ---- asking ---- */
@@ -2023,12 +2036,17 @@ job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
 }
 
 /*
- * Writes the job rows of evs (duplicates become no-ops).  Fills ids[i]
- * with the new job id, 0 for anything that needs no job.  -1 on a write
- * error.
+ * Writes the job rows of evs, each already admitted (job_decide before
+ * its INSERT, in the same transaction: one statement per event, and the
+ * commit that makes the row durable makes its admission durable with
+ * it).  A duplicate by the unique key is found by an index probe first,
+ * so it is never counted.  Fills ids[i] with the new job id (0 for
+ * anything that needs no job), rows[i] with the row and go[i] with
+ * job_decide's verdict.  -1 on a write error (the caller releases rows).
  */
 static int
-core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids)
+core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids,
+            struct store_job *rows, signed char *go)
 {
     int64_t wall = core_wall(c);
 
@@ -2036,10 +2054,11 @@ core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids)
         const struct event *ev = &evs[i];
         enum router_reason why;
         enum router_verdict v = router_classify(ev, &why);
-        struct store_job r;
+        struct store_job *r = &rows[i];
         int rc;
 
         ids[i] = 0;
+        go[i] = 0;
         if (v == ROUTER_IGNORE) {
             c->stats.ignored++;
             if (why == ROUTER_R_INVALID)
@@ -2056,31 +2075,42 @@ core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids)
             c->stats.duplicates++;
             continue;
         }
-        if (job_row_from_event(ev, wall, &r) < 0) {
-            store_job_release(&r);
+        if (job_row_from_event(ev, wall, r) < 0)
             return -1;
+        rc = store_job_exists(c->st, r->platform, r->chat, r->message_id);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            c->stats.duplicates++;
+            store_job_release(r);
+            continue;
         }
-        rc = store_job_insert(c->st, &r, &ids[i]);
-        store_job_release(&r);
+        /* -1: the row goes in as `received` and is admitted on resume */
+        go[i] = (signed char)job_decide(c, r);
+        rc = store_job_insert(c->st, r, &ids[i]);
         if (rc < 0)
             return -1;
         if (rc == 0) {
             c->stats.duplicates++;
             ids[i] = 0;
+            go[i] = 0;
+            store_job_release(r);
+            continue;
         }
+        r->id = ids[i];
     }
     return 0;
 }
 
-/* After the commit: remember the ids, admit, start what can start. */
+/* After the commit: remember the ids, start what can start. */
 static void
 core_admit_new(struct core *c, const struct event *evs, size_t n,
-               const int64_t *ids)
+               const int64_t *ids, struct store_job *rows,
+               const signed char *go)
 {
     for (size_t i = 0; i < n; i++) {
-        struct store_job r;
+        struct store_job *r = &rows[i];
         struct job *j;
-        int rc;
 
         if (evs[i].kind != EVENT_MESSAGE || evs[i].message_id == NULL)
             continue;
@@ -2094,26 +2124,19 @@ core_admit_new(struct core *c, const struct event *evs, size_t n,
         router_remember(c->router, evs[i].platform, evs[i].chat,
                         evs[i].message_id);
         c->stats.accepted++;
-        if (job_row_from_event(&evs[i], core_wall(c), &r) < 0) {
-            store_job_release(&r);
-            c->backlog = 1; /* resumed from its row */
-            continue;
-        }
-        r.id = ids[i];
-        rc = job_admit(c, &r);
-        if (rc <= 0) {
-            if (rc < 0)
-                c->backlog = 1;
-            store_job_release(&r);
+        if (go[i] <= 0) {
+            if (go[i] < 0)
+                c->backlog = 1; /* `received`: admitted when resumed */
+            store_job_release(r);
             continue;
         }
         if (c->njobs >= c->inflight_max) {
             c->backlog = 1; /* waits in the database */
-            store_job_release(&r);
+            store_job_release(r);
             continue;
         }
-        if ((j = job_load(c, &r)) == NULL) {
-            store_job_release(&r);
+        if ((j = job_load(c, r)) == NULL) {
+            store_job_release(r);
             c->backlog = 1;
             continue;
         }
@@ -2126,20 +2149,31 @@ core_admit_new(struct core *c, const struct event *evs, size_t n,
 int
 core_accept_batch(struct core *c, const struct event *evs, size_t n)
 {
-    int64_t one, *ids = n == 1 ? &one : calloc(n ? n : 1, sizeof(*ids));
+    int64_t one;
+    struct store_job row1;
+    signed char go1;
+    size_t m = n ? n : 1;
+    int64_t *ids = n == 1 ? &one : calloc(m, sizeof(*ids));
+    struct store_job *rows = n == 1 ? &row1 : calloc(m, sizeof(*rows));
+    signed char *go = n == 1 ? &go1 : calloc(m, sizeof(*go));
     int rc = -1;
 
-    if (ids == NULL)
-        return -1;
+    if (ids == NULL || rows == NULL || go == NULL)
+        goto out;
+    memset(rows, 0, m * sizeof(*rows));
     if (c->stopping)
         goto out;
     core_load_limiter(c);
-    if (core_intake(c, evs, n, ids) < 0 || store_sync(c->st) < 0) {
+    if (core_intake(c, evs, n, ids, rows, go) < 0 || store_sync(c->st) < 0) {
+        /* the limiter may have counted some of these requests: a failed
+         * commit errs on the side of refusing, never of admitting more */
         log_warnx("core accept: not durable, the platform will redeliver");
+        for (size_t i = 0; i < n; i++)
+            store_job_release(&rows[i]);
         goto out;
     }
     rc = 0;
-    core_admit_new(c, evs, n, ids);
+    core_admit_new(c, evs, n, ids, rows, go);
     if (c->alert_pending) {
         c->alert_pending = 0;
         core_feedback_alert(c);
@@ -2147,6 +2181,10 @@ core_accept_batch(struct core *c, const struct event *evs, size_t n)
 out:
     if (ids != &one)
         free(ids);
+    if (rows != &row1)
+        free(rows);
+    if (go != &go1)
+        free(go);
     return rc;
 }
 

@@ -31,6 +31,7 @@ enum store_stmt {
     STMT_KV_DEL,
     STMT_AUDIT_ADD,
     STMT_JOB_INSERT,
+    STMT_JOB_EXISTS,
     STMT_JOB_SAVE,
     STMT_JOB_GET,
     STMT_JOB_SCAN,
@@ -89,9 +90,12 @@ static const char *const stmt_sql[STMT_N] = {
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_JOB_INSERT] =
         "INSERT INTO jobs (platform, chat_id, thread_id, user_id, user_name,"
-        " message_id, text, flags, state, created_ms, updated_ms, reply_to)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)"
-        " ON CONFLICT (platform, chat_id, message_id) DO NOTHING",
+        " message_id, text, flags, state, created_ms, updated_ms, reply_to,"
+        " answer, error_class, reserved)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13,"
+        " ?14) ON CONFLICT (platform, chat_id, message_id) DO NOTHING",
+    [STMT_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE platform = ?1 AND"
+                        " chat_id = ?2 AND message_id = ?3",
     [STMT_JOB_SAVE] = "UPDATE jobs SET state = ?2, attempts = ?3,"
                       " next_at_ms = ?4, answer = ?5, answer_id = ?6,"
                       " sent_parts = ?7, error_class = ?8, reserved = ?9,"
@@ -1017,10 +1021,12 @@ store_job_insert(struct store *st, const struct store_job *j, int64_t *id)
 {
     sqlite3_stmt *s;
 
-    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttitit",
+    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttitittti",
                    j->platform, j->chat, j->thread, j->user, j->user_name,
                    j->message_id, j->text ? j->text : "", (int64_t)j->flags,
-                   store_job_state_name(j->state), j->created_ms, j->reply_to);
+                   store_job_state_name(j->state), j->created_ms, j->reply_to,
+                   j->answer, j->error_class[0] ? j->error_class : NULL,
+                   j->reserved);
     if (s == NULL || store_run(st, s, "job_insert") < 0)
         return -1;
     if (sqlite3_changes(st->db) == 0)
@@ -1028,6 +1034,27 @@ store_job_insert(struct store *st, const struct store_job *j, int64_t *id)
     if (id != NULL)
         *id = sqlite3_last_insert_rowid(st->db);
     return 1;
+}
+
+int
+store_job_exists(struct store *st, const char *platform, const char *chat,
+                 const char *message_id)
+{
+    sqlite3_stmt *s;
+    int step;
+
+    s = store_prep(st, STMT_JOB_EXISTS, 0, "job_exists", "ttt", platform, chat,
+                   message_id);
+    if (s == NULL)
+        return -1;
+    step = sqlite3_step(s);
+    stmt_release(s);
+    if (step == SQLITE_ROW)
+        return 1;
+    if (step == SQLITE_DONE)
+        return 0;
+    store_note_failure(st, step);
+    return -1;
 }
 
 int

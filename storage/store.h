@@ -139,11 +139,17 @@ const char *store_job_state_name(enum store_job_state s);
 void store_job_release(struct store_job *j); /* frees text, answer */
 
 /*
- * Inserts a job (state, text, flags, ids, created_ms from *j) unless one
- * with the same (platform, chat, message_id) exists.  Returns 1 inserted
- * (*id set), 0 a duplicate (nothing written), -1 error.
+ * Inserts a job (state, text, flags, ids, created_ms, and answer,
+ * error_class and reserved from *j: core writes a row already admitted
+ * in one statement) unless one with the same (platform, chat,
+ * message_id) exists.  Returns 1 inserted (*id set), 0 a duplicate
+ * (nothing written), -1 error.
  */
 int store_job_insert(struct store *st, const struct store_job *j, int64_t *id);
+/* 1 if a job (platform, chat, message_id) exists (pending writes
+ * included), 0 if not, -1 error.  One index probe, no write. */
+int store_job_exists(struct store *st, const char *platform, const char *chat,
+                     const char *message_id);
 /* Writes the mutable fields of job j->id: state, attempts, next_at_ms,
  * answer, answer_id, sent_parts, error_class, reserved; updated_ms = now. */
 int store_job_save(struct store *st, const struct store_job *j, int64_t now_ms);
