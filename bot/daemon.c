@@ -343,8 +343,6 @@ daemon_collect_pipeline(struct daemon *d)
 
     if (d->core != NULL) {
         core_stats(d->core, &cs);
-        metrics_set_total(d->metrics, METRIC_LIMITED, (double)cs.limited,
-                          "any");
         metrics_set_total(d->metrics, METRIC_NOTICES, (double)cs.notices,
                           "any");
         metrics_set(d->metrics, METRIC_QUEUE_DEPTH, (double)cs.inflight,
@@ -748,6 +746,7 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
         log_error("start: cannot start the core");
         goto out;
     }
+    core_set_metrics(d->core, d->metrics);
     if (daemon_start_connectors(d) == -1)
         goto out;
 

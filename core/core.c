@@ -14,6 +14,7 @@
 #include "core/commands.h"
 #include "core/history.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/notice.h"
 #include "core/router.h"
 
@@ -201,6 +202,7 @@ struct core {
     /* bot-wide stats not yet written (every tick) */
     struct store_counters pend;
     int64_t pend_lat[STORE_LATENCY_BUCKETS];
+    struct metrics *metrics; /* borrowed, may be NULL (core_set_metrics) */
     int pend_dirty;
     int64_t alert_last; /* wall of the last [feedback] alert, -1 = unread */
     int alert_pending;  /* a 👎 came: look at the alert window */
@@ -853,6 +855,7 @@ job_decide(struct core *c, struct store_job *r)
         return 1;
     }
     c->stats.limited++;
+    metrics_inc(c->metrics, METRIC_LIMITED, admit_scope_name(res.scope));
     c->pend.limited++;
     c->pend_dirty = 1;
     r->state = STORE_JOB_LIMITED;
@@ -919,8 +922,12 @@ core_count_answer(struct core *c, const struct store_job *r,
     if (a->ok) {
         p->answers++;
         /* what the user waited: from the message's arrival to the answer */
-        if (r->created_ms > 0 && wall >= r->created_ms)
+        if (r->created_ms > 0 && wall >= r->created_ms) {
             c->pend_lat[store_latency_bucket(wall - r->created_ms)]++;
+            metrics_observe(c->metrics, METRIC_ANSWER_LATENCY,
+                            (double)(wall - r->created_ms) / 1000.0,
+                            r->platform);
+        }
     } else {
         p->errors++;
     }
@@ -1998,6 +2005,9 @@ core_vote(struct core *c, const struct event *ev)
     if (rc < 0)
         return -1;
     c->stats.votes += rc == 1;
+    if (rc == 1)
+        metrics_inc(c->metrics, METRIC_FEEDBACK_VOTES, ev->platform,
+                    ev->vote > 0 ? "up" : "down");
     if (rc == 1 && ev->vote < 0)
         c->alert_pending = 1; /* after the commit, in core_accept_batch */
     return 0;
@@ -2501,6 +2511,12 @@ core_free(struct core *c)
     kv_clear(&c->admins);
     free(c->jobs);
     free(c);
+}
+
+void
+core_set_metrics(struct core *c, struct metrics *m)
+{
+    c->metrics = m;
 }
 
 void

@@ -126,6 +126,12 @@ void core_free(struct core *c);
 
 void core_stats(const struct core *c, struct core_stats *s);
 
+/* Counts into the daemon's registry as it happens: limited requests by
+ * scope, feedback votes, and the answer latency histogram.  m is borrowed
+ * and must outlive the core; NULL stops counting. */
+struct metrics;
+void core_set_metrics(struct core *c, struct metrics *m);
+
 /* Tests and the harness: replace the clocks (monotonic and wall, ms). */
 typedef void (*core_clock_fn)(void *arg, int64_t *mono_ms, int64_t *wall_ms);
 void core_set_clock(struct core *c, core_clock_fn fn, void *arg);

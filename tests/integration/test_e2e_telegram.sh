@@ -118,7 +118,8 @@ else
 fi
 ok 'grep -q "^parley_messages_received_total{platform=\"telegram\"} [1-9]" "$T/metrics.txt"'
 ok 'grep -q "^parley_llm_requests_total{model=\"main\",outcome=\"ok\"} [1-9]" "$T/metrics.txt"'
-ok 'grep -q "^parley_limited_total{scope=\"any\"} [1-9]" "$T/metrics.txt"'
+ok 'grep -q "^parley_limited_total{scope=\"user\"} [1-9]" "$T/metrics.txt"'
+ok 'grep -q "^parley_answer_latency_seconds_count{platform=\"telegram\"} [1-9]" "$T/metrics.txt"'
 
 # SIGTERM with 200 answers pending: exit 0 in < 10 s, the rest on restart
 sends() { curl -s "http://127.0.0.1:$TG/_fake/stats" | sed -n 's/.*"sendMessage":\([0-9]*\).*/\1/p'; }
