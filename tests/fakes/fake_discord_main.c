@@ -1,12 +1,12 @@
 /* fake_discord: the Discord gateway + REST fake as a standalone process (demo,
  * out-of-process tests). */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tests/fakes/discord_fake.h"
+#include "tests/fakes/fake_serve.h"
 
 /*
  * fake_discord [-p PORT] [-t TOKEN] [-H HEARTBEAT_MS] [-b LIMIT/WINDOW_MS]
@@ -15,33 +15,21 @@
  *   tests/fakes/discord_fake.h); SIGTERM/SIGINT exit 0.
  */
 
-struct main_state {
-    struct discord_fake *df;
-    uv_signal_t sigterm, sigint;
-};
-
 static void
-on_signal(uv_signal_t *s, int signum)
+fake_free_cb(void *arg)
 {
-    struct main_state *m = s->data;
-
-    (void)signum;
-    discord_fake_free(m->df);
-    m->df = NULL;
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
+    discord_fake_free(arg);
 }
 
 int
 main(int argc, char **argv)
 {
-    struct main_state m;
+    struct discord_fake *df;
     uv_loop_t loop;
     const char *token = NULL;
     int port = 0, hb = 0, limit = 0, opt;
     long long window = 0;
 
-    memset(&m, 0, sizeof(m));
     while ((opt = getopt(argc, argv, "p:t:H:b:")) != -1) {
         switch (opt) {
         case 'p':
@@ -63,25 +51,16 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
-    m.df = discord_fake_new(&loop, port, token);
-    if (m.df == NULL) {
+    df = discord_fake_new(&loop, port, token);
+    if (df == NULL) {
         uv_loop_close(&loop);
         return 1;
     }
     if (hb > 0)
-        discord_fake_set_heartbeat(m.df, hb);
+        discord_fake_set_heartbeat(df, hb);
     if (limit > 0 && window > 0)
-        discord_fake_set_bucket(m.df, limit, window);
-    uv_signal_init(&loop, &m.sigterm);
-    uv_signal_init(&loop, &m.sigint);
-    m.sigterm.data = m.sigint.data = &m;
-    uv_signal_start(&m.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&m.sigint, on_signal, SIGINT);
-    printf("port=%d\n", discord_fake_port(m.df));
-    fflush(stdout);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    return uv_loop_close(&loop) == 0 ? 0 : 1;
+        discord_fake_set_bucket(df, limit, window);
+    return fake_serve_run(&loop, "fake_discord", discord_fake_port(df),
+                          fake_free_cb, df);
 }

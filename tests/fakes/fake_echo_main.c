@@ -1,8 +1,8 @@
 /* fake_echo: a standalone fake server process (HTTP echo + ws echo) for tests.
  */
 #include "tests/fakes/fake.h"
+#include "tests/fakes/fake_serve.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +20,6 @@
 
 struct echo {
     struct fake *fake;
-    uv_signal_t sigterm, sigint;
     int delay_ms;
 };
 
@@ -80,15 +79,9 @@ echo_ws_text(struct fake_ws *c, const char *buf, size_t len, void *arg)
 }
 
 static void
-echo_signal(uv_signal_t *s, int signum)
+echo_free(void *arg)
 {
-    struct echo *e = s->data;
-
-    (void)signum;
-    fake_free(e->fake);
-    e->fake = NULL;
-    uv_close((uv_handle_t *)&e->sigterm, NULL);
-    uv_close((uv_handle_t *)&e->sigint, NULL);
+    fake_free(arg);
 }
 
 int
@@ -97,7 +90,7 @@ main(int argc, char **argv)
     static const struct fake_ws_ops ws_ops = {NULL, echo_ws_text, NULL};
     struct echo e;
     uv_loop_t loop;
-    int port = 0, opt, rc = 1;
+    int port = 0, opt, rc = 1, served = 0;
 
     memset(&e, 0, sizeof(e));
     while ((opt = getopt(argc, argv, "p:d:")) != -1) {
@@ -113,7 +106,6 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     e.fake = fake_new(&loop, port);
     if (e.fake == NULL)
@@ -123,19 +115,13 @@ main(int argc, char **argv)
         fake_route(e.fake, NULL, "/", echo_http, &e) ||
         fake_ws_route(e.fake, "/ws", &ws_ops, &e))
         goto out;
-    uv_signal_init(&loop, &e.sigterm);
-    uv_signal_init(&loop, &e.sigint);
-    e.sigterm.data = e.sigint.data = &e;
-    uv_signal_start(&e.sigterm, echo_signal, SIGTERM);
-    uv_signal_start(&e.sigint, echo_signal, SIGINT);
-    printf("port=%d\n", fake_port(e.fake));
-    fflush(stdout);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = fake_serve_run(&loop, "fake_echo", fake_port(e.fake), echo_free,
+                        e.fake);
+    served = 1; /* the fake is freed and the loop closed */
 out:
-    fake_free(e.fake);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        fprintf(stderr, "fake_echo: loop still has handles\n");
+    if (!served) {
+        fake_free(e.fake);
+        fake_serve_close(&loop, "fake_echo");
+    }
     return rc;
 }

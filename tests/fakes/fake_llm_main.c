@@ -1,7 +1,7 @@
 /* fake_llm: the LLM fake (OpenAI + Anthropic APIs) as a standalone process. */
+#include "tests/fakes/fake_serve.h"
 #include "tests/fakes/llm_fake.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +15,10 @@
  *   under /_fake/ (docs/llm.md "LLM fake"); SIGTERM/SIGINT exit 0.
  */
 
-struct prog {
-    struct llm_fake *lf;
-    uv_signal_t sigterm, sigint;
-};
-
 static void
-on_signal(uv_signal_t *s, int signum)
+fake_free_cb(void *arg)
 {
-    struct prog *p = s->data;
-
-    (void)signum;
-    llm_fake_free(p->lf);
-    p->lf = NULL;
-    uv_close((uv_handle_t *)&p->sigterm, NULL);
-    uv_close((uv_handle_t *)&p->sigint, NULL);
+    llm_fake_free(arg);
 }
 
 /* "name:rpm=60,tpm=1000,ctx=8192,lat=100" */
@@ -92,12 +81,10 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-    struct prog p;
+    struct llm_fake *lf = NULL;
     uv_loop_t loop;
-    int port = 0, latency = 0, opt, rc = 1;
+    int port = 0, latency = 0, opt, rc = 1, served = 0;
 
-    memset(&p, 0, sizeof(p));
-    signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&loop);
     /* options are read twice: the port first, the rest once the fake
      * exists */
@@ -112,33 +99,26 @@ main(int argc, char **argv)
             goto out;
         }
     }
-    p.lf = llm_fake_new(&loop, port);
-    if (p.lf == NULL)
+    lf = llm_fake_new(&loop, port);
+    if (lf == NULL)
         goto out;
-    llm_fake_set_latency(p.lf, latency);
+    llm_fake_set_latency(lf, latency);
     optind = 1;
     while ((opt = getopt(argc, argv, "p:d:m:k:h")) != -1) {
-        if ((opt == 'm' && parse_model(p.lf, optarg) != 0) ||
-            (opt == 'k' && parse_key(p.lf, optarg) != 0)) {
+        if ((opt == 'm' && parse_model(lf, optarg) != 0) ||
+            (opt == 'k' && parse_key(lf, optarg) != 0)) {
             fprintf(stderr, "fake_llm: bad -%c argument\n", opt);
             usage();
             rc = 2;
             goto out;
         }
     }
-    uv_signal_init(&loop, &p.sigterm);
-    uv_signal_init(&loop, &p.sigint);
-    p.sigterm.data = p.sigint.data = &p;
-    uv_signal_start(&p.sigterm, on_signal, SIGTERM);
-    uv_signal_start(&p.sigint, on_signal, SIGINT);
-    printf("port=%d\n", llm_fake_port(p.lf));
-    fflush(stdout);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    rc = 0;
+    rc = fake_serve_run(&loop, "fake_llm", llm_fake_port(lf), fake_free_cb, lf);
+    served = 1; /* the fake is freed and the loop closed */
 out:
-    llm_fake_free(p.lf);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&loop) != 0)
-        fprintf(stderr, "fake_llm: loop still has handles\n");
+    if (!served) {
+        llm_fake_free(lf);
+        fake_serve_close(&loop, "fake_llm");
+    }
     return rc;
 }

@@ -4,6 +4,7 @@
  * guild addressing, votes, resume after a restart. */
 #include "connectors/discord.h"
 #include "core/core.h"
+#include "tests/fakes/core_fixture.h"
 #include "tests/fakes/discord_fake.h"
 #include "tests/t.h"
 
@@ -13,107 +14,6 @@
 
 #define HB_MS 200
 
-/* ---- a fake asker: "answer to: TEXT" after delay_ms ---- */
-
-struct pending {
-    uv_timer_t timer; /* first: the close callback frees it */
-    struct pending *next;
-    struct asker *fa;
-    uint64_t handle;
-    core_ask_done_fn done;
-    void *arg;
-    char text[512];
-};
-
-struct asker {
-    uv_loop_t *loop;
-    int delay_ms;
-    uint64_t next;
-    struct pending *list;
-    int asks;
-};
-
-static void
-pending_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
-static void
-pending_unlink(struct pending *p)
-{
-    for (struct pending **pp = &p->fa->list; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            return;
-        }
-}
-
-static void
-pending_fire(uv_timer_t *t)
-{
-    struct pending *p = (struct pending *)t;
-    struct core_answer a;
-
-    memset(&a, 0, sizeof(a));
-    pending_unlink(p);
-    a.ok = 1;
-    a.text = p->text;
-    a.model = "main";
-    a.tokens_in = 10;
-    a.tokens_out = 10;
-    p->done(p->arg, &a);
-    uv_close((uv_handle_t *)&p->timer, pending_closed);
-}
-
-static int
-ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done, void *arg,
-    uint64_t *handle)
-{
-    struct asker *fa = ctx;
-    struct pending *p = calloc(1, sizeof(*p));
-
-    if (p == NULL)
-        return -1;
-    fa->asks++;
-    p->fa = fa;
-    p->handle = ++fa->next;
-    p->done = done;
-    p->arg = arg;
-    snprintf(p->text, sizeof(p->text), "answer to: %s",
-             cp->msgs[cp->n - 1].text);
-    p->next = fa->list;
-    fa->list = p;
-    *handle = p->handle;
-    uv_timer_init(fa->loop, &p->timer);
-    uv_timer_start(&p->timer, pending_fire, (uint64_t)fa->delay_ms, 0);
-    return 0;
-}
-
-static void
-ask_cancel(void *ctx, uint64_t handle)
-{
-    struct asker *fa = ctx;
-
-    for (struct pending *p = fa->list; p; p = p->next)
-        if (p->handle == handle) {
-            pending_unlink(p);
-            uv_close((uv_handle_t *)&p->timer, pending_closed);
-            return;
-        }
-}
-
-static void
-asker_drop(struct asker *fa)
-{
-    while (fa->list != NULL) {
-        struct pending *p = fa->list;
-
-        fa->list = p->next;
-        uv_close((uv_handle_t *)&p->timer, pending_closed);
-    }
-}
-
 /* ---- the fixture ---- */
 
 struct fx {
@@ -121,7 +21,7 @@ struct fx {
     char dir[64], path[128];
     struct store *st;
     struct config *cfg;
-    struct asker fa;
+    struct core_fixture_asker fa; /* "answer to: TEXT" after 20 ms */
     struct core *core;
     struct http *http;
     struct ws_ctx *ws;
@@ -200,9 +100,8 @@ fx_init(struct fx *f, const char *token)
     store_attach_loop(f->st, &f->loop);
     f->fa.loop = &f->loop;
     f->fa.delay_ms = 20;
-    asker.ctx = &f->fa;
-    asker.ask = ask;
-    asker.cancel = ask_cancel;
+    f->fa.tokens_in = 10;
+    asker = core_fixture_asker_ops(&f->fa);
     f->core = core_new(&f->loop, f->st, f->cfg, &asker);
     f->http = http_new(&f->loop);
     f->ws = ws_ctx_new(&f->loop);
@@ -237,12 +136,10 @@ fx_discord_down(struct fx *f)
 static void
 fx_release(struct fx *f)
 {
-    char p[300];
-
     if (f->d != NULL)
         fx_discord_down(f);
     core_free(f->core);
-    asker_drop(&f->fa);
+    core_fixture_asker_drop(&f->fa);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     http_free(f->http);
     ws_ctx_free(f->ws);
@@ -251,11 +148,7 @@ fx_release(struct fx *f)
     uv_run(&f->loop, UV_RUN_DEFAULT);
     T_EQ_INT(uv_loop_close(&f->loop), 0);
     config_free(f->cfg);
-    unlink(f->path);
-    snprintf(p, sizeof(p), "%s-wal", f->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", f->path);
-    unlink(p);
+    core_fixture_db_unlink(f->path);
     rmdir(f->dir);
 }
 
@@ -264,45 +157,25 @@ struct until {
     int (*pred)(struct fx *, const void *);
     struct fx *f;
     const void *arg;
-    int met;
 };
 
-static void
-until_check(uv_timer_t *t)
+static int
+until_holds(void *arg)
 {
-    struct until *u = t->data;
+    struct until *u = arg;
 
-    if (u->pred != NULL && u->pred(u->f, u->arg)) {
-        u->met = 1;
-        uv_stop(t->loop);
-    }
-}
-
-static void
-until_deadline(uv_timer_t *t)
-{
-    uv_stop(t->loop);
+    return u->pred != NULL && u->pred(u->f, u->arg);
 }
 
 static int
 run_until(struct fx *f, int (*pred)(struct fx *, const void *), const void *arg,
           int max_ms)
 {
-    struct until u = {pred, f, arg, 0};
-    uv_timer_t check, deadline;
+    struct until u = {pred, f, arg};
 
     if (pred != NULL && pred(f, arg))
         return 1;
-    uv_timer_init(&f->loop, &check);
-    uv_timer_init(&f->loop, &deadline);
-    check.data = &u;
-    uv_timer_start(&check, until_check, 2, 2);
-    uv_timer_start(&deadline, until_deadline, (uint64_t)max_ms, 0);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&check, NULL);
-    uv_close((uv_handle_t *)&deadline, NULL);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    return u.met;
+    return core_fixture_loop_until(&f->loop, until_holds, &u, 2, max_ms);
 }
 
 static int

@@ -9,22 +9,11 @@
 #include "connectors/slack.h"
 #include "core/core.h"
 #include "core/log.h"
+#include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
 #include "tests/t.h"
 
 static char tmpdir[64];
-
-/* ---- a fake asker: "answer to: TEXT" after delay_ms ---- */
-
-struct pending {
-    uv_timer_t timer; /* first: freed by the close callback */
-    struct pending *next;
-    struct fixture *fx;
-    uint64_t handle;
-    core_ask_done_fn done;
-    void *arg;
-    char text[512];
-};
 
 struct fixture {
     uv_loop_t loop;
@@ -36,83 +25,12 @@ struct fixture {
     struct ws_ctx *ws;
     struct slack_fake *sf;
     struct slack *sl;
-    int delay_ms, asks;
-    uint64_t next_handle;
-    struct pending *pend;
+    /* answers "**answer** to: TEXT & more": Markdown that needs
+     * converting, and a character that needs escaping */
+    struct core_fixture_asker fa;
     int fatals;
     char fatal_why[200];
 };
-
-static void
-pending_closed(uv_handle_t *h)
-{
-    free(h);
-}
-
-static void
-pending_unlink(struct pending *p)
-{
-    for (struct pending **pp = &p->fx->pend; *pp; pp = &(*pp)->next)
-        if (*pp == p) {
-            *pp = p->next;
-            return;
-        }
-}
-
-static void
-pending_fire(uv_timer_t *t)
-{
-    struct pending *p = (struct pending *)t;
-    struct core_answer a;
-
-    memset(&a, 0, sizeof(a));
-    pending_unlink(p);
-    a.ok = 1;
-    a.text = p->text;
-    a.model = "main";
-    a.tokens_in = 10;
-    a.tokens_out = 10;
-    p->done(p->arg, &a);
-    uv_close((uv_handle_t *)&p->timer, pending_closed);
-}
-
-static int
-fake_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
-         void *arg, uint64_t *handle)
-{
-    struct fixture *fx = ctx;
-    struct pending *p = calloc(1, sizeof(*p));
-
-    if (p == NULL)
-        return -1;
-    fx->asks++;
-    p->fx = fx;
-    p->handle = ++fx->next_handle;
-    p->done = done;
-    p->arg = arg;
-    /* Markdown that needs converting, and a character that needs escaping */
-    snprintf(p->text, sizeof(p->text), "**answer** to: %s & more",
-             cp->msgs[cp->n - 1].text);
-    p->next = fx->pend;
-    fx->pend = p;
-    *handle = p->handle;
-    uv_timer_init(&fx->loop, &p->timer);
-    uv_timer_start(&p->timer, pending_fire, (uint64_t)fx->delay_ms, 0);
-    return 0;
-}
-
-static void
-fake_cancel(void *ctx, uint64_t handle)
-{
-    struct fixture *fx = ctx;
-
-    for (struct pending *p = fx->pend; p; p = p->next)
-        if (p->handle == handle) {
-            pending_unlink(p);
-            uv_close((uv_handle_t *)&p->timer, pending_closed);
-            return;
-        }
-}
 
 static void
 on_fatal(void *arg, const char *why)
@@ -130,12 +48,17 @@ fixture_init(struct fixture *fx, const char *name, int delay_ms)
 {
     char err[256], text[2048];
     struct config_diag d;
-    struct core_asker asker = {fx, fake_ask, fake_cancel};
+    struct core_asker asker;
     struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50};
 
     memset(fx, 0, sizeof(*fx));
     memset(&d, 0, sizeof(d));
-    fx->delay_ms = delay_ms;
+    fx->fa.loop = &fx->loop;
+    fx->fa.delay_ms = delay_ms;
+    fx->fa.prefix = "**answer** to: ";
+    fx->fa.suffix = " & more";
+    fx->fa.tokens_in = 10;
+    asker = core_fixture_asker_ops(&fx->fa);
     uv_loop_init(&fx->loop);
     fx->sf = slack_fake_new(&fx->loop, 0);
     if (fx->sf == NULL)
@@ -179,16 +102,9 @@ fixture_init(struct fixture *fx, const char *name, int delay_ms)
 static void
 fixture_release(struct fixture *fx)
 {
-    char p[300];
-
     slack_free(fx->sl);
     core_free(fx->core);
-    while (fx->pend) {
-        struct pending *pd = fx->pend;
-
-        fx->pend = pd->next;
-        uv_close((uv_handle_t *)&pd->timer, pending_closed);
-    }
+    core_fixture_asker_drop(&fx->fa);
     ws_ctx_free(fx->ws);
     http_free(fx->http);
     slack_fake_free(fx->sf);
@@ -197,53 +113,30 @@ fixture_release(struct fixture *fx)
     uv_run(&fx->loop, UV_RUN_DEFAULT);
     T_EQ_INT(uv_loop_close(&fx->loop), 0);
     config_free(fx->cfg);
-    unlink(fx->path);
-    snprintf(p, sizeof(p), "%s-wal", fx->path);
-    unlink(p);
-    snprintf(p, sizeof(p), "%s-shm", fx->path);
-    unlink(p);
+    core_fixture_db_unlink(fx->path);
 }
 
+/* run_until()'s predicate as a core_fixture_loop_until() one */
 struct until {
     int (*pred)(struct fixture *);
     struct fixture *fx;
-    int met;
 };
 
-static void
-until_check(uv_timer_t *t)
+static int
+until_holds(void *arg)
 {
-    struct until *u = t->data;
+    struct until *u = arg;
 
-    if (u->pred && u->pred(u->fx)) {
-        u->met = 1;
-        uv_stop(t->loop);
-    }
-}
-
-static void
-until_deadline(uv_timer_t *t)
-{
-    uv_stop(t->loop);
+    return u->pred != NULL && u->pred(u->fx);
 }
 
 /* Runs the loop until pred holds or max_ms pass (uv timer watchdog). */
 static int
 run_until(struct fixture *fx, int (*pred)(struct fixture *), int max_ms)
 {
-    struct until u = {pred, fx, 0};
-    uv_timer_t check, deadline;
+    struct until u = {pred, fx};
 
-    uv_timer_init(&fx->loop, &check);
-    uv_timer_init(&fx->loop, &deadline);
-    check.data = &u;
-    uv_timer_start(&check, until_check, 5, 5);
-    uv_timer_start(&deadline, until_deadline, (uint64_t)max_ms, 0);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    uv_close((uv_handle_t *)&check, NULL);
-    uv_close((uv_handle_t *)&deadline, NULL);
-    uv_run(&fx->loop, UV_RUN_NOWAIT);
-    return u.met;
+    return core_fixture_loop_until(&fx->loop, until_holds, &u, 5, max_ms);
 }
 
 static int
@@ -320,7 +213,7 @@ test_ack_while_slow(void)
     T_OKF(st.ack_max_ms < 3000, "slowest ack %lld ms",
           (long long)st.ack_max_ms);
     T_EQ_INT(st.redeliveries, 0);
-    T_EQ_INT(fx.asks, 7); /* the slash command needs no model */
+    T_EQ_INT(fx.fa.asks, 7); /* the slash command needs no model */
     T_OK(slack_fake_count(fx.sf, "C9", 1) == 1); /* help, in the channel */
 
     /* the answers: one per question, in the mention's thread */
@@ -390,7 +283,7 @@ test_redelivered_once(void)
     T_OK(run_until(&fx, posts_reached, 5000));
     run_until(&fx, never, 1500);
     T_EQ_INT(answers_to(&fx, "C1", ts), 1);
-    T_EQ_INT(fx.asks, 1);
+    T_EQ_INT(fx.fa.asks, 1);
     slack_fake_stats(fx.sf, &st);
     T_EQ_INT(st.acks, 3); /* every copy acknowledged */
     T_EQ_INT(st.unacked, 0);
@@ -457,7 +350,7 @@ test_refresh(void)
     T_EQ_INT(st.redeliveries, 0);
     T_EQ_INT(st.connects, 3); /* the first, and one per disconnect */
     T_EQ_INT(st.opens, 3);
-    T_EQ_INT(fx.asks, 20);
+    T_EQ_INT(fx.fa.asks, 20);
     T_OK(slack_is_up(fx.sl));
     fixture_release(&fx);
 }

@@ -1,0 +1,489 @@
+/* core_fixture: a real core, loop and temp database with a fake asker and a
+ * recording test connector (see core_fixture.h). */
+#include "tests/fakes/core_fixture.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- the fake asker: answers after delay_ms, fails, or never answers ---- */
+
+struct core_fixture_pending {
+    uv_timer_t timer; /* first: the close callback frees it */
+    struct core_fixture_asker *fa;
+    struct core_fixture_pending *next;
+    uint64_t handle;
+    core_ask_done_fn done;
+    void *arg;
+    char text[1024];
+    int64_t tokens_in;
+};
+
+static void
+pending_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
+pending_unlink(struct core_fixture_pending *p)
+{
+    struct core_fixture_pending **pp = &p->fa->list;
+
+    for (; *pp != NULL; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+static void
+pending_fire(uv_timer_t *t)
+{
+    struct core_fixture_pending *p = (struct core_fixture_pending *)t;
+    struct core_fixture_asker *fa = p->fa;
+    struct core_answer a;
+
+    memset(&a, 0, sizeof(a));
+    pending_unlink(p);
+    if (fa->mode == CORE_FIXTURE_FAIL) {
+        a.error_class = "server";
+        a.error = "the model is unavailable (503 from main)";
+    } else {
+        a.ok = 1;
+        a.text = p->text;
+        a.model = "main";
+        a.tokens_in = p->tokens_in;
+        a.tokens_out = 10 + fa->extra_tokens;
+    }
+    fa->answered++;
+    p->done(p->arg, &a);
+    uv_close((uv_handle_t *)&p->timer, pending_closed);
+}
+
+static int
+asker_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
+          void *arg, uint64_t *handle)
+{
+    struct core_fixture_asker *fa = ctx;
+    struct core_fixture_pending *p = calloc(1, sizeof(*p));
+
+    if (p == NULL)
+        return -1;
+    fa->asks++;
+    fa->last_estimate = cp->estimate;
+    fa->last_n = (int)cp->n;
+    snprintf(fa->last_system, sizeof(fa->last_system), "%s",
+             cp->msgs[0].text != NULL ? cp->msgs[0].text : "");
+    p->fa = fa;
+    p->handle = ++fa->next_handle;
+    p->done = done;
+    p->arg = arg;
+    /* the answer names the question, so sends can be matched to it */
+    if (fa->fixed != NULL)
+        snprintf(p->text, sizeof(p->text), "%s", fa->fixed);
+    else
+        snprintf(p->text, sizeof(p->text), "%s%s%s",
+                 fa->prefix != NULL ? fa->prefix : "answer to: ",
+                 cp->msgs[cp->n - 1].text,
+                 fa->suffix != NULL ? fa->suffix : "");
+    p->tokens_in = fa->tokens_in != 0 ? fa->tokens_in
+                                      : cp->estimate - cp->max_output_tokens;
+    p->next = fa->list;
+    fa->list = p;
+    *handle = p->handle;
+    uv_timer_init(fa->loop, &p->timer);
+    if (fa->mode != CORE_FIXTURE_NEVER)
+        uv_timer_start(&p->timer, pending_fire, (uint64_t)fa->delay_ms, 0);
+    return 0;
+}
+
+static void
+asker_cancel(void *ctx, uint64_t handle)
+{
+    struct core_fixture_asker *fa = ctx;
+
+    for (struct core_fixture_pending *p = fa->list; p != NULL; p = p->next)
+        if (p->handle == handle) {
+            pending_unlink(p);
+            fa->cancels++;
+            uv_close((uv_handle_t *)&p->timer, pending_closed);
+            return;
+        }
+}
+
+struct core_asker
+core_fixture_asker_ops(struct core_fixture_asker *fa)
+{
+    struct core_asker a = {fa, asker_ask, asker_cancel};
+
+    return a;
+}
+
+void
+core_fixture_asker_drop(struct core_fixture_asker *fa)
+{
+    while (fa->list != NULL) {
+        struct core_fixture_pending *p = fa->list;
+
+        fa->list = p->next;
+        uv_close((uv_handle_t *)&p->timer, pending_closed);
+    }
+}
+
+/* ---- the test connector: records sends, completes them a turn later ---- */
+
+static void
+conn_flush(uv_timer_t *t)
+{
+    struct core_fixture_conn *tc = t->data;
+    int n = tc->nqueue;
+
+    tc->nqueue = 0;
+    for (int i = 0; i < n; i++) {
+        struct core_fixture_sent *s = &tc->sends[tc->queue[i]];
+        struct send_result r;
+        char mid[32];
+
+        memset(&r, 0, sizeof(r));
+        if (tc->retry_first && tc->retried < tc->retry_first) {
+            tc->retried++;
+            r.status = SEND_RETRY;
+            r.retry_after_ms = 200;
+        } else {
+            snprintf(mid, sizeof(mid), "s%d", tc->queue[i]);
+            r.status = SEND_OK;
+            r.message_id = mid;
+            tc->completed++;
+        }
+        core_send_done(tc->core, s->send_id, &r);
+    }
+}
+
+static int
+conn_send(void *ctx, const struct action *a)
+{
+    struct core_fixture_conn *tc = ctx;
+    struct core_fixture_sent *s;
+
+    if (tc->nsends == tc->sends_max)
+        return -1;
+    s = &tc->sends[tc->nsends];
+    s->send_id = a->send_id;
+    s->kind = a->kind;
+    s->part = a->part;
+    s->parts = a->parts;
+    s->feedback = a->feedback;
+    snprintf(s->reply_to, sizeof(s->reply_to), "%s", a->reply_to);
+    snprintf(s->chat, sizeof(s->chat), "%s", a->chat);
+    snprintf(s->text, tc->text_max, "%s", a->text);
+    tc->queue[tc->nqueue++] = tc->nsends++;
+    uv_timer_start(&tc->flush, conn_flush, 0, 0);
+    return 0;
+}
+
+static void
+conn_typing(void *ctx, const char *chat, const char *thread)
+{
+    struct core_fixture_conn *tc = ctx;
+
+    (void)chat;
+    (void)thread;
+    tc->typing++;
+}
+
+struct connector_ops
+core_fixture_conn_ops(struct core_fixture_conn *tc, int64_t typing_ms,
+                      size_t text_max)
+{
+    struct connector_ops ops;
+
+    memset(&ops, 0, sizeof(ops));
+    ops.platform = "telegram";
+    ops.ctx = tc;
+    ops.send = conn_send;
+    ops.typing = conn_typing;
+    ops.typing_interval_ms = typing_ms;
+    ops.text_max = text_max;
+    return ops;
+}
+
+/* Sends are preallocated so a test can keep pointers into them. */
+static int
+conn_init(struct core_fixture_conn *tc, uv_loop_t *loop, int sends_max,
+          size_t text_max)
+{
+    tc->loop = loop;
+    tc->sends_max = sends_max;
+    tc->text_max = text_max;
+    tc->sends = calloc((size_t)sends_max, sizeof(*tc->sends));
+    tc->queue = calloc((size_t)sends_max, sizeof(*tc->queue));
+    tc->texts = calloc((size_t)sends_max, text_max);
+    uv_timer_init(loop, &tc->flush);
+    tc->flush.data = tc;
+    if (tc->sends == NULL || tc->queue == NULL || tc->texts == NULL)
+        return -1;
+    for (int i = 0; i < sends_max; i++)
+        tc->sends[i].text = tc->texts + (size_t)i * text_max;
+    return 0;
+}
+
+static void
+conn_release(struct core_fixture_conn *tc)
+{
+    free(tc->sends);
+    free(tc->queue);
+    free(tc->texts);
+}
+
+/* ---- the fixture: loop, store, config, core ---- */
+
+static void
+fixture_clock(void *arg, int64_t *mono, int64_t *wall)
+{
+    struct core_fixture *f = arg;
+
+    *mono = f->mono;
+    *wall = f->wall;
+}
+
+static struct config *
+fixture_config(const char *admins, const char *limits)
+{
+    char text[4096];
+    struct config *cfg = NULL;
+    struct config_diag d;
+
+    memset(&d, 0, sizeof(d));
+    snprintf(text, sizeof(text),
+             "[bot]\nstate_dir = /tmp\nadmins = %s\n"
+             "[llm]\nmodels = main\nsystem_prompt = You are terse.\n"
+             "max_output_tokens = 100\n"
+             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
+             "api_key = sk-test\nname = m\nprice_in = 0.40\n"
+             "price_out = 1.60\n"
+             "[limits]\n%s",
+             admins, limits);
+    if (config_parse(text, strlen(text), "test.conf", &cfg, &d) < 0)
+        for (size_t i = 0; i < d.nerrors; i++)
+            fprintf(stderr, "config: %s\n", d.errors[i]);
+    config_diag_release(&d);
+    return cfg;
+}
+
+int
+core_fixture_start(struct core_fixture *f, int use_clock)
+{
+    struct core_asker asker = core_fixture_asker_ops(&f->fa);
+    struct connector_ops ops = core_fixture_conn_ops(&f->tc, 0, 4096);
+
+    f->core = core_new(&f->loop, f->st, f->cfg, &asker);
+    if (f->core == NULL)
+        return -1;
+    if (use_clock)
+        core_set_clock(f->core, fixture_clock, f);
+    f->tc.core = f->core;
+    return core_register_connector(f->core, &ops);
+}
+
+int
+core_fixture_init(struct core_fixture *f, const struct core_fixture_params *p,
+                  const char *name, const char *limits, int use_clock)
+{
+    char err[256] = "";
+
+    memset(f, 0, sizeof(*f));
+    uv_loop_init(&f->loop);
+    snprintf(f->path, sizeof(f->path), "%s/%s.db", p->tmpdir, name);
+    f->cfg = fixture_config(p->admins, limits);
+    f->st = store_open(f->path, err, sizeof(err));
+    f->fa.loop = &f->loop;
+    if (conn_init(&f->tc, &f->loop, p->sends_max, p->text_max) < 0)
+        snprintf(err, sizeof(err), "out of memory");
+    if (f->cfg == NULL || f->st == NULL || f->tc.texts == NULL) {
+        fprintf(stderr, "fixture %s: %s\n", name, err);
+        return -1;
+    }
+    store_attach_loop(f->st, &f->loop);
+    f->mono = 1000000;
+    f->wall = 1700000000000;
+    return core_fixture_start(f, use_clock);
+}
+
+void
+core_fixture_stop(struct core_fixture *f)
+{
+    core_free(f->core);
+    f->core = NULL;
+    core_fixture_asker_drop(&f->fa);
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
+int
+core_fixture_release(struct core_fixture *f)
+{
+    int rc;
+
+    if (f->core != NULL)
+        core_fixture_stop(f);
+    store_close(f->st);
+    uv_close((uv_handle_t *)&f->tc.flush, NULL);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    rc = uv_loop_close(&f->loop);
+    config_free(f->cfg);
+    conn_release(&f->tc);
+    core_fixture_db_unlink(f->path);
+    return rc;
+}
+
+/* A telegram message event from "Ann"; the strings are borrowed. */
+struct event
+core_fixture_event(const char *user, const char *chat, const char *id,
+                   const char *text, unsigned flags)
+{
+    struct event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = EVENT_MESSAGE;
+    ev.platform = "telegram";
+    ev.chat = chat;
+    ev.thread = "";
+    ev.user = user;
+    ev.user_name = "Ann";
+    ev.message_id = id;
+    ev.reply_to = "";
+    ev.flags = flags;
+    ev.text = text;
+    return ev;
+}
+
+/* ---- running the loop and reading the database ---- */
+
+struct until {
+    int (*pred)(void *);
+    void *arg;
+    int met;
+};
+
+static void
+until_check(uv_timer_t *t)
+{
+    struct until *u = t->data;
+
+    if (u->pred(u->arg)) {
+        u->met = 1;
+        uv_stop(t->loop);
+    }
+}
+
+static void
+until_deadline(uv_timer_t *t)
+{
+    uv_stop(t->loop);
+}
+
+int
+core_fixture_loop_until(uv_loop_t *loop, int (*pred)(void *), void *arg,
+                        int period_ms, int max_ms)
+{
+    struct until u = {pred, arg, 0};
+    uv_timer_t check, deadline;
+
+    uv_timer_init(loop, &check);
+    uv_timer_init(loop, &deadline);
+    check.data = &u;
+    uv_timer_start(&check, until_check, (uint64_t)period_ms,
+                   (uint64_t)period_ms);
+    uv_timer_start(&deadline, until_deadline, (uint64_t)max_ms, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    uv_close((uv_handle_t *)&check, NULL);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
+    return u.met;
+}
+
+/* core_fixture_run_until()'s predicate as a loop_until one */
+struct fixture_pred {
+    int (*pred)(struct core_fixture *);
+    struct core_fixture *f;
+};
+
+static int
+fixture_pred_holds(void *arg)
+{
+    struct fixture_pred *fp = arg;
+
+    return fp->pred == NULL || fp->pred(fp->f);
+}
+
+int
+core_fixture_run_until(struct core_fixture *f,
+                       int (*pred)(struct core_fixture *), int max_ms)
+{
+    struct fixture_pred fp = {pred, f};
+
+    return core_fixture_loop_until(&f->loop, fixture_pred_holds, &fp, 2,
+                                   max_ms);
+}
+
+int
+core_fixture_idle(struct core_fixture *f)
+{
+    struct core_stats s;
+
+    core_stats(f->core, &s);
+    return s.inflight == 0 && f->tc.nqueue == 0;
+}
+
+int
+core_fixture_never(struct core_fixture *f)
+{
+    (void)f;
+    return 0;
+}
+
+long long
+core_fixture_db_int(struct core_fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    long long v = -1;
+
+    store_flush(f->st);
+    if (sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL) ==
+            SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        v = sqlite3_column_int64(s, 0);
+    else
+        fprintf(stderr, "db_int %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return v;
+}
+
+void
+core_fixture_db_exec(struct core_fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    sqlite3_open_v2(f->path, &db, SQLITE_OPEN_READWRITE, NULL);
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        fprintf(stderr, "db_exec %s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+void
+core_fixture_db_unlink(const char *path)
+{
+    char p[300];
+
+    unlink(path);
+    snprintf(p, sizeof(p), "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof(p), "%s-shm", path);
+    unlink(p);
+}
