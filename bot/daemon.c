@@ -635,8 +635,10 @@ daemon_telegram_up(void *arg)
     return st.up;
 }
 
-/* Connectors land issue by issue; an enabled platform without one stays
- * offline and /healthz says so (503). */
+/* Each enabled platform's connector, registered for /healthz.  A connector
+ * that cannot start fails the start (exit 2); one the platform later
+ * rejects calls daemon_on_fatal.  (Three constructors of different shapes:
+ * spelled out rather than forced through one table of casts.) */
 static int
 daemon_start_connectors(struct daemon *d)
 {
