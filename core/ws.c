@@ -183,24 +183,36 @@ conn_receive(struct ws_conn *c, const char *in, size_t len)
 /*
  * lws 4.1 with libuv drops the close frame when a callback returns -1
  * after lws_close_reason() (its close path re-enters and kills the
- * socket), so write the close frame ourselves: opcode 4 is lws's internal
- * LWS_WRITE_CLOSE, which lws_write() frames and masks.  The server's echo
- * then ends the connection; a timeout covers a peer that never echoes.
+ * socket), so callers write it with this instead.
+ */
+int
+ws_write_close(struct lws *wsi, int code, const char *reason)
+{
+    unsigned char buf[LWS_PRE + 125];
+    size_t rlen = strlen(reason);
+
+    if (rlen > 123)
+        rlen = 123;
+    buf[LWS_PRE] = (unsigned char)(code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)(code & 0xff);
+    memcpy(buf + LWS_PRE + 2, reason, rlen);
+    /* opcode 4 is lws's internal LWS_WRITE_CLOSE */
+    if (lws_write(wsi, buf + LWS_PRE, 2 + rlen, (enum lws_write_protocol)4) <
+        (int)(2 + rlen))
+        return -1;
+    return 0;
+}
+
+/*
+ * Write the close frame ourselves (ws_write_close: lws 4.1 on libuv drops
+ * the one lws_close_reason() would send).  The server's echo then ends
+ * the connection; a timeout covers a peer that never echoes.
  */
 static int
 conn_send_close(struct ws_conn *c)
 {
-    unsigned char buf[LWS_PRE + 125];
-    size_t rlen = strlen(c->close_reason);
-
-    if (rlen > 123)
-        rlen = 123;
-    buf[LWS_PRE] = (unsigned char)(c->close_code >> 8);
-    buf[LWS_PRE + 1] = (unsigned char)(c->close_code & 0xff);
-    memcpy(buf + LWS_PRE + 2, c->close_reason, rlen);
     c->close_sent = 1;
-    if (lws_write(c->wsi, buf + LWS_PRE, 2 + rlen, (enum lws_write_protocol)4) <
-        (int)(2 + rlen))
+    if (ws_write_close(c->wsi, c->close_code, c->close_reason) != 0)
         return -1;
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_ACK, 5);
     return 0;
@@ -729,6 +741,18 @@ ws_count_closing(uv_handle_t *h, void *arg)
         ++*(int *)arg;
 }
 
+void
+ws_context_reap(uv_loop_t *loop, struct lws_context *lws)
+{
+    int closing = 0;
+
+    if (lws == NULL)
+        return;
+    uv_walk(loop, ws_count_closing, &closing);
+    if (!closing)
+        lws_context_destroy(lws);
+}
+
 /*
  * lws 4.1 on a foreign loop destroys a context in two calls: the first
  * (ws_ctx_free) closes every wsi and lws's own uv handles; the second,
@@ -741,13 +765,11 @@ static void
 ws_reaper_tick(uv_timer_t *t)
 {
     struct ws_ctx *x = t->data;
-    int gai = 0, closing = 0;
+    int gai = 0;
 
     for (struct ws_conn *c = x->conns; c; c = c->next)
         gai |= c->gai_active;
-    uv_walk(x->loop, ws_count_closing, &closing);
-    if (x->lws && !closing)
-        lws_context_destroy(x->lws);
+    ws_context_reap(x->loop, x->lws);
     if ((x->lws || gai) && ++x->reaper_ticks < WS_TEARDOWN_TICKS)
         return;
     if (x->lws || gai) {

@@ -85,4 +85,27 @@ void ws_set_ping(struct ws_conn *c, int64_t interval_ms, int64_t timeout_ms);
 /* Connected: the handshake is done and `closed` has not come yet. */
 int ws_is_open(const struct ws_conn *c);
 
+/*
+ * Write a close frame (code, reason cut to 123 bytes) on an lws
+ * connection, client or server, from its WRITEABLE callback: lws 4.1 on
+ * libuv drops the frame lws_close_reason() would send (docs/io.md), so
+ * the frame goes out through lws_write()'s internal close opcode, which
+ * frames it (and masks it on a client).  The caller then waits for the
+ * peer's echo (lws_set_timeout PENDING_TIMEOUT_CLOSE_ACK).  0, or -1 if
+ * the write failed.  Shared with the test fake server.
+ */
+struct lws;
+int ws_write_close(struct lws *wsi, int code, const char *reason);
+
+/*
+ * One step of lws 4.1's two-call context teardown on a foreign loop, for
+ * a repeating reaper timer: the first lws_context_destroy() closes every
+ * wsi and lws's uv handles; once their close callbacks have run (nothing
+ * in the loop is closing) this makes the second call, which frees the
+ * context and writes NULL to info.pcontext.  lws NULL: nothing.  Shared
+ * with the test fake server.
+ */
+struct lws_context;
+void ws_context_reap(uv_loop_t *loop, struct lws_context *lws);
+
 #endif

@@ -15,6 +15,8 @@
 #include <netinet/in.h>
 #include <unistd.h>
 
+#include "core/ws.h"
+
 #define FAKE_CHUNK 16384 /* body bytes per write */
 #define FAKE_HDR_VALUE_MAX 8192
 #define FAKE_PATH_MAX 8192
@@ -1082,25 +1084,14 @@ ws_receive(struct fake_ws *c, const char *in, size_t len)
 }
 
 /*
- * lws 4.1 with libuv drops the close frame when a callback returns -1
- * after lws_close_reason() (its close path re-enters and kills the
- * socket), so write the close frame ourselves: opcode 4 is lws's internal
- * LWS_WRITE_CLOSE, which lws_write() frames (and masks on a client).
- * The peer's echo then ends the connection (PEER_INITIATED_CLOSE).
+ * Write the close frame ourselves (ws_write_close: lws 4.1 on libuv drops
+ * the one lws_close_reason() would send).  The peer's echo then ends the
+ * connection (PEER_INITIATED_CLOSE).
  */
 static int
 ws_send_close(struct lws *wsi, int code, const char *reason)
 {
-    unsigned char buf[LWS_PRE + 125];
-    size_t rlen = strlen(reason);
-
-    if (rlen > 123)
-        rlen = 123;
-    buf[LWS_PRE] = (unsigned char)(code >> 8);
-    buf[LWS_PRE + 1] = (unsigned char)(code & 0xff);
-    memcpy(buf + LWS_PRE + 2, reason, rlen);
-    if (lws_write(wsi, buf + LWS_PRE, 2 + rlen, (enum lws_write_protocol)4) <
-        (int)(2 + rlen))
+    if (ws_write_close(wsi, code, reason) != 0)
         return -1;
     lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
     return 0;
@@ -1377,13 +1368,6 @@ fake_release(uv_handle_t *h)
     free(f);
 }
 
-static void
-count_closing(uv_handle_t *h, void *arg)
-{
-    if (uv_is_closing(h))
-        ++*(int *)arg;
-}
-
 /*
  * lws 4.1 on a foreign loop destroys a context in two calls: the first
  * closes every wsi and lws's own uv handles; the second, once those close
@@ -1395,11 +1379,8 @@ static void
 reaper_tick(uv_timer_t *t)
 {
     struct fake *f = t->data;
-    int closing = 0;
 
-    uv_walk(f->loop, count_closing, &closing);
-    if (f->ctx && !closing)
-        lws_context_destroy(f->ctx);
+    ws_context_reap(f->loop, f->ctx);
     if (f->ctx && ++f->reaper_ticks < FAKE_TEARDOWN_TICKS)
         return;
     if (f->ctx) {
