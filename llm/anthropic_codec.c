@@ -298,14 +298,6 @@ int
 anthropic_parse_response(int status, const char *body, size_t len,
                          struct llm_reply *reply, struct llm_error_info *err)
 {
-    if (status >= 200 && status <= 299) {
-        int rc = anthropic_parse_reply(body, len, reply, err);
-        if (rc != 0)
-            err->status = status;
-        return rc;
-    }
-    memset(reply, 0, sizeof(*reply));
-    reply->prompt_tokens = reply->completion_tokens = -1;
-    anthropic_parse_error(status, body, len, err);
-    return -1;
+    return llm_parse_response(status, body, len, reply, err,
+                              anthropic_parse_reply, anthropic_parse_error);
 }

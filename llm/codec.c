@@ -226,3 +226,26 @@ llm_key_ok(const char *key)
     }
     return 1;
 }
+
+int
+llm_parse_response(int status, const char *body, size_t len,
+                   struct llm_reply *reply, struct llm_error_info *err,
+                   int (*parse_reply)(const char *body, size_t len,
+                                      struct llm_reply *reply,
+                                      struct llm_error_info *err),
+                   void (*parse_error)(int status, const char *body, size_t len,
+                                       struct llm_error_info *err))
+{
+    int rc;
+
+    if (status >= 200 && status <= 299) {
+        rc = parse_reply(body, len, reply, err);
+        if (rc != 0)
+            err->status = status;
+        return rc;
+    }
+    memset(reply, 0, sizeof(*reply));
+    reply->prompt_tokens = reply->completion_tokens = -1;
+    parse_error(status, body, len, err);
+    return -1;
+}

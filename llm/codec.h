@@ -136,4 +136,18 @@ char *llm_dup_field(const char *s, size_t max);
  * control character. */
 int llm_key_ok(const char *key);
 
+/*
+ * What both *_parse_response do: a 2xx goes to parse_reply (a failure there
+ * keeps the HTTP status), anything else to parse_error with an empty reply
+ * whose usage is unknown (-1).  0 with *reply filled, else -1 with *err.
+ */
+int llm_parse_response(int status, const char *body, size_t len,
+                       struct llm_reply *reply, struct llm_error_info *err,
+                       int (*parse_reply)(const char *body, size_t len,
+                                          struct llm_reply *reply,
+                                          struct llm_error_info *err),
+                       void (*parse_error)(int status, const char *body,
+                                           size_t len,
+                                           struct llm_error_info *err));
+
 #endif

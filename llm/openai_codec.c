@@ -246,14 +246,6 @@ int
 openai_parse_response(int status, const char *body, size_t len,
                       struct llm_reply *reply, struct llm_error_info *err)
 {
-    if (status >= 200 && status <= 299) {
-        int rc = openai_parse_reply(body, len, reply, err);
-        if (rc != 0)
-            err->status = status;
-        return rc;
-    }
-    memset(reply, 0, sizeof(*reply));
-    reply->prompt_tokens = reply->completion_tokens = -1;
-    openai_parse_error(status, body, len, err);
-    return -1;
+    return llm_parse_response(status, body, len, reply, err, openai_parse_reply,
+                              openai_parse_error);
 }
