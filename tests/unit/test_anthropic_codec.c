@@ -167,7 +167,7 @@ test_reply(void)
 
 #define AERR(t, m)                                                             \
     "{\"type\":\"error\",\"error\":{\"type\":\"" t "\",\"message\":\"" m "\"}" \
-                                                                         "}"
+    "}"
 
 static void
 test_errors(void)
