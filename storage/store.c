@@ -1248,6 +1248,16 @@ store_history_reset(struct store *st, const char *platform, const char *chat,
     return s == NULL ? -1 : store_run(st, s, "reset");
 }
 
+/*
+ * A user's history (?1 platform, ?2 user): the bot's messages that answered
+ * them, then their own.  Shared by forget and history purge.
+ */
+#define SQL_DEL_USER_HISTORY                                                   \
+    "DELETE FROM messages WHERE id IN (SELECT message_id FROM answers"         \
+    " WHERE platform = ?1 AND user_id = ?2 AND message_id IS NOT NULL)",       \
+        "DELETE FROM messages WHERE user_id = ?2 AND conversation_id IN"       \
+        " (SELECT id FROM conversations WHERE platform = ?1)"
+
 /* Runs each statement of sql[] with the binding fmt, stopping at an error. */
 static int
 store_exec_list(struct store *st, const char *const *sql, size_t n,
@@ -1268,10 +1278,7 @@ store_forget_user(struct store *st, const char *platform, const char *user)
      * answered this user go with theirs.
      */
     static const char *const sql[] = {
-        "DELETE FROM messages WHERE id IN (SELECT message_id FROM answers"
-        " WHERE platform = ?1 AND user_id = ?2 AND message_id IS NOT NULL)",
-        "DELETE FROM messages WHERE user_id = ?2 AND conversation_id IN"
-        " (SELECT id FROM conversations WHERE platform = ?1)",
+        SQL_DEL_USER_HISTORY,
         "DELETE FROM answers WHERE platform = ?1 AND user_id = ?2",
         "DELETE FROM feedback WHERE platform = ?1 AND user_id = ?2",
         "DELETE FROM usage WHERE scope = 'user' AND platform = ?1"
@@ -1710,10 +1717,7 @@ long
 store_history_purge(struct store *st, const char *platform, const char *user)
 {
     static const char *const one[] = {
-        "DELETE FROM messages WHERE id IN (SELECT message_id FROM answers"
-        " WHERE platform = ?1 AND user_id = ?2 AND message_id IS NOT NULL)",
-        "DELETE FROM messages WHERE user_id = ?2 AND conversation_id IN"
-        " (SELECT id FROM conversations WHERE platform = ?1)",
+        SQL_DEL_USER_HISTORY,
     };
     long total = 0, n;
 
