@@ -27,6 +27,10 @@ struct core_prompt {
     int64_t max_output_tokens; /* [llm] max_output_tokens */
     int64_t estimate;          /* prompt tokens + max_output_tokens */
     int64_t job_id;            /* for logs */
+    /* Non-NULL: stream.  The asker calls partial(arg, text, len) with the
+     * answer so far (the whole text of the current attempt, which a retry
+     * restarts), any number of times before done, never after cancel. */
+    void (*partial)(void *arg, const char *text, size_t len);
 };
 
 /* What the asker reports, exactly once per ask (unless cancelled). */

@@ -81,6 +81,17 @@ size_t event_text_cut(const char *text, size_t len, size_t max);
 enum action_kind {
     ACTION_ANSWER = 0, /* one part of an answer: text, reply to the message */
     ACTION_NOTICE,     /* a 429 or error notice: text, reply to the message */
+    /*
+     * Streaming (connector_ops.can_edit): replace the text of our message
+     * target_id in (chat, thread) with text; feedback 1 attaches the
+     * 👍/👎 controls now (the final edit of the last part).  reply_to and
+     * idem_key are unused.  "Not modified" is SEND_OK; a message that is
+     * gone is SEND_FAILED "not_found" (core then sends a new one).
+     */
+    ACTION_EDIT,
+    /* Streaming: delete our message target_id (a streamed part that the
+     * final answer no longer needs).  SEND_OK also when already gone. */
+    ACTION_DELETE,
 };
 
 /*
@@ -103,6 +114,8 @@ struct action {
     int part;     /* 0-based part of a split answer */
     int parts;    /* how many parts the answer has */
     int feedback; /* 1: attach 👍/👎 controls (answers, not notices) */
+    const char *target_id; /* ACTION_EDIT / ACTION_DELETE: our message id;
+                              "" otherwise */
 };
 
 /* The outcome a connector reports for one send. */
@@ -134,6 +147,12 @@ struct send_result {
  *   effort, no outcome.
  * text_max: the platform's message limit in bytes (Telegram 4096,
  *   Discord 2000, Slack 4000); core splits longer answers.
+ * can_edit: 1 if send() takes ACTION_EDIT and ACTION_DELETE (streaming).
+ *   Edits and deletes are paced with ordinary messages under the same
+ *   per-chat, per-group, global and per-route budgets, and honour 429s
+ *   the same way; core sends at most one action per job at a time and
+ *   coalesces the text it streams, so a queued edit is never stale by more
+ *   than one step.
  */
 struct connector_ops {
     const char *platform;
@@ -144,6 +163,7 @@ struct connector_ops {
                   const char *emoji);
     int64_t typing_interval_ms;
     size_t text_max;
+    int can_edit;
 };
 
 struct core;

@@ -42,6 +42,14 @@ struct llm_call;
 #define LLM_ERROR_MAX 256
 
 /*
+ * Streaming: the answer so far, the whole text of the current attempt
+ * (not a delta), NUL-terminated, borrowed for the call.  A retry or a
+ * fallback starts a new attempt whose text starts again from its first
+ * token, so a caller that shows what it gets replaces, never appends.
+ */
+typedef void (*llm_partial_fn)(const char *text, size_t len, void *arg);
+
+/*
  * One question.  Everything is copied by llm_ask(); the caller's memory
  * may go away when it returns.
  */
@@ -60,6 +68,11 @@ struct llm_ask {
      * request started, e.g. from the durable job; give_up_after runs from
      * here.  0: now. */
     int64_t start_ms;
+    /* Non-NULL and [llm] stream = true: the request streams (SSE) and
+     * partial(text, len, arg) runs as text arrives, zero or more times,
+     * always before done and never after llm_cancel.  done still carries
+     * the final text and usage. */
+    llm_partial_fn partial;
 };
 
 /* What done receives; valid only during the callback. */
