@@ -14,6 +14,7 @@ struct asker_req {
     uint64_t id;
     struct llm_call *call;
     core_ask_done_fn done;
+    void (*partial)(void *arg, const char *text, size_t len);
     void *arg;
     struct asker_req *prev, *next;
 };
@@ -63,6 +64,14 @@ asker_on_done(const struct llm_result *res, void *arg)
     free(r);
 }
 
+static void
+asker_on_partial(const char *text, size_t len, void *arg)
+{
+    struct asker_req *r = arg;
+
+    r->partial(r->arg, text, len);
+}
+
 /*
  * core's prompt is role-tagged strings with the system prompt first; the
  * LLM client wants the system text apart and user/assistant turns.
@@ -103,7 +112,9 @@ asker_ask(void *ctx, const struct core_prompt *p, core_ask_done_fn done,
     r->owner = a;
     r->id = ++a->next_id;
     r->done = done;
+    r->partial = p->partial;
     r->arg = arg;
+    q.partial = p->partial != NULL ? asker_on_partial : NULL;
     r->call = llm_ask(a->llm, &q, asker_on_done, r);
     if (r->call == NULL) {
         log_warnx("asker: the LLM client refused job=%lld",

@@ -17,6 +17,7 @@
 #include "core/metrics.h"
 #include "core/notice.h"
 #include "core/router.h"
+#include "core/stream.h"
 
 #define CORE_RECENT_IDS 65536     /* router's recent-id set */
 #define CORE_LIMITER_KEYS 1000000 /* ratelimit max_keys: the memory bound */
@@ -32,7 +33,11 @@
 #define CORE_RETRY_MS 1000     /* after ask()/send() said "not now" */
 #define CORE_HISTORY_MAX 10000 /* rows read per prompt: the config's cap */
 #define CORE_CONNECTORS_MAX 8
-#define CORE_PART_MAX 65535 /* parts of one answer (send ids carry 16 bits) */
+/* Send ids are (job id << 16) | low: a part, or CORE_SEND_STREAM | seq. */
+#define CORE_PART_MAX 32767 /* parts of one answer */
+#define CORE_SEND_STREAM 0x8000u
+/* The ids of a stream's messages as saved: 4096 ids of up to 64 bytes. */
+#define CORE_STREAM_IDS_MAX (STREAM_MSGS_MAX * (EVENT_ID_MAX + 1) + 1)
 #define CORE_DEADLINE_SLACK_MS 30000
 #define CORE_QUIET_MAX                                                         \
     1024 /* forgotten users whose limiter keys stay unsaved */
@@ -154,6 +159,16 @@ struct job {
     int64_t typing_next; /* mono */
     size_t *cuts;        /* part boundaries into row.answer */
     int nparts;
+    int resumed; /* loaded from the database at start (may have a stream) */
+    /* streaming (docs/core.md "Streaming"); stream NULL = not streamed */
+    struct stream *stream;
+    char *stext; /* the newest partial text */
+    size_t slen;
+    int64_t stream_at;        /* mono: a stream step is due (0 = none) */
+    int64_t stream_hold;      /* mono: a 429 said wait until then */
+    int stream_off;           /* a partial could not be shown: stop */
+    unsigned stream_seq;      /* of the stream action in flight */
+    struct stream_step spend; /* the stream action in flight */
 };
 
 struct connector {
@@ -214,6 +229,8 @@ struct core {
 
 static void job_step(struct job *j);
 static void job_send(struct job *j);
+static void job_partial(void *arg, const char *text, size_t len);
+static struct stream *job_stream(struct job *j, int create);
 static void pump_schedule(struct core *c);
 
 static void
@@ -324,6 +341,10 @@ job_closed(uv_handle_t *h)
 
     store_job_release(&j->row);
     free(j->cuts);
+    if (j->stream != NULL)
+        stream_release(j->stream);
+    free(j->stream);
+    free(j->stext);
     free(j);
 }
 
@@ -908,6 +929,8 @@ job_arm_asking(struct job *j)
 
     if (j->typing_next > 0 && j->typing_next < next)
         next = j->typing_next;
+    if (j->stream_at > 0 && j->stream_at < next)
+        next = j->stream_at;
     job_arm(j, next - now);
 }
 
@@ -1600,6 +1623,8 @@ job_ask(struct job *j)
     cp.max_output_tokens = c->cfg->llm.max_output_tokens;
     cp.estimate = p.estimate;
     cp.job_id = r->id;
+    if (job_stream(j, 1) != NULL)
+        cp.partial = job_partial;
     if (r->state != STORE_JOB_ASKING) {
         r->state = STORE_JOB_ASKING;
         r->attempts++;
@@ -1628,58 +1653,28 @@ job_ask(struct job *j)
 /* ---- sending ---- */
 
 /*
- * Splits the answer at the platform's limit on a paragraph, line or word
- * boundary, never inside a UTF-8 sequence.  Deterministic, so a resumed
- * job finds the same parts and skips the sent_parts already delivered.
- * (Markdown-aware splitting is core/reply's, when it lands.)
+ * Splits the answer at the platform's limit (core/stream's rule: a
+ * paragraph, line or word boundary, never inside a UTF-8 sequence).
+ * Deterministic, so a resumed job finds the same parts and skips the
+ * sent_parts already delivered.
  */
 static int
 job_split(struct job *j, size_t max)
 {
     const char *s = j->row.answer;
-    size_t len = strlen(s), at = 0, cap = 4;
+    size_t len = strlen(s), at = 0, n;
 
     free(j->cuts);
     j->nparts = 0;
-    if ((j->cuts = malloc(cap * sizeof(*j->cuts))) == NULL)
+    n = stream_split_count(s, len, max);
+    if (n > CORE_PART_MAX)
+        n = CORE_PART_MAX;
+    if ((j->cuts = malloc((n + 1) * sizeof(*j->cuts))) == NULL)
         return -1;
     j->cuts[0] = 0;
-    if (max < 16)
-        max = 16;
-    while (at < len && j->nparts < CORE_PART_MAX) {
-        size_t end = len;
-
-        if (len - at > max) {
-            size_t lim = at + max, cut = 0;
-            const char *seps[] = {"\n\n", "\n", " "};
-
-            for (size_t k = 0; k < 3 && cut == 0; k++)
-                for (size_t i = lim; i > at + max / 2; i--)
-                    if (strncmp(s + i - strlen(seps[k]), seps[k],
-                                strlen(seps[k])) == 0) {
-                        cut = i;
-                        break;
-                    }
-            if (cut == 0)
-                cut = at + event_text_cut(s + at, len - at, max);
-            if (cut <= at)
-                cut = lim;
-            end = cut;
-        }
-        if ((size_t)j->nparts + 2 > cap) {
-            size_t *n = realloc(j->cuts, cap * 2 * sizeof(*n));
-
-            if (n == NULL)
-                return -1;
-            j->cuts = n;
-            cap *= 2;
-        }
-        j->cuts[++j->nparts] = end;
-        at = end;
-    }
-    if (j->nparts == 0) { /* an empty answer is still one message */
-        j->cuts[1] = 0;
-        j->nparts = 1;
+    while ((size_t)j->nparts < n) {
+        at = stream_split_next(s, len, at, max);
+        j->cuts[++j->nparts] = at;
     }
     return 0;
 }
@@ -1719,6 +1714,276 @@ job_done_sending(struct job *j)
     job_finish(j);
 }
 
+/* ---- streaming: partial answers shown by paced edits ---- */
+
+/*
+ * The job's stream, made when create is 1 and the connector can edit and
+ * [llm] stream is on; a resumed job reads the ids of the messages it had
+ * posted before the restart (connector_state "core" / "stream:<job id>"),
+ * so the new stream or the final text edits them instead of posting more.
+ * NULL: not streamed.
+ */
+static struct stream *
+job_stream(struct job *j, int create)
+{
+    struct core *c = j->c;
+    struct connector *k = core_connector(c, j->row.platform);
+    char key[48], *ids = NULL;
+    struct stream *st = j->stream;
+
+    if (st != NULL || j->stream_off)
+        return st;
+    if (!create || k == NULL || !k->ops.can_edit || !c->cfg->llm.stream ||
+        (j->row.flags & (CORE_JOB_INTERNAL | EVENT_COMMAND)))
+        return NULL;
+    if ((st = calloc(1, sizeof(*st))) == NULL)
+        return NULL;
+    st->interval_ms = c->cfg->llm.stream_interval;
+    st->text_max = k->ops.text_max;
+    if (j->resumed) {
+        snprintf(key, sizeof(key), "stream:%" PRId64, j->row.id);
+        if ((ids = malloc(CORE_STREAM_IDS_MAX)) != NULL &&
+            store_kv_get(c->st, "core", key, ids, CORE_STREAM_IDS_MAX) == 1 &&
+            stream_ids_decode(st, ids) < 0) {
+            log_warnx("core stream ids unreadable job=%" PRId64, j->row.id);
+            stream_release(st);
+        }
+        free(ids);
+    }
+    j->stream = st;
+    return st;
+}
+
+/* The posted ids, durable: a restart edits these instead of posting. */
+static void
+job_stream_save(struct job *j)
+{
+    struct core *c = j->c;
+    size_t len = (size_t)(j->stream->n + 1) * (EVENT_ID_MAX + 1);
+    char key[48], *ids;
+
+    snprintf(key, sizeof(key), "stream:%" PRId64, j->row.id);
+    if ((ids = malloc(len)) == NULL ||
+        stream_ids_encode(j->stream, ids, len) < 0 ||
+        store_kv_set(c->st, "core", key, ids) < 0 || store_sync(c->st) < 0)
+        log_warnx("core stream ids not saved job=%" PRId64, j->row.id);
+    free(ids);
+}
+
+/* The answer so far, from the asker: shown at once when the budget and
+ * the interval allow, else coalesced into the next step. */
+static void
+job_partial(void *arg, const char *text, size_t len)
+{
+    struct job *j = arg;
+    char *t;
+
+    if (!j->asking || j->finished || j->stream == NULL || j->stream_off)
+        return;
+    if ((t = realloc(j->stext, len + 1)) == NULL)
+        return; /* the next partial, or the final text, makes up for it */
+    memcpy(t, text, len);
+    t[len] = '\0';
+    j->stext = t;
+    j->slen = len;
+    j->typing_next = 0; /* text is on its way: no more "typing…" */
+    job_send(j);
+    if (j->asking && !j->finished)
+        job_arm_asking(j);
+}
+
+/* Every message shows the final text: record them for votes, finish. */
+static void
+job_stream_done(struct job *j)
+{
+    struct core *c = j->c;
+    struct store_job *r = &j->row;
+    char key[48];
+    int k;
+
+    if (r->answer_id > 0)
+        for (k = 0; k < j->stream->n; k++)
+            store_sent_add(c->st, r->platform, r->chat, j->stream->msgs[k].id,
+                           r->answer_id, k, core_wall(c));
+    snprintf(key, sizeof(key), "stream:%" PRId64, r->id);
+    store_kv_del(c->st, "core", key);
+    r->sent_parts = j->stream->n;
+    c->stats.streamed++;
+    job_done_sending(j);
+}
+
+/* Waits for at (mono), on the asking timer or the job's own. */
+static void
+job_stream_wait(struct job *j, int64_t at)
+{
+    j->stream_at = at;
+    if (j->asking) {
+        job_arm_asking(j);
+    } else {
+        j->waiting = 1;
+        job_arm(j, at - core_mono(j->c));
+    }
+}
+
+static int
+job_feedback(const struct job *j)
+{
+    const struct store_job *r = &j->row;
+
+    return r->state == STORE_JOB_ANSWERED && r->error_class[0] == '\0' &&
+           r->answer_id > 0;
+}
+
+/*
+ * One step of the stream: the planner (core/stream) says what is due;
+ * at most one action is in flight per job, so the text an edit carries
+ * is always the newest (coalescing), and the final text follows the
+ * last partial in order.
+ */
+static void
+job_stream_send(struct job *j, struct connector *k)
+{
+    struct core *c = j->c;
+    struct store_job *r = &j->row;
+    struct stream *st = j->stream;
+    struct stream_step *sp = &j->spend;
+    int final = !j->asking;
+    const char *text = final ? r->answer : j->stext;
+    size_t len = final ? strlen(r->answer) : j->slen;
+    int64_t now = core_mono(c);
+    char idem[64], *part = NULL;
+    struct action a;
+
+    if (text == NULL || (!final && j->stream_off))
+        return;
+    if (j->stream_hold > now) {
+        job_stream_wait(j, j->stream_hold);
+        return;
+    }
+    for (;;) {
+        stream_next(st, text, len, final, job_feedback(j), now, sp);
+        if (sp->op != STREAM_DELETE || st->msgs[sp->part].id[0] != '\0')
+            break;
+        st->n--; /* lost already: nothing to delete */
+    }
+    if (sp->op == STREAM_WAIT) {
+        if (sp->at_ms != INT64_MAX)
+            job_stream_wait(j, sp->at_ms);
+        return;
+    }
+    if (sp->op == STREAM_DONE) {
+        job_stream_done(j);
+        return;
+    }
+    if (sp->op != STREAM_DELETE &&
+        (part = strndup(text + sp->from, sp->to - sp->from)) == NULL) {
+        job_stream_wait(j, now + CORE_RETRY_MS);
+        return;
+    }
+    snprintf(idem, sizeof(idem), "job:%" PRId64 ":%d", r->id, sp->part);
+    memset(&a, 0, sizeof(a));
+    a.kind = sp->op == STREAM_POST   ? ACTION_ANSWER
+             : sp->op == STREAM_EDIT ? ACTION_EDIT
+                                     : ACTION_DELETE;
+    j->stream_seq = (j->stream_seq + 1) & (CORE_SEND_STREAM - 1);
+    a.send_id = ((uint64_t)r->id << 16) | CORE_SEND_STREAM | j->stream_seq;
+    a.chat = r->chat;
+    a.thread = r->thread;
+    a.reply_to = sp->op == STREAM_POST ? r->message_id : "";
+    a.text = part != NULL ? part : "";
+    a.idem_key = idem;
+    a.part = sp->part;
+    a.parts = final ? (int)stream_split_count(text, len, st->text_max)
+                    : sp->part + 1;
+    a.feedback = sp->feedback;
+    a.target_id = sp->op == STREAM_POST ? "" : st->msgs[sp->part].id;
+    j->sending = 1;
+    c->stats.sends++;
+    if (k->ops.send(k->ops.ctx, &a) < 0) {
+        j->sending = 0;
+        job_stream_wait(j, now + CORE_RETRY_MS);
+    }
+    free(part);
+}
+
+/* The outcome of the stream action in flight. */
+static void
+job_stream_sent(struct job *j, const struct send_result *res)
+{
+    struct core *c = j->c;
+    struct stream *st = j->stream;
+    struct stream_step *sp = &j->spend;
+    struct stream_msg *m;
+    int64_t now = core_mono(c);
+
+    j->sending = 0;
+    if (res->status == SEND_RETRY) {
+        j->stream_hold =
+            now + (res->retry_after_ms > 0 ? res->retry_after_ms : 1000);
+        job_send(j);
+        return;
+    }
+    if (res->status == SEND_OK && sp->op == STREAM_POST &&
+        (res->message_id == NULL || res->message_id[0] == '\0' ||
+         strlen(res->message_id) > EVENT_ID_MAX ||
+         stream_reserve(st, sp->part + 1) < 0)) {
+        /* posted, but we cannot edit it: no more partials */
+        log_warnx("core stream post without an id job=%" PRId64, j->row.id);
+        j->stream_off = 1;
+        c->stats.sent++;
+        return;
+    }
+    if (res->status == SEND_OK) {
+        c->stats.sent++;
+        if (sp->op == STREAM_DELETE) {
+            st->n = sp->part;
+            job_stream_save(j);
+        } else {
+            m = &st->msgs[sp->part];
+            if (sp->op == STREAM_POST)
+                snprintf(m->id, sizeof(m->id), "%s", res->message_id);
+            m->hash = sp->hash;
+            m->len = sp->to - sp->from;
+            m->known = 1;
+            m->feedback = sp->feedback;
+            m->last_ms = now;
+            if (sp->part >= st->n) {
+                st->n = sp->part + 1;
+                job_stream_save(j);
+            } else if (sp->op == STREAM_POST) {
+                job_stream_save(j);
+            }
+        }
+        job_send(j);
+        return;
+    }
+    /* SEND_FAILED */
+    if (sp->op == STREAM_DELETE ||
+        (sp->op == STREAM_EDIT && res->error_class != NULL &&
+         strcmp(res->error_class, "not_found") == 0)) {
+        st->msgs[sp->part].id[0] = '\0'; /* gone: post it again */
+        if (sp->op == STREAM_DELETE)
+            st->n = sp->part;
+        job_stream_save(j);
+        job_send(j);
+        return;
+    }
+    if (j->asking) { /* the final text will try again, once */
+        j->stream_off = 1;
+        return;
+    }
+    c->pend.errors++;
+    c->pend_dirty = 1;
+    j->row.state = STORE_JOB_FAILED;
+    snprintf(j->row.error_class, sizeof(j->row.error_class), "%s",
+             res->error_class && res->error_class[0] ? res->error_class
+                                                     : "send");
+    log_warnx("core stream send failed job=%" PRId64 " class=%s", j->row.id,
+              j->row.error_class);
+    job_save(j);
+    job_finish(j);
+}
+
 static void
 job_send(struct job *j)
 {
@@ -1734,6 +1999,14 @@ job_send(struct job *j)
         return;
     if ((k = core_connector(c, r->platform)) == NULL)
         return; /* core_register_connector will call us again */
+    if (j->resumed && !j->asking) { /* it may have streamed before */
+        job_stream(j, 1);
+        j->resumed = 0;
+    }
+    if (j->stream != NULL && (j->asking || j->stream->n > 0)) {
+        job_stream_send(j, k);
+        return;
+    }
     if (r->next_at_ms > wall) {
         j->waiting = 1;
         job_arm(j, r->next_at_ms - wall);
@@ -1768,8 +2041,7 @@ job_send(struct job *j)
     a.idem_key = idem;
     a.part = r->sent_parts;
     a.parts = j->nparts;
-    a.feedback = r->state == STORE_JOB_ANSWERED && r->error_class[0] == '\0' &&
-                 r->answer_id > 0;
+    a.feedback = job_feedback(j);
     j->sending = 1;
     c->stats.sends++;
     if (k->ops.send(k->ops.ctx, &a) < 0) {
@@ -1787,6 +2059,12 @@ core_send_done(struct core *c, uint64_t send_id, const struct send_result *res)
     struct store_job *r;
     int part = (int)(send_id & 0xffff);
 
+    if (j != NULL && (part & CORE_SEND_STREAM)) {
+        if (j->sending && !j->finished && j->stream != NULL &&
+            (unsigned)(part & (CORE_SEND_STREAM - 1)) == j->stream_seq)
+            job_stream_sent(j, res);
+        return;
+    }
     if (j == NULL || !j->sending || j->finished || part != j->row.sent_parts)
         return; /* stale: a send from before a restart or a stop */
     r = &j->row;
@@ -1888,7 +2166,12 @@ job_timer_cb(uv_timer_t *t)
         }
         if (j->typing_next > 0 && now >= j->typing_next)
             job_typing(j);
-        job_arm_asking(j);
+        if (j->stream_at > 0 && now >= j->stream_at) {
+            j->stream_at = 0;
+            job_send(j); /* the stream's next step */
+        }
+        if (j->asking)
+            job_arm_asking(j);
         return;
     }
     if (j->waiting)
@@ -2241,6 +2524,8 @@ scan_one(void *arg, const struct store_job *row)
         sc->full = 1;
         return 1;
     }
+    j->resumed = row->state == STORE_JOB_ASKING ||
+                 row->state == STORE_JOB_ANSWERED;
     if (row->state == STORE_JOB_ASKING)
         log_info("core resume job=%" PRId64 " state=asking: asking again",
                  row->id);

@@ -81,6 +81,7 @@ struct core_stats {
     uint64_t ask_failed;
     uint64_t sends; /* parts handed to connectors */
     uint64_t sent;  /* parts confirmed */
+    uint64_t streamed; /* answers delivered by a stream of edits */
     uint64_t commands;
     uint64_t admin_actions; /* admin commands that changed something */
     uint64_t alerts;        /* [feedback] alerts raised */
