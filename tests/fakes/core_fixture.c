@@ -19,6 +19,8 @@ struct core_fixture_pending {
     void *arg;
     char text[1024];
     int64_t tokens_in;
+    void (*partial)(void *arg, const char *text, size_t len);
+    int chunk, restarted;
 };
 
 static void
@@ -39,6 +41,28 @@ pending_unlink(struct core_fixture_pending *p)
         }
 }
 
+/* One growing partial; 1 while more are to come. */
+static int
+pending_partial(struct core_fixture_pending *p)
+{
+    struct core_fixture_asker *fa = p->fa;
+    size_t len = strlen(p->text);
+    int n = fa->stream_chunks;
+
+    if (p->partial == NULL || n <= 0 || fa->mode != CORE_FIXTURE_ANSWER ||
+        p->chunk >= n)
+        return 0;
+    p->chunk++;
+    if (fa->restart_after > 0 && !p->restarted &&
+        p->chunk > fa->restart_after) {
+        p->restarted = 1; /* a retry: the text starts again */
+        p->chunk = 1;
+    }
+    fa->partials++;
+    p->partial(p->arg, p->text, len * (size_t)p->chunk / (size_t)n);
+    return 1;
+}
+
 static void
 pending_fire(uv_timer_t *t)
 {
@@ -46,6 +70,11 @@ pending_fire(uv_timer_t *t)
     struct core_fixture_asker *fa = p->fa;
     struct core_answer a;
 
+    if (pending_partial(p)) {
+        uv_timer_start(&p->timer, pending_fire, (uint64_t)fa->stream_gap_ms,
+                       0);
+        return;
+    }
     memset(&a, 0, sizeof(a));
     pending_unlink(p);
     if (fa->mode == CORE_FIXTURE_FAIL) {
@@ -80,6 +109,7 @@ asker_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
     p->fa = fa;
     p->handle = ++fa->next_handle;
     p->done = done;
+    p->partial = cp->partial;
     p->arg = arg;
     /* the answer names the question, so sends can be matched to it */
     if (fa->fixed != NULL)
@@ -135,6 +165,42 @@ core_fixture_asker_drop(struct core_fixture_asker *fa)
 
 /* ---- the test connector: records sends, completes them a turn later ---- */
 
+/* An edit or a delete of message "s<N>": what the platform would do. */
+static void
+conn_edit(struct core_fixture_conn *tc, const struct core_fixture_sent *s,
+          struct send_result *r)
+{
+    struct core_fixture_msg *m;
+    int64_t now = (int64_t)uv_now(tc->loop);
+
+    r->status = SEND_OK;
+    if (s->target < 0 || s->target >= tc->nsends ||
+        (m = &tc->msgs[s->target])->text == NULL || m->deleted ||
+        (s->kind == ACTION_EDIT && tc->not_found_first > 0)) {
+        if (s->kind == ACTION_EDIT) {
+            if (tc->not_found_first > 0)
+                tc->not_found_first--;
+            r->status = SEND_FAILED;
+            r->error_class = "not_found";
+        }
+        return;
+    }
+    if (s->kind == ACTION_DELETE) {
+        m->deleted = 1;
+        tc->deletes++;
+        return;
+    }
+    if (m->edits > 0 && (m->min_gap_ms < 0 || now - m->last_edit_ms <
+                                                  m->min_gap_ms))
+        m->min_gap_ms = now - m->last_edit_ms;
+    m->edits++;
+    m->last_edit_ms = now;
+    m->feedback = s->feedback;
+    tc->edits++;
+    free(m->text);
+    m->text = strdup(s->text);
+}
+
 static void
 conn_flush(uv_timer_t *t)
 {
@@ -148,7 +214,12 @@ conn_flush(uv_timer_t *t)
         char mid[32];
 
         memset(&r, 0, sizeof(r));
-        if (tc->retry_first && tc->retried < tc->retry_first) {
+        if (s->kind == ACTION_EDIT || s->kind == ACTION_DELETE) {
+            snprintf(mid, sizeof(mid), "s%d", s->target);
+            conn_edit(tc, s, &r);
+            r.message_id = mid;
+            tc->completed++;
+        } else if (tc->retry_first && tc->retried < tc->retry_first) {
             tc->retried++;
             r.status = SEND_RETRY;
             r.retry_after_ms = 200;
@@ -157,6 +228,9 @@ conn_flush(uv_timer_t *t)
             r.status = SEND_OK;
             r.message_id = mid;
             tc->completed++;
+            tc->msgs[tc->queue[i]].text = strdup(s->text);
+            tc->msgs[tc->queue[i]].feedback = s->feedback;
+            tc->msgs[tc->queue[i]].min_gap_ms = -1;
         }
         core_send_done(tc->core, s->send_id, &r);
     }
@@ -179,6 +253,9 @@ conn_send(void *ctx, const struct action *a)
     snprintf(s->reply_to, sizeof(s->reply_to), "%s", a->reply_to);
     snprintf(s->chat, sizeof(s->chat), "%s", a->chat);
     snprintf(s->text, tc->text_max, "%s", a->text);
+    s->target = -1;
+    if (a->target_id != NULL && a->target_id[0] == 's')
+        s->target = atoi(a->target_id + 1);
     tc->queue[tc->nqueue++] = tc->nsends++;
     uv_timer_start(&tc->flush, conn_flush, 0, 0);
     return 0;
@@ -207,6 +284,7 @@ core_fixture_conn_ops(struct core_fixture_conn *tc, int64_t typing_ms,
     ops.typing = conn_typing;
     ops.typing_interval_ms = typing_ms;
     ops.text_max = text_max;
+    ops.can_edit = tc->can_edit;
     return ops;
 }
 
@@ -221,9 +299,11 @@ conn_init(struct core_fixture_conn *tc, uv_loop_t *loop, int sends_max,
     tc->sends = calloc((size_t)sends_max, sizeof(*tc->sends));
     tc->queue = calloc((size_t)sends_max, sizeof(*tc->queue));
     tc->texts = calloc((size_t)sends_max, text_max);
+    tc->msgs = calloc((size_t)sends_max, sizeof(*tc->msgs));
     uv_timer_init(loop, &tc->flush);
     tc->flush.data = tc;
-    if (tc->sends == NULL || tc->queue == NULL || tc->texts == NULL)
+    if (tc->sends == NULL || tc->queue == NULL || tc->texts == NULL ||
+        tc->msgs == NULL)
         return -1;
     for (int i = 0; i < sends_max; i++)
         tc->sends[i].text = tc->texts + (size_t)i * text_max;
@@ -233,6 +313,9 @@ conn_init(struct core_fixture_conn *tc, uv_loop_t *loop, int sends_max,
 static void
 conn_release(struct core_fixture_conn *tc)
 {
+    for (int i = 0; tc->msgs != NULL && i < tc->sends_max; i++)
+        free(tc->msgs[i].text);
+    free(tc->msgs);
     free(tc->sends);
     free(tc->queue);
     free(tc->texts);
@@ -277,7 +360,9 @@ int
 core_fixture_start(struct core_fixture *f, int use_clock)
 {
     struct core_asker asker = core_fixture_asker_ops(&f->fa);
-    struct connector_ops ops = core_fixture_conn_ops(&f->tc, 0, 4096);
+    struct connector_ops ops = core_fixture_conn_ops(
+        &f->tc, f->tc.typing_ms,
+        f->tc.ops_text_max > 0 ? f->tc.ops_text_max : 4096);
 
     f->core = core_new(&f->loop, f->st, f->cfg, &asker);
     if (f->core == NULL)

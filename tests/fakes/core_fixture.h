@@ -37,6 +37,12 @@ struct core_fixture_asker {
     const char *fixed;           /* answer this instead of PREFIX LAST SUFFIX */
     const char *prefix, *suffix; /* NULL: "answer to: " and "" */
     int64_t tokens_in; /* reported; 0: the estimate less max_output_tokens */
+    /* Streaming, when core asks with a partial callback: the answer comes
+     * in stream_chunks growing partials stream_gap_ms apart (after
+     * delay_ms), then done.  restart_after > 0: after that many chunks the
+     * text starts again from nothing once (a retry midway). */
+    int stream_chunks, stream_gap_ms, restart_after;
+    int partials; /* partial callbacks made */
 };
 
 /* The asker's callbacks for core_new(); set fa->loop first. */
@@ -53,6 +59,16 @@ struct core_fixture_sent {
     char chat[32];
     char *text; /* the first text_max - 1 bytes; storage owned by the conn */
     int part, parts, feedback;
+    int target; /* ACTION_EDIT / ACTION_DELETE: the send index posted */
+};
+
+/* A message the test connector posted (message id "s<send index>"): what
+ * it shows now, after the edits (can_edit). */
+struct core_fixture_msg {
+    char *text; /* malloc'd; NULL = never posted */
+    int edits, deleted, feedback;
+    int64_t last_edit_ms; /* uv_now of the last edit */
+    int64_t min_gap_ms;   /* smallest gap between two edits, or -1 */
 };
 
 /* The test connector: records sends and completes them a loop turn later. */
@@ -67,6 +83,11 @@ struct core_fixture_conn {
     int sends_max;
     size_t text_max;
     char *texts; /* sends_max * text_max bytes */
+    int can_edit; /* set before core_fixture_start: streaming */
+    size_t ops_text_max; /* the text_max it tells core; 0 = 4096 */
+    int64_t typing_ms;   /* its typing interval; 0 = none */
+    struct core_fixture_msg *msgs; /* sends_max, by send index */
+    int edits, deletes, not_found_first; /* the first N edits: not_found */
 };
 
 /* What differs between the tests that share the fixture. */
