@@ -29,20 +29,26 @@ struct slack_slot {
     struct ws_conn *ws;
 };
 
-enum item_kind { ITEM_POST, ITEM_REACT };
+enum item_kind { ITEM_POST, ITEM_EDIT, ITEM_DELETE, ITEM_REACT };
 
-/* One queued send: a part (maybe several messages) or a reaction. */
+/*
+ * One queued send: a part (maybe several messages), an edit or a delete
+ * of one of our messages (streaming), or a reaction.  Every kind but
+ * REACT is reported to core exactly once (item_done).
+ */
 struct slack_item {
     struct slack_item *next;
     enum item_kind kind;
     uint64_t send_id;
+    int64_t queued_at; /* uv_now() ms: the Tier 3 gates serve oldest first */
     char chat[EVENT_ID_MAX + 1];
     char thread[EVENT_ID_MAX + 1];
-    char **chunks;
+    char **chunks; /* POST: the messages; EDIT: one, the whole text */
     size_t nchunks, at;
-    char ts[EVENT_ID_MAX + 1]; /* POST: the last posted; REACT: target */
-    char name[8];              /* REACT: "+1" / "-1" */
-    int feedback;              /* POST: add the reactions when done */
+    /* POST: the last posted; EDIT, DELETE, REACT: the target */
+    char ts[EVENT_ID_MAX + 1];
+    char name[8]; /* REACT: "+1" / "-1" */
+    int feedback; /* POST, EDIT: add the reactions when done */
     int tries;
 };
 
@@ -82,6 +88,10 @@ struct slack {
     char *app_token, *bot_token, *api_base;
     struct rate rate;
     struct slack_timing timing;
+    /* workspace-wide Tier 3 gates: the next chat.update / chat.delete */
+    int64_t update_at, delete_at;
+    void (*observer)(void *arg, uint64_t send_id, const struct send_result *r);
+    void *observer_arg;
     char user_id[EVENT_ID_MAX + 1], bot_id[EVENT_ID_MAX + 1];
     struct slack_sm *sm;
     uv_timer_t sm_timer, send_timer;
@@ -145,6 +155,13 @@ seen_add(struct slack *s, uint64_t h)
 {
     s->seen[s->seen_next] = h;
     s->seen_next = (s->seen_next + 1) % SLACK_SEEN_MAX;
+}
+
+/* Kinds that core asked for and hears about (not reactions). */
+static int
+item_reports(const struct slack_item *it)
+{
+    return it->kind != ITEM_REACT;
 }
 
 static void
@@ -579,6 +596,24 @@ ws_on_closed(struct ws_conn *c, int code, const char *reason, void *arg)
 
 static int core_send(void *ctx, const struct action *a);
 
+void
+slack_connector_ops(struct slack *s, struct connector_ops *ops)
+{
+    memset(ops, 0, sizeof(*ops));
+    ops->platform = "slack";
+    ops->ctx = s;
+    ops->send = core_send;
+    ops->typing = NULL; /* bots have no typing indicator in the Web API */
+    ops->typing_interval_ms = 0;
+    /*
+     * core cuts parts at text_max BYTES; Slack counts characters, so a
+     * part of 4000 bytes always fits before formatting.  Escaping may
+     * grow it: slack_format_split cuts again (see core_send).
+     */
+    ops->text_max = SLACK_TEXT_MAX;
+    ops->can_edit = 1; /* chat.update / chat.delete */
+}
+
 static void
 register_with_core(struct slack *s)
 {
@@ -586,18 +621,7 @@ register_with_core(struct slack *s)
 
     if (s->registered || s->core == NULL)
         return;
-    memset(&ops, 0, sizeof(ops));
-    ops.platform = "slack";
-    ops.ctx = s;
-    ops.send = core_send;
-    ops.typing = NULL; /* bots have no typing indicator in the Web API */
-    ops.typing_interval_ms = 0;
-    /*
-     * core cuts parts at text_max BYTES; Slack counts characters, so a
-     * part of 4000 bytes always fits before formatting.  Escaping may
-     * grow it: slack_format_split cuts again (see core_send).
-     */
-    ops.text_max = SLACK_TEXT_MAX;
+    slack_connector_ops(s, &ops);
     if (core_register_connector(s->core, &ops) == 0)
         s->registered = 1;
     else
@@ -659,6 +683,7 @@ on_setup_reply(struct slack *s, enum req_kind kind,
 static void send_schedule(struct slack *s);
 static void item_done(struct slack *s, struct slack_chan *ch,
                       const struct send_result *res);
+static int64_t *item_gate(struct slack *s, const struct slack_item *it);
 
 static void
 send_retry_later(struct slack *s, struct slack_chan *ch, const char *why)
@@ -669,7 +694,7 @@ send_retry_later(struct slack *s, struct slack_chan *ch, const char *why)
     s->stats.send_errors++;
     for (int i = 1; i < it->tries && wait < 30000; i++)
         wait *= 2;
-    if (++it->tries > SLACK_SEND_TRIES && it->kind == ITEM_POST) {
+    if (++it->tries > SLACK_SEND_TRIES && item_reports(it)) {
         struct send_result res = {SEND_RETRY, NULL, 30000, NULL};
 
         log_warnx("slack: send keeps failing (%s), core retries later", why);
@@ -682,6 +707,66 @@ send_retry_later(struct slack *s, struct slack_chan *ch, const char *why)
     }
     log_warnx("slack: send failed (%s), retry in %" PRId64 " ms", why, wait);
     ch->next_at = now_ms(s) + wait;
+}
+
+/* The Web API method of an item. */
+static const char *
+item_method(const struct slack_item *it)
+{
+    switch (it->kind) {
+    case ITEM_POST:
+        return "chat.postMessage";
+    case ITEM_EDIT:
+        return "chat.update";
+    case ITEM_DELETE:
+        return "chat.delete";
+    default:
+        return "reactions.add";
+    }
+}
+
+/*
+ * A 429 (or ratelimited): the head stays queued and its channel waits
+ * Retry-After; a Tier 3 method's limit is the workspace's, so its gate
+ * waits too.
+ */
+static void
+hold_for(struct slack *s, struct slack_chan *ch, int64_t wait_ms)
+{
+    int64_t *gate = item_gate(s, ch->head);
+
+    ch->next_at = now_ms(s) + wait_ms;
+    if (gate && *gate < ch->next_at)
+        *gate = ch->next_at;
+    s->stats.retries_429++;
+}
+
+/* The head item's call succeeded (ts: a post's new message). */
+static void
+on_send_ok(struct slack *s, struct slack_chan *ch, const char *ts)
+{
+    struct slack_item *it = ch->head;
+    struct send_result res = {SEND_OK, it->ts, 0, NULL};
+
+    switch (it->kind) {
+    case ITEM_REACT:
+        s->stats.reactions++;
+        item_done(s, ch, NULL);
+        return;
+    case ITEM_POST:
+        snprintf(it->ts, sizeof(it->ts), "%s", ts);
+        if (++it->at < it->nchunks)
+            return; /* the next message of this part, paced */
+        s->stats.sent++;
+        break;
+    case ITEM_EDIT:
+        s->stats.edits++;
+        break;
+    case ITEM_DELETE:
+        s->stats.deletes++;
+        break;
+    }
+    item_done(s, ch, &res); /* EDIT, DELETE: message_id = the target */
 }
 
 static void
@@ -702,10 +787,9 @@ on_send_reply(struct slack *s, struct slack_req *q,
         return;
     }
     if (r->status == 429) {
-        ch->next_at = now_ms(s) + retry_after_ms(r);
-        s->stats.retries_429++;
-        log_warnx("slack: 429 channel=%s retry_after_ms=%" PRId64, ch->id,
-                  ch->next_at - now_ms(s));
+        hold_for(s, ch, retry_after_ms(r));
+        log_warnx("slack: 429 %s channel=%s retry_after_ms=%" PRId64,
+                  item_method(it), ch->id, ch->next_at - now_ms(s));
         return; /* kept queued */
     }
     if (r->status >= 500 || (r->status != 200 && r->status != 201)) {
@@ -719,27 +803,17 @@ on_send_reply(struct slack *s, struct slack_req *q,
         rc = slack_post_decode(r->body, r->body_len, ts, sizeof(ts), &err);
     else
         rc = slack_reply_decode(r->body, r->body_len, &err);
+    /* deleting a message that is already gone: done all the same */
+    if (rc < 0 && it->kind == ITEM_DELETE &&
+        strcmp(err.error, "message_not_found") == 0)
+        rc = 0;
     if (rc == 0) {
-        if (it->kind == ITEM_REACT) {
-            s->stats.reactions++;
-            item_done(s, ch, NULL);
-            return;
-        }
-        snprintf(it->ts, sizeof(it->ts), "%s", ts);
-        if (++it->at < it->nchunks)
-            return; /* the next message of this part, paced */
-        {
-            struct send_result res = {SEND_OK, it->ts, 0, NULL};
-
-            s->stats.sent++;
-            item_done(s, ch, &res);
-        }
+        on_send_ok(s, ch, ts);
         return;
     }
     switch (err.cls) {
     case SLACK_ERR_RATE_LIMITED:
-        ch->next_at = now_ms(s) + retry_after_ms(r);
-        s->stats.retries_429++;
+        hold_for(s, ch, retry_after_ms(r));
         return;
     case SLACK_ERR_SERVER:
     case SLACK_ERR_BAD_REPLY:
@@ -753,10 +827,7 @@ on_send_reply(struct slack *s, struct slack_req *q,
 
         s->stats.send_errors++;
         log_error("slack: the bot token was rejected: %s", err.error);
-        if (it->kind == ITEM_POST)
-            item_done(s, ch, &res);
-        else
-            item_done(s, ch, NULL);
+        item_done(s, ch, item_reports(it) ? &res : NULL);
         snprintf(s->reason, sizeof(s->reason), "Web API: %s", err.error);
         s->up = 0;
         if (s->fatal)
@@ -768,9 +839,9 @@ on_send_reply(struct slack *s, struct slack_req *q,
                                   slack_err_name(err.cls)};
 
         s->stats.send_errors++;
-        log_warnx("slack: send refused channel=%s error=%s class=%s", ch->id,
-                  err.error, slack_err_name(err.cls));
-        item_done(s, ch, it->kind == ITEM_POST ? &res : NULL);
+        log_warnx("slack: %s refused channel=%s error=%s class=%s",
+                  item_method(it), ch->id, err.error, slack_err_name(err.cls));
+        item_done(s, ch, item_reports(it) ? &res : NULL);
         return;
     }
     }
@@ -853,13 +924,17 @@ item_done(struct slack *s, struct slack_chan *ch, const struct send_result *res)
     if (ch->head == NULL)
         ch->tail = NULL;
     s->queued--;
-    if (it->kind == ITEM_POST && res && res->status == SEND_OK &&
-        it->feedback) {
+    if ((it->kind == ITEM_POST || it->kind == ITEM_EDIT) && res &&
+        res->status == SEND_OK && it->feedback) {
         react_queue(s, it->chat, it->ts, "+1");
         react_queue(s, it->chat, it->ts, "-1");
     }
-    if (it->kind == ITEM_POST && res && s->core)
-        core_send_done(s->core, it->send_id, res);
+    if (item_reports(it) && res) {
+        if (s->core)
+            core_send_done(s->core, it->send_id, res);
+        if (s->observer)
+            s->observer(s->observer_arg, it->send_id, res);
+    }
     item_free(it);
 }
 
@@ -873,33 +948,87 @@ chan_interval(const struct slack *s, const struct slack_chan *ch)
     return (s->rate.window_ms + s->rate.n - 1) / s->rate.n;
 }
 
+/*
+ * chat.update and chat.delete are Tier 3 methods (≈50 a minute per
+ * workspace, each its own budget): on top of their channel's pacing,
+ * all channels share one gate per method.  NULL: not gated.
+ */
+static int64_t *
+item_gate(struct slack *s, const struct slack_item *it)
+{
+    if (it == NULL)
+        return NULL;
+    if (it->kind == ITEM_EDIT)
+        return &s->update_at;
+    if (it->kind == ITEM_DELETE)
+        return &s->delete_at;
+    return NULL;
+}
+
+/* When the channel's head may go (its pacing, then its method's gate). */
+static int64_t
+chan_ready_at(struct slack *s, const struct slack_chan *ch)
+{
+    const int64_t *gate = item_gate(s, ch->head);
+
+    return gate && *gate > ch->next_at ? *gate : ch->next_at;
+}
+
+/*
+ * Of the channels whose head waits on gate and is otherwise free to go,
+ * the one queued longest: a gate serves channels in order, so a channel
+ * streaming busily cannot starve another.
+ */
+static struct slack_chan *
+gate_turn(struct slack *s, const int64_t *gate, int64_t now)
+{
+    struct slack_chan *best = NULL;
+
+    for (struct slack_chan *ch = s->chans; ch; ch = ch->next)
+        if (ch->head && !ch->inflight && ch->next_at <= now &&
+            item_gate(s, ch->head) == gate &&
+            (best == NULL || ch->head->queued_at < best->head->queued_at))
+            best = ch;
+    return best;
+}
+
+static char *
+item_body(const struct slack_item *it)
+{
+    switch (it->kind) {
+    case ITEM_POST:
+        return slack_post_encode(it->chat, it->chunks[it->at], it->thread);
+    case ITEM_EDIT:
+        return slack_update_encode(it->chat, it->ts, it->chunks[0]);
+    case ITEM_DELETE:
+        return slack_delete_encode(it->chat, it->ts);
+    default:
+        return slack_reaction_encode(it->chat, it->ts, it->name);
+    }
+}
+
 static void
 chan_issue(struct slack *s, struct slack_chan *ch)
 {
     struct slack_item *it = ch->head;
-    char *body;
-    struct slack_req *q;
+    int64_t *gate = item_gate(s, it);
+    char *body = item_body(it);
+    struct slack_req *q = NULL;
 
-    if (it->kind == ITEM_POST)
-        body = slack_post_encode(it->chat, it->chunks[it->at], it->thread);
-    else
-        body = slack_reaction_encode(it->chat, it->ts, it->name);
-    if (body == NULL) {
-        ch->next_at = now_ms(s) + 1000;
-        return;
-    }
-    q = api_call(s, it->kind == ITEM_POST ? REQ_POST : REQ_REACT,
-                 it->kind == ITEM_POST ? "chat.postMessage" : "reactions.add",
-                 s->bot_token, body, ch);
+    if (body != NULL)
+        q = api_call(s, it->kind == ITEM_REACT ? REQ_REACT : REQ_POST,
+                     item_method(it), s->bot_token, body, ch);
     free(body);
     if (q == NULL) {
         ch->next_at = now_ms(s) + 1000;
         return;
     }
-    if (it->kind == ITEM_POST)
+    if (it->kind != ITEM_REACT)
         s->stats.sends++;
     ch->inflight = 1;
     ch->next_at = now_ms(s) + chan_interval(s, ch);
+    if (gate)
+        *gate = now_ms(s) + s->timing.tier3_interval_ms;
 }
 
 static void
@@ -913,18 +1042,27 @@ send_pump(uv_timer_t *t)
         return;
     while (*pp) {
         struct slack_chan *ch = *pp;
+        const int64_t *gate;
+        int64_t at;
 
         if (ch->head == NULL && !ch->inflight && ch->next_at <= now) {
             *pp = ch->next; /* idle and its pacing is over: forget it */
             free(ch);
             continue;
         }
-        if (ch->head && !ch->inflight && ch->next_at <= now)
+        gate = item_gate(s, ch->head);
+        if (ch->head && !ch->inflight && chan_ready_at(s, ch) <= now &&
+            (gate == NULL || gate_turn(s, gate, now) == ch))
             chan_issue(s, ch);
-        if (ch->head && !ch->inflight && (next == 0 || ch->next_at < next))
-            next = ch->next_at;
-        if (!ch->head && !ch->inflight && (next == 0 || ch->next_at < next))
-            next = ch->next_at; /* to forget it */
+        if (!ch->inflight) {
+            /* a head's time, or an idle channel's end of pacing (to
+             * forget it); a gated head that lost its turn retries soon */
+            at = ch->head ? chan_ready_at(s, ch) : ch->next_at;
+            if (at <= now)
+                at = now + 1;
+            if (next == 0 || at < next)
+                next = at;
+        }
         pp = &ch->next;
     }
     if (next > 0)
@@ -939,30 +1077,74 @@ send_schedule(struct slack *s)
         uv_timer_start(&s->send_timer, send_pump, 0, 0);
 }
 
+/*
+ * An edit's text: formatted as a post's, but never cut, since one
+ * message stays one message.  core's parts are at most 4000 bytes, so
+ * even fully escaped (& → &amp;) it stays far below the 40,000
+ * characters Slack takes in one message.  0, or -1 on OOM.
+ */
+static int
+edit_text(struct slack_item *it, const char *text)
+{
+    char *md = slack_format(text, strlen(text));
+
+    if (md == NULL || (it->chunks = calloc(1, sizeof(char *))) == NULL) {
+        free(md);
+        return -1;
+    }
+    it->chunks[0] = md;
+    it->nchunks = 1;
+    return 0;
+}
+
+/* A post's text: mrkdwn cut into messages of 4000 characters. */
+static int
+post_text(struct slack_item *it, const char *text)
+{
+    char *md = slack_format(text, strlen(text));
+
+    if (md)
+        it->chunks = slack_format_split(md, SLACK_TEXT_MAX, &it->nchunks);
+    free(md);
+    return it->chunks && it->nchunks > 0 ? 0 : -1;
+}
+
 static int
 core_send(void *ctx, const struct action *a)
 {
     struct slack *s = ctx;
     struct slack_chan *ch;
     struct slack_item *it;
-    char *md;
+    int rc = 0;
 
     if (s->stopped || s->queued >= SLACK_QUEUE_MAX)
         return -1;
     if ((ch = chan_get(s, a->chat)) == NULL ||
         (it = calloc(1, sizeof(*it))) == NULL)
         return -1;
-    it->kind = ITEM_POST;
     it->send_id = a->send_id;
+    it->queued_at = now_ms(s);
     snprintf(it->chat, sizeof(it->chat), "%s", a->chat);
     snprintf(it->thread, sizeof(it->thread), "%s", a->thread ? a->thread : "");
-    /* 👍/👎 once per answer: on its last message */
-    it->feedback = a->feedback && a->part == a->parts - 1;
-    md = slack_format(a->text, strlen(a->text));
-    if (md)
-        it->chunks = slack_format_split(md, SLACK_TEXT_MAX, &it->nchunks);
-    free(md);
-    if (it->chunks == NULL || it->nchunks == 0) {
+    switch (a->kind) {
+    case ACTION_EDIT:
+    case ACTION_DELETE:
+        it->kind = a->kind == ACTION_EDIT ? ITEM_EDIT : ITEM_DELETE;
+        snprintf(it->ts, sizeof(it->ts), "%s",
+                 a->target_id ? a->target_id : "");
+        /* feedback on an edit: the final edit of the last part */
+        it->feedback = a->kind == ACTION_EDIT && a->feedback;
+        if (it->kind == ITEM_EDIT)
+            rc = edit_text(it, a->text);
+        break;
+    default:
+        it->kind = ITEM_POST;
+        /* 👍/👎 once per answer: on its last message */
+        it->feedback = a->feedback && a->part == a->parts - 1;
+        rc = post_text(it, a->text);
+        break;
+    }
+    if (rc < 0) {
         item_free(it);
         return -1;
     }
@@ -987,7 +1169,7 @@ slack_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
           void (*fatal)(void *arg, const char *why), void *fatal_arg)
 {
     struct slack *s = calloc(1, sizeof(*s));
-    struct slack_timing dflt = {1000, 60000, 10000, 10000, 10000, 1200};
+    struct slack_timing dflt = {1000, 60000, 10000, 10000, 10000, 1200, 1200};
 
     if (s == NULL)
         return NULL;
@@ -1021,6 +1203,16 @@ slack_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
 }
 
 void
+slack_set_send_observer(struct slack *s,
+                        void (*fn)(void *arg, uint64_t send_id,
+                                   const struct send_result *r),
+                        void *arg)
+{
+    s->observer = fn;
+    s->observer_arg = arg;
+}
+
+void
 slack_set_timing(struct slack *s, const struct slack_timing *t)
 {
     if (t->backoff_min_ms > 0)
@@ -1035,6 +1227,8 @@ slack_set_timing(struct slack *s, const struct slack_timing *t)
         s->timing.ping_timeout_ms = t->ping_timeout_ms;
     if (t->reaction_interval_ms > 0)
         s->timing.reaction_interval_ms = t->reaction_interval_ms;
+    if (t->tier3_interval_ms > 0)
+        s->timing.tier3_interval_ms = t->tier3_interval_ms;
 }
 
 int

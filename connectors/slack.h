@@ -38,6 +38,16 @@ struct core;
  * internal_error → retried here with backoff, then SEND_RETRY.  Answers
  * get +1 and -1 reactions (on their last message), paced on their own
  * queue.
+ *
+ * Streaming (can_edit): ACTION_EDIT → chat.update with the text formatted
+ * as a post's (one message, not cut), ACTION_DELETE → chat.delete, both in
+ * the channel's queue under the same channel_send_rate as posts, and on
+ * top of it one workspace-wide gate per method (Tier 3, tier3_interval_ms
+ * apart); 429s as for posts; message_not_found → SEND_FAILED "not_found"
+ * for an edit, SEND_OK for a delete; cant_update_message,
+ * edit_window_closed → "forbidden".  An edit with feedback gets the
+ * reactions like an answer's last message.  Both report message_id =
+ * target_id.
  */
 struct slack;
 
@@ -68,8 +78,19 @@ struct slack_timing {
     int64_t ping_interval_ms;     /* 10000 */
     int64_t ping_timeout_ms;      /* 10000 */
     int64_t reaction_interval_ms; /* 1200: reactions.add is Tier 3 */
+    int64_t tier3_interval_ms;    /* 1200: chat.update, chat.delete each */
 };
 void slack_set_timing(struct slack *s, const struct slack_timing *t);
+
+/* The connector_ops it registers with core (tests drive send directly). */
+struct connector_ops;
+void slack_connector_ops(struct slack *s, struct connector_ops *ops);
+/* Tests: fn also hears every send outcome reported to core (after core). */
+struct send_result;
+void slack_set_send_observer(struct slack *s,
+                             void (*fn)(void *arg, uint64_t send_id,
+                                        const struct send_result *r),
+                             void *arg);
 
 /* For /healthz and /metrics. */
 struct slack_status {
@@ -78,7 +99,8 @@ struct slack_status {
     const char *state; /* slack_sm state name */
     char user_id[65], bot_id[65];
     uint64_t connects, hellos, envelopes, acks, not_acked, duplicates, ignored,
-        accepted, sends, sent, send_errors, retries_429, reactions;
+        accepted, sends, sent, send_errors, retries_429, reactions, edits,
+        deletes;
     int64_t ack_max_ms; /* envelope in → ack queued, slowest */
     size_t queued;      /* messages waiting in the channel queues */
 };

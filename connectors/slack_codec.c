@@ -609,6 +609,32 @@ slack_reaction_encode(const char *channel, const char *ts, const char *name)
     return json_dup_obj(o);
 }
 
+char *
+slack_update_encode(const char *channel, const char *ts, const char *text)
+{
+    json_object *o = json_object_new_object();
+
+    if (o == NULL || jadd_str(o, "channel", channel) < 0 ||
+        jadd_str(o, "ts", ts) < 0 || jadd_str(o, "text", text) < 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return json_dup_obj(o);
+}
+
+char *
+slack_delete_encode(const char *channel, const char *ts)
+{
+    json_object *o = json_object_new_object();
+
+    if (o == NULL || jadd_str(o, "channel", channel) < 0 ||
+        jadd_str(o, "ts", ts) < 0) {
+        json_object_put(o);
+        return NULL;
+    }
+    return json_dup_obj(o);
+}
+
 /* ---- Web API replies ---- */
 
 static const struct {
@@ -635,6 +661,11 @@ static const struct {
     {"cannot_dm_bot", SLACK_ERR_FORBIDDEN},
     {"ekm_access_denied", SLACK_ERR_FORBIDDEN},
     {"team_access_not_granted", SLACK_ERR_FORBIDDEN},
+    /* chat.update / chat.delete of a message we may not change */
+    {"cant_update_message", SLACK_ERR_FORBIDDEN},
+    {"cant_delete_message", SLACK_ERR_FORBIDDEN},
+    {"edit_window_closed", SLACK_ERR_FORBIDDEN},
+    {"compliance_exports_prevent_deletion", SLACK_ERR_FORBIDDEN},
     {"channel_not_found", SLACK_ERR_NOT_FOUND},
     {"thread_not_found", SLACK_ERR_NOT_FOUND},
     {"message_not_found", SLACK_ERR_NOT_FOUND},

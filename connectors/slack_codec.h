@@ -153,7 +153,7 @@ int slack_open_decode(const char *body, size_t len, char *url, size_t cap,
                       struct slack_api_error *err);
 int slack_auth_decode(const char *body, size_t len, char *user_id, char *bot_id,
                       size_t cap, struct slack_api_error *err);
-/* chat.postMessage: the new message's ts. */
+/* chat.postMessage: the new message's ts; chat.update: the edited one's. */
 int slack_post_decode(const char *body, size_t len, char *ts, size_t cap,
                       struct slack_api_error *err);
 
@@ -166,5 +166,13 @@ char *slack_post_encode(const char *channel, const char *text,
                         const char *thread_ts);
 char *slack_reaction_encode(const char *channel, const char *ts,
                             const char *name);
+/*
+ * Streaming: chat.update {channel, ts, text} (text is mrkdwn by default;
+ * the reply is {"ok":true,"channel","ts","text"}, read with
+ * slack_post_decode) and chat.delete {channel, ts} (slack_reply_decode).
+ */
+char *slack_update_encode(const char *channel, const char *ts,
+                          const char *text);
+char *slack_delete_encode(const char *channel, const char *ts);
 
 #endif

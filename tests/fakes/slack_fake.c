@@ -46,15 +46,19 @@ struct sf_delivery {
 
 struct sf_msg {
     char channel[64], ts[32], thread_ts[32], user[64];
-    char *text;
-    int bot;
+    char *text; /* the current text (after edits) */
+    int bot, deleted;
     int64_t t_ms;
     int nreactions;
     char reactions[8][40];
+    int64_t *edit_t_ms; /* when each chat.update of it was applied */
+    size_t nedits, cap_edits;
 };
 
+/* A token bucket: a channel's (posts, updates, deletes) or a Tier 3
+ * method's for the whole workspace ("\001chat.update"). */
 struct sf_bucket {
-    char channel[64];
+    char key[64];
     double tokens;
     int64_t at;
 };
@@ -88,6 +92,8 @@ struct slack_fake {
     int redeliver_ms, close_after_ms, hello;
     double rate;
     int burst;
+    double tier3_per_min; /* chat.update, chat.delete: each, workspace */
+    int tier3_burst;
     char open_error[64], auth_error[64];
     uv_timer_t tick;
     struct slack_fake_stats st;
@@ -444,6 +450,14 @@ api_error(struct slack_fake *sf, struct fake_response *resp, const char *error)
     resp->body = fake_printf(sf->f, "{\"ok\":false,\"error\":\"%s\"}", error);
 }
 
+static void
+ratelimited(struct slack_fake *sf, struct fake_response *resp, int wait)
+{
+    resp->status = 429;
+    resp->headers = fake_printf(sf->f, "Retry-After: %d\r\n", wait);
+    resp->body = "{\"ok\":false,\"error\":\"ratelimited\"}";
+}
+
 static int
 scripted(struct slack_fake *sf, const char *method, struct fake_response *resp)
 {
@@ -457,12 +471,13 @@ scripted(struct slack_fake *sf, const char *method, struct fake_response *resp)
         sf->nscripts--;
         sf->st.scripted++;
         if (s.status == 429) {
-            resp->status = 429;
-            resp->headers =
-                fake_printf(sf->f, "Retry-After: %d\r\n", s.retry_after);
-            resp->body = "{\"ok\":false,\"error\":\"ratelimited\"}";
+            ratelimited(sf, resp, s.retry_after);
             if (strcmp(method, "chat.postMessage") == 0)
                 sf->st.posts_429++;
+            else if (strcmp(method, "chat.update") == 0)
+                sf->st.updates_429++;
+            else if (strcmp(method, "chat.delete") == 0)
+                sf->st.deletes_429++;
         } else
             api_error(sf, resp, s.error);
         return 1;
@@ -470,38 +485,60 @@ scripted(struct slack_fake *sf, const char *method, struct fake_response *resp)
     return 0;
 }
 
-/* Token bucket per channel; 0, or the whole seconds to wait. */
-static int
-bucket_take(struct slack_fake *sf, const char *channel)
+static struct sf_bucket *
+bucket_get(struct slack_fake *sf, const char *key, int burst)
 {
-    struct sf_bucket *b = NULL;
+    struct sf_bucket *b;
+    void *p;
+
+    for (size_t i = 0; i < sf->nbuckets; i++)
+        if (strcmp(sf->buckets[i].key, key) == 0)
+            return &sf->buckets[i];
+    if ((p = realloc(sf->buckets, (sf->nbuckets + 1) * sizeof(*b))) == NULL)
+        return NULL;
+    sf->buckets = p;
+    b = &sf->buckets[sf->nbuckets++];
+    snprintf(b->key, sizeof(b->key), "%s", key);
+    b->tokens = burst;
+    b->at = fake_now_ms();
+    return b;
+}
+
+/* Takes a token from key's bucket (rate per second, burst; rate 0 =
+ * off): 0, or the whole seconds to wait. */
+static int
+bucket_take(struct slack_fake *sf, const char *key, double rate, int burst)
+{
+    struct sf_bucket *b;
     int64_t now = fake_now_ms();
 
-    if (sf->rate <= 0)
+    if (rate <= 0)
         return 0;
-    for (size_t i = 0; i < sf->nbuckets; i++)
-        if (strcmp(sf->buckets[i].channel, channel) == 0)
-            b = &sf->buckets[i];
-    if (b == NULL) {
-        void *p = realloc(sf->buckets, (sf->nbuckets + 1) * sizeof(*b));
-
-        if (p == NULL)
-            return 1;
-        sf->buckets = p;
-        b = &sf->buckets[sf->nbuckets++];
-        snprintf(b->channel, sizeof(b->channel), "%s", channel);
-        b->tokens = sf->burst;
-        b->at = now;
-    }
-    b->tokens += (double)(now - b->at) * sf->rate / 1000.0;
-    if (b->tokens > sf->burst)
-        b->tokens = sf->burst;
+    if ((b = bucket_get(sf, key, burst)) == NULL)
+        return 1;
+    b->tokens += (double)(now - b->at) * rate / 1000.0;
+    if (b->tokens > burst)
+        b->tokens = burst;
     b->at = now;
     if (b->tokens >= 1.0) {
         b->tokens -= 1.0;
         return 0;
     }
-    return (int)ceil((1.0 - b->tokens) / sf->rate);
+    return (int)ceil((1.0 - b->tokens) / rate);
+}
+
+/* The channel's bucket (chat.postMessage, chat.update and chat.delete
+ * share it), then the method's workspace bucket for the Tier 3 ones. */
+static int
+limit_wait(struct slack_fake *sf, const char *method, const char *channel)
+{
+    char key[64];
+    int wait = bucket_take(sf, channel, sf->rate, sf->burst);
+
+    if (wait > 0 || strcmp(method, "chat.postMessage") == 0)
+        return wait;
+    snprintf(key, sizeof(key), "\001%s", method);
+    return bucket_take(sf, key, sf->tier3_per_min / 60.0, sf->tier3_burst);
 }
 
 static size_t
@@ -512,6 +549,111 @@ utf8_chars(const char *s)
     for (; *s; s++)
         n += ((unsigned char)*s & 0xc0) != 0x80;
     return n;
+}
+
+/* chat.update {channel, ts, text}: the message's text replaced. */
+static void
+chat_update(struct slack_fake *sf, json_object *body,
+            struct fake_response *resp)
+{
+    const char *channel = jget(body, "channel"), *ts = jget(body, "ts"),
+               *text = jget(body, "text");
+    struct sf_msg *m;
+    json_object *o, *mo;
+    char *dup;
+    void *p;
+    int wait;
+
+    if (scripted(sf, "chat.update", resp))
+        return;
+    if (channel == NULL || !strchr("CDG", channel[0])) {
+        api_error(sf, resp, "channel_not_found");
+        return;
+    }
+    if (ts == NULL || text == NULL || text[0] == '\0') {
+        api_error(sf, resp, ts == NULL ? "invalid_arguments" : "no_text");
+        return;
+    }
+    if (utf8_chars(text) > TEXT_CAP) {
+        api_error(sf, resp, "msg_too_long");
+        return;
+    }
+    if ((wait = limit_wait(sf, "chat.update", channel)) > 0) {
+        sf->st.updates_429++;
+        ratelimited(sf, resp, wait);
+        return;
+    }
+    if ((m = msg_find(sf, channel, ts)) == NULL || m->deleted) {
+        api_error(sf, resp, "message_not_found");
+        return;
+    }
+    if (!m->bot) {
+        api_error(sf, resp, "cant_update_message");
+        return;
+    }
+    p = grow(m->edit_t_ms, &m->cap_edits, m->nedits + 1, sizeof(int64_t));
+    if (p == NULL || (dup = strdup(text)) == NULL) {
+        m->edit_t_ms = p ? p : m->edit_t_ms;
+        api_error(sf, resp, "internal_error");
+        return;
+    }
+    m->edit_t_ms = p;
+    m->edit_t_ms[m->nedits++] = fake_now_ms();
+    free(m->text);
+    m->text = dup;
+    sf->st.updates++;
+    o = json_object_new_object();
+    mo = json_object_new_object();
+    json_object_object_add(mo, "type", json_object_new_string("message"));
+    json_object_object_add(mo, "user", json_object_new_string(m->user));
+    json_object_object_add(mo, "bot_id",
+                           json_object_new_string(SLACK_FAKE_BOT_ID));
+    json_object_object_add(mo, "text", json_object_new_string(m->text));
+    json_object_object_add(o, "ok", json_object_new_boolean(1));
+    json_object_object_add(o, "channel", json_object_new_string(channel));
+    json_object_object_add(o, "ts", json_object_new_string(m->ts));
+    json_object_object_add(o, "text", json_object_new_string(m->text));
+    json_object_object_add(o, "message", mo);
+    resp->body = json_body(sf, o);
+}
+
+/* chat.delete {channel, ts}: the message is gone (kept, marked). */
+static void
+chat_delete(struct slack_fake *sf, json_object *body,
+            struct fake_response *resp)
+{
+    const char *channel = jget(body, "channel"), *ts = jget(body, "ts");
+    struct sf_msg *m;
+    int wait;
+
+    if (scripted(sf, "chat.delete", resp))
+        return;
+    if (channel == NULL || !strchr("CDG", channel[0])) {
+        api_error(sf, resp, "channel_not_found");
+        return;
+    }
+    if (ts == NULL) {
+        api_error(sf, resp, "invalid_arguments");
+        return;
+    }
+    if ((wait = limit_wait(sf, "chat.delete", channel)) > 0) {
+        sf->st.deletes_429++;
+        ratelimited(sf, resp, wait);
+        return;
+    }
+    if ((m = msg_find(sf, channel, ts)) == NULL || m->deleted) {
+        api_error(sf, resp, "message_not_found");
+        return;
+    }
+    if (!m->bot) {
+        api_error(sf, resp, "cant_delete_message");
+        return;
+    }
+    m->deleted = 1;
+    sf->st.deletes++;
+    resp->body =
+        fake_printf(sf->f, "{\"ok\":true,\"channel\":\"%s\",\"ts\":\"%s\"}",
+                    m->channel, m->ts);
 }
 
 static int
@@ -596,11 +738,9 @@ api_handler(struct fake *f, const struct fake_request *req,
             api_error(sf, resp, "msg_too_long");
             goto out;
         }
-        if ((wait = bucket_take(sf, channel)) > 0) {
+        if ((wait = limit_wait(sf, "chat.postMessage", channel)) > 0) {
             sf->st.posts_429++;
-            resp->status = 429;
-            resp->headers = fake_printf(sf->f, "Retry-After: %d\r\n", wait);
-            resp->body = "{\"ok\":false,\"error\":\"ratelimited\"}";
+            ratelimited(sf, resp, wait);
             goto out;
         }
         m = msg_add(sf, channel, SLACK_FAKE_USER_ID, text,
@@ -615,6 +755,14 @@ api_handler(struct fake *f, const struct fake_request *req,
         resp->body = json_body(sf, o);
         goto out;
     }
+    if (strncmp(method, "chat.update", 11) == 0) {
+        chat_update(sf, body, resp);
+        goto out;
+    }
+    if (strncmp(method, "chat.delete", 11) == 0) {
+        chat_delete(sf, body, resp);
+        goto out;
+    }
     if (strncmp(method, "reactions.add", 13) == 0) {
         const char *ts = jget(body, "timestamp"), *name = jget(body, "name");
         struct sf_msg *m;
@@ -625,7 +773,7 @@ api_handler(struct fake *f, const struct fake_request *req,
             api_error(sf, resp, "invalid_arguments");
             goto out;
         }
-        if ((m = msg_find(sf, channel, ts)) == NULL) {
+        if ((m = msg_find(sf, channel, ts)) == NULL || m->deleted) {
             api_error(sf, resp, "message_not_found");
             goto out;
         }
@@ -809,6 +957,10 @@ stats_json(const struct slack_fake_stats *s)
     N(ack_max_ms);
     N(posts);
     N(posts_429);
+    N(updates);
+    N(updates_429);
+    N(deletes);
+    N(deletes_429);
     N(reactions);
     N(scripted);
     N(live);
@@ -862,6 +1014,10 @@ control_handler(struct fake *f, const struct fake_request *req,
                 mo, "text", json_object_new_string(m->text ? m->text : ""));
             json_object_object_add(mo, "bot", json_object_new_boolean(m->bot));
             json_object_object_add(mo, "t_ms", json_object_new_int64(m->t_ms));
+            json_object_object_add(mo, "edits",
+                                   json_object_new_int64((int64_t)m->nedits));
+            json_object_object_add(mo, "deleted",
+                                   json_object_new_boolean(m->deleted));
             for (int k = 0; k < m->nreactions; k++)
                 json_object_array_add(re,
                                       json_object_new_string(m->reactions[k]));
@@ -928,6 +1084,8 @@ slack_fake_new(uv_loop_t *loop, int port)
     sf->hello = 1;
     sf->rate = 1.0;
     sf->burst = 3;
+    sf->tier3_per_min = 50;
+    sf->tier3_burst = 3;
     sf->ts_base = (int64_t)time(NULL);
     if ((sf->f = fake_new(loop, port)) == NULL) {
         free(sf);
@@ -958,8 +1116,10 @@ sf_tick_closed(uv_handle_t *h)
         free(sf->events[i].frame_type);
         free(sf->events[i].payload);
     }
-    for (size_t i = 0; i < sf->nmsgs; i++)
+    for (size_t i = 0; i < sf->nmsgs; i++) {
         free(sf->msgs[i].text);
+        free(sf->msgs[i].edit_t_ms);
+    }
     while (sf->conns) {
         struct sf_conn *c = sf->conns;
 
@@ -1022,6 +1182,13 @@ slack_fake_set_rate(struct slack_fake *sf, double per_s, int burst)
 }
 
 void
+slack_fake_set_tier3(struct slack_fake *sf, double per_min, int burst)
+{
+    sf->tier3_per_min = per_min;
+    sf->tier3_burst = burst > 0 ? burst : 1;
+}
+
+void
 slack_fake_set_hello(struct slack_fake *sf, int on)
 {
     sf->hello = on;
@@ -1079,9 +1246,44 @@ slack_fake_count(const struct slack_fake *sf, const char *channel, int bot_only)
 
     for (size_t i = 0; i < sf->nmsgs; i++)
         if ((channel == NULL || strcmp(sf->msgs[i].channel, channel) == 0) &&
-            (!bot_only || sf->msgs[i].bot))
+            (!bot_only || sf->msgs[i].bot) && !sf->msgs[i].deleted)
             n++;
     return n;
+}
+
+/* The most edits of m in any 60 s (edit times are in order). */
+static int
+edits_per_min_max(const struct sf_msg *m)
+{
+    size_t lo = 0, best = 0;
+
+    for (size_t hi = 0; hi < m->nedits; hi++) {
+        while (m->edit_t_ms[hi] - m->edit_t_ms[lo] >= 60000)
+            lo++;
+        if (hi - lo + 1 > best)
+            best = hi - lo + 1;
+    }
+    return (int)best;
+}
+
+static void
+msg_out(const struct sf_msg *m, struct slack_fake_msg *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->channel = m->channel;
+    out->ts = m->ts;
+    out->thread_ts = m->thread_ts;
+    out->user = m->user;
+    out->text = m->text ? m->text : "";
+    out->bot = m->bot;
+    out->deleted = m->deleted;
+    out->t_ms = m->t_ms;
+    out->nreactions = m->nreactions;
+    for (int r = 0; r < m->nreactions; r++)
+        out->reactions[r] = m->reactions[r];
+    out->edits = (int)m->nedits;
+    out->edit_t_ms = m->edit_t_ms;
+    out->edits_per_min_max = edits_per_min_max(m);
 }
 
 int
@@ -1091,22 +1293,25 @@ slack_fake_message(const struct slack_fake *sf, const char *channel, size_t i,
     for (size_t k = 0; k < sf->nmsgs; k++) {
         const struct sf_msg *m = &sf->msgs[k];
 
-        if (channel && strcmp(m->channel, channel) != 0)
+        if ((channel && strcmp(m->channel, channel) != 0) || m->deleted)
             continue;
         if (i-- > 0)
             continue;
-        memset(out, 0, sizeof(*out));
-        out->channel = m->channel;
-        out->ts = m->ts;
-        out->thread_ts = m->thread_ts;
-        out->user = m->user;
-        out->text = m->text ? m->text : "";
-        out->bot = m->bot;
-        out->t_ms = m->t_ms;
-        out->nreactions = m->nreactions;
-        for (int r = 0; r < m->nreactions; r++)
-            out->reactions[r] = m->reactions[r];
+        msg_out(m, out);
         return 0;
     }
+    return -1;
+}
+
+int
+slack_fake_find(const struct slack_fake *sf, const char *channel,
+                const char *ts, struct slack_fake_msg *out)
+{
+    for (size_t k = 0; k < sf->nmsgs; k++)
+        if (strcmp(sf->msgs[k].channel, channel) == 0 &&
+            strcmp(sf->msgs[k].ts, ts) == 0) {
+            msg_out(&sf->msgs[k], out);
+            return 0;
+        }
     return -1;
 }

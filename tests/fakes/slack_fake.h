@@ -37,6 +37,19 @@
  *     a per-channel token bucket ENFORCED (default 1/s, burst 3): over it
  *     → HTTP 429, Retry-After: whole seconds, {"ok":false,
  *     "error":"ratelimited"}.
+ *   POST /api/chat.update {channel, ts, text} → {"ok":true,"channel",
+ *     "ts","text","message"}: the message's text replaced, each edit
+ *     timed; message_not_found (unknown or deleted), cant_update_message
+ *     (not the bot's), no_text, msg_too_long, channel_not_found.  Same
+ *     text again is ok (Slack has no "not modified").
+ *   POST /api/chat.delete {channel, ts} → {"ok":true,"channel","ts"}:
+ *     the message is marked deleted (gone from slack_fake_message and
+ *     slack_fake_count; slack_fake_find still sees it); message_not_found
+ *     (unknown or already deleted), cant_delete_message.
+ *   Flood limits, ENFORCED: postMessage, update and delete share the
+ *     channel's bucket above; chat.update and chat.delete are Tier 3,
+ *     each with a workspace-wide bucket (default 50/min, burst 3).  Over
+ *     either → the same 429.
  *   POST /api/reactions.add {channel, timestamp, name}: message_not_found,
  *     already_reacted.
  *   Scripted failures: the next call(s) of a method answer {"ok":false,
@@ -77,6 +90,9 @@ void slack_fake_set_redeliver_ms(struct slack_fake *sf, int ms);
 void slack_fake_set_close_after_ms(struct slack_fake *sf, int ms);
 /* chat.postMessage per channel: rate per second and burst; 0 = off. */
 void slack_fake_set_rate(struct slack_fake *sf, double per_s, int burst);
+/* chat.update and chat.delete, each, workspace-wide: per minute and
+ * burst; 0 = off. */
+void slack_fake_set_tier3(struct slack_fake *sf, double per_min, int burst);
 /* 0: the socket never says hello (a dead link). */
 void slack_fake_set_hello(struct slack_fake *sf, int on);
 /* Every apps.connections.open / auth.test answers ok:false with error
@@ -126,24 +142,39 @@ struct slack_fake_stats {
     int64_t ack_max_ms; /* slowest ack */
     uint64_t posts;     /* chat.postMessage stored */
     uint64_t posts_429;
+    uint64_t updates; /* chat.update applied */
+    uint64_t updates_429;
+    uint64_t deletes; /* chat.delete applied */
+    uint64_t deletes_429;
     uint64_t reactions;
     uint64_t scripted; /* scripted failures answered */
     size_t live;       /* sockets open now */
 };
 void slack_fake_stats(const struct slack_fake *sf, struct slack_fake_stats *s);
 
-/* Messages of a channel, in order (users' injected and the bot's). */
+/* Messages of a channel, in order (users' injected and the bot's).
+ * Pointers are valid until the fake changes. */
 struct slack_fake_msg {
-    const char *channel, *ts, *thread_ts, *user, *text;
-    int bot; /* posted through chat.postMessage */
+    const char *channel, *ts, *thread_ts, *user;
+    const char *text; /* as now, after any edits */
+    int bot;          /* posted through chat.postMessage */
+    int deleted;      /* chat.delete (slack_fake_find only) */
     int64_t t_ms;
     int nreactions;
     const char *reactions[8];
+    int edits;                /* chat.update calls applied */
+    const int64_t *edit_t_ms; /* when, fake_now_ms() */
+    int edits_per_min_max;    /* the most edits in any 60 s */
 };
+/* Messages not deleted. */
 size_t slack_fake_count(const struct slack_fake *sf, const char *channel,
                         int bot_only);
-/* The i-th message of the channel (NULL channel: of all), or NULL. */
+/* The i-th message not deleted of the channel (NULL channel: of all):
+ * 0, or -1. */
 int slack_fake_message(const struct slack_fake *sf, const char *channel,
                        size_t i, struct slack_fake_msg *out);
+/* The message (channel, ts), deleted or not: 0, or -1. */
+int slack_fake_find(const struct slack_fake *sf, const char *channel,
+                    const char *ts, struct slack_fake_msg *out);
 
 #endif

@@ -49,7 +49,7 @@ fixture_init(struct fixture *fx, const char *name, int delay_ms)
     char err[256], text[2048];
     struct config_diag d;
     struct core_asker asker;
-    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50};
+    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, 0};
 
     memset(fx, 0, sizeof(*fx));
     memset(&d, 0, sizeof(d));

@@ -304,6 +304,116 @@ test_fake(struct ws_ctx *x)
     T_EQ_INT(st.live, 0);
 }
 
+/* chat.update / chat.delete: shapes, errors, per-message edit history,
+ * the shared channel bucket and the Tier 3 workspace bucket. */
+static void
+test_edit_api(void)
+{
+    struct reply r;
+    struct slack_fake_stats st;
+    struct slack_fake_msg m;
+    char ts[32], user_ts[32], body[256];
+    const char *p;
+    int ok = 0, limited = 0;
+
+    slack_fake_set_rate(sf, 0, 1); /* first: shapes and errors */
+    slack_fake_set_tier3(sf, 0, 1);
+    call("POST", "/api/chat.postMessage", SLACK_FAKE_BOT_TOKEN,
+         "{\"channel\":\"C7\",\"text\":\"one\"}", &r);
+    T_OK((p = strstr(r.body, "\"ts\":\"")) != NULL);
+    snprintf(ts, sizeof(ts), "%.*s", (int)strcspn(p + 6, "\""), p + 6);
+    snprintf(body, sizeof(body),
+             "{\"channel\":\"C7\",\"ts\":\"%s\",\"text\":\"one two\"}", ts);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_EQ_INT(r.status, 200);
+    T_CONTAINS(r.body, "\"ok\":true");
+    T_CONTAINS(r.body, "\"text\":\"one two\"");
+    T_CONTAINS(r.body, ts);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "\"ok\":true"); /* the same text: fine */
+    T_EQ_INT(slack_fake_find(sf, "C7", ts, &m), 0);
+    T_EQ_STR(m.text, "one two");
+    T_EQ_INT(m.edits, 2);
+    T_EQ_INT(m.edits_per_min_max, 2);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN,
+         "{\"channel\":\"C7\",\"ts\":\"1.000009\",\"text\":\"x\"}", &r);
+    T_CONTAINS(r.body, "message_not_found");
+    snprintf(body, sizeof(body),
+             "{\"channel\":\"C7\",\"ts\":\"%s\",\"text\":\"\"}", ts);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "no_text");
+    slack_fake_mention(sf, "C7", "U1", "mine", NULL, user_ts, sizeof(user_ts));
+    snprintf(body, sizeof(body),
+             "{\"channel\":\"C7\",\"ts\":\"%s\",\"text\":\"x\"}", user_ts);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "cant_update_message");
+    snprintf(body, sizeof(body), "{\"channel\":\"C7\",\"ts\":\"%s\"}", user_ts);
+    call("POST", "/api/chat.delete", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "cant_delete_message");
+    slack_fake_script(sf, "chat.update", "edit_window_closed", 0, 0);
+    slack_fake_script(sf, "chat.update", NULL, 429, 3);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "edit_window_closed");
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_EQ_INT(r.status, 429);
+    T_EQ_STR(r.retry_after, "3");
+
+    /* delete: gone from the channel, found marked; twice → not found */
+    snprintf(body, sizeof(body), "{\"channel\":\"C7\",\"ts\":\"%s\"}", ts);
+    call("POST", "/api/chat.delete", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "\"ok\":true");
+    T_EQ_INT(slack_fake_count(sf, "C7", 1), 0);
+    T_EQ_INT(slack_fake_find(sf, "C7", ts, &m), 0);
+    T_EQ_INT(m.deleted, 1);
+    call("POST", "/api/chat.delete", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "message_not_found");
+    snprintf(body, sizeof(body),
+             "{\"channel\":\"C7\",\"ts\":\"%s\",\"text\":\"x\"}", ts);
+    call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+    T_CONTAINS(r.body, "message_not_found");
+
+    /* flood: posts and updates share the channel's 1/s burst 3 */
+    slack_fake_set_rate(sf, 1.0, 3);
+    call("POST", "/api/chat.postMessage", SLACK_FAKE_BOT_TOKEN,
+         "{\"channel\":\"C8\",\"text\":\"a\"}", &r);
+    p = strstr(r.body, "\"ts\":\"");
+    snprintf(ts, sizeof(ts), "%.*s", p ? (int)strcspn(p + 6, "\"") : 0,
+             p ? p + 6 : "");
+    for (int i = 0; i < 4; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"channel\":\"C8\",\"ts\":\"%s\",\"text\":\"v%d\"}", ts, i);
+        call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+        if (r.status == 429) {
+            limited++;
+            T_CONTAINS(r.body, "ratelimited");
+            T_OK(atoi(r.retry_after) >= 1);
+        } else
+            ok++;
+    }
+    T_EQ_INT(ok, 2); /* burst 3: the post and two updates */
+    T_EQ_INT(limited, 2);
+    /* Tier 3: chat.update's workspace bucket across channels */
+    slack_fake_set_rate(sf, 0, 1);
+    slack_fake_set_tier3(sf, 1, 2); /* 1 a minute, burst 2 */
+    ok = limited = 0;
+    for (int i = 0; i < 3; i++) {
+        snprintf(body, sizeof(body),
+                 "{\"channel\":\"C8\",\"ts\":\"%s\",\"text\":\"w%d\"}", ts, i);
+        call("POST", "/api/chat.update", SLACK_FAKE_BOT_TOKEN, body, &r);
+        if (r.status == 429) {
+            limited++;
+            T_OK(atoi(r.retry_after) >= 30);
+        } else
+            ok++;
+    }
+    T_OKF(ok <= 2 && limited >= 1, "tier 3: %d ok, %d limited", ok, limited);
+    slack_fake_set_tier3(sf, 50, 3);
+    slack_fake_set_rate(sf, 1.0, 3);
+    slack_fake_stats(sf, &st);
+    T_EQ_INT(st.updates_429, 1 + 2 + (uint64_t)limited);
+    T_EQ_INT(st.deletes, 1);
+}
+
 int
 main(void)
 {
@@ -318,8 +428,10 @@ main(void)
     x = ws_ctx_new(&loop);
     sf = slack_fake_new(&loop, 0);
     T_OK(x != NULL && sf != NULL);
-    if (x && sf)
+    if (x && sf) {
         test_fake(x);
+        test_edit_api();
+    }
     ws_ctx_free(x);
     slack_fake_free(sf);
     uv_close((uv_handle_t *)&watchdog, NULL);

@@ -341,6 +341,58 @@ test_web_api(void)
     free(body);
 }
 
+/* Streaming: chat.update / chat.delete bodies, replies and errors. */
+static void
+test_edit_delete(void)
+{
+    struct slack_api_error err;
+    char ts[64];
+    char *body;
+    static const struct {
+        const char *error;
+        enum slack_err cls;
+    } classes[] = {
+        {"message_not_found", SLACK_ERR_NOT_FOUND}, /* core posts anew */
+        {"cant_update_message", SLACK_ERR_FORBIDDEN},
+        {"edit_window_closed", SLACK_ERR_FORBIDDEN},
+        {"cant_delete_message", SLACK_ERR_FORBIDDEN},
+        {"ratelimited", SLACK_ERR_RATE_LIMITED},
+        {"msg_too_long", SLACK_ERR_TOO_LONG},
+    };
+
+    body = slack_update_encode("C1", "11.5", "*new* &amp; \"q\"");
+    T_EQ_STR(body, "{\"channel\":\"C1\",\"ts\":\"11.5\",\"text\":"
+                   "\"*new* &amp; \\\"q\\\"\"}");
+    free(body);
+    body = slack_delete_encode("D1", "12.000100");
+    T_EQ_STR(body, "{\"channel\":\"D1\",\"ts\":\"12.000100\"}");
+    free(body);
+
+    /* chat.update's reply: the edited message's ts */
+#define J(s) s, strlen(s)
+    T_EQ_INT(slack_post_decode(J("{\"ok\":true,\"channel\":\"C1\",\"ts\":"
+                                 "\"11.5\",\"text\":\"new\",\"message\":"
+                                 "{\"text\":\"new\"}}"),
+                               ts, sizeof(ts), &err),
+             0);
+    T_EQ_STR(ts, "11.5");
+    T_EQ_INT(slack_reply_decode(J("{\"ok\":true,\"channel\":\"C1\",\"ts\":"
+                                  "\"11.5\"}"),
+                                &err),
+             0);
+#undef J
+    for (size_t i = 0; i < sizeof(classes) / sizeof(classes[0]); i++) {
+        char j[128];
+
+        snprintf(j, sizeof(j), "{\"ok\":false,\"error\":\"%s\"}",
+                 classes[i].error);
+        T_EQ_INT(slack_reply_decode(j, strlen(j), &err), -1);
+        T_OKF(err.cls == classes[i].cls, "%s → %s", classes[i].error,
+              slack_err_name(err.cls));
+    }
+    T_EQ_STR(slack_err_name(SLACK_ERR_NOT_FOUND), "not_found");
+}
+
 static void
 test_commands(void)
 {
@@ -363,6 +415,7 @@ main(void)
     test_events();
     test_frames();
     test_web_api();
+    test_edit_delete();
     test_commands();
     return t_done();
 }

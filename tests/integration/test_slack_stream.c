@@ -1,0 +1,652 @@
+/* test_slack_stream: streaming through the Slack connector — chat.update
+ * and chat.delete driven as core drives them (one action in flight per
+ * stream, always the newest text), against the fake's enforced limits,
+ * while a real core answers ten other users in the same channel. */
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "connectors/slack.h"
+#include "connectors/slack_format.h"
+#include "core/core.h"
+#include "core/event.h"
+#include "core/log.h"
+#include "tests/fakes/core_fixture.h"
+#include "tests/fakes/slack_fake.h"
+#include "tests/t.h"
+
+static char tmpdir[64];
+
+/* Our send ids: far from core's, which core_send_done ignores. */
+#define ID_BASE (1ULL << 60)
+#define RESULTS_MAX 64
+
+struct result {
+    uint64_t id;
+    enum send_status status;
+    char message_id[EVENT_ID_MAX + 1];
+    char error_class[32];
+    int64_t at_ms;
+};
+
+struct fixture {
+    uv_loop_t loop;
+    char path[256];
+    struct store *st;
+    struct config *cfg;
+    struct core *core;
+    struct http *http;
+    struct ws_ctx *ws;
+    struct slack_fake *sf;
+    struct slack *sl;
+    struct connector_ops ops;
+    struct core_fixture_asker fa;
+    uint64_t next_id;
+    struct result results[RESULTS_MAX];
+    int nresults;
+    void (*on_result)(struct fixture *fx, const struct result *r);
+    void *arg;
+};
+
+static void
+observe(void *arg, uint64_t send_id, const struct send_result *r)
+{
+    struct fixture *fx = arg;
+    struct result *res;
+
+    if (send_id < ID_BASE || fx->nresults == RESULTS_MAX)
+        return; /* core's own */
+    res = &fx->results[fx->nresults++];
+    memset(res, 0, sizeof(*res));
+    res->id = send_id;
+    res->status = r->status;
+    snprintf(res->message_id, sizeof(res->message_id), "%s",
+             r->message_id ? r->message_id : "");
+    snprintf(res->error_class, sizeof(res->error_class), "%s",
+             r->error_class ? r->error_class : "");
+    res->at_ms = fake_now_ms();
+    if (fx->on_result)
+        fx->on_result(fx, res);
+}
+
+/* rate: channel_send_rate; tier3_ms: the connector's Tier 3 gap. */
+static int
+fixture_init(struct fixture *fx, const char *name, const char *rate,
+             int64_t tier3_ms)
+{
+    char err[256], text[2048];
+    struct config_diag d;
+    struct core_asker asker;
+    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, tier3_ms};
+
+    memset(fx, 0, sizeof(*fx));
+    memset(&d, 0, sizeof(d));
+    fx->next_id = ID_BASE;
+    fx->fa.loop = &fx->loop;
+    fx->fa.delay_ms = 200;
+    fx->fa.prefix = "**answer** to: ";
+    fx->fa.tokens_in = 10;
+    asker = core_fixture_asker_ops(&fx->fa);
+    uv_loop_init(&fx->loop);
+    if ((fx->sf = slack_fake_new(&fx->loop, 0)) == NULL)
+        return -1;
+    snprintf(text, sizeof(text),
+             "[bot]\nstate_dir = /tmp\n"
+             "[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
+             "channel_send_rate = %s\n"
+             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
+             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
+             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
+             "api_key = sk-test\nname = m\n",
+             SLACK_FAKE_APP_TOKEN, SLACK_FAKE_BOT_TOKEN,
+             slack_fake_base(fx->sf), rate);
+    if (config_parse(text, strlen(text), "test.conf", &fx->cfg, &d) < 0) {
+        for (size_t i = 0; i < d.nerrors; i++)
+            fprintf(stderr, "config: %s\n", d.errors[i]);
+        config_diag_release(&d);
+        return -1;
+    }
+    config_diag_release(&d);
+    snprintf(fx->path, sizeof(fx->path), "%s/%s.db", tmpdir, name);
+    if ((fx->st = store_open(fx->path, err, sizeof(err))) == NULL) {
+        fprintf(stderr, "store: %s\n", err);
+        return -1;
+    }
+    store_attach_loop(fx->st, &fx->loop);
+    fx->core = core_new(&fx->loop, fx->st, fx->cfg, &asker);
+    fx->http = http_new(&fx->loop);
+    fx->ws = ws_ctx_new(&fx->loop);
+    if (fx->core == NULL || fx->http == NULL || fx->ws == NULL)
+        return -1;
+    fx->sl = slack_new(&fx->loop, fx->http, fx->ws, fx->core, fx->st, fx->cfg,
+                       NULL, NULL);
+    if (fx->sl == NULL)
+        return -1;
+    slack_set_timing(fx->sl, &tm);
+    slack_set_send_observer(fx->sl, observe, fx);
+    slack_connector_ops(fx->sl, &fx->ops);
+    return 0;
+}
+
+static void
+fixture_release(struct fixture *fx)
+{
+    slack_free(fx->sl);
+    core_free(fx->core);
+    core_fixture_asker_drop(&fx->fa);
+    ws_ctx_free(fx->ws);
+    http_free(fx->http);
+    slack_fake_free(fx->sf);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    store_close(fx->st);
+    uv_run(&fx->loop, UV_RUN_DEFAULT);
+    T_EQ_INT(uv_loop_close(&fx->loop), 0);
+    config_free(fx->cfg);
+    core_fixture_db_unlink(fx->path);
+}
+
+struct until {
+    int (*pred)(struct fixture *);
+    struct fixture *fx;
+};
+
+static int
+until_holds(void *arg)
+{
+    struct until *u = arg;
+
+    return u->pred != NULL && u->pred(u->fx);
+}
+
+static int
+run_until(struct fixture *fx, int (*pred)(struct fixture *), int max_ms)
+{
+    struct until u = {pred, fx};
+
+    return core_fixture_loop_until(&fx->loop, until_holds, &u, 5, max_ms);
+}
+
+static int
+is_up(struct fixture *fx)
+{
+    return slack_is_up(fx->sl);
+}
+
+static int
+never(struct fixture *fx)
+{
+    (void)fx;
+    return 0;
+}
+
+/* Hands one action to the connector as core would; its send id. */
+static uint64_t
+act(struct fixture *fx, enum action_kind kind, const char *chat,
+    const char *thread, const char *target, const char *text, int feedback)
+{
+    struct action a;
+
+    memset(&a, 0, sizeof(a));
+    a.kind = kind;
+    a.send_id = fx->next_id++;
+    a.chat = chat;
+    a.thread = thread;
+    a.reply_to = "";
+    a.text = text ? text : "";
+    a.idem_key = "";
+    a.part = 0;
+    a.parts = 1;
+    a.feedback = feedback;
+    a.target_id = target ? target : "";
+    return fx->ops.send(fx->ops.ctx, &a) == 0 ? a.send_id : 0;
+}
+
+static uint64_t waiting_for;
+
+static int
+result_seen(struct fixture *fx)
+{
+    for (int i = 0; i < fx->nresults; i++)
+        if (fx->results[i].id == waiting_for)
+            return 1;
+    return 0;
+}
+
+/* Runs until the outcome of send id comes (max_ms), then returns it. */
+static const struct result *
+wait_result(struct fixture *fx, uint64_t id, int max_ms)
+{
+    waiting_for = id;
+    if (id == 0 || !run_until(fx, result_seen, max_ms))
+        return NULL;
+    for (int i = 0; i < fx->nresults; i++)
+        if (fx->results[i].id == id)
+            return &fx->results[i];
+    return NULL;
+}
+
+/* ---- a stream, driven as core drives one ---- */
+
+/*
+ * The generator grows the text every GEN_MS (a fast model); the stream
+ * keeps one action in flight and, when it completes, sends the newest
+ * text at once (no stream_interval here: the connector's pacing alone
+ * must keep the fake content).  First a new message, then edits of it,
+ * the last one with feedback.
+ */
+#define GEN_MS 100
+
+struct stream {
+    struct fixture *fx;
+    const char *chat, *thread;
+    const char *full; /* the whole answer */
+    size_t len, shown, sent_len;
+    size_t step;
+    uint64_t inflight;
+    char ts[EVENT_ID_MAX + 1];
+    int steps, posts, edits, ok, failed, final_ok;
+    uv_timer_t gen;
+};
+
+static struct stream *the_stream;
+
+static void
+stream_pump(struct stream *sm)
+{
+    char *text;
+    int final;
+
+    if (sm->inflight || sm->final_ok || sm->shown == sm->sent_len || sm->failed)
+        return;
+    final = sm->shown == sm->len;
+    if ((text = strndup(sm->full, sm->shown)) == NULL)
+        return;
+    if (sm->ts[0] == '\0') {
+        sm->inflight =
+            act(sm->fx, ACTION_ANSWER, sm->chat, sm->thread, NULL, text, 0);
+        sm->posts++;
+    } else {
+        sm->inflight =
+            act(sm->fx, ACTION_EDIT, sm->chat, sm->thread, sm->ts, text, final);
+        sm->edits++;
+    }
+    if (sm->inflight)
+        sm->sent_len = sm->shown;
+    free(text);
+}
+
+static void
+stream_result(struct fixture *fx, const struct result *r)
+{
+    struct stream *sm = the_stream;
+
+    (void)fx;
+    if (sm == NULL || r->id != sm->inflight)
+        return;
+    sm->inflight = 0;
+    if (r->status != SEND_OK) {
+        sm->failed++;
+        fprintf(stderr, "stream: action failed: %d %s\n", (int)r->status,
+                r->error_class);
+        return;
+    }
+    sm->ok++;
+    if (sm->ts[0] == '\0')
+        snprintf(sm->ts, sizeof(sm->ts), "%s", r->message_id);
+    else if (strcmp(r->message_id, sm->ts) != 0)
+        sm->failed++; /* an edit reports its target */
+    if (sm->sent_len == sm->len)
+        sm->final_ok = 1;
+    stream_pump(sm);
+}
+
+static void
+stream_gen(uv_timer_t *t)
+{
+    struct stream *sm = t->data;
+
+    sm->shown = sm->shown + sm->step < sm->len ? sm->shown + sm->step : sm->len;
+    sm->steps++;
+    if (sm->shown == sm->len)
+        uv_timer_stop(t);
+    stream_pump(sm);
+}
+
+static int
+stream_done(struct fixture *fx)
+{
+    (void)fx;
+    return the_stream->final_ok || the_stream->failed;
+}
+
+/* A long answer: Markdown to convert, characters to escape. */
+static char *
+long_answer(size_t want)
+{
+    static const char *const words[] = {
+        "**streamed**", "answer", "with",   "a",  "&", "few",
+        "<tags>",       "and",    "`code`", "in", "it"};
+    char *s = malloc(want + 64);
+    size_t n = 0;
+
+    if (s == NULL)
+        return NULL;
+    for (size_t i = 0; n < want; i++) {
+        const char *w = words[i % (sizeof(words) / sizeof(words[0]))];
+
+        n += (size_t)sprintf(s + n, "%s%s", w, i % 12 == 11 ? "\n" : " ");
+    }
+    s[n] = '\0';
+    return s;
+}
+
+/* ten other users, one mention every 400 ms */
+static int others_sent;
+
+static void
+others_inject(uv_timer_t *t)
+{
+    struct fixture *fx = t->data;
+    char user[16], text[32];
+
+    if (others_sent == 10) {
+        uv_timer_stop(t);
+        return;
+    }
+    snprintf(user, sizeof(user), "U%d", others_sent + 1);
+    snprintf(text, sizeof(text), "question %d", others_sent + 1);
+    slack_fake_mention(fx->sf, "C1", user, text, NULL, NULL, 0);
+    others_sent++;
+}
+
+static int
+reacted(struct fixture *fx)
+{
+    struct slack_fake_msg m;
+
+    return slack_fake_find(fx->sf, "C1", the_stream->ts, &m) == 0 &&
+           m.nreactions == 2;
+}
+
+static int
+answers_in_c1(struct fixture *fx)
+{
+    return slack_fake_count(fx->sf, "C1", 1) >= 11 && stream_done(fx);
+}
+
+/*
+ * The must-show: a long answer streamed into C1 while ten other users
+ * chat there and core answers them (same channel queue).  Zero 429s
+ * from the fake (its buckets are enforced), the final text identical,
+ * edits per message per minute within Slack's limits, feedback on the
+ * final edit.
+ */
+static void
+test_stream_busy_channel(void)
+{
+    struct fixture fx;
+    struct stream sm;
+    struct slack_fake_stats st;
+    struct slack_status ss;
+    struct slack_fake_msg m;
+    uv_timer_t others;
+    char *full, *want;
+    int64_t t0, min_gap = -1;
+
+    T_OK(fixture_init(&fx, "busy", "1/1s", 0) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    full = long_answer(3000);
+    T_OK(full != NULL);
+    memset(&sm, 0, sizeof(sm));
+    sm.fx = &fx;
+    sm.chat = "C1";
+    sm.thread = "1700000000.000001";
+    sm.full = full;
+    sm.len = strlen(full);
+    sm.step = sm.len / 60 + 1; /* ≈ 6 s of generation */
+    the_stream = &sm;
+    fx.on_result = stream_result;
+    others_sent = 0;
+    uv_timer_init(&fx.loop, &others);
+    others.data = &fx;
+    uv_timer_start(&others, others_inject, 0, 400);
+    uv_timer_init(&fx.loop, &sm.gen);
+    sm.gen.data = &sm;
+    t0 = fake_now_ms();
+    uv_timer_start(&sm.gen, stream_gen, GEN_MS, GEN_MS);
+    T_OK(run_until(&fx, answers_in_c1, 40000));
+    T_OK(run_until(&fx, reacted, 3000)); /* feedback on the final edit */
+    uv_close((uv_handle_t *)&others, NULL);
+    uv_close((uv_handle_t *)&sm.gen, NULL);
+
+    T_EQ_INT(sm.failed, 0);
+    T_OK(sm.final_ok);
+    T_EQ_INT(sm.posts, 1);
+    T_OKF(sm.edits < sm.steps, "coalesced: %d edits for %d steps", sm.edits,
+          sm.steps);
+    want = slack_format(full, strlen(full));
+    T_EQ_INT(slack_fake_find(fx.sf, "C1", sm.ts, &m), 0);
+    T_EQ_STR(m.text, want);
+    T_EQ_STR(m.thread_ts, sm.thread);
+    T_EQ_INT(m.edits, sm.edits);
+    T_OKF(m.edits_per_min_max <= 50, "%d edits in a minute",
+          m.edits_per_min_max);
+    for (int i = 1; i < m.edits; i++)
+        if (min_gap < 0 || m.edit_t_ms[i] - m.edit_t_ms[i - 1] < min_gap)
+            min_gap = m.edit_t_ms[i] - m.edit_t_ms[i - 1];
+    T_EQ_INT(m.nreactions, 2); /* feedback on the final edit */
+    /* the ten others answered in C1, each in its thread */
+    T_EQ_INT(slack_fake_count(fx.sf, "C1", 1), 11);
+    T_EQ_INT(fx.fa.asks, 10);
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.posts_429, 0);
+    T_EQ_INT(st.updates_429, 0);
+    T_EQ_INT(st.posts, 11);
+    T_EQ_INT(st.updates, (uint64_t)sm.edits);
+    slack_status(fx.sl, &ss);
+    T_EQ_INT(ss.retries_429, 0);
+    T_EQ_INT(ss.edits, (uint64_t)sm.edits);
+    fprintf(stderr,
+            "busy channel: %zu bytes in %d steps → 1 post + %d edits "
+            "(max %d/min, closest %lld ms apart), 10 other answers, "
+            "429s: %llu, all done in %lld ms\n",
+            sm.len, sm.steps, sm.edits, m.edits_per_min_max, (long long)min_gap,
+            (unsigned long long)(st.posts_429 + st.updates_429),
+            (long long)(fake_now_ms() - t0));
+    free(want);
+    free(full);
+    the_stream = NULL;
+    fx.on_result = NULL;
+    fixture_release(&fx);
+}
+
+/*
+ * The outcomes, one at a time (a faster channel rate here, the fake's
+ * bucket raised to match, so that they do not wait on each other):
+ * formatting, "not modified", feedback, delete (twice), an edit of a
+ * message that is gone, cant_update_message, a 429 on an edit.
+ */
+static void
+test_edit_outcomes(void)
+{
+    struct fixture fx;
+    struct slack_fake_msg m;
+    struct slack_fake_stats st;
+    struct slack_status ss;
+    const struct result *r;
+    char ts[EVENT_ID_MAX + 1];
+    uint64_t id;
+    int64_t t0;
+
+    T_OK(fixture_init(&fx, "outcomes", "10/1s", 50) == 0);
+    slack_fake_set_rate(fx.sf, 10, 3);
+    slack_fake_set_tier3(fx.sf, 600, 3);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+
+    /* post, then an edit formatted like a post */
+    r = wait_result(&fx, act(&fx, ACTION_ANSWER, "C2", "", NULL, "first", 0),
+                    3000);
+    T_OK(r != NULL && r->status == SEND_OK);
+    snprintf(ts, sizeof(ts), "%s", r ? r->message_id : "");
+    id = act(&fx, ACTION_EDIT, "C2", "", ts, "**b** <x> & y", 0);
+    r = wait_result(&fx, id, 3000);
+    T_OK(r != NULL && r->status == SEND_OK);
+    T_EQ_STR(r ? r->message_id : "", ts);
+    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_STR(m.text, "*b* &lt;x&gt; &amp; y");
+    T_EQ_INT(m.nreactions, 0);
+
+    /* the same text again ("not modified"), with feedback: OK, 👍/👎 */
+    r = wait_result(
+        &fx, act(&fx, ACTION_EDIT, "C2", "", ts, "**b** <x> & y", 1), 3000);
+    T_OK(r != NULL && r->status == SEND_OK);
+    run_until(&fx, never, 300);
+    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_INT(m.nreactions, 2);
+    T_EQ_INT(m.edits, 2);
+
+    /* a 429 on an edit: kept, delivered after Retry-After */
+    slack_fake_script(fx.sf, "chat.update", NULL, 429, 2);
+    t0 = fake_now_ms();
+    r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "after 429", 0),
+                    6000);
+    T_OK(r != NULL && r->status == SEND_OK);
+    T_OKF(r && r->at_ms - t0 >= 1900, "delivered %lld ms later (Retry-After 2)",
+          r ? (long long)(r->at_ms - t0) : -1LL);
+    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_STR(m.text, "after 429");
+
+    /* someone else's message: forbidden; edit_window_closed too */
+    slack_fake_script(fx.sf, "chat.update", "cant_update_message", 0, 0);
+    r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "nope", 0), 3000);
+    T_OK(r != NULL && r->status == SEND_FAILED);
+    T_EQ_STR(r ? r->error_class : "", "forbidden");
+    slack_fake_script(fx.sf, "chat.update", "edit_window_closed", 0, 0);
+    r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "nope", 0), 3000);
+    T_OK(r != NULL && r->status == SEND_FAILED);
+
+    /* delete; again (already gone): OK both times */
+    r = wait_result(&fx, act(&fx, ACTION_DELETE, "C2", "", ts, NULL, 0), 3000);
+    T_OK(r != NULL && r->status == SEND_OK);
+    T_EQ_STR(r ? r->message_id : "", ts);
+    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_INT(m.deleted, 1);
+    T_EQ_INT(slack_fake_count(fx.sf, "C2", 1), 0);
+    r = wait_result(&fx, act(&fx, ACTION_DELETE, "C2", "", ts, NULL, 0), 3000);
+    T_OK(r != NULL && r->status == SEND_OK);
+
+    /* an edit of the deleted message: not_found (core posts anew) */
+    r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "late", 0), 3000);
+    T_OK(r != NULL && r->status == SEND_FAILED);
+    T_EQ_STR(r ? r->error_class : "", "not_found");
+
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.updates_429, 1); /* the scripted one only */
+    T_EQ_INT(st.deletes, 1);
+    slack_status(fx.sl, &ss);
+    T_EQ_INT(ss.retries_429, 1);
+    T_EQ_INT(ss.deletes, 2);
+    fixture_release(&fx);
+}
+
+/*
+ * Two channels streaming at once: each paced at 1/s, and chat.update's
+ * Tier 3 budget shared by the workspace (the fake enforces 50/min): both
+ * streams finish, in turn, without a 429.
+ */
+static int both_done;
+static struct stream *streams[2];
+
+static void
+two_result(struct fixture *fx, const struct result *r)
+{
+    for (int i = 0; i < 2; i++) {
+        the_stream = streams[i];
+        stream_result(fx, r);
+    }
+    both_done = streams[0]->final_ok && streams[1]->final_ok;
+}
+
+static int
+two_done(struct fixture *fx)
+{
+    (void)fx;
+    return both_done || streams[0]->failed || streams[1]->failed;
+}
+
+static void
+test_two_channels(void)
+{
+    struct fixture fx;
+    struct stream sm[2];
+    struct slack_fake_stats st;
+    struct slack_fake_msg m;
+    char *full;
+    const char *chans[2] = {"C3", "C4"};
+
+    T_OK(fixture_init(&fx, "two", "1/1s", 0) == 0);
+    /* a burst of 2 only (Slack allows more): the gate must hold */
+    slack_fake_set_tier3(fx.sf, 50, 2);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    full = long_answer(800);
+    both_done = 0;
+    for (int i = 0; i < 2; i++) {
+        memset(&sm[i], 0, sizeof(sm[i]));
+        sm[i].fx = &fx;
+        sm[i].chat = chans[i];
+        sm[i].thread = "";
+        sm[i].full = full;
+        sm[i].len = strlen(full);
+        sm[i].step = sm[i].len / 30 + 1;
+        streams[i] = &sm[i];
+        uv_timer_init(&fx.loop, &sm[i].gen);
+        sm[i].gen.data = &sm[i];
+        uv_timer_start(&sm[i].gen, stream_gen, GEN_MS, GEN_MS);
+    }
+    fx.on_result = two_result;
+    T_OK(run_until(&fx, two_done, 20000));
+    for (int i = 0; i < 2; i++) {
+        uv_close((uv_handle_t *)&sm[i].gen, NULL);
+        T_EQ_INT(sm[i].failed, 0);
+        T_OK(sm[i].final_ok);
+        T_OK(sm[i].edits >= 2);
+        T_EQ_INT(slack_fake_find(fx.sf, chans[i], sm[i].ts, &m), 0);
+        T_EQ_INT(m.edits, sm[i].edits);
+    }
+    slack_fake_stats(fx.sf, &st);
+    T_EQ_INT(st.updates_429, 0);
+    T_EQ_INT(st.posts_429, 0);
+    fprintf(stderr, "two channels: %d + %d edits, 429s: %llu\n", sm[0].edits,
+            sm[1].edits, (unsigned long long)(st.updates_429 + st.posts_429));
+    free(full);
+    the_stream = NULL;
+    fx.on_result = NULL;
+    fixture_release(&fx);
+}
+
+int
+main(void)
+{
+    const char *only = getenv("TEST_ONLY");
+
+    signal(SIGPIPE, SIG_IGN);
+    log_init("test_slack_stream");
+    log_set_level(getenv("TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_slack_stream.XXXXXX");
+    if (mkdtemp(tmpdir) == NULL)
+        return 1;
+#define RUN(name)                                                              \
+    if (only == NULL || strcmp(only, #name) == 0)                              \
+        test_##name();
+    RUN(edit_outcomes);
+    RUN(stream_busy_channel);
+    RUN(two_channels);
+    rmdir(tmpdir);
+    curl_global_cleanup();
+    return t_done();
+}
