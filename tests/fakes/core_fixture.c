@@ -17,7 +17,7 @@ struct core_fixture_pending {
     uint64_t handle;
     core_ask_done_fn done;
     void *arg;
-    char text[1024];
+    char *text; /* the answer (malloc'd) */
     int64_t tokens_in;
     void (*partial)(void *arg, const char *text, size_t len);
     int chunk, restarted;
@@ -26,7 +26,10 @@ struct core_fixture_pending {
 static void
 pending_closed(uv_handle_t *h)
 {
-    free(h);
+    struct core_fixture_pending *p = (struct core_fixture_pending *)h;
+
+    free(p->text);
+    free(p);
 }
 
 static void
@@ -113,12 +116,16 @@ asker_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
     p->arg = arg;
     /* the answer names the question, so sends can be matched to it */
     if (fa->fixed != NULL)
-        snprintf(p->text, sizeof(p->text), "%s", fa->fixed);
-    else
-        snprintf(p->text, sizeof(p->text), "%s%s%s",
-                 fa->prefix != NULL ? fa->prefix : "answer to: ",
-                 cp->msgs[cp->n - 1].text,
-                 fa->suffix != NULL ? fa->suffix : "");
+        p->text = strdup(fa->fixed);
+    else if (asprintf(&p->text, "%s%s%s",
+                      fa->prefix != NULL ? fa->prefix : "answer to: ",
+                      cp->msgs[cp->n - 1].text,
+                      fa->suffix != NULL ? fa->suffix : "") < 0)
+        p->text = NULL;
+    if (p->text == NULL) {
+        free(p);
+        return -1;
+    }
     p->tokens_in = fa->tokens_in != 0 ? fa->tokens_in
                                       : cp->estimate - cp->max_output_tokens;
     p->next = fa->list;
