@@ -247,7 +247,8 @@ act_wait(struct fx *f, uint64_t n, enum action_kind kind, const char *chat,
 {
     if (act(f, n, kind, chat, target, text, feedback) < 0)
         return 0;
-    return run_until(f, result_in, &n, 10000);
+    /* behind a busy channel's queue: a few windows */
+    return run_until(f, result_in, &n, 10000 + 6 * (int)f->window);
 }
 
 /* ---- the results an edit and a delete can have ---- */
@@ -347,8 +348,9 @@ test_outcomes(void)
 
 /* ---- a long answer streamed while ten users chat in the channel ---- */
 
+/* 120 chunks over three bucket windows (3 s by default) */
 #define CHUNKS 120
-#define CHUNK_MS 25
+#define CHUNK_MS(window) ((window) / 40)
 
 struct stream {
     uv_timer_t gen;
@@ -475,8 +477,8 @@ ten_users(struct fx *f, int round)
     char text[96], author[16], name[16];
 
     for (int u = 0; u < 10; u++) {
-        struct discord_fake_msg m = {"800", "9", author, name, text,
-                                     NULL,  0,   0};
+        struct discord_fake_msg m = {"800", "9",  author, name,
+                                     text,  NULL, 0,      0};
 
         snprintf(author, sizeof(author), "70%02d", u);
         snprintf(name, sizeof(name), "user%d", u);
@@ -511,9 +513,10 @@ test_stream_busy_channel(void)
     uv_timer_init(&f.loop, &s.gen);
     s.gen.data = &f;
     t0 = fake_now_ms();
-    uv_timer_start(&s.gen, gen_tick, CHUNK_MS, CHUNK_MS);
+    uv_timer_start(&s.gen, gen_tick, (uint64_t)CHUNK_MS(f.window),
+                   (uint64_t)CHUNK_MS(f.window));
     ten_users(&f, 0);
-    T_OK(run_until(&f, chunks_at, &half, 20000));
+    T_OK(run_until(&f, chunks_at, &half, 20000 + 4 * (int)f.window));
     ten_users(&f, 1);
     T_OK(run_until(&f, stream_done, NULL, 60000 + 20 * (int)f.window));
     el = fake_now_ms() - t0;
@@ -528,7 +531,7 @@ test_stream_busy_channel(void)
     T_EQ_INT(f.res[s.next + 1].status, SEND_OK);
 
     /* everybody answered: 20 answers + our two messages */
-    T_OK(run_until(&f, sent_in, &want, 30000));
+    T_OK(run_until(&f, sent_in, &want, 30000 + 6 * (int)f.window));
     /* reactions: 1 per 250 ms per channel, 42 of them */
     T_OK(run_until(&f, reactions_on, s.target, 20000));
     for (size_t i = 0; discord_fake_sent_get(f.df, "800", i, &m) == 0; i++)
