@@ -1313,6 +1313,8 @@ control_handler(struct fake *f, const struct fake_request *req,
         discord_fake_set_acks(df, (int)jint(b, "on", 1));
     } else if (strcmp(p, "global429") == 0) {
         discord_fake_global_429(df, jint(b, "ms", 1000));
+    } else if (strcmp(p, "edit429") == 0) {
+        discord_fake_edit_429(df, jint(b, "ms", 1000));
     } else if (strcmp(p, "bucket") == 0) {
         discord_fake_set_bucket(df, (int)jint(b, "limit", 5),
                                 jint(b, "window_ms", 5000));

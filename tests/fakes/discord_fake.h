@@ -68,6 +68,7 @@
  *   POST /_fake/op {"op":7} | {"op":9,"d":false} | {"op":1}
  *   POST /_fake/close {"code":4004}     POST /_fake/drop
  *   POST /_fake/acks {"on":false}        POST /_fake/global429 {"ms":1500}
+ *   POST /_fake/edit429 {"ms":1500}
  *   POST /_fake/bucket {"limit":5,"window_ms":5000}
  *   GET  /_fake/sent[?channel=C] → {"messages":[{"id","channel","content",
  *        "reply_to","nonce","t_ms","edits","deleted","reactions"}...]}
