@@ -774,7 +774,10 @@ pump_fired(uv_timer_t *t)
         if (it->req != NULL)
             continue;
         if (it->bad_target) {
+            /* its outcome may have queued more (core's next action):
+             * look again at once */
             bad_target_done(d, it);
+            next = 0;
             continue;
         }
         if (it->not_before > now) {
