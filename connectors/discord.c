@@ -23,11 +23,17 @@
 #define DC_CORE_RETRY_MS 30000
 #define DC_URL_MAX (DISCORD_URL_MAX + 256)
 
+/* Routes for discord_rest: Discord gives each its own bucket (an edit and
+ * a delete do not eat the budget of new messages, nor the other way) */
 #define ROUTE_MESSAGES "POST /channels/messages"
+#define ROUTE_EDIT "PATCH /channels/messages"
+#define ROUTE_DELETE "DELETE /channels/messages"
 #define ROUTE_TYPING "POST /channels/typing"
 #define ROUTE_REACTIONS "PUT /channels/messages/reactions"
 
-enum dc_kind { DC_MSG = 0, DC_TYPING, DC_REACT };
+/* DC_MSG, DC_EDIT and DC_DELETE are core's sends (one outcome each);
+ * typing and reactions are best effort */
+enum dc_kind { DC_MSG = 0, DC_EDIT, DC_DELETE, DC_TYPING, DC_REACT };
 
 /* One REST request to make: queued until its bucket lets it go. */
 struct dc_item {
@@ -37,11 +43,12 @@ struct dc_item {
     uint64_t send_id;
     char chat[DISCORD_SNOWFLAKE_MAX];
     char reply_to[DISCORD_SNOWFLAKE_MAX];
-    char target[DISCORD_SNOWFLAKE_MAX]; /* DC_REACT: the message */
+    char target[DISCORD_SNOWFLAKE_MAX]; /* react, edit, delete: ours */
     const char *emoji;                  /* DC_REACT: URL-encoded, static */
     char nonce[DISCORD_NONCE_MAX + 1];
     char *text;
     int feedback;
+    int bad_target; /* edit/delete of an id that is no snowflake */
     int attempts;
     int64_t not_before;
     struct http_req *req; /* in flight */
@@ -75,6 +82,8 @@ struct discord {
     int gw_send_limit;
     int64_t gw_send_window, typing_ms;
     int64_t saved_seq;
+    void (*tap)(void *arg, uint64_t send_id, const struct send_result *r);
+    void *tap_arg;
     struct discord_status stat;
 };
 
@@ -485,9 +494,33 @@ item_new(struct discord *d, enum dc_kind kind, const char *chat)
 static const char *
 item_route(const struct dc_item *it)
 {
-    return it->kind == DC_MSG      ? ROUTE_MESSAGES
-           : it->kind == DC_TYPING ? ROUTE_TYPING
-                                   : ROUTE_REACTIONS;
+    switch (it->kind) {
+    case DC_MSG:
+        return ROUTE_MESSAGES;
+    case DC_EDIT:
+        return ROUTE_EDIT;
+    case DC_DELETE:
+        return ROUTE_DELETE;
+    case DC_TYPING:
+        return ROUTE_TYPING;
+    default:
+        return ROUTE_REACTIONS;
+    }
+}
+
+/* 1 for core's sends: they report exactly one outcome */
+static int
+item_is_send(const struct dc_item *it)
+{
+    return it->kind == DC_MSG || it->kind == DC_EDIT || it->kind == DC_DELETE;
+}
+
+static enum discord_verb
+item_verb(const struct dc_item *it)
+{
+    return it->kind == DC_EDIT     ? DISCORD_EDIT
+           : it->kind == DC_DELETE ? DISCORD_DELETE
+                                   : DISCORD_CREATE;
 }
 
 static void
@@ -501,6 +534,8 @@ send_result(struct discord *d, struct dc_item *it, enum send_status st,
     r.message_id = mid ? mid : "";
     r.retry_after_ms = retry_ms;
     r.error_class = cls;
+    if (d->tap != NULL)
+        d->tap(d->tap_arg, it->send_id, &r);
     core_send_done(d->core, it->send_id, &r);
 }
 
@@ -520,6 +555,87 @@ queue_reaction(struct discord *d, const char *chat, const char *mid,
 #define EMOJI_UP "%F0%9F%91%8D"
 #define EMOJI_DOWN "%F0%9F%91%8E"
 
+/* A send Discord took: its outcome, and the 👍/👎 it asked for. */
+static void
+send_ok(struct discord *d, struct dc_item *it, const struct http_response *r)
+{
+    char mid[DISCORD_SNOWFLAKE_MAX];
+    const char *why = NULL;
+
+    if (it->kind == DC_MSG) {
+        if (discord_codec_message_id(r->body, r->body_len, mid, sizeof(mid),
+                                     &why) < 0)
+            mid[0] = '\0';
+        d->stat.sent++;
+    } else {
+        /* an edit or delete is of our message: the id stays the same */
+        memcpy(mid, it->target, sizeof(mid));
+        if (it->kind == DC_EDIT)
+            d->stat.edits++;
+        else
+            d->stat.deletes++;
+        if (it->kind == DC_DELETE && r->status == 404)
+            log_info("discord delete: message already gone channel=%s "
+                     "message=%s",
+                     it->chat, it->target);
+    }
+    send_result(d, it, SEND_OK, mid, 0, NULL);
+    if (it->feedback && it->kind != DC_DELETE && mid[0] != '\0') {
+        queue_reaction(d, it->chat, mid, EMOJI_UP);
+        queue_reaction(d, it->chat, mid, EMOJI_DOWN);
+    }
+}
+
+/* A 5xx or no response: again with backoff (a create's nonce makes the
+ * resend idempotent; an edit or delete is idempotent), then back to
+ * core's durable retry.  1 when the item is done with. */
+static int
+send_again(struct discord *d, struct dc_item *it, const struct http_response *r,
+           int64_t now)
+{
+    int drop = 1;
+
+    it->attempts++;
+    d->stat.send_errors++;
+    if (it->attempts < DC_ATTEMPTS_MAX) {
+        it->not_before = now + (1000LL << (it->attempts - 1));
+        drop = 0;
+    } else {
+        send_result(d, it, SEND_RETRY, NULL, DC_CORE_RETRY_MS, NULL);
+    }
+    log_warnx("discord %s error status=%ld error=%s attempt=%d", item_route(it),
+              r->status, http_error_name(r->error), it->attempts);
+    return drop;
+}
+
+/* The outcome of a create, edit or delete (not a 429).  1 when done. */
+static int
+send_outcome(struct discord *d, struct dc_item *it,
+             const struct http_response *r, const struct discord_error *e,
+             int64_t now)
+{
+    long status = r->error == HTTP_OK ? r->status : 0;
+    const char *cls = NULL;
+
+    switch (discord_codec_outcome(item_verb(it), status, e->code, &cls)) {
+    case DISCORD_OUT_OK:
+        send_ok(d, it, r);
+        return 1;
+    case DISCORD_OUT_AGAIN:
+        return send_again(d, it, r, now);
+    case DISCORD_OUT_FAILED:
+    default:
+        break;
+    }
+    d->stat.send_errors++;
+    log_warnx("discord %s failed status=%ld code=%lld channel=%s class=%s",
+              item_route(it), status, (long long)e->code, it->chat, cls);
+    send_result(d, it, SEND_FAILED, NULL, 0, cls);
+    if (status == 401)
+        dc_fatal(d, "discord rejected the token (401 from the REST API)");
+    return 1;
+}
+
 static void
 rest_done(const struct http_response *r, void *arg)
 {
@@ -528,14 +644,13 @@ rest_done(const struct http_response *r, void *arg)
     struct discord_rest_headers h;
     struct discord_error e;
     int64_t now = now_ms();
-    char mid[DISCORD_SNOWFLAKE_MAX];
-    const char *why = NULL;
     int drop = 1;
 
     it->req = NULL;
+    memset(&e, 0, sizeof(e));
+    e.retry_after_ms = -1;
     if (r->error != HTTP_OK) {
         discord_rest_cancel(d->rest, item_route(it), it->chat);
-        e.retry_after_ms = -1;
     } else {
         memset(&h, 0, sizeof(h));
         h.limit = http_response_header(r, "X-RateLimit-Limit");
@@ -545,8 +660,11 @@ rest_done(const struct http_response *r, void *arg)
         h.global = http_response_header(r, "X-RateLimit-Global");
         h.scope = http_response_header(r, "X-RateLimit-Scope");
         h.retry_after = http_response_header(r, "Retry-After");
-        if (discord_codec_error(r->body, r->body_len, &e) < 0)
+        if (r->status >= 400 &&
+            discord_codec_error(r->body, r->body_len, &e) < 0) {
+            memset(&e, 0, sizeof(e));
             e.retry_after_ms = -1;
+        }
         discord_rest_done(d->rest, item_route(it), it->chat, (int)r->status, &h,
                           r->status == 429 ? e.retry_after_ms : -1,
                           r->status == 429 && e.global, now);
@@ -558,51 +676,16 @@ rest_done(const struct http_response *r, void *arg)
                   " global=%d",
                   item_route(it), it->chat, e.retry_after_ms, e.global);
         drop = it->kind == DC_TYPING;
+    } else if (item_is_send(it)) {
+        drop = send_outcome(d, it, r, &e, now);
     } else if (r->error == HTTP_OK && r->status >= 200 && r->status < 300) {
-        if (it->kind == DC_MSG) {
-            if (discord_codec_message_id(r->body, r->body_len, mid, sizeof(mid),
-                                         &why) < 0)
-                mid[0] = '\0';
-            d->stat.sent++;
-            send_result(d, it, SEND_OK, mid, 0, NULL);
-            if (it->feedback && mid[0] != '\0') {
-                queue_reaction(d, it->chat, mid, EMOJI_UP);
-                queue_reaction(d, it->chat, mid, EMOJI_DOWN);
-            }
-        } else if (it->kind == DC_REACT) {
+        if (it->kind == DC_REACT)
             d->stat.reactions++;
-        } else {
+        else
             d->stat.typing++;
-        }
-    } else if (it->kind != DC_MSG) {
+    } else {
         /* typing and reactions are best effort */
         log_debug("discord %s failed status=%ld", item_route(it), r->status);
-    } else if (r->error == HTTP_OK && r->status >= 400 && r->status < 500) {
-        const char *cls = r->status == 403   ? "forbidden"
-                          : r->status == 404 ? "not_found"
-                          : r->status == 401 ? "auth"
-                                             : "bad_request";
-
-        d->stat.send_errors++;
-        log_warnx("discord send failed status=%ld channel=%s class=%s",
-                  r->status, it->chat, cls);
-        send_result(d, it, SEND_FAILED, NULL, 0, cls);
-        if (r->status == 401)
-            dc_fatal(d, "discord rejected the token (401 from POST "
-                        "/channels/{id}/messages)");
-    } else {
-        /* 5xx, network, timeout: again with backoff (the nonce makes a
-         * resend idempotent), then hand it back to core's durable retry */
-        it->attempts++;
-        d->stat.send_errors++;
-        if (it->attempts < DC_ATTEMPTS_MAX) {
-            it->not_before = now + (1000LL << (it->attempts - 1));
-            drop = 0;
-        } else {
-            send_result(d, it, SEND_RETRY, NULL, DC_CORE_RETRY_MS, NULL);
-        }
-        log_warnx("discord send error status=%ld error=%s attempt=%d",
-                  r->status, http_error_name(r->error), it->attempts);
     }
     if (drop) {
         item_unlink(d, it);
@@ -631,6 +714,12 @@ item_start(struct discord *d, struct dc_item *it)
         snprintf(url, sizeof(url), "%s/channels/%s/messages", base, it->chat);
         body = discord_codec_create_message(&m);
         rq.method = "POST";
+    } else if (it->kind == DC_EDIT || it->kind == DC_DELETE) {
+        snprintf(url, sizeof(url), "%s/channels/%s/messages/%s", base, it->chat,
+                 it->target);
+        if (it->kind == DC_EDIT)
+            body = discord_codec_edit_message(it->text);
+        rq.method = it->kind == DC_EDIT ? "PATCH" : "DELETE";
     } else if (it->kind == DC_TYPING) {
         snprintf(url, sizeof(url), "%s/channels/%s/typing", base, it->chat);
         rq.method = "POST";
@@ -655,6 +744,22 @@ item_start(struct discord *d, struct dc_item *it)
     }
 }
 
+/* An edit or delete of an id that cannot be a message of ours: not sent.
+ * The edit's message "does not exist" (core posts a new one); the delete
+ * has nothing to do. */
+static void
+bad_target_done(struct discord *d, struct dc_item *it)
+{
+    log_warnx("discord %s: target is not a message id (channel=%s)",
+              item_route(it), it->chat);
+    if (it->kind == DC_EDIT)
+        send_result(d, it, SEND_FAILED, NULL, 0, "not_found");
+    else
+        send_result(d, it, SEND_OK, it->target, 0, NULL);
+    item_unlink(d, it);
+    item_free(it);
+}
+
 static void
 pump_fired(uv_timer_t *t)
 {
@@ -668,6 +773,13 @@ pump_fired(uv_timer_t *t)
         nx = it->next;
         if (it->req != NULL)
             continue;
+        if (it->bad_target) {
+            /* its outcome may have queued more (core's next action):
+             * look again at once */
+            bad_target_done(d, it);
+            next = 0;
+            continue;
+        }
         if (it->not_before > now) {
             w = it->not_before - now;
         } else if ((w = discord_rest_acquire(d->rest, item_route(it), it->chat,
@@ -701,26 +813,53 @@ dc_pump_soon(struct discord *d, int64_t ms)
 
 /* ---- connector_ops ---- */
 
+/* A snowflake: 1 to 20 digits (it goes into a URL path). */
+static int
+is_snowflake(const char *s)
+{
+    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
+
+    return n > 0 && n < DISCORD_SNOWFLAKE_MAX && s[n] == '\0';
+}
+
+/*
+ * ANSWER and NOTICE: a new message replying to the user's.  EDIT and
+ * DELETE: our message target_id, through the same queue, buckets (their
+ * own routes, per channel) and global limit, with the same 429 and 5xx
+ * handling.  A thread is a channel on Discord: chat is its id.
+ */
 static int
 op_send(void *ctx, const struct action *a)
 {
     struct discord *d = ctx;
     struct dc_item *it;
+    enum dc_kind kind = a->kind == ACTION_EDIT     ? DC_EDIT
+                        : a->kind == ACTION_DELETE ? DC_DELETE
+                                                   : DC_MSG;
+    const char *target = a->target_id ? a->target_id : "";
 
-    if (a->reply_to != NULL && strlen(a->reply_to) >= DISCORD_SNOWFLAKE_MAX)
+    if (kind == DC_MSG && a->reply_to != NULL &&
+        strlen(a->reply_to) >= DISCORD_SNOWFLAKE_MAX)
         return -1;
-    if ((it = item_new(d, DC_MSG, a->chat)) == NULL)
+    if ((it = item_new(d, kind, a->chat)) == NULL)
         return -1;
-    if ((it->text = strdup(a->text ? a->text : "")) == NULL) {
+    if (kind != DC_DELETE &&
+        (it->text = strdup(a->text ? a->text : "")) == NULL) {
         item_unlink(d, it);
         item_free(it);
         return -1;
     }
     it->send_id = a->send_id;
     it->feedback = a->feedback;
-    snprintf(it->reply_to, sizeof(it->reply_to), "%s",
-             a->reply_to ? a->reply_to : "");
-    discord_codec_nonce(a->idem_key, it->nonce, sizeof(it->nonce));
+    if (kind == DC_MSG) {
+        snprintf(it->reply_to, sizeof(it->reply_to), "%s",
+                 a->reply_to ? a->reply_to : "");
+        discord_codec_nonce(a->idem_key, it->nonce, sizeof(it->nonce));
+    } else if (is_snowflake(target)) {
+        memcpy(it->target, target, strlen(target) + 1);
+    } else {
+        it->bad_target = 1; /* reported from the pump, not from here */
+    }
     dc_pump_soon(d, 0);
     return 0;
 }
@@ -797,6 +936,22 @@ discord_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
 }
 
 void
+discord_set_send_tap(struct discord *d,
+                     void (*tap)(void *arg, uint64_t send_id,
+                                 const struct send_result *r),
+                     void *arg)
+{
+    d->tap = tap;
+    d->tap_arg = arg;
+}
+
+int
+discord_send(struct discord *d, const struct action *a)
+{
+    return op_send(d, a);
+}
+
+void
 discord_set_limits(struct discord *d, int gw_send_limit,
                    int64_t gw_send_window_ms, int64_t typing_ms)
 {
@@ -839,6 +994,7 @@ discord_start(struct discord *d)
     ops.react = op_react;
     ops.typing_interval_ms = d->typing_ms > 0 ? d->typing_ms : DC_TYPING_MS;
     ops.text_max = DC_TEXT_MAX;
+    ops.can_edit = 1;
     if (core_register_connector(d->core, &ops) < 0) {
         log_error("discord: cannot register with core");
         return -1;

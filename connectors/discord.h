@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "core/http.h"
 #include "core/ws.h"
+#include "core/event.h"
 #include "storage/store.h"
 
 struct core;
@@ -35,6 +36,14 @@ struct core;
  * dropped); 403/404 → SEND_FAILED.  Answers with feedback get 👍 and 👎
  * reactions from the bot.  Typing: POST /channels/{id}/typing, every 8 s
  * while core waits for the model.
+ *
+ * Streaming (can_edit): ACTION_EDIT is PATCH /channels/{c}/messages/{m}
+ * {content, allowed_mentions parse:[]} and ACTION_DELETE is DELETE of the
+ * same path, queued with the sends and paced by the same buckets (Discord
+ * gives each its own route bucket per channel) and the global limit; 429
+ * and 5xx as for sends.  An edit with feedback gets the 👍/👎; 404 on an
+ * edit → SEND_FAILED "not_found"; a delete of a message already gone
+ * (10008) → SEND_OK.  send_done reports message_id = target_id.
  *
  * Stop: closes the gateway with 4000 (resumable) and saves the session.
  */
@@ -72,10 +81,19 @@ struct discord_status {
     char self_id[32];
     uint64_t events, votes, accept_failures, sends, sent, send_errors,
         retries_429, reactions, typing, identifies, resumes, heartbeats,
-        zombies;
+        zombies, edits, deletes;
     size_t queued;
 };
 void discord_status(const struct discord *d, struct discord_status *s);
+
+/* Tests: drive the connector as core would (connector_ops.send), and see
+ * every send outcome before it goes on to core_send_done (which ignores
+ * send ids it does not know). */
+int discord_send(struct discord *d, const struct action *a);
+void discord_set_send_tap(struct discord *d,
+                          void (*tap)(void *arg, uint64_t send_id,
+                                      const struct send_result *r),
+                          void *arg);
 
 /* Tests: override the gateway send budget and the typing interval (0 =
  * defaults).  Call before discord_start. */

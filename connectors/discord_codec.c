@@ -593,18 +593,50 @@ out:
     return rc;
 }
 
+/* content, cut to DISCORD_CONTENT_MAX bytes on a UTF-8 boundary: the same
+ * for a new message and an edit */
+static void
+add_content(json_object *o, const char *content)
+{
+    size_t n;
+
+    if (content == NULL)
+        content = "";
+    n = event_text_cut(content, strlen(content), DISCORD_CONTENT_MAX);
+    json_object_object_add(o, "content",
+                           json_object_new_string_len(content, (int)n));
+}
+
+/* allowed_mentions {parse: [], replied_user: false}: echoed text pings
+ * nobody */
+static void
+add_no_mentions(json_object *o)
+{
+    json_object *am = json_object_new_object();
+
+    json_object_object_add(am, "parse", json_object_new_array());
+    json_object_object_add(am, "replied_user", json_object_new_boolean(0));
+    json_object_object_add(o, "allowed_mentions", am);
+}
+
+static char *
+body_string(json_object *o)
+{
+    char *out = strdup(json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+
+    json_object_put(o);
+    return out;
+}
+
 char *
 discord_codec_create_message(const struct discord_create *m)
 {
-    json_object *o = json_object_new_object(), *am = NULL, *ref = NULL;
-    const char *content = m->content ? m->content : "";
-    size_t n = event_text_cut(content, strlen(content), DISCORD_CONTENT_MAX);
-    char *out = NULL;
+    json_object *o = json_object_new_object(), *ref = NULL;
 
     if (o == NULL)
         return NULL;
-    json_object_object_add(o, "content",
-                           json_object_new_string_len(content, (int)n));
+    add_content(o, m->content);
     if (m->reply_to != NULL && m->reply_to[0] != '\0') {
         ref = json_object_new_object();
         json_object_object_add(ref, "message_id",
@@ -613,18 +645,42 @@ discord_codec_create_message(const struct discord_create *m)
                                json_object_new_boolean(0));
         json_object_object_add(o, "message_reference", ref);
     }
-    am = json_object_new_object();
-    json_object_object_add(am, "parse", json_object_new_array());
-    json_object_object_add(am, "replied_user", json_object_new_boolean(0));
-    json_object_object_add(o, "allowed_mentions", am);
+    add_no_mentions(o);
     if (m->nonce != NULL && m->nonce[0] != '\0') {
         json_object_object_add(o, "nonce", json_object_new_string(m->nonce));
         json_object_object_add(o, "enforce_nonce", json_object_new_boolean(1));
     }
-    out = strdup(json_object_to_json_string_ext(
-        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(o);
-    return out;
+    return body_string(o);
+}
+
+char *
+discord_codec_edit_message(const char *content)
+{
+    json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        return NULL;
+    add_content(o, content);
+    add_no_mentions(o);
+    return body_string(o);
+}
+
+enum discord_outcome
+discord_codec_outcome(enum discord_verb v, long status, int64_t code,
+                      const char **cls)
+{
+    *cls = NULL;
+    if (status >= 200 && status < 300)
+        return DISCORD_OUT_OK;
+    if (status == 429 || status >= 500 || status < 100)
+        return DISCORD_OUT_AGAIN;
+    if (v == DISCORD_DELETE && status == 404 && code == DISCORD_UNKNOWN_MESSAGE)
+        return DISCORD_OUT_OK; /* already gone: what a delete wants */
+    *cls = status == 403   ? "forbidden"
+           : status == 404 ? "not_found"
+           : status == 401 ? "auth"
+                           : "bad_request";
+    return DISCORD_OUT_FAILED;
 }
 
 void

@@ -161,6 +161,33 @@ struct discord_create {
 char *discord_codec_create_message(const struct discord_create *m);
 
 /*
+ * PATCH /channels/{c}/messages/{m}: {content, allowed_mentions} with the
+ * content cut and the mentions restricted exactly as for a new message.
+ * Discord answers 200 with the message also when the content is
+ * unchanged (it has no "not modified" error).  malloc'd, NULL on OOM.
+ */
+char *discord_codec_edit_message(const char *content);
+
+/*
+ * What a REST reply to a message request means for core's send.  2xx:
+ * OK.  429, 5xx, and status 0 (no response): AGAIN (the connector waits
+ * and repeats it; delayed, never dropped).  Other statuses: FAILED with
+ * *cls "forbidden" (403), "not_found" (404), "auth" (401) or
+ * "bad_request" -- except a DELETE of a message already gone (404 code
+ * 10008 Unknown Message), which is OK.  code is the error body's code
+ * (0 when none).
+ */
+#define DISCORD_UNKNOWN_MESSAGE 10008
+enum discord_verb { DISCORD_CREATE = 0, DISCORD_EDIT, DISCORD_DELETE };
+enum discord_outcome {
+    DISCORD_OUT_OK = 0,
+    DISCORD_OUT_AGAIN,
+    DISCORD_OUT_FAILED,
+};
+enum discord_outcome discord_codec_outcome(enum discord_verb v, long status,
+                                           int64_t code, const char **cls);
+
+/*
  * The nonce for an idem_key: the key itself when it fits
  * DISCORD_NONCE_MAX characters, else "h" + 16 hex digits of its 64-bit
  * FNV-1a hash.  Deterministic, so a resend after a restart carries the

@@ -20,10 +20,18 @@
 #define DF_GLOBAL_N 50
 #define DF_FRAME_MAX 4096
 
-enum df_route { DF_R_MESSAGES = 0, DF_R_TYPING, DF_R_REACTIONS, DF_R_COUNT };
+/* Discord gives creating, editing and deleting messages a bucket each */
+enum df_route {
+    DF_R_MESSAGES = 0,
+    DF_R_EDIT,
+    DF_R_DELETE,
+    DF_R_TYPING,
+    DF_R_REACTIONS,
+    DF_R_COUNT
+};
 
-static const char *const route_bucket[DF_R_COUNT] = {"a1b2c3msg", "d4e5typ",
-                                                     "f6a7rxn"};
+static const char *const route_bucket[DF_R_COUNT] = {
+    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ", "f6a7rxn"};
 
 struct df_event {
     int64_t seq;
@@ -61,6 +69,9 @@ struct df_msg {
     int64_t t_ms;
     int by_bot;
     int up, down;
+    int deleted;
+    int64_t *edit_ms; /* when each edit came (fake_now_ms) */
+    size_t edits, edit_cap;
 };
 
 struct df_bucket {
@@ -97,6 +108,7 @@ struct discord_fake {
     int64_t global_until;
     int64_t global_script; /* the next request: a global 429 this long */
     int64_t global_issued; /* when the scripted one went out */
+    int64_t edit_script;   /* the next edit: a bucket 429 this long */
     int64_t global_ring[DF_GLOBAL_N];
     size_t gr_head, gr_n;
     struct discord_fake_beat *beats;
@@ -181,11 +193,12 @@ new_snowflake(struct discord_fake *df, char *buf, size_t cap)
     snprintf(buf, cap, "%" PRIu64, v);
 }
 
+/* A message that exists (not deleted). */
 static struct df_msg *
 msg_find(struct discord_fake *df, const char *channel, const char *id)
 {
     for (size_t i = 0; i < df->nmsgs; i++)
-        if (strcmp(df->msgs[i].id, id) == 0 &&
+        if (!df->msgs[i].deleted && strcmp(df->msgs[i].id, id) == 0 &&
             (channel == NULL || strcmp(df->msgs[i].channel, channel) == 0))
             return &df->msgs[i];
     return NULL;
@@ -833,14 +846,12 @@ global_gate(struct discord_fake *df, struct fake_response *resp)
     return 0;
 }
 
-/* The route's bucket for the channel: 0 to go on (headers set), else 429. */
-static int
-bucket_gate(struct discord_fake *df, enum df_route r, const char *channel,
-            struct fake_response *resp)
+/* The route's bucket for the channel, its window rolled on to now. */
+static struct df_bucket *
+bucket_get(struct discord_fake *df, enum df_route r, const char *channel,
+           int64_t now)
 {
-    int64_t now = fake_now_ms(), left;
     struct df_bucket *b = NULL;
-    const char *hdr;
 
     for (size_t i = 0; i < df->nbuckets && b == NULL; i++)
         if (df->buckets[i].route == r &&
@@ -859,18 +870,38 @@ bucket_gate(struct discord_fake *df, enum df_route r, const char *channel,
         b->start = now;
         b->count = 0;
     }
+    return b;
+}
+
+/* A bucket 429 for route r, the bucket empty for `left` ms. */
+static void
+bucket_429(struct discord_fake *df, enum df_route r, int64_t left,
+           struct fake_response *resp)
+{
+    const char *hdr =
+        fake_printf(df->f,
+                    "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: "
+                    "0\r\nX-RateLimit-Reset: %.3f\r\n"
+                    "X-RateLimit-Reset-After: %.3f\r\n"
+                    "X-RateLimit-Bucket: %s\r\nX-RateLimit-Scope: user\r\n",
+                    df->limits[r], (double)(wall_ms() + left) / 1000.0,
+                    (double)left / 1000.0, route_bucket[r]);
+
+    rest_429(df, resp, left, 0, hdr);
+}
+
+/* The route's bucket for the channel: 0 to go on (headers set), else 429. */
+static int
+bucket_gate(struct discord_fake *df, enum df_route r, const char *channel,
+            struct fake_response *resp)
+{
+    int64_t now = fake_now_ms(), left;
+    struct df_bucket *b = bucket_get(df, r, channel, now);
+
     left = b->start + df->windows[r] - now;
     if (b->count >= df->limits[r]) {
-        hdr =
-            fake_printf(df->f,
-                        "X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: "
-                        "0\r\nX-RateLimit-Reset: %.3f\r\n"
-                        "X-RateLimit-Reset-After: %.3f\r\n"
-                        "X-RateLimit-Bucket: %s\r\nX-RateLimit-Scope: user\r\n",
-                        df->limits[r], (double)(wall_ms() + left) / 1000.0,
-                        (double)left / 1000.0, route_bucket[r]);
         df->st.caused_429++;
-        rest_429(df, resp, left, 0, hdr);
+        bucket_429(df, r, left, resp);
         return 1;
     }
     b->count++;
@@ -885,6 +916,24 @@ bucket_gate(struct discord_fake *df, enum df_route r, const char *channel,
     return 0;
 }
 
+/* The scripted 429 on an edit: as long as asked, and at least until the
+ * bucket's window ends (so that the client, believing the bucket full
+ * again after it, is right). */
+static int
+edit_429(struct discord_fake *df, const char *channel,
+         struct fake_response *resp)
+{
+    int64_t now = fake_now_ms(), left;
+    struct df_bucket *b = bucket_get(df, DF_R_EDIT, channel, now);
+
+    left = b->start + df->windows[DF_R_EDIT] - now;
+    if (left < df->edit_script)
+        left = df->edit_script;
+    df->edit_script = 0;
+    bucket_429(df, DF_R_EDIT, left, resp);
+    return 0;
+}
+
 /* UTF-8 characters (code points) in s. */
 static size_t
 utf8_chars(const char *s)
@@ -896,32 +945,168 @@ utf8_chars(const char *s)
     return n;
 }
 
+/* The message object Discord answers a create or an edit with. */
+static json_object *
+message_json(const struct df_msg *m)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "id", json_object_new_string(m->id));
+    json_object_object_add(o, "channel_id", json_object_new_string(m->channel));
+    json_object_object_add(o, "content", json_object_new_string(m->content));
+    json_object_object_add(
+        o, "author",
+        author_json(DISCORD_FAKE_BOT_ID, DISCORD_FAKE_BOT_NAME, 1));
+    json_object_object_add(o, "type",
+                           json_object_new_int(m->reply_to[0] ? 19 : 0));
+    json_object_object_add(o, "timestamp",
+                           json_object_new_string("2024-01-01T00:00:00+00:00"));
+    json_object_object_add(
+        o, "edited_timestamp",
+        m->edits > 0 ? json_object_new_string("2024-01-01T00:00:01+00:00")
+                     : NULL);
+    if (m->nonce[0])
+        json_object_object_add(o, "nonce", json_object_new_string(m->nonce));
+    return o;
+}
+
+/* The body must be {content (1..2000 characters), allowed_mentions
+ * {parse: []}}: 0, or an error was written. */
+static int
+check_content(struct discord_fake *df, json_object *body,
+              struct fake_response *resp)
+{
+    const char *content = jstr(body, "content"), *why = NULL;
+    json_object *am = NULL, *parse_list = NULL;
+    int code = 50035;
+
+    if (body == NULL || content == NULL || content[0] == '\0') {
+        why = "Cannot send an empty message";
+        code = 50006;
+    } else if (utf8_chars(content) > 2000) {
+        why = "Invalid Form Body";
+    } else if (!json_object_object_get_ex(body, "allowed_mentions", &am) ||
+               !json_object_object_get_ex(am, "parse", &parse_list) ||
+               json_object_array_length(parse_list) != 0) {
+        /* echoed text must not ping anyone */
+        why = "fake: allowed_mentions.parse must be []";
+    }
+    if (why == NULL)
+        return 0;
+    rest_error(df, resp, 400, why, code);
+    return -1;
+}
+
+static int
+record_edit(struct df_msg *m)
+{
+    if (m->edits == m->edit_cap) {
+        size_t cap = m->edit_cap ? m->edit_cap * 2 : 16;
+        int64_t *n = realloc(m->edit_ms, cap * sizeof(*n));
+
+        if (n == NULL)
+            return -1;
+        m->edit_ms = n;
+        m->edit_cap = cap;
+    }
+    m->edit_ms[m->edits++] = fake_now_ms();
+    return 0;
+}
+
+/* Discord tells the gateway about edits and deletes too (the bot must
+ * not take them for new messages). */
+static void
+dispatch_change(struct discord_fake *df, const struct df_msg *m, int deleted)
+{
+    json_object *d;
+
+    if (df->current == NULL || !df->current->valid)
+        return;
+    if (deleted) {
+        d = json_object_new_object();
+        json_object_object_add(d, "id", json_object_new_string(m->id));
+        json_object_object_add(d, "channel_id",
+                               json_object_new_string(m->channel));
+    } else {
+        d = message_json(m);
+    }
+    session_dispatch(df, df->current,
+                     deleted ? "MESSAGE_DELETE" : "MESSAGE_UPDATE", d, 1);
+}
+
+/* PATCH /channels/{c}/messages/{m}: 200 with the message, also when the
+ * content is the same (Discord has no "not modified"). */
+static int
+rest_edit(struct discord_fake *df, const char *channel, const char *id,
+          const struct fake_request *req, struct fake_response *resp)
+{
+    json_object *body = parse(req->body, req->body_len);
+    struct df_msg *m = msg_find(df, channel, id);
+    char *content;
+
+    if (m == NULL) {
+        df->st.unknown_message++;
+        rest_error(df, resp, 404, "Unknown Message", 10008);
+        goto out;
+    }
+    if (!m->by_bot) {
+        rest_error(df, resp, 403,
+                   "Cannot edit a message authored by another user", 50005);
+        goto out;
+    }
+    if (check_content(df, body, resp) < 0)
+        goto out;
+    if (strcmp(m->content, jstr(body, "content")) == 0)
+        df->st.edit_same++;
+    if ((content = strdup(jstr(body, "content"))) == NULL ||
+        record_edit(m) < 0) {
+        free(content);
+        rest_error(df, resp, 500, "fake: out of memory", 0);
+        goto out;
+    }
+    free(m->content);
+    m->content = content;
+    df->st.edits++;
+    resp->status = 200;
+    resp->body = reply_json(df->f, message_json(m));
+    dispatch_change(df, m, 0);
+out:
+    if (body != NULL)
+        json_object_put(body);
+    return 0;
+}
+
+/* DELETE /channels/{c}/messages/{m}: 204; gone → 404 10008. */
+static int
+rest_delete(struct discord_fake *df, const char *channel, const char *id,
+            struct fake_response *resp)
+{
+    struct df_msg *m = msg_find(df, channel, id);
+
+    if (m == NULL) {
+        df->st.unknown_message++;
+        return rest_error(df, resp, 404, "Unknown Message", 10008);
+    }
+    if (!m->by_bot) /* the fake bot has no Manage Messages */
+        return rest_error(df, resp, 403, "Missing Permissions", 50013);
+    m->deleted = 1;
+    df->st.deletes++;
+    resp->status = 204;
+    dispatch_change(df, m, 1);
+    return 0;
+}
+
 static int
 rest_create(struct discord_fake *df, const char *channel,
             const struct fake_request *req, struct fake_response *resp)
 {
-    json_object *body = parse(req->body, req->body_len), *o, *ref = NULL;
+    json_object *body = parse(req->body, req->body_len), *ref = NULL;
     const char *content = jstr(body, "content"), *nonce = jstr(body, "nonce");
     int enforce = (int)jint(body, "enforce_nonce", 0);
-    json_object *am = NULL, *parse_list = NULL;
     struct df_msg *m = NULL;
 
-    if (body == NULL || content == NULL || content[0] == '\0') {
-        rest_error(df, resp, 400, "Cannot send an empty message", 50006);
+    if (check_content(df, body, resp) < 0)
         goto out;
-    }
-    if (utf8_chars(content) > 2000) {
-        rest_error(df, resp, 400, "Invalid Form Body", 50035);
-        goto out;
-    }
-    /* allowed_mentions must keep echoed text from pinging anyone */
-    if (!json_object_object_get_ex(body, "allowed_mentions", &am) ||
-        !json_object_object_get_ex(am, "parse", &parse_list) ||
-        json_object_array_length(parse_list) != 0) {
-        rest_error(df, resp, 400, "fake: allowed_mentions.parse must be []",
-                   50035);
-        goto out;
-    }
     if (nonce != NULL && enforce)
         for (size_t i = 0; i < df->nmsgs; i++)
             if (df->msgs[i].by_bot && strcmp(df->msgs[i].nonce, nonce) == 0 &&
@@ -944,19 +1129,8 @@ rest_create(struct discord_fake *df, const char *channel,
                      jstr(ref, "message_id") ? jstr(ref, "message_id") : "");
         df->st.created++;
     }
-    o = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_string(m->id));
-    json_object_object_add(o, "channel_id", json_object_new_string(channel));
-    json_object_object_add(o, "content", json_object_new_string(m->content));
-    json_object_object_add(
-        o, "author",
-        author_json(DISCORD_FAKE_BOT_ID, DISCORD_FAKE_BOT_NAME, 1));
-    json_object_object_add(o, "type",
-                           json_object_new_int(m->reply_to[0] ? 19 : 0));
-    if (m->nonce[0])
-        json_object_object_add(o, "nonce", json_object_new_string(m->nonce));
     resp->status = 200;
-    resp->body = reply_json(df->f, o);
+    resp->body = reply_json(df->f, message_json(m));
 out:
     if (body != NULL)
         json_object_put(body);
@@ -1025,6 +1199,20 @@ rest_handler(struct fake *f, const struct fake_request *req,
                 return 0;
             return rest_create(df, ch, req, resp);
         }
+        if (n == 4 && strcmp(seg[2], "messages") == 0 &&
+            strcmp(req->method, "PATCH") == 0) {
+            if (df->edit_script > 0)
+                return edit_429(df, ch, resp);
+            if (bucket_gate(df, DF_R_EDIT, ch, resp))
+                return 0;
+            return rest_edit(df, ch, seg[3], req, resp);
+        }
+        if (n == 4 && strcmp(seg[2], "messages") == 0 &&
+            strcmp(req->method, "DELETE") == 0) {
+            if (bucket_gate(df, DF_R_DELETE, ch, resp))
+                return 0;
+            return rest_delete(df, ch, seg[3], resp);
+        }
         if (n == 3 && strcmp(seg[2], "typing") == 0 &&
             strcmp(req->method, "POST") == 0) {
             if (bucket_gate(df, DF_R_TYPING, ch, resp))
@@ -1070,6 +1258,9 @@ sent_json(const struct df_msg *m)
     json_object_object_add(o, "reply_to", json_object_new_string(m->reply_to));
     json_object_object_add(o, "nonce", json_object_new_string(m->nonce));
     json_object_object_add(o, "t_ms", json_object_new_int64(m->t_ms));
+    json_object_object_add(o, "edits",
+                           json_object_new_int64((int64_t)m->edits));
+    json_object_object_add(o, "deleted", json_object_new_boolean(m->deleted));
     if (m->up)
         json_object_array_add(r, json_object_new_string("\xf0\x9f\x91\x8d"));
     if (m->down)
@@ -1122,6 +1313,8 @@ control_handler(struct fake *f, const struct fake_request *req,
         discord_fake_set_acks(df, (int)jint(b, "on", 1));
     } else if (strcmp(p, "global429") == 0) {
         discord_fake_global_429(df, jint(b, "ms", 1000));
+    } else if (strcmp(p, "edit429") == 0) {
+        discord_fake_edit_429(df, jint(b, "ms", 1000));
     } else if (strcmp(p, "bucket") == 0) {
         discord_fake_set_bucket(df, (int)jint(b, "limit", 5),
                                 jint(b, "window_ms", 5000));
@@ -1143,20 +1336,22 @@ control_handler(struct fake *f, const struct fake_request *req,
         struct discord_fake_stats s;
 
         discord_fake_stats(df, &s);
-        resp->body =
-            fake_printf(df->f,
-                        "{\"connections\":%" PRIu64 ",\"identifies\":%" PRIu64
-                        ",\"resumes\":%" PRIu64 ",\"resumed\":%" PRIu64
-                        ",\"heartbeats\":%" PRIu64 ",\"readies\":%" PRIu64
-                        ",\"dispatched\":%" PRIu64 ",\"replayed\":%" PRIu64
-                        ",\"created\":%" PRIu64 ",\"dup_nonce\":%" PRIu64
-                        ",\"typing\":%" PRIu64 ",\"reactions\":%" PRIu64
-                        ",\"r429\":%" PRIu64 ",\"caused_429\":%" PRIu64
-                        ",\"last_client_close\":%d,\"live\":%d}",
-                        s.connections, s.identifies, s.resumes, s.resumed,
-                        s.heartbeats, s.readies, s.dispatched, s.replayed,
-                        s.created, s.dup_nonce, s.typing, s.reactions, s.r429,
-                        s.caused_429, s.last_client_close, s.live);
+        resp->body = fake_printf(
+            df->f,
+            "{\"connections\":%" PRIu64 ",\"identifies\":%" PRIu64
+            ",\"resumes\":%" PRIu64 ",\"resumed\":%" PRIu64
+            ",\"heartbeats\":%" PRIu64 ",\"readies\":%" PRIu64
+            ",\"dispatched\":%" PRIu64 ",\"replayed\":%" PRIu64
+            ",\"created\":%" PRIu64 ",\"dup_nonce\":%" PRIu64
+            ",\"typing\":%" PRIu64 ",\"reactions\":%" PRIu64
+            ",\"r429\":%" PRIu64 ",\"caused_429\":%" PRIu64
+            ",\"edits\":%" PRIu64 ",\"edit_same\":%" PRIu64
+            ",\"deletes\":%" PRIu64 ",\"unknown_message\":%" PRIu64
+            ",\"last_client_close\":%d,\"live\":%d}",
+            s.connections, s.identifies, s.resumes, s.resumed, s.heartbeats,
+            s.readies, s.dispatched, s.replayed, s.created, s.dup_nonce,
+            s.typing, s.reactions, s.r429, s.caused_429, s.edits, s.edit_same,
+            s.deletes, s.unknown_message, s.last_client_close, s.live);
     } else {
         resp->status = 404;
         resp->body = "{\"ok\":false}";
@@ -1187,8 +1382,10 @@ discord_fake_new(uv_loop_t *loop, int port, const char *token)
     df->send_n = 120;
     df->send_window = 60000;
     df->resume_window = 120000;
-    df->limits[DF_R_MESSAGES] = 5;
-    df->windows[DF_R_MESSAGES] = 5000;
+    for (int r = DF_R_MESSAGES; r <= DF_R_DELETE; r++) {
+        df->limits[r] = 5;
+        df->windows[r] = 5000;
+    }
     df->limits[DF_R_TYPING] = 5;
     df->windows[DF_R_TYPING] = 5000;
     df->limits[DF_R_REACTIONS] = 1;
@@ -1219,8 +1416,10 @@ discord_fake_free(struct discord_fake *df)
         free(df->conns[i].sends);
     for (int i = 0; i < DF_SESSIONS_MAX; i++)
         session_free_log(&df->sessions[i]);
-    for (size_t i = 0; i < df->nmsgs; i++)
+    for (size_t i = 0; i < df->nmsgs; i++) {
         free(df->msgs[i].content);
+        free(df->msgs[i].edit_ms);
+    }
     free(df->msgs);
     free(df->beats);
     free(df);
@@ -1287,8 +1486,17 @@ discord_fake_set_resume_window(struct discord_fake *df, int64_t ms)
 void
 discord_fake_set_bucket(struct discord_fake *df, int limit, int64_t window_ms)
 {
-    df->limits[DF_R_MESSAGES] = limit;
-    df->windows[DF_R_MESSAGES] = window_ms;
+    /* create, edit and delete: the same size, a bucket each */
+    for (int r = DF_R_MESSAGES; r <= DF_R_DELETE; r++) {
+        df->limits[r] = limit;
+        df->windows[r] = window_ms;
+    }
+}
+
+void
+discord_fake_edit_429(struct discord_fake *df, int64_t retry_after_ms)
+{
+    df->edit_script = retry_after_ms;
 }
 
 void
@@ -1307,6 +1515,18 @@ static int
 sent_match(const struct df_msg *m, const char *channel)
 {
     return m->by_bot && (channel == NULL || strcmp(m->channel, channel) == 0);
+}
+
+/* m's index among the sent messages of channel. */
+static size_t
+sent_index(const struct discord_fake *df, const char *channel,
+           const struct df_msg *m)
+{
+    size_t n = 0;
+
+    for (const struct df_msg *k = df->msgs; k < m; k++)
+        n += sent_match(k, channel);
+    return n;
 }
 
 size_t
@@ -1336,9 +1556,59 @@ discord_fake_sent_get(const struct discord_fake *df, const char *channel,
         out->t_ms = m->t_ms;
         out->up = m->up;
         out->down = m->down;
+        out->edits = m->edits;
+        out->deleted = m->deleted;
         return 0;
     }
     return -1;
+}
+
+static const struct df_msg *
+bot_msg(const struct discord_fake *df, const char *id)
+{
+    for (size_t k = 0; k < df->nmsgs; k++)
+        if (df->msgs[k].by_bot && strcmp(df->msgs[k].id, id) == 0)
+            return &df->msgs[k];
+    return NULL;
+}
+
+int
+discord_fake_sent_find(const struct discord_fake *df, const char *id,
+                       struct discord_fake_sent *out)
+{
+    const struct df_msg *m = bot_msg(df, id);
+
+    if (m == NULL)
+        return -1;
+    return discord_fake_sent_get(df, m->channel, sent_index(df, m->channel, m),
+                                 out);
+}
+
+size_t
+discord_fake_edit_times(const struct discord_fake *df, const char *id,
+                        const int64_t **v)
+{
+    const struct df_msg *m = bot_msg(df, id);
+
+    *v = m != NULL ? m->edit_ms : NULL;
+    return m != NULL ? m->edits : 0;
+}
+
+size_t
+discord_fake_edits_in(const struct discord_fake *df, const char *id,
+                      int64_t window_ms)
+{
+    const int64_t *v;
+    size_t n = discord_fake_edit_times(df, id, &v), best = 0, lo = 0;
+
+    /* the edits are in time order: a sliding window */
+    for (size_t hi = 0; hi < n; hi++) {
+        while (v[hi] - v[lo] >= window_ms)
+            lo++;
+        if (hi - lo + 1 > best)
+            best = hi - lo + 1;
+    }
+    return best;
 }
 
 size_t

@@ -21,21 +21,30 @@
  *          seen before in the channel with enforce_nonce returns the first
  *          message again: nothing is posted twice); content over 2000
  *          characters → 400 code 50035
+ *     PATCH /channels/{c}/messages/{m} {content, allowed_mentions} → 200
+ *          the message (with edited_timestamp), also when the content is
+ *          unchanged (Discord has no "not modified"); unknown or deleted
+ *          message → 404 code 10008 "Unknown Message"; another author's →
+ *          403 code 50005; empty → 400 50006; over 2000 characters → 400
+ *          50035.  Dispatched as MESSAGE_UPDATE.
+ *     DELETE /channels/{c}/messages/{m} → 204; gone → 404 10008; another
+ *          author's → 403 50013.  Dispatched as MESSAGE_DELETE.
  *     POST /channels/{c}/typing → 204
  *     PUT  /channels/{c}/messages/{m}/reactions/{emoji}/@me → 204
  *          (unknown message → 404 code 10008); the reaction is also
  *          dispatched as MESSAGE_REACTION_ADD by the bot, like Discord does
  *   Every answer carries X-RateLimit-Limit/-Remaining/-Reset/-Reset-After/
  *   -Bucket.  Buckets are ENFORCED, fixed windows per (route, channel):
- *   messages 5 per 5 s by default, typing 5 per 5 s, reactions 1 per
- *   250 ms; over → 429 {message, retry_after, global:false} with
- *   Retry-After and X-RateLimit-Scope: user.  All requests together: 50
- *   per second, over → a global 429.  discord_fake_global_429() makes the
- *   next request a global 429 (X-RateLimit-Global: true) and every request
- *   before its retry_after another one; 429s other than the scripted one
- *   count as "caused" (the client did not wait), except for requests
- *   arriving within DISCORD_FAKE_SLACK_MS of the scripted one (they were
- *   in flight before the client could know).
+ *   creating, editing and deleting messages 5 per 5 s each (a bucket per
+ *   route: an edit does not use a create's room), typing 5 per 5 s,
+ *   reactions 1 per 250 ms; over → 429 {message, retry_after, global:false}
+ * with Retry-After and X-RateLimit-Scope: user.  All requests together: 50 per
+ * second, over → a global 429.  discord_fake_global_429() makes the next
+ * request a global 429 (X-RateLimit-Global: true) and every request before its
+ * retry_after another one; 429s other than the scripted one count as "caused"
+ * (the client did not wait), except for requests arriving within
+ * DISCORD_FAKE_SLACK_MS of the scripted one (they were in flight before the
+ * client could know).
  *
  *   The gateway at /gateway (and /resume, the resume_gateway_url): HELLO
  *   {heartbeat_interval}; op 1 → op 11 ACK (unless acks are off: a
@@ -59,9 +68,10 @@
  *   POST /_fake/op {"op":7} | {"op":9,"d":false} | {"op":1}
  *   POST /_fake/close {"code":4004}     POST /_fake/drop
  *   POST /_fake/acks {"on":false}        POST /_fake/global429 {"ms":1500}
+ *   POST /_fake/edit429 {"ms":1500}
  *   POST /_fake/bucket {"limit":5,"window_ms":5000}
  *   GET  /_fake/sent[?channel=C] → {"messages":[{"id","channel","content",
- *        "reply_to","nonce","t_ms","reactions"}...]}
+ *        "reply_to","nonce","t_ms","edits","deleted","reactions"}...]}
  *   GET  /_fake/stats → the counters of struct discord_fake_stats
  */
 
@@ -121,8 +131,13 @@ int64_t discord_fake_reaction(struct discord_fake *df, const char *channel,
                               const char *emoji);
 
 /* ---- REST knobs ---- */
+/* The size of the create, edit and delete message buckets (each its own). */
 void discord_fake_set_bucket(struct discord_fake *df, int limit,
                              int64_t window_ms);
+/* The next PATCH of a message gets a bucket 429 (X-RateLimit-Scope: user)
+ * of at least retry_after_ms (longer if the edit bucket's window ends
+ * later); scripted, so not counted in caused_429. */
+void discord_fake_edit_429(struct discord_fake *df, int64_t retry_after_ms);
 void discord_fake_global_429(struct discord_fake *df, int64_t retry_after_ms);
 
 /* ---- observing ---- */
@@ -130,6 +145,9 @@ struct discord_fake_stats {
     uint64_t connections, identifies, resumes, resumed, invalidated, heartbeats,
         acks, readies, dispatched, replayed, created, dup_nonce, typing,
         reactions, r429, r429_global, caused_429, unauthorized;
+    /* edits done (edit_same of them with unchanged content), deletes
+     * done, edits and deletes of a message that does not exist */
+    uint64_t edits, edit_same, deletes, unknown_message;
     int last_client_close; /* the close code of the last client close, 0 */
     int live;              /* gateway connections open now */
 };
@@ -145,12 +163,23 @@ struct discord_fake_sent {
     const char *nonce;    /* "" */
     int64_t t_ms;         /* fake_now_ms() at creation */
     int up, down;         /* the bot's own reactions on it */
+    size_t edits;         /* PATCHes it took */
+    int deleted;          /* content is then the last one it had */
 };
 size_t discord_fake_sent_count(const struct discord_fake *df,
                                const char *channel);
 /* i-th sent message overall (channel NULL) or of channel; NULL past end. */
 int discord_fake_sent_get(const struct discord_fake *df, const char *channel,
                           size_t i, struct discord_fake_sent *out);
+/* The bot's message id: 0, or -1 when there is none. */
+int discord_fake_sent_find(const struct discord_fake *df, const char *id,
+                           struct discord_fake_sent *out);
+/* When each edit of the bot's message id came (fake_now_ms, in order). */
+size_t discord_fake_edit_times(const struct discord_fake *df, const char *id,
+                               const int64_t **v);
+/* The most edits of message id within any window_ms. */
+size_t discord_fake_edits_in(const struct discord_fake *df, const char *id,
+                             int64_t window_ms);
 
 /* Heartbeats received: connection number (1-based), time since that
  * connection's HELLO, ms. */

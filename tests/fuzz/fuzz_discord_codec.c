@@ -37,6 +37,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (b == NULL || strlen(b) > 6 * DISCORD_CONTENT_MAX + 512)
                     abort();
                 free(b);
+                /* and as a streamed edit */
+                b = discord_codec_edit_message(ev.text);
+                if (b == NULL || strlen(b) > 6 * DISCORD_CONTENT_MAX + 512)
+                    abort();
+                free(b);
             }
         }
         if (f.t == DISCORD_T_READY) {
@@ -69,7 +74,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     discord_frame_release(&f);
     discord_codec_gateway_bot(body, size, &g, &why);
     discord_codec_message_id(body, size, id, sizeof(id), &why);
-    discord_codec_error(body, size, &e);
+    if (discord_codec_error(body, size, &e) == 0) {
+        /* whatever the body says, a reply maps to one outcome */
+        const char *cls;
+        enum discord_outcome o =
+            discord_codec_outcome(DISCORD_DELETE, 404, e.code, &cls);
+
+        if (o != DISCORD_OUT_OK && (cls == NULL || cls[0] == '\0'))
+            abort();
+    }
     if (size < 64) {
         char s[64];
 

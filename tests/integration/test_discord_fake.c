@@ -8,6 +8,7 @@
 #include "tests/t.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static uv_loop_t loop;
 static struct discord_fake *df;
@@ -349,6 +350,107 @@ test_gateway(void)
     ws_ctx_free(x);
 }
 
+static void
+wait_ms(int ms)
+{
+    int64_t until = fake_now_ms() + ms;
+
+    while (fake_now_ms() < until) {
+        uv_run(&loop, UV_RUN_NOWAIT);
+        usleep(5000);
+    }
+}
+
+/* PATCH and DELETE of a message: shapes, errors, their own buckets. */
+static void
+test_edit_delete(void)
+{
+    struct call *c;
+    struct discord_fake_stats st0, st;
+    struct discord_fake_sent s;
+    struct discord_fake_msg um = {"510", "9", "7", "ann", "mine", NULL, 0, 0};
+    const char *ok = "{\"content\":\"v1\",\"allowed_mentions\":{\"parse\":[]}}";
+    const int64_t *ts;
+    char id[32], uid[32], path[160];
+
+    wait_ms(350); /* test_rest's global 429 */
+    discord_fake_stats(df, &st0);
+    c = call("POST", "/api/v10/channels/510/messages", ok, 1);
+    T_EQ_INT(c->status, 200);
+    sscanf(strstr(c->body, "\"id\":\"") + 6, "%31[0-9]", id);
+    T_CONTAINS(c->body, "\"edited_timestamp\":null");
+    snprintf(path, sizeof(path), "/api/v10/channels/510/messages/%s", id);
+    /* an edit: 200 with the message; its own bucket (the create's has 4) */
+    c = call("PATCH", path,
+             "{\"content\":\"v2\",\"allowed_mentions\":{\"parse\":[]}}", 1);
+    T_EQ_INT(c->status, 200);
+    T_CONTAINS(c->body, "\"content\":\"v2\"");
+    T_CONTAINS(c->body, id);
+    T_CONTAINS(c->body, "\"edited_timestamp\":\"");
+    T_CONTAINS(c->hdr, "X-RateLimit-Remaining: 4");
+    T_CONTAINS(c->hdr, "X-RateLimit-Bucket: b8c9edit");
+    /* the same text again: 200 too (no "not modified" on Discord) */
+    c = call("PATCH", path,
+             "{\"content\":\"v2\",\"allowed_mentions\":{\"parse\":[]}}", 1);
+    T_EQ_INT(c->status, 200);
+    T_CONTAINS(c->hdr, "X-RateLimit-Remaining: 3");
+    /* empty, too long, pinging: 400 */
+    c = call("PATCH", path,
+             "{\"content\":\"\",\"allowed_mentions\":{\"parse\":[]}}", 1);
+    T_EQ_INT(c->status, 400);
+    T_CONTAINS(c->body, "50006");
+    c = call("PATCH", path, "{\"content\":\"x\"}", 1);
+    T_EQ_INT(c->status, 400);
+    T_EQ_INT(discord_fake_sent_find(df, id, &s), 0);
+    T_EQ_STR(s.content, "v2");
+    T_EQ_INT(s.edits, 2);
+    T_EQ_INT(discord_fake_edit_times(df, id, &ts), 2);
+    T_EQ_INT(discord_fake_edits_in(df, id, 60000), 2);
+    /* the bucket: 5 per window; 2 went through, 2 refused still count */
+    c = call("PATCH", path, ok, 1);
+    T_EQ_INT(c->status, 200);
+    c = call("PATCH", path, ok, 1);
+    T_EQ_INT(c->status, 429);
+    T_CONTAINS(c->hdr, "X-RateLimit-Scope: user");
+    T_CONTAINS(c->body, "\"retry_after\":");
+    /* someone else's message: 403 50005; unknown: 404 10008 */
+    discord_fake_message(df, &um, uid, sizeof(uid));
+    snprintf(path, sizeof(path), "/api/v10/channels/511/messages/%s", id);
+    c = call("PATCH", path, ok, 1);
+    T_EQ_INT(c->status, 404);
+    T_CONTAINS(c->body, "\"code\":10008");
+    T_CONTAINS(c->body, "Unknown Message");
+    snprintf(path, sizeof(path), "/api/v10/channels/510/messages/%s", uid);
+    c = call("DELETE", path, NULL, 1);
+    T_EQ_INT(c->status, 403);
+    /* delete: 204, then 404 10008; an edit of it: 404 */
+    snprintf(path, sizeof(path), "/api/v10/channels/510/messages/%s", id);
+    c = call("DELETE", path, NULL, 1);
+    T_EQ_INT(c->status, 204);
+    T_CONTAINS(c->hdr, "X-RateLimit-Bucket: e0f1del");
+    c = call("DELETE", path, NULL, 1);
+    T_EQ_INT(c->status, 404);
+    T_CONTAINS(c->body, "10008");
+    T_EQ_INT(discord_fake_sent_find(df, id, &s), 0);
+    T_EQ_INT(s.deleted, 1);
+    T_EQ_STR(s.content, "v1");
+    /* a scripted 429 on the next edit, not counted as caused */
+    discord_fake_edit_429(df, 200);
+    c = call("PATCH", "/api/v10/channels/512/messages/1", ok, 1);
+    T_EQ_INT(c->status, 429);
+    T_CONTAINS(c->hdr, "X-RateLimit-Bucket: b8c9edit");
+    c = call("GET", "/_fake/sent?channel=510", NULL, 1);
+    T_CONTAINS(c->body, "\"edits\":3");
+    T_CONTAINS(c->body, "\"deleted\":true");
+    discord_fake_stats(df, &st);
+    T_EQ_INT(st.edits - st0.edits, 3);
+    T_EQ_INT(st.edit_same - st0.edit_same, 1);
+    T_EQ_INT(st.deletes - st0.deletes, 1);
+    T_EQ_INT(st.unknown_message - st0.unknown_message, 2);
+    T_EQ_INT(st.caused_429 - st0.caused_429, 1);
+    T_EQ_INT(st.r429 - st0.r429, 2);
+}
+
 int
 main(void)
 {
@@ -362,6 +464,7 @@ main(void)
     discord_fake_set_heartbeat(df, 300);
     test_rest();
     test_gateway();
+    test_edit_delete();
     discord_fake_free(df);
     uv_run(&loop, UV_RUN_DEFAULT);
     T_EQ_INT(uv_loop_close(&loop), 0);

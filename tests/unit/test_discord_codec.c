@@ -486,6 +486,72 @@ test_rest(void)
     T_EQ_INT(discord_codec_seconds_ms(NULL), -1);
 }
 
+/* PATCH bodies and what replies to create / edit / delete mean */
+static void
+test_edit_outcome(void)
+{
+    const char *cls = "x";
+    char *body, *longtext;
+
+    body = discord_codec_edit_message("hello @everyone");
+    T_EQ_STR(body, "{\"content\":\"hello @everyone\",\"allowed_mentions\":{"
+                   "\"parse\":[],\"replied_user\":false}}");
+    free(body);
+    body = discord_codec_edit_message(NULL);
+    T_EQ_STR(body, "{\"content\":\"\",\"allowed_mentions\":{\"parse\":[],"
+                   "\"replied_user\":false}}");
+    free(body);
+    /* cut like a new message: 2000 bytes, on a UTF-8 boundary */
+    longtext = malloc(4001);
+    for (int i = 0; i + 3 <= 3999; i += 3) /* 1333 euro signs */
+        memcpy(longtext + i, "\xe2\x82\xac", 3);
+    longtext[3999] = '\0';
+    body = discord_codec_edit_message(longtext);
+    T_OK(body != NULL);
+    if (body != NULL) {
+        const char *c = strstr(body, "\"content\":\"") + 11;
+        size_t n = strcspn(c, "\"");
+
+        T_EQ_INT(n, 1998); /* 666 euro signs: 1998 bytes, not 2000 */
+    }
+    free(body);
+    free(longtext);
+
+    T_EQ_INT(discord_codec_outcome(DISCORD_EDIT, 200, 0, &cls), DISCORD_OUT_OK);
+    T_OK(cls == NULL);
+    T_EQ_INT(discord_codec_outcome(DISCORD_DELETE, 204, 0, &cls),
+             DISCORD_OUT_OK);
+    T_EQ_INT(discord_codec_outcome(DISCORD_CREATE, 200, 0, &cls),
+             DISCORD_OUT_OK);
+    /* 429, 5xx, no response: the connector waits and repeats */
+    T_EQ_INT(discord_codec_outcome(DISCORD_EDIT, 429, 0, &cls),
+             DISCORD_OUT_AGAIN);
+    T_EQ_INT(discord_codec_outcome(DISCORD_EDIT, 502, 0, &cls),
+             DISCORD_OUT_AGAIN);
+    T_EQ_INT(discord_codec_outcome(DISCORD_DELETE, 0, 0, &cls),
+             DISCORD_OUT_AGAIN);
+    /* a message gone: an edit fails not_found, a delete is done */
+    T_EQ_INT(discord_codec_outcome(DISCORD_EDIT, 404, 10008, &cls),
+             DISCORD_OUT_FAILED);
+    T_EQ_STR(cls, "not_found");
+    T_EQ_INT(discord_codec_outcome(DISCORD_DELETE, 404, 10008, &cls),
+             DISCORD_OUT_OK);
+    T_OK(cls == NULL);
+    /* the channel gone (10003): not_found for a delete too */
+    T_EQ_INT(discord_codec_outcome(DISCORD_DELETE, 404, 10003, &cls),
+             DISCORD_OUT_FAILED);
+    T_EQ_STR(cls, "not_found");
+    T_EQ_INT(discord_codec_outcome(DISCORD_EDIT, 403, 50005, &cls),
+             DISCORD_OUT_FAILED);
+    T_EQ_STR(cls, "forbidden");
+    T_EQ_INT(discord_codec_outcome(DISCORD_CREATE, 401, 0, &cls),
+             DISCORD_OUT_FAILED);
+    T_EQ_STR(cls, "auth");
+    T_EQ_INT(discord_codec_outcome(DISCORD_EDIT, 400, 50035, &cls),
+             DISCORD_OUT_FAILED);
+    T_EQ_STR(cls, "bad_request");
+}
+
 int
 main(void)
 {
@@ -494,5 +560,6 @@ main(void)
     test_reactions();
     test_outgoing();
     test_rest();
+    test_edit_outcome();
     return t_done();
 }
