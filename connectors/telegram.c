@@ -506,7 +506,6 @@ send_body(struct telegram *t, struct tg_send *s)
     return body;
 }
 
-
 static void
 send_issue(struct telegram *t, struct tg_chat *c)
 {
@@ -816,7 +815,8 @@ ops_send(void *ctx, const struct action *a)
     s->part = a->part;
     if (a->thread && parse_i64(a->thread, &v) == 0)
         s->thread = v;
-    if (a->kind != ACTION_EDIT && a->reply_to && parse_i64(a->reply_to, &v) == 0)
+    if (a->kind != ACTION_EDIT && a->reply_to &&
+        parse_i64(a->reply_to, &v) == 0)
         s->reply_to = v;
     fb_key(s, a);
     /* edits and deletes wait in the same queue, under the same pacer:

@@ -67,7 +67,7 @@ struct telegram_status {
     uint64_t polls, updates, events, sends, sent, send_errors, retries_429,
         fallbacks_plain, migrations, callbacks;
     uint64_t edits, deletes; /* of sent: editMessageText, deleteMessage */
-    size_t queued; /* sends waiting in the chat queues */
+    size_t queued;           /* sends waiting in the chat queues */
 };
 void telegram_status(const struct telegram *t, struct telegram_status *s);
 
