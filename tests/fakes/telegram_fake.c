@@ -1107,6 +1107,19 @@ same_str(const char *a, const char *b)
            (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* Telegram compares entities, not markup: HTML without a tag has none,
+ * like plain text (entities decoded, the visible texts are compared
+ * apart). */
+static int
+same_entities(const char *html_a, const char *html_b)
+{
+    if (html_a != NULL && strchr(html_a, '<') == NULL)
+        html_a = NULL;
+    if (html_b != NULL && strchr(html_b, '<') == NULL)
+        html_b = NULL;
+    return same_str(html_a, html_b);
+}
+
 static struct telegram_fake_sent *
 sent_find(struct tf_chat *c, int64_t mid)
 {
@@ -1206,7 +1219,7 @@ m_edit_message(struct telegram_fake *tf, json_object *p,
         return 0;
     html_s = html ? strdup(p_str(p, "text")) : NULL;
     markup_of(p, &keyboard, &cb_up);
-    if (strcmp(vis, m->text) == 0 && same_str(html_s, m->html) &&
+    if (strcmp(vis, m->text) == 0 && same_entities(html_s, m->html) &&
         keyboard == m->keyboard && same_str(cb_up, m->cb_up)) {
         free(vis);
         free(html_s);
