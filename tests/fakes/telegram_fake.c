@@ -1717,7 +1717,7 @@ max_in_window(const int64_t *t, size_t n, int64_t window_ms)
     size_t best = 0, lo = 0;
 
     for (size_t hi = 0; hi < n; hi++) {
-        while (t[hi] - t[lo] >= window_ms)
+        while (lo < hi && t[hi] - t[lo] >= window_ms)
             lo++;
         if (hi - lo + 1 > best)
             best = hi - lo + 1;

@@ -564,7 +564,10 @@ test_stream_group(void)
               20,
           "%zu requests in 10 s",
           telegram_fake_ops_max(tf, GROUP, 10000 - TELEGRAM_FAKE_SLACK_MS));
-    T_OK(telegram_fake_ops_max(tf, GROUP, 250 - TELEGRAM_FAKE_SLACK_MS) <= 1);
+    /* one per 250 ms per chat (+10 % margin) when sent; 150 ms leaves room
+     * for the requests' varying latency on a loaded machine */
+    T_OKF(telegram_fake_ops_max(tf, GROUP, 150) <= 1, "%zu requests in 150 ms",
+          telegram_fake_ops_max(tf, GROUP, 150));
     /* the ten answers are all there, next to the stream's parts */
     {
         size_t cnt = telegram_fake_sent(tf, GROUP, &m), ans = 0;
