@@ -49,6 +49,8 @@ struct tg_send {
     struct telegram *t;
     struct tg_chat *c;
     uint64_t send_id;
+    enum action_kind kind;
+    int64_t target; /* ACTION_EDIT / ACTION_DELETE: our message id */
     int64_t thread, reply_to;
     char *md;
     char fb_key[48]; /* "" = no buttons */
@@ -391,42 +393,76 @@ fence_find(struct telegram *t, uint64_t job, int part)
     return NULL;
 }
 
+/*
+ * What the newest text of (job, part) says about the next part: it starts
+ * inside a fence with lang (open), or not.  The newest text wins: a
+ * streamed part is sent and edited while it grows, and a fence open in an
+ * early version may be closed by the final one.
+ */
+static void
+fence_note(struct telegram *t, uint64_t job, int part, int open,
+           const char *lang)
+{
+    struct tg_fence *f = fence_find(t, job, part + 1);
+
+    if (!open) {
+        if (f != NULL)
+            f->part = 0; /* forgotten */
+        return;
+    }
+    if (f == NULL)
+        f = &t->fences[t->nfence++ % TG_FENCES];
+    f->job = job;
+    f->part = part + 1;
+    snprintf(f->lang, sizeof(f->lang), "%s", lang);
+}
+
 /* ---- sending ---- */
 
 static void send_done(const struct http_response *r, void *arg);
 
-/* The body for s: HTML unless Telegram refused it, plain text otherwise;
- * never over the 4096 visible units when the part itself is not. */
-static char *
-send_body(struct telegram *t, struct tg_send *s)
+static const char *
+send_method(const struct tg_send *s)
 {
-    struct telegram_send ts;
-    struct tg_fence *f = fence_find(t, s->send_id >> 16, s->part);
-    char *md = NULL, *text = NULL, *body = NULL, lang[33];
+    switch (s->kind) {
+    case ACTION_EDIT:
+        return "editMessageText";
+    case ACTION_DELETE:
+        return "deleteMessage";
+    default:
+        return "sendMessage";
+    }
+}
+
+/*
+ * The text of s as Telegram will get it: HTML unless Telegram refused it,
+ * plain text otherwise; never over the 4096 visible units when the part
+ * itself is not.  Sends and edits alike (an edit replaces the whole text,
+ * formatted the same way).  *html says which.
+ */
+static char *
+send_text(struct telegram *t, struct tg_send *s, int *html)
+{
+    uint64_t job = s->send_id >> 16;
+    struct tg_fence *f = fence_find(t, job, s->part);
+    char *md = NULL, *text = NULL, lang[33];
     size_t len;
 
+    *html = 0;
     len = strlen(s->md) + (f ? strlen(f->lang) + 8 : 0);
     if ((md = malloc(len + 1)) == NULL)
         goto out;
     snprintf(md, len + 1, "%s%s%s%s", f ? "```" : "", f ? f->lang : "",
              f ? "\n" : "", s->md);
-    /* the next part of this answer starts inside an open fence */
-    if (telegram_format_open_fence(md, strlen(md), lang, sizeof(lang))) {
-        struct tg_fence *nf = &t->fences[t->nfence++ % TG_FENCES];
-        nf->job = s->send_id >> 16;
-        nf->part = s->part + 1;
-        snprintf(nf->lang, sizeof(nf->lang), "%s", lang);
-    }
-    memset(&ts, 0, sizeof(ts));
-    ts.chat_id = s->c->migrated_to ? s->c->migrated_to : s->c->id;
-    ts.reply_to = s->reply_to;
-    ts.thread_id = s->thread;
-    ts.fb_key = s->fb_key[0] ? s->fb_key : NULL;
+    /* does the next part of this answer start inside an open fence? */
+    fence_note(t, job, s->part,
+               telegram_format_open_fence(md, strlen(md), lang, sizeof(lang)),
+               lang);
     if (!s->plain) {
         text = telegram_format_html(md, strlen(md));
         if (text != NULL &&
             telegram_format_visible_len(text, 1) <= TELEGRAM_MESSAGE_MAX)
-            ts.html = 1;
+            *html = 1;
         else
             s->plain = 1;
     }
@@ -439,12 +475,33 @@ send_body(struct telegram *t, struct tg_send *s)
             text = strdup(s->md); /* the part itself: within the limit */
         }
     }
-    if (text == NULL)
-        goto out;
-    ts.text = text;
-    body = telegram_codec_send_message(&ts);
 out:
     free(md);
+    return text;
+}
+
+/* The request body for s (sendMessage, editMessageText or deleteMessage). */
+static char *
+send_body(struct telegram *t, struct tg_send *s)
+{
+    struct telegram_send ts;
+    char *text, *body;
+    int64_t chat = s->c->migrated_to ? s->c->migrated_to : s->c->id;
+
+    if (s->kind == ACTION_DELETE)
+        return telegram_codec_delete_message(chat, s->target);
+    memset(&ts, 0, sizeof(ts));
+    if ((text = send_text(t, s, &ts.html)) == NULL)
+        return NULL;
+    ts.chat_id = chat;
+    ts.reply_to = s->reply_to;
+    ts.thread_id = s->thread;
+    ts.fb_key = s->fb_key[0] ? s->fb_key : NULL;
+    ts.text = text;
+    if (s->kind == ACTION_EDIT)
+        body = telegram_codec_edit_message(&ts, s->target);
+    else
+        body = telegram_codec_send_message(&ts);
     free(text);
     return body;
 }
@@ -459,7 +516,7 @@ send_issue(struct telegram *t, struct tg_chat *c)
         c->blocked_until = now_ms(t) + TG_BACKOFF_BASE_MS;
         return;
     }
-    s->req = call(t, "sendMessage", body, TG_CALL_TIMEOUT_MS, send_done, s);
+    s->req = call(t, send_method(s), body, TG_CALL_TIMEOUT_MS, send_done, s);
     free(body);
     if (s->req == NULL) {
         c->blocked_until = now_ms(t) + TG_BACKOFF_BASE_MS;
@@ -503,6 +560,45 @@ send_backoff(struct telegram *t, struct tg_chat *c, struct tg_send *s,
               c->id, w, why);
 }
 
+/*
+ * The 400s that settle an edit or delete: an identical edit ("message is
+ * not modified") did what was asked; a deleted message that is already
+ * gone too; an edit of a message that is gone fails "not_found" (core
+ * then posts a new one).  1 when s was reported.
+ */
+static int
+edit_settled(struct telegram *t, struct tg_chat *c, struct tg_send *s,
+             const struct telegram_error *err)
+{
+    char idbuf[24];
+    int gone = telegram_error_is_gone(err);
+
+    if (s->kind != ACTION_EDIT && s->kind != ACTION_DELETE)
+        return 0;
+    snprintf(idbuf, sizeof(idbuf), "%" PRId64, s->target);
+    if (s->kind == ACTION_EDIT && telegram_error_is_not_modified(err)) {
+        queue_pop(t, c);
+        t->status.sent++;
+        t->status.edits++;
+        report(t, s, SEND_OK, idbuf, NULL);
+        return 1;
+    }
+    if (!gone)
+        return 0;
+    queue_pop(t, c);
+    log_info("telegram %s chat=%" PRId64 " message=%" PRId64 ": %s",
+             send_method(s), c->id, s->target, err->description);
+    if (s->kind == ACTION_DELETE) {
+        t->status.sent++;
+        t->status.deletes++;
+        report(t, s, SEND_OK, idbuf, NULL);
+    } else {
+        t->status.send_errors++;
+        report(t, s, SEND_FAILED, NULL, "not_found");
+    }
+    return 1;
+}
+
 static void
 send_done(const struct http_response *r, void *arg)
 {
@@ -528,12 +624,17 @@ send_done(const struct http_response *r, void *arg)
     if (pr == TELEGRAM_PARSE_OK && r->status == 200) {
         queue_pop(t, c);
         t->status.sent++;
-        snprintf(idbuf, sizeof(idbuf), "%" PRId64, mid);
-        report(t, s, SEND_OK, mid > 0 ? idbuf : "", NULL);
+        if (s->kind == ACTION_EDIT)
+            t->status.edits++;
+        else if (s->kind == ACTION_DELETE)
+            t->status.deletes++;
+        /* an edit or delete names the message it acted on */
+        snprintf(idbuf, sizeof(idbuf), "%" PRId64, s->target ? s->target : mid);
+        report(t, s, SEND_OK, s->target || mid > 0 ? idbuf : "", NULL);
         goto out;
     }
     if (code == 401 || code == 404) {
-        tg_fatal(t, "sendMessage", code);
+        tg_fatal(t, send_method(s), code);
         return;
     }
     if (code == 429) {
@@ -557,6 +658,8 @@ send_done(const struct http_response *r, void *arg)
                   c->id, c->migrated_to);
         goto out;
     }
+    if (code == 400 && edit_settled(t, c, s, &err))
+        goto out;
     if (code == 400 && telegram_error_is_parse(&err) && !s->plain) {
         s->plain = 1;
         t->status.fallbacks_plain++;
@@ -579,8 +682,8 @@ send_done(const struct http_response *r, void *arg)
     }
     queue_pop(t, c);
     t->status.send_errors++;
-    log_warnx("telegram send failed chat=%" PRId64 " status=%d: %s", c->id,
-              code, err.description);
+    log_warnx("telegram %s failed chat=%" PRId64 " status=%d: %s",
+              send_method(s), c->id, code, err.description);
     report(t, s, SEND_FAILED, NULL, "bad_request");
 out:
     if (c->head == NULL && !c->inflight) {
@@ -658,6 +761,23 @@ pump_soon(struct telegram *t, int64_t delay)
                    0);
 }
 
+/*
+ * Buttons once per answer: on the last part of a plain answer, or on the
+ * edit core marks final (streaming).  The key is the job's idem_key
+ * ("job:<id>:<part>"); an edit has none, so it is made the same way.
+ */
+static void
+fb_key(struct tg_send *s, const struct action *a)
+{
+    if (!a->feedback)
+        return;
+    if (a->kind == ACTION_EDIT)
+        snprintf(s->fb_key, sizeof(s->fb_key), "job:%" PRIu64 ":%d",
+                 a->send_id >> 16, a->part);
+    else if (a->part == a->parts - 1 && a->idem_key)
+        snprintf(s->fb_key, sizeof(s->fb_key), "%s", a->idem_key);
+}
+
 /* connector_ops.send */
 static int
 ops_send(void *ctx, const struct action *a)
@@ -665,30 +785,42 @@ ops_send(void *ctx, const struct action *a)
     struct telegram *t = ctx;
     struct tg_send *s;
     struct tg_chat *c;
-    int64_t chat, v;
+    int64_t chat, v, target = 0;
 
     if (t->state == TG_STOPPED || t->state == TG_FATAL ||
-        parse_i64(a->chat, &chat) < 0 || chat == 0 || a->text == NULL)
+        parse_i64(a->chat, &chat) < 0 || chat == 0)
+        return -1;
+    if (a->kind == ACTION_EDIT || a->kind == ACTION_DELETE) {
+        if (parse_i64(a->target_id, &target) < 0 || target <= 0) {
+            log_warnx("telegram %s without a message id chat=%s",
+                      a->kind == ACTION_EDIT ? "edit" : "delete", a->chat);
+            return -1;
+        }
+    }
+    if (a->text == NULL && a->kind != ACTION_DELETE)
         return -1;
     if (t->queued >= TG_QUEUE_MAX || (c = chat_get(t, chat)) == NULL ||
         c->n >= TG_CHAT_QUEUE_MAX)
         return -1; /* core tries again later */
     if ((s = calloc(1, sizeof(*s))) == NULL)
         return -1;
-    if ((s->md = strdup(a->text)) == NULL) {
+    if ((s->md = strdup(a->text ? a->text : "")) == NULL) {
         free(s);
         return -1;
     }
     s->t = t;
     s->send_id = a->send_id;
+    s->kind = a->kind;
+    s->target = target;
     s->part = a->part;
     if (a->thread && parse_i64(a->thread, &v) == 0)
         s->thread = v;
-    if (a->reply_to && parse_i64(a->reply_to, &v) == 0)
+    if (a->kind != ACTION_EDIT && a->reply_to &&
+        parse_i64(a->reply_to, &v) == 0)
         s->reply_to = v;
-    /* buttons once per answer: on its last part */
-    if (a->feedback && a->part == a->parts - 1 && a->idem_key)
-        snprintf(s->fb_key, sizeof(s->fb_key), "%s", a->idem_key);
+    fb_key(s, a);
+    /* edits and deletes wait in the same queue, under the same pacer:
+     * Telegram counts them against the same flood limits */
     queue_push(t, c, s, 0);
     pump_soon(t, 0);
     return 0;
@@ -1019,6 +1151,7 @@ getme_done(const struct http_response *r, void *arg)
          * bytes stay within Telegram's 4096 visible units.
          */
         ops.text_max = TELEGRAM_MESSAGE_MAX;
+        ops.can_edit = 1; /* editMessageText, deleteMessage */
         /* registered before the first poll: resumed jobs send at once */
         if (core_register_connector(t->core, &ops) == 0)
             t->registered = 1;

@@ -32,6 +32,12 @@ struct core;
  * the chat marked inactive; 400 "can't parse entities" → resent as plain
  * text; other 4xx → SEND_FAILED "bad_request"; 5xx/network → retried with
  * backoff, never dropped.
+ *
+ * Edits and deletes (streaming, connector_ops.can_edit): editMessageText
+ * and deleteMessage wait in the same per-chat queue and take the same
+ * pacer slots as sends, with the same 429 / migrate / 403 / plain-text
+ * handling.  "Message is not modified" → SEND_OK; an edit of a message
+ * that is gone → SEND_FAILED "not_found"; a delete of one → SEND_OK.
  */
 struct telegram;
 
@@ -60,7 +66,8 @@ struct telegram_status {
     int64_t offset;    /* committed */
     uint64_t polls, updates, events, sends, sent, send_errors, retries_429,
         fallbacks_plain, migrations, callbacks;
-    size_t queued; /* sends waiting in the chat queues */
+    uint64_t edits, deletes; /* of sent: editMessageText, deleteMessage */
+    size_t queued;           /* sends waiting in the chat queues */
 };
 void telegram_status(const struct telegram *t, struct telegram_status *s);
 

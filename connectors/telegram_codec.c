@@ -649,6 +649,15 @@ telegram_error_is_not_modified(const struct telegram_error *err)
 }
 
 int
+telegram_error_is_gone(const struct telegram_error *err)
+{
+    return desc_has(err, "message to edit not found") ||
+           desc_has(err, "message to delete not found") ||
+           desc_has(err, "message_id_invalid") ||
+           desc_has(err, "message can't be edited");
+}
+
+int
 telegram_error_is_query_old(const struct telegram_error *err)
 {
     return desc_has(err, "query is too old") ||
@@ -757,10 +766,25 @@ button(const char *label, char sign, const char *key)
     return b;
 }
 
+/* {"inline_keyboard":[[👍 "fb:+:KEY", 👎 "fb:-:KEY"]]} */
+static json_object *
+keyboard(const char *key)
+{
+    json_object *kb = json_object_new_object();
+    json_object *rows = json_object_new_array();
+    json_object *row = json_object_new_array();
+
+    json_object_array_add(row, button("\xf0\x9f\x91\x8d", '+', key));
+    json_object_array_add(row, button("\xf0\x9f\x91\x8e", '-', key));
+    json_object_array_add(rows, row);
+    json_object_object_add(kb, "inline_keyboard", rows);
+    return kb;
+}
+
 char *
 telegram_codec_send_message(const struct telegram_send *s)
 {
-    json_object *o, *rp, *kb, *row, *rows;
+    json_object *o, *rp;
     char *text;
 
     if (s == NULL || s->text == NULL || s->chat_id == 0)
@@ -785,16 +809,45 @@ telegram_codec_send_message(const struct telegram_send *s)
                                json_object_new_boolean(1));
         json_object_object_add(o, "reply_parameters", rp);
     }
-    if (s->fb_key != NULL) {
-        row = json_object_new_array();
-        json_object_array_add(row, button("\xf0\x9f\x91\x8d", '+', s->fb_key));
-        json_object_array_add(row, button("\xf0\x9f\x91\x8e", '-', s->fb_key));
-        rows = json_object_new_array();
-        json_object_array_add(rows, row);
-        kb = json_object_new_object();
-        json_object_object_add(kb, "inline_keyboard", rows);
-        json_object_object_add(o, "reply_markup", kb);
-    }
+    if (s->fb_key != NULL)
+        json_object_object_add(o, "reply_markup", keyboard(s->fb_key));
+    return finish(o);
+}
+
+char *
+telegram_codec_edit_message(const struct telegram_send *s, int64_t message_id)
+{
+    json_object *o;
+    char *text;
+
+    if (s == NULL || s->text == NULL || s->chat_id == 0 || message_id <= 0)
+        return NULL;
+    if ((text = utf8_clean(s->text)) == NULL)
+        return NULL;
+    o = json_object_new_object();
+    json_object_object_add(o, "chat_id", json_object_new_int64(s->chat_id));
+    json_object_object_add(o, "message_id", json_object_new_int64(message_id));
+    json_object_object_add(o, "text", json_object_new_string(text));
+    free(text);
+    if (s->html)
+        json_object_object_add(o, "parse_mode", json_object_new_string("HTML"));
+    /* without reply_markup Telegram drops the keyboard: only the final
+     * edit of the last part carries it */
+    if (s->fb_key != NULL)
+        json_object_object_add(o, "reply_markup", keyboard(s->fb_key));
+    return finish(o);
+}
+
+char *
+telegram_codec_delete_message(int64_t chat_id, int64_t message_id)
+{
+    json_object *o;
+
+    if (chat_id == 0 || message_id <= 0)
+        return NULL;
+    o = json_object_new_object();
+    json_object_object_add(o, "chat_id", json_object_new_int64(chat_id));
+    json_object_object_add(o, "message_id", json_object_new_int64(message_id));
     return finish(o);
 }
 

@@ -134,6 +134,12 @@ enum telegram_parse telegram_codec_parse_result(const char *body, size_t len,
 int telegram_error_is_parse(const struct telegram_error *err);
 /* 1 for 400 "message is not modified" (an identical edit: success). */
 int telegram_error_is_not_modified(const struct telegram_error *err);
+/*
+ * 1 when the message an edit or delete names is gone for us: 400 "message
+ * to edit not found", "message to delete not found", "MESSAGE_ID_INVALID",
+ * or "message can't be edited" (too old, or not ours).
+ */
+int telegram_error_is_gone(const struct telegram_error *err);
 /* 1 for 400 "query is too old" / "query ID is invalid" (ignore). */
 int telegram_error_is_query_old(const struct telegram_error *err);
 
@@ -158,6 +164,15 @@ struct telegram_send {
 
 /* sendMessage.  fb_key is cut so callback_data stays ≤ 64 bytes. */
 char *telegram_codec_send_message(const struct telegram_send *s);
+/*
+ * editMessageText of our message_id in s->chat_id: text, parse_mode and,
+ * with fb_key, the buttons (an edit without reply_markup removes them);
+ * reply_to and thread_id are ignored (a message keeps its place).
+ */
+char *telegram_codec_edit_message(const struct telegram_send *s,
+                                  int64_t message_id);
+/* deleteMessage. */
+char *telegram_codec_delete_message(int64_t chat_id, int64_t message_id);
 /* sendChatAction typing. */
 char *telegram_codec_chat_action(int64_t chat_id, int64_t thread_id);
 /* answerCallbackQuery; text may be NULL. */

@@ -37,6 +37,8 @@ struct tf_chat {
     size_t win_n;
     int64_t limited_until; /* after a 429: refused until then */
     uint64_t n429, actions;
+    int64_t *ops; /* accepted sends, edits and deletes: fake_now_ms() */
+    size_t nops, capops;
 };
 
 struct tf_update {
@@ -1068,12 +1070,83 @@ text_check(struct telegram_fake *tf, json_object *p, struct fake_response *resp,
     return 0;
 }
 
+/* One request the flood limits let through, for telegram_fake_ops(). */
+static void
+op_note(struct tf_chat *c, int64_t now)
+{
+    if (grow((void **)&c->ops, &c->capops, c->nops + 1, sizeof(*c->ops)) == 0)
+        c->ops[c->nops++] = now;
+}
+
+/* reply_markup → keyboard (0/1) and the first button's callback_data
+ * (malloc'd, or NULL). */
+static void
+markup_of(json_object *p, int *keyboard, char **cb_up)
+{
+    json_object *rm, *kb, *row, *btn, *data;
+
+    *keyboard = 0;
+    *cb_up = NULL;
+    if ((rm = p_obj(p, "reply_markup")) == NULL)
+        return;
+    if (json_object_object_get_ex(rm, "inline_keyboard", &kb) &&
+        json_object_is_type(kb, json_type_array)) {
+        *keyboard = 1;
+        row = json_object_array_get_idx(kb, 0);
+        btn = row ? json_object_array_get_idx(row, 0) : NULL;
+        if (btn && json_object_object_get_ex(btn, "callback_data", &data))
+            *cb_up = strdup(json_object_get_string(data));
+    }
+    json_object_put(rm);
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) ||
+           (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Telegram compares entities, not markup: HTML without a tag has none,
+ * like plain text (entities decoded, the visible texts are compared
+ * apart). */
+static int
+same_entities(const char *html_a, const char *html_b)
+{
+    if (html_a != NULL && strchr(html_a, '<') == NULL)
+        html_a = NULL;
+    if (html_b != NULL && strchr(html_b, '<') == NULL)
+        html_b = NULL;
+    return same_str(html_a, html_b);
+}
+
+static struct telegram_fake_sent *
+sent_find(struct tf_chat *c, int64_t mid)
+{
+    for (size_t i = 0; i < c->nsent; i++)
+        if (c->sent[i].message_id == mid && !c->sent[i].deleted)
+            return &c->sent[i];
+    return NULL;
+}
+
+static int
+too_many(struct telegram_fake *tf, struct fake_response *resp,
+         struct tf_chat *c, int64_t wait)
+{
+    char desc[80];
+
+    c->n429++;
+    snprintf(desc, sizeof(desc), "Too Many Requests: retry after %" PRId64,
+             wait);
+    return api_error(tf, resp, 429, desc, wait, 0);
+}
+
 static int
 m_send_message(struct telegram_fake *tf, json_object *p,
                struct fake_response *resp)
 {
     int64_t chat = 0, thread = 0, reply = 0, wait, now = fake_now_ms();
-    json_object *rp, *rm, *kb, *row, *btn, *data;
+    json_object *rp;
     struct telegram_fake_sent *m;
     struct tf_chat *c;
     char *vis = NULL;
@@ -1089,12 +1162,8 @@ m_send_message(struct telegram_fake *tf, json_object *p,
     if (text_check(tf, p, resp, &vis, &html))
         return 0;
     if ((wait = flood(tf, c, now)) > 0) {
-        char desc[80];
         free(vis);
-        c->n429++;
-        snprintf(desc, sizeof(desc), "Too Many Requests: retry after %" PRId64,
-                 wait);
-        return api_error(tf, resp, 429, desc, wait, 0);
+        return too_many(tf, resp, c, wait);
     }
     p_i64(p, "message_thread_id", &thread);
     if ((rp = p_obj(p, "reply_parameters")) != NULL) {
@@ -1115,30 +1184,27 @@ m_send_message(struct telegram_fake *tf, json_object *p,
     m->reply_to = reply;
     m->thread = thread;
     m->t_ms = now;
-    if ((rm = p_obj(p, "reply_markup")) != NULL) {
-        if (json_object_object_get_ex(rm, "inline_keyboard", &kb) &&
-            json_object_is_type(kb, json_type_array)) {
-            m->keyboard = 1;
-            row = json_object_array_get_idx(kb, 0);
-            btn = row ? json_object_array_get_idx(row, 0) : NULL;
-            if (btn && json_object_object_get_ex(btn, "callback_data", &data))
-                m->cb_up = strdup(json_object_get_string(data));
-        }
-        json_object_put(rm);
-    }
+    markup_of(p, &m->keyboard, &m->cb_up);
+    op_note(c, now);
     rec_add(c, m->message_id, tf->me_id, 1, "Parley", vis);
     return api_ok(tf, resp, message_obj(tf, c, m));
 }
 
+/*
+ * editMessageText.  Telegram's order: the chat, the message ("message to
+ * edit not found", also once deleted), the text, then "message is not
+ * modified" when text, entities and buttons are all unchanged (an edit
+ * without reply_markup removes the buttons), then the flood limits.
+ */
 static int
 m_edit_message(struct telegram_fake *tf, json_object *p,
                struct fake_response *resp)
 {
-    int64_t chat = 0, mid = 0, wait;
-    struct telegram_fake_sent *m = NULL;
+    int64_t chat = 0, mid = 0, wait, now = fake_now_ms();
+    struct telegram_fake_sent *m;
     struct tf_chat *c;
-    char *vis = NULL;
-    int html;
+    char *vis = NULL, *cb_up = NULL, *html_s = NULL;
+    int html, keyboard;
 
     tf->st.edit_message++;
     if (!p_i64(p, "chat_id", &chat) || (c = chat_get(tf, chat, NULL)) == NULL)
@@ -1146,16 +1212,19 @@ m_edit_message(struct telegram_fake *tf, json_object *p,
     if (chat_refusal(tf, resp, c, "editMessageText"))
         return 0;
     p_i64(p, "message_id", &mid);
-    for (size_t i = 0; i < c->nsent; i++)
-        if (c->sent[i].message_id == mid)
-            m = &c->sent[i];
-    if (m == NULL)
+    if ((m = sent_find(c, mid)) == NULL)
         return api_error(tf, resp, 400,
                          "Bad Request: message to edit not found", 0, 0);
     if (text_check(tf, p, resp, &vis, &html))
         return 0;
-    if (strcmp(vis, m->text) == 0) {
+    html_s = html ? strdup(p_str(p, "text")) : NULL;
+    markup_of(p, &keyboard, &cb_up);
+    if (strcmp(vis, m->text) == 0 && same_entities(html_s, m->html) &&
+        keyboard == m->keyboard && same_str(cb_up, m->cb_up)) {
         free(vis);
+        free(html_s);
+        free(cb_up);
+        tf->st.not_modified++;
         return api_error(tf, resp, 400,
                          "Bad Request: message is not modified: specified new "
                          "message content and reply markup are exactly the "
@@ -1163,20 +1232,51 @@ m_edit_message(struct telegram_fake *tf, json_object *p,
                          "message",
                          0, 0);
     }
-    if ((wait = flood(tf, c, fake_now_ms())) > 0) {
-        char desc[80];
+    if ((wait = flood(tf, c, now)) > 0) {
         free(vis);
-        c->n429++;
-        snprintf(desc, sizeof(desc), "Too Many Requests: retry after %" PRId64,
-                 wait);
-        return api_error(tf, resp, 429, desc, wait, 0);
+        free(html_s);
+        free(cb_up);
+        return too_many(tf, resp, c, wait);
     }
+    if (grow((void **)&m->edit_ms, &m->capedit, m->nedit_ms + 1,
+             sizeof(*m->edit_ms)) == 0)
+        m->edit_ms[m->nedit_ms++] = now;
     free(m->text);
     m->text = vis;
     free(m->html);
-    m->html = html ? strdup(p_str(p, "text")) : NULL;
+    m->html = html_s;
+    free(m->cb_up);
+    m->cb_up = cb_up;
+    m->keyboard = keyboard;
     m->edits++;
+    op_note(c, now);
     return api_ok(tf, resp, message_obj(tf, c, m));
+}
+
+/* deleteMessage: our message, once ("message to delete not found" after). */
+static int
+m_delete_message(struct telegram_fake *tf, json_object *p,
+                 struct fake_response *resp)
+{
+    int64_t chat = 0, mid = 0, wait, now = fake_now_ms();
+    struct telegram_fake_sent *m;
+    struct tf_chat *c;
+
+    tf->st.delete_message++;
+    if (!p_i64(p, "chat_id", &chat) || (c = chat_get(tf, chat, NULL)) == NULL)
+        return api_error(tf, resp, 400, "Bad Request: chat not found", 0, 0);
+    if (chat_refusal(tf, resp, c, "deleteMessage"))
+        return 0;
+    p_i64(p, "message_id", &mid);
+    if ((m = sent_find(c, mid)) == NULL)
+        return api_error(tf, resp, 400,
+                         "Bad Request: message to delete not found", 0, 0);
+    if ((wait = flood(tf, c, now)) > 0)
+        return too_many(tf, resp, c, wait);
+    m->deleted = 1;
+    m->deleted_ms = now;
+    op_note(c, now);
+    return api_ok(tf, resp, json_object_new_boolean(1));
 }
 
 static int
@@ -1257,6 +1357,8 @@ h_bot(struct fake *f, const struct fake_request *req,
         rc = m_send_message(tf, p, resp);
     } else if (strcasecmp(method, "editMessageText") == 0) {
         rc = m_edit_message(tf, p, resp);
+    } else if (strcasecmp(method, "deleteMessage") == 0) {
+        rc = m_delete_message(tf, p, resp);
     } else if (strcasecmp(method, "sendChatAction") == 0) {
         rc = m_chat_action(tf, p, resp);
     } else if (strcasecmp(method, "answerCallbackQuery") == 0) {
@@ -1354,6 +1456,10 @@ h_control(struct fake *f, const struct fake_request *req,
             json_object_object_add(m, "keyboard",
                                    json_object_new_boolean(s[i].keyboard));
             json_object_object_add(m, "t_ms", json_object_new_int64(s[i].t_ms));
+            json_object_object_add(m, "edits",
+                                   json_object_new_int64(s[i].edits));
+            json_object_object_add(m, "deleted",
+                                   json_object_new_boolean(s[i].deleted));
             json_object_array_add(arr, m);
         }
         json_object_object_add(o, "messages", arr);
@@ -1367,6 +1473,8 @@ h_control(struct fake *f, const struct fake_request *req,
         ADD("getUpdates", st.get_updates);
         ADD("sendMessage", st.send_message);
         ADD("editMessageText", st.edit_message);
+        ADD("deleteMessage", st.delete_message);
+        ADD("not_modified", st.not_modified);
         ADD("sendChatAction", st.chat_action);
         ADD("answerCallbackQuery", st.answer_callback);
         ADD("401", st.err401);
@@ -1445,7 +1553,9 @@ telegram_fake_free(struct telegram_fake *tf)
             free(c->sent[k].text);
             free(c->sent[k].html);
             free(c->sent[k].cb_up);
+            free(c->sent[k].edit_ms);
         }
+        free(c->ops);
         free(c->recs);
         free(c->sent);
         free(c->win);
@@ -1578,4 +1688,71 @@ telegram_fake_actions(const struct telegram_fake *tf, int64_t chat)
         if (tf->chats[i].id == chat)
             return tf->chats[i].actions;
     return 0;
+}
+
+/* The message, deleted or not. */
+static const struct telegram_fake_sent *
+sent_get(const struct telegram_fake *tf, int64_t chat, int64_t message_id)
+{
+    const struct telegram_fake_sent *s;
+    size_t n = telegram_fake_sent(tf, chat, &s);
+
+    for (size_t i = 0; i < n; i++)
+        if (s[i].message_id == message_id)
+            return &s[i];
+    return NULL;
+}
+
+const struct telegram_fake_sent *
+telegram_fake_find(const struct telegram_fake *tf, int64_t chat,
+                   int64_t message_id)
+{
+    return sent_get(tf, chat, message_id);
+}
+
+/* Most of the n sorted times that fall in any span of window_ms. */
+static size_t
+max_in_window(const int64_t *t, size_t n, int64_t window_ms)
+{
+    size_t best = 0, lo = 0;
+
+    for (size_t hi = 0; hi < n; hi++) {
+        while (lo < hi && t[hi] - t[lo] >= window_ms)
+            lo++;
+        if (hi - lo + 1 > best)
+            best = hi - lo + 1;
+    }
+    return best;
+}
+
+size_t
+telegram_fake_edits_max(const struct telegram_fake *tf, int64_t chat,
+                        int64_t message_id, int64_t window_ms)
+{
+    const struct telegram_fake_sent *m = sent_get(tf, chat, message_id);
+
+    return m != NULL ? max_in_window(m->edit_ms, m->nedit_ms, window_ms) : 0;
+}
+
+size_t
+telegram_fake_ops(const struct telegram_fake *tf, int64_t chat,
+                  const int64_t **times)
+{
+    for (size_t i = 0; i < tf->nchats; i++)
+        if (tf->chats[i].id == chat) {
+            *times = tf->chats[i].ops;
+            return tf->chats[i].nops;
+        }
+    *times = NULL;
+    return 0;
+}
+
+size_t
+telegram_fake_ops_max(const struct telegram_fake *tf, int64_t chat,
+                      int64_t window_ms)
+{
+    const int64_t *t;
+    size_t n = telegram_fake_ops(tf, chat, &t);
+
+    return max_in_window(t, n, window_ms);
 }

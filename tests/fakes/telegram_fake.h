@@ -24,10 +24,15 @@
  *   remembered and filters), sendMessage (stored per chat; parse_mode HTML
  *   validated like Telegram: unknown or unbalanced tags → 400 "Bad Request:
  *   can't parse entities: …"; > 4096 visible UTF-16 units → 400 "message is
- *   too long"), editMessageText ("message is not modified"), sendChatAction,
- *   answerCallbackQuery (unknown or twice → 400 "query is too old…").
+ *   too long"), editMessageText (same checks on the text; 400 "message to
+ *   edit not found", 400 "message is not modified" when text, entities and
+ *   buttons are unchanged; every accepted edit's time is kept per message),
+ *   deleteMessage (400 "message to delete not found" when unknown or
+ *   already deleted), sendChatAction, answerCallbackQuery (unknown or
+ *   twice → 400 "query is too old…").
  *
- *   Flood limits ENFORCED on sendMessage and editMessageText, each 429 with
+ *   Flood limits ENFORCED on sendMessage, editMessageText and deleteMessage
+ *   (one budget for all three), each 429 with
  *   parameters.retry_after (whole seconds, rounded up), and a chat that got
  *   a 429 keeps getting 429 until its retry_after has passed: per chat a
  *   token bucket (burst 3, 1/s), per group or supergroup a sliding window
@@ -138,18 +143,37 @@ struct telegram_fake_sent {
     char *text; /* visible text (tags stripped, entities decoded) */
     char *html; /* as sent, when parse_mode was HTML, else NULL */
     int64_t reply_to, thread;
-    int keyboard;  /* an inline keyboard was attached */
-    char *cb_up;   /* callback_data of the first button, or NULL */
-    int64_t t_ms;  /* fake_now_ms() when accepted */
-    int64_t edits; /* editMessageText calls that changed it */
+    int keyboard;     /* an inline keyboard was attached */
+    char *cb_up;      /* callback_data of the first button, or NULL */
+    int64_t t_ms;     /* fake_now_ms() when accepted */
+    int64_t edits;    /* editMessageText calls that changed it */
+    int64_t *edit_ms; /* fake_now_ms() of each of those edits */
+    size_t nedit_ms, capedit;
+    int deleted; /* by deleteMessage (kept here, so tests see it) */
+    int64_t deleted_ms;
 };
 /* Messages the bot sent to chat, in order; valid until the next call. */
 size_t telegram_fake_sent(const struct telegram_fake *tf, int64_t chat,
                           const struct telegram_fake_sent **out);
+/* One of them by id (deleted ones too), or NULL. */
+const struct telegram_fake_sent *
+telegram_fake_find(const struct telegram_fake *tf, int64_t chat,
+                   int64_t message_id);
+/* The most edits of that message that fell in any window_ms. */
+size_t telegram_fake_edits_max(const struct telegram_fake *tf, int64_t chat,
+                               int64_t message_id, int64_t window_ms);
+/* The times (fake_now_ms(), ascending) of every sendMessage,
+ * editMessageText and deleteMessage the flood limits let through for
+ * chat; and the most of them in any window_ms. */
+size_t telegram_fake_ops(const struct telegram_fake *tf, int64_t chat,
+                         const int64_t **times);
+size_t telegram_fake_ops_max(const struct telegram_fake *tf, int64_t chat,
+                             int64_t window_ms);
 
 struct telegram_fake_stats {
     uint64_t get_me, delete_webhook, get_updates, send_message, edit_message,
         chat_action, answer_callback;
+    uint64_t delete_message, not_modified;
     uint64_t err401, err404, err409, err429, err403, err400;
     uint64_t overlaps;      /* getUpdates that overlapped a held one */
     int64_t offset;         /* the last confirmed offset */

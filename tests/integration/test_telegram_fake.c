@@ -237,13 +237,56 @@ test_send(void)
         free(big);
         free(body);
     }
-    /* an identical edit is "not modified" */
+    /* an identical edit is "not modified": text, entities and buttons */
+    r = call("editMessageText",
+             "{\"chat_id\":2002,\"message_id\":1,\"text\":\"<b>bold</b> "
+             "&lt;3 <a href=\\\"https://x.org\\\">x</a>\",\"parse_mode\":"
+             "\"HTML\",\"reply_markup\":{\"inline_keyboard\":[[{\"text\":"
+             "\"+\",\"callback_data\":\"fb:+:k\"},{\"text\":\"-\","
+             "\"callback_data\":\"fb:-:k\"}]]}}");
+    T_EQ_INT(r->status, 400);
+    T_CONTAINS(r->body, "Bad Request: message is not modified");
+    /* the same visible text without entities and buttons is a change */
+    r = call("editMessageText", "{\"chat_id\":2002,\"message_id\":1,"
+                                "\"text\":\"bold <3 x\"}");
+    T_EQ_INT(r->status, 200);
     r = call("editMessageText", "{\"chat_id\":2002,\"message_id\":1,"
                                 "\"text\":\"bold <3 x\"}");
     T_CONTAINS(r->body, "message is not modified");
     r = call("editMessageText", "{\"chat_id\":2002,\"message_id\":1,"
                                 "\"text\":\"changed\"}");
     T_EQ_INT(r->status, 200);
+    n = telegram_fake_sent(tf, 2002, &s);
+    if (n >= 1) {
+        T_EQ_STR(s[0].text, "changed");
+        T_EQ_INT(s[0].edits, 2);
+        T_EQ_INT(s[0].nedit_ms, 2);
+        T_EQ_INT(s[0].keyboard, 0);
+    }
+    T_EQ_INT(telegram_fake_edits_max(tf, 2002, 1, 60000), 2);
+    r = call("editMessageText", "{\"chat_id\":2002,\"message_id\":99,"
+                                "\"text\":\"x\"}");
+    T_EQ_INT(r->status, 400);
+    T_CONTAINS(r->body, "Bad Request: message to edit not found");
+    /* delete (chat 3003: 2002 has spent its burst): once; then the
+     * message is gone for edits and deletes */
+    r = call("deleteMessage", "{\"chat_id\":3003,\"message_id\":1}");
+    T_EQ_INT(r->status, 200);
+    T_CONTAINS(r->body, "\"result\":true");
+    r = call("deleteMessage", "{\"chat_id\":3003,\"message_id\":1}");
+    T_EQ_INT(r->status, 400);
+    T_CONTAINS(r->body, "Bad Request: message to delete not found");
+    r = call("editMessageText", "{\"chat_id\":3003,\"message_id\":1,"
+                                "\"text\":\"again\"}");
+    T_CONTAINS(r->body, "Bad Request: message to edit not found");
+    T_OK(telegram_fake_find(tf, 3003, 1) != NULL &&
+         telegram_fake_find(tf, 3003, 1)->deleted);
+    {
+        const int64_t *times;
+        /* the send and the delete count against the flood limits */
+        T_EQ_INT(telegram_fake_ops(tf, 3003, &times), 2);
+        T_EQ_INT(telegram_fake_ops_max(tf, 3003, 60000), 2);
+    }
     r = call("sendChatAction", "{\"chat_id\":2002,\"action\":\"typing\"}");
     T_CONTAINS(r->body, "\"result\":true");
     T_EQ_INT(telegram_fake_actions(tf, 2002), 1);

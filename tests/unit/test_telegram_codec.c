@@ -402,6 +402,55 @@ test_errors(void)
     }
 }
 
+/* The 400s that say an edit's or delete's message is not there (any more). */
+static const struct {
+    const char *body;
+    int is_gone;
+} gone_cases[] = {
+    {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: message "
+     "to edit not found\"}",
+     1},
+    {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: message "
+     "to delete not found\"}",
+     1},
+    {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: "
+     "MESSAGE_ID_INVALID\"}",
+     1},
+    {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: message "
+     "can't be edited\"}",
+     1},
+    /* "can't be deleted" is a refusal, not a message already gone */
+    {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: message "
+     "can't be deleted for everyone\"}",
+     0},
+    /* only a 400 says it: a 404 is the wrong token */
+    {"{\"ok\":false,\"error_code\":404,\"description\":\"Not Found: message "
+     "to edit not found\"}",
+     0},
+    {"{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: message "
+     "is not modified\"}",
+     0},
+};
+
+static void
+test_gone(void)
+{
+    for (size_t i = 0; i < sizeof(gone_cases) / sizeof(gone_cases[0]); i++) {
+        struct telegram_error err;
+        int64_t mid = -1;
+
+        memset(&err, 0, sizeof(err));
+        T_OKF(telegram_codec_parse_result(gone_cases[i].body,
+                                          strlen(gone_cases[i].body), &mid,
+                                          &err) == TELEGRAM_PARSE_API_ERROR,
+              "case %zu", i);
+        T_OKF(telegram_error_is_gone(&err) == gone_cases[i].is_gone, "case %zu",
+              i);
+        T_EQ_INT(mid, 0);
+    }
+    T_EQ_INT(telegram_error_is_gone(NULL), 0);
+}
+
 static void
 test_me_result(void)
 {
@@ -531,6 +580,40 @@ test_bodies(void)
     free(b);
 }
 
+static void
+test_edit_bodies(void)
+{
+    struct telegram_send s = {-1001234567890LL, "<b>hi</b> & bye", 1, 7, 42,
+                              "job:1:0"};
+    char *b;
+
+    /* reply_to and the thread do not belong in an edit */
+    b = telegram_codec_edit_message(&s, 55);
+    T_EQ_STR(b, "{\"chat_id\":-1001234567890,\"message_id\":55,"
+                "\"text\":\"<b>hi</b> & bye\",\"parse_mode\":\"HTML\","
+                "\"reply_markup\":{\"inline_keyboard\":[[{\"text\":"
+                "\"\xf0\x9f\x91\x8d\",\"callback_data\":\"fb:+:job:1:0\"},"
+                "{\"text\":\"\xf0\x9f\x91\x8e\",\"callback_data\":"
+                "\"fb:-:job:1:0\"}]]}}");
+    free(b);
+    /* plain, no buttons (they go: an intermediate streamed edit) */
+    s = (struct telegram_send){5, "a\xff", 0, 0, 0, NULL};
+    b = telegram_codec_edit_message(&s, 9007199254740991LL);
+    T_EQ_STR(b, "{\"chat_id\":5,\"message_id\":9007199254740991,\"text\":"
+                "\"a\xef\xbf\xbd\"}");
+    free(b);
+    T_OK(telegram_codec_edit_message(&s, 0) == NULL);
+    T_OK(telegram_codec_edit_message(NULL, 1) == NULL);
+    s.chat_id = 0;
+    T_OK(telegram_codec_edit_message(&s, 1) == NULL);
+
+    b = telegram_codec_delete_message(-4001, 12);
+    T_EQ_STR(b, "{\"chat_id\":-4001,\"message_id\":12}");
+    free(b);
+    T_OK(telegram_codec_delete_message(0, 12) == NULL);
+    T_OK(telegram_codec_delete_message(5, -1) == NULL);
+}
+
 int
 main(void)
 {
@@ -541,5 +624,7 @@ main(void)
     test_me_result();
     test_utf16();
     test_bodies();
+    test_gone();
+    test_edit_bodies();
     return t_done();
 }
