@@ -497,6 +497,55 @@ test_cancel(void)
     T_EQ_INT(g.after_done, 0);
 }
 
+/*
+ * Replies that are not streams to a streaming request: a whole JSON reply
+ * (a server that ignored "stream") is the answer; a 429 body is
+ * classified from its JSON like without streaming.
+ */
+static void
+test_not_a_stream(void)
+{
+    static const char whole[] =
+        "{\"id\":\"x\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
+        "\"assistant\",\"content\":\"whole answer\"},\"finish_reason\":"
+        "\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}";
+    static const char quota[] =
+        "{\"error\":{\"message\":\"You exceeded your current quota\","
+        "\"type\":\"insufficient_quota\",\"param\":null,\"code\":"
+        "\"insufficient_quota\"}}";
+    struct fake_response r;
+    struct llm *l = llm_make("main", 1, "5s", 3, "20s");
+    struct got g;
+
+    T_OK(l != NULL);
+    if (l == NULL)
+        return;
+    memset(&r, 0, sizeof(r));
+    r.body = whole;
+    T_EQ_INT(fake_script(llm_fake_fake(lf), "POST", "/v1/chat/completions", &r),
+             0);
+    ask(l, &g, 1, NULL);
+    T_OK(wait_done(&g, 5000) == 0);
+    T_OK(g.ok);
+    T_EQ_STR(g.text, "whole answer");
+    T_EQ_INT(g.prompt, 5);
+    T_EQ_INT(g.completion, 2);
+    T_EQ_INT(g.npartial, 0);
+
+    memset(&r, 0, sizeof(r));
+    r.status = 429;
+    r.body = quota;
+    T_EQ_INT(fake_script(llm_fake_fake(lf), "POST", "/v1/chat/completions", &r),
+             0);
+    ask(l, &g, 1, NULL);
+    T_OK(wait_done(&g, 5000) == 0);
+    T_OK(!g.ok);
+    T_EQ_INT(g.cls, ERRCLASS_QUOTA);
+    T_EQ_INT(g.attempts, 1);
+    T_EQ_INT(g.npartial, 0);
+    llm_drop(l);
+}
+
 /* [llm] stream = false: the partial callback is never called. */
 static void
 test_stream_off(void)
@@ -539,6 +588,7 @@ main(void)
     test_fail_and_timeout();
     test_cancel();
     test_stream_off();
+    test_not_a_stream();
 
     http_free(http);
     llm_fake_free(lf);
