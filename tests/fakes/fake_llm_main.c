@@ -10,13 +10,13 @@
 /*
  * fake_llm [-p PORT] [-d LATENCY_MS] [-m MODEL[:rpm=N,tpm=N,ctx=N,lat=MS]]...
  *          [-k KEY:invalid|no_quota]...
- *          [-S tokens=N,events=N,bytes=N,delay=MS]
+ *          [-S tokens=N,events=N,bytes=N,delay=MS,fault=N]
  *   prints "port=N" as line 1 of stdout, then serves on 127.0.0.1:PORT
  *   POST /v1/chat/completions, POST /v1/messages and the control API
  *   under /_fake/ (docs/llm.md "LLM fake"); SIGTERM/SIGINT exit 0.
  *   -S shapes streamed replies (struct llm_fake_stream): tokens per text
- *   event, events per chunk, or fixed chunk bytes, and the delay between
- *   chunks.
+ *   event, events per chunk, or fixed chunk bytes, the delay between
+ *   chunks, and the chunk after which stream_* faults strike.
  */
 
 static void
@@ -83,6 +83,8 @@ parse_stream(struct llm_fake *lf, char *arg)
             st.chunk_bytes = (size_t)v;
         else if (strcmp(tok, "delay") == 0)
             st.chunk_delay_ms = (int)v;
+        else if (strcmp(tok, "fault") == 0)
+            st.fault_chunks = (int)v;
         else
             return -1;
     }
@@ -110,11 +112,12 @@ parse_key(struct llm_fake *lf, char *arg)
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: fake_llm [-p PORT] [-d LATENCY_MS]\n"
-            "                [-m MODEL[:rpm=N,tpm=N,ctx=N,lat=MS]]...\n"
-            "                [-k KEY:ok|invalid|no_quota]...\n"
-            "                [-S tokens=N,events=N,bytes=N,delay=MS]\n");
+    fprintf(
+        stderr,
+        "usage: fake_llm [-p PORT] [-d LATENCY_MS]\n"
+        "                [-m MODEL[:rpm=N,tpm=N,ctx=N,lat=MS]]...\n"
+        "                [-k KEY:ok|invalid|no_quota]...\n"
+        "                [-S tokens=N,events=N,bytes=N,delay=MS,fault=N]\n");
 }
 
 int

@@ -1076,7 +1076,7 @@ stream_reply(struct llm_fake *lf, char api, const struct parsed *p,
         goto out;
     len = o.len;
     n = out_pieces(lf, &o, len, pieces, max);
-    k = f != NULL && f->chunks > 0 ? (size_t)f->chunks : n / 2;
+    k = lf->stream.fault_chunks > 0 ? (size_t)lf->stream.fault_chunks : n / 2;
     if (k >= n)
         k = n > 1 ? n - 1 : 0;
     if (f != NULL && f->kind == LLM_FAKE_STREAM_CUT) {
@@ -1440,8 +1440,7 @@ jstr_(json_object *o, const char *k)
                : NULL;
 }
 
-/* {"kind":"429","status":503,"after":"ms","after_ms":N,"delay_ms":N,"text",
- * "chunks":N} */
+/* {"kind":"429","status":503,"after":"ms","after_ms":N,"delay_ms":N,"text"} */
 static int
 ctl_fault(json_object *o, struct llm_fake_fault *f)
 {
@@ -1462,7 +1461,6 @@ ctl_fault(json_object *o, struct llm_fake_fault *f)
     f->after_ms = jint(o, "after_ms", 0);
     f->delay_ms = (int)jint(o, "delay_ms", 0);
     f->text = jstr_(o, "text");
-    f->chunks = (int)jint(o, "chunks", 0);
     return 0;
 }
 

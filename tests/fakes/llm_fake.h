@@ -58,8 +58,8 @@ enum llm_fake_kind {
     LLM_FAKE_MALFORMED, /* 200 with a body that is not JSON */
     LLM_FAKE_TRUNCATED, /* 200 whose JSON is cut in half (HTTP complete) */
     LLM_FAKE_PARTIAL,   /* full Content-Length, half the body, close */
-    /* Streamed requests ("stream":true); `chunks` says where (0: half):
-     * the stream as usual up to that many chunks, then */
+    /* Streamed requests ("stream":true): the stream as usual up to
+     * llm_fake_stream.fault_chunks chunks (0: half of them), then */
     LLM_FAKE_STREAM_CUT,   /* the connection drops (no last chunk) */
     LLM_FAKE_STREAM_ERROR, /* an error event: Anthropic overloaded_error,
                               OpenAI a server_error chunk; then the end */
@@ -90,7 +90,6 @@ struct llm_fake_fault {
     int64_t after_ms; /* the wait the header says */
     int delay_ms;     /* extra latency before this reply (slow body) */
     const char *text; /* LLM_FAKE_OK: the answer; NULL = echo */
-    int chunks;       /* LLM_FAKE_STREAM_*: chunks sent first; 0 = half */
 };
 
 /* Per-model limits; 0 = unlimited / none. */
@@ -145,6 +144,7 @@ struct llm_fake_stream {
     int events_per_chunk; /* 0 = 1 */
     size_t chunk_bytes;   /* > 0: fixed-size chunks instead */
     int chunk_delay_ms;
+    int fault_chunks; /* where LLM_FAKE_STREAM_* strike; 0 = half */
     /* after each chunk is handed to the socket (index from 0) */
     void (*on_chunk)(size_t index, void *arg);
     void *arg;
