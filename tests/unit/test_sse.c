@@ -181,7 +181,8 @@ test_bounds(void)
     sse_init(&p);
     memset(big + 6, 'x', SSE_EVENT_MAX);
     T_EQ_INT(sse_feed(&p, big, SSE_EVENT_MAX / 2, on_event, &s), SSE_OK);
-    T_EQ_INT(sse_feed(&p, big + SSE_EVENT_MAX / 2, SSE_EVENT_MAX, on_event, &s),
+    T_EQ_INT(sse_feed(&p, big + SSE_EVENT_MAX / 2, SSE_EVENT_MAX / 2 + 6,
+                      on_event, &s),
              SSE_TOO_LARGE);
     /* sticky */
     T_EQ_INT(sse_feed(&p, "data: x\n\n", 9, on_event, &s), SSE_TOO_LARGE);
