@@ -97,7 +97,7 @@ anthropic_build_request(const struct llm_request *rq, struct llm_body *out)
     out->data = NULL;
     out->len = 0;
     if (rq == NULL || rq->model == NULL || rq->model[0] == '\0' ||
-        rq->max_tokens <= 0 || rq->messages == NULL || rq->stream)
+        rq->max_tokens <= 0 || rq->messages == NULL)
         goto out;
     for (i = 0; i < rq->nmessages; i++)
         if (rq->messages[i].text == NULL ||
@@ -149,6 +149,9 @@ anthropic_build_request(const struct llm_request *rq, struct llm_body *out)
         goto out;
     }
     msgs = NULL;
+    if (rq->stream &&
+        json_codec_add(root, "stream", json_object_new_boolean(1)) != 0)
+        goto out;
 
     s = json_object_to_json_string_length(root, JSON_FLAGS, &len);
     if (s == NULL)
@@ -300,4 +303,88 @@ anthropic_parse_response(int status, const char *body, size_t len,
 {
     return llm_parse_response(status, body, len, reply, err,
                               anthropic_parse_reply, anthropic_parse_error);
+}
+
+/* Stream events: the same bounds as a whole reply. */
+static const struct json_codec_limits event_limits = {
+    .max_bytes = LLM_REPLY_MAX,
+    .max_depth = LLM_JSON_DEPTH,
+    .why_too_large = "stream event over LLM_REPLY_MAX",
+    .why_malformed = "malformed stream event",
+    .why_empty = "empty stream event",
+};
+
+static void
+stream_usage(struct llm_stream *s, json_object *usage)
+{
+    int64_t in = json_codec_count(usage, "input_tokens");
+    int64_t out = json_codec_count(usage, "output_tokens");
+
+    if (in >= 0)
+        s->prompt_tokens = in;
+    if (out >= 0)
+        s->completion_tokens = out; /* cumulative in message_delta */
+}
+
+enum llm_stream_status
+anthropic_stream_event(struct llm_stream *s, const char *name, const char *data,
+                       size_t len, struct llm_error_info *err)
+{
+    json_object *root = NULL, *o, *t;
+    const char *why = NULL, *type, *bt;
+    enum llm_stream_status rc = LLM_STREAM_FAIL;
+
+    if (s->ended)
+        return LLM_STREAM_END;
+    root = json_codec_parse(&event_limits, data, len, &why);
+    if (root == NULL) {
+        llm_error_bad_reply(err, 200, why);
+        goto out;
+    }
+    /* the data's own type decides; the SSE name when it has none */
+    type = json_codec_str(root, "type");
+    if (type == NULL)
+        type = name;
+    if (strcmp(type, "error") == 0) {
+        if (error_from(root, 200, err) != 0)
+            llm_error_set(err, 200, NULL, NULL, NULL);
+        if (err->cls == ERRCLASS_INTERNAL)
+            err->cls = ERRCLASS_SERVER;
+        goto out;
+    }
+    s->events++;
+    rc = LLM_STREAM_MORE;
+    if (strcmp(type, "message_start") == 0) {
+        o = json_codec_get(root, "message", json_type_object);
+        llm_stream_field(s->id, json_codec_str(o, "id"));
+        stream_usage(s, json_codec_get(o, "usage", json_type_object));
+    } else if (strcmp(type, "content_block_start") == 0) {
+        /* text blocks only, as in a whole reply; they start "" */
+        o = json_codec_get(root, "content_block", json_type_object);
+        bt = json_codec_str(o, "type");
+        t = json_codec_get(o, "text", json_type_string);
+        if (bt != NULL && strcmp(bt, "text") == 0 && t != NULL)
+            rc = llm_stream_append(s, json_object_get_string(t),
+                                   (size_t)json_object_get_string_len(t), err);
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        o = json_codec_get(root, "delta", json_type_object);
+        bt = json_codec_str(o, "type");
+        t = json_codec_get(o, "text", json_type_string);
+        if (bt != NULL && strcmp(bt, "text_delta") == 0 && t != NULL)
+            rc = llm_stream_append(s, json_object_get_string(t),
+                                   (size_t)json_object_get_string_len(t), err);
+    } else if (strcmp(type, "message_delta") == 0) {
+        o = json_codec_get(root, "delta", json_type_object);
+        if (json_codec_str(o, "stop_reason") != NULL)
+            llm_stream_field(s->finish_reason,
+                             json_codec_str(o, "stop_reason"));
+        stream_usage(s, json_codec_get(root, "usage", json_type_object));
+    } else if (strcmp(type, "message_stop") == 0) {
+        s->ended = 1;
+        rc = LLM_STREAM_END;
+    }
+    /* ping, content_block_stop and newer events: nothing to take */
+out:
+    json_object_put(root);
+    return rc;
 }

@@ -21,9 +21,9 @@
  * alternating and starting with user, so: leading assistant messages are
  * dropped (the context they gave is lost, which beats a 400), and
  * consecutive same-role messages are merged into one, joined by a blank
- * line ("\n\n").  -1 (nothing allocated) when model is NULL/empty,
- * max_tokens <= 0, a text is NULL, stream is set, or no user message is
- * left.
+ * line ("\n\n").  With rq->stream, "stream":true follows messages.
+ * -1 (nothing allocated) when model is NULL/empty, max_tokens <= 0, a
+ * text is NULL, or no user message is left.
  */
 int anthropic_build_request(const struct llm_request *rq, struct llm_body *out);
 
@@ -58,5 +58,22 @@ void anthropic_parse_error(int status, const char *body, size_t len,
 int anthropic_parse_response(int status, const char *body, size_t len,
                              struct llm_reply *reply,
                              struct llm_error_info *err);
+
+/*
+ * One SSE event of a streamed reply; the type is the data's "type" (the
+ * SSE name when it has none).  message_start: id, usage.input_tokens;
+ * content_block_start of a text block and content_block_delta of a
+ * text_delta: text appended (other blocks, e.g. tool_use or thinking,
+ * skipped as in a whole reply); message_delta: stop_reason,
+ * usage.output_tokens (cumulative); message_stop: LLM_STREAM_END; ping,
+ * content_block_stop and unknown types: nothing.  An "error" event
+ * (overloaded_error, api_error, ...) is LLM_STREAM_FAIL classified like
+ * the HTTP error of that type (nothing recognisable: ERRCLASS_SERVER); a
+ * data that is not JSON, or text over LLM_TEXT_MAX, is a bad reply.
+ */
+enum llm_stream_status anthropic_stream_event(struct llm_stream *s,
+                                              const char *name,
+                                              const char *data, size_t len,
+                                              struct llm_error_info *err);
 
 #endif

@@ -2,6 +2,7 @@
  */
 #include "llm/codec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -248,4 +249,114 @@ llm_parse_response(int status, const char *body, size_t len,
     reply->prompt_tokens = reply->completion_tokens = -1;
     parse_error(status, body, len, err);
     return -1;
+}
+
+/* ---- streams ----------------------------------------------------------- */
+
+void
+llm_stream_init(struct llm_stream *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->prompt_tokens = -1;
+    s->completion_tokens = -1;
+}
+
+void
+llm_stream_release(struct llm_stream *s)
+{
+    if (s == NULL)
+        return;
+    free(s->text);
+    llm_stream_init(s);
+}
+
+enum llm_stream_status
+llm_stream_append(struct llm_stream *s, const char *text, size_t len,
+                  struct llm_error_info *err)
+{
+    static const char repl[] = "\xEF\xBF\xBD";
+    const unsigned char *u = (const unsigned char *)text;
+    size_t need = 0, i;
+
+    /* the cleaned size first: a replacement is longer than its byte */
+    for (i = 0; i < len;) {
+        size_t n = u[i] ? utf8_seq(u + i, len - i) : 0;
+        need += n ? n : 3;
+        i += n ? n : 1;
+    }
+    if (need > LLM_TEXT_MAX - s->len) {
+        llm_error_bad_reply(err, 200, "answer over LLM_TEXT_MAX");
+        return LLM_STREAM_FAIL;
+    }
+    if (s->len + need + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        char *p;
+
+        while (cap < s->len + need + 1)
+            cap *= 2;
+        p = realloc(s->text, cap);
+        if (p == NULL) {
+            llm_error_set(err, 200, NULL, NULL, "out of memory");
+            err->cls = ERRCLASS_INTERNAL;
+            return LLM_STREAM_FAIL;
+        }
+        s->text = p;
+        s->cap = cap;
+    }
+    for (i = 0; i < len;) {
+        size_t n = u[i] ? utf8_seq(u + i, len - i) : 0;
+
+        if (n) {
+            memcpy(s->text + s->len, text + i, n);
+            s->len += n;
+            i += n;
+        } else {
+            memcpy(s->text + s->len, repl, 3);
+            s->len += 3;
+            i++;
+        }
+    }
+    s->text[s->len] = '\0';
+    return LLM_STREAM_MORE;
+}
+
+void
+llm_stream_field(char *dst, const char *src)
+{
+    char *c = llm_dup_field(src, LLM_FIELD_MAX);
+
+    /* out of memory leaves the field empty: it is informational */
+    snprintf(dst, LLM_FIELD_MAX + 1, "%s", c != NULL ? c : "");
+    free(c);
+}
+
+int
+llm_stream_reply(struct llm_stream *s, struct llm_reply *reply,
+                 struct llm_error_info *err)
+{
+    memset(reply, 0, sizeof(*reply));
+    reply->prompt_tokens = reply->completion_tokens = -1;
+    if (!s->ended) {
+        llm_error_bad_reply(err, 200, "the stream ended before its last event");
+        copy_cut(err->type, sizeof(err->type), LLM_STREAM_CUT);
+        err->cls = ERRCLASS_NETWORK;
+        return -1;
+    }
+    reply->text = s->text != NULL ? s->text : strdup("");
+    reply->finish_reason = strdup(s->finish_reason);
+    reply->id = strdup(s->id);
+    if (reply->text == NULL || reply->finish_reason == NULL ||
+        reply->id == NULL) {
+        if (reply->text == s->text)
+            reply->text = NULL; /* still s's */
+        llm_reply_release(reply);
+        llm_error_set(err, 200, NULL, NULL, "out of memory");
+        err->cls = ERRCLASS_INTERNAL;
+        return -1;
+    }
+    s->text = NULL; /* moved */
+    s->len = s->cap = 0;
+    reply->prompt_tokens = s->prompt_tokens;
+    reply->completion_tokens = s->completion_tokens;
+    return 0;
 }

@@ -45,7 +45,7 @@ struct llm_request {
     const struct llm_message *messages;
     size_t nmessages;
     int64_t max_tokens; /* > 0; Anthropic requires it, OpenAI gets it too */
-    int stream;         /* reserved for the streaming issue; must be 0 now */
+    int stream;         /* 1: ask for an SSE stream (docs/llm.md "Streaming") */
 };
 
 /*
@@ -149,5 +149,53 @@ int llm_parse_response(int status, const char *body, size_t len,
                        void (*parse_error)(int status, const char *body,
                                            size_t len,
                                            struct llm_error_info *err));
+
+/*
+ * Streaming (SSE) replies, decoded event by event by
+ * openai_stream_event()/anthropic_stream_event() (after llm/sse.h split
+ * the body).  The text accumulates here, cleaned (invalid UTF-8 as
+ * U+FFFD) and NUL-terminated, so a caller may show it as it grows.
+ * Usage is -1 until the stream says it.  ended is set by the terminal
+ * event (OpenAI "data: [DONE]", Anthropic message_stop); a stream that
+ * stops without it is cut.  events counts the events decoded.
+ */
+struct llm_stream {
+    char *text;
+    size_t len, cap;
+    int64_t prompt_tokens;
+    int64_t completion_tokens;
+    char finish_reason[LLM_FIELD_MAX + 1];
+    char id[LLM_FIELD_MAX + 1];
+    int ended;
+    size_t events;
+};
+
+/* What one event did. */
+enum llm_stream_status {
+    LLM_STREAM_MORE = 0, /* go on */
+    LLM_STREAM_END,      /* the terminal event: llm_stream_reply() now */
+    LLM_STREAM_FAIL,     /* *err filled; the attempt failed */
+};
+
+void llm_stream_init(struct llm_stream *s);
+/* Frees the text and re-initialises; NULL is fine. */
+void llm_stream_release(struct llm_stream *s);
+
+/*
+ * The complete reply of an ended stream: *reply gets the text (moved out
+ * of s) and the rest; 0.  -1 with *err when the stream has not ended
+ * (class ERRCLASS_NETWORK, type LLM_STREAM_CUT: the connection ended
+ * early) or out of memory (ERRCLASS_INTERNAL).
+ */
+#define LLM_STREAM_CUT "stream_cut"
+int llm_stream_reply(struct llm_stream *s, struct llm_reply *reply,
+                     struct llm_error_info *err);
+
+/* Shared by the codecs; not for other callers. */
+/* Appends len bytes of text, cleaned; over LLM_TEXT_MAX is a bad reply. */
+enum llm_stream_status llm_stream_append(struct llm_stream *s, const char *text,
+                                         size_t len,
+                                         struct llm_error_info *err);
+void llm_stream_field(char *dst, const char *src);
 
 #endif

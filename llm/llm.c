@@ -14,6 +14,7 @@
 #include "llm/openai_codec.h"
 #include "llm/pacer.h"
 #include "llm/retry.h"
+#include "llm/sse.h"
 
 /*
  * Shape (docs/llm.md "Client"):
@@ -41,12 +42,35 @@
  * the struct llm itself when the last one closed after llm_free().
  */
 
+/* A streamed body (SSE framing makes it many times the text) */
+#define STREAM_BODY_MAX (64u * 1024 * 1024)
 #define ROUND_MAX 1000 /* rounds over the route before an ask ends anyway */
 #define FAILS_MAX                                                              \
     8 /* models named in a failure text (it has LLM_ERROR_MAX)                 \
        */
 
 struct model;
+
+/*
+ * One streaming attempt (docs/llm.md "Streaming"): the body goes through
+ * the SSE parser into the codec's decoder as it arrives.  Until the first
+ * event decodes, the raw bytes are kept too (up to LLM_REPLY_MAX): a
+ * non-2xx reply is a JSON error body, and a server that ignored "stream"
+ * sends a whole reply.  Owned by its call; freed when the attempt ends.
+ */
+struct call_stream {
+    struct sse sse;
+    struct llm_stream dec;
+    enum config_api api;
+    char *raw;
+    size_t raw_len, raw_cap;
+    int raw_off;  /* no longer kept: an event decoded, or over the cap */
+    int raw_over; /* what is kept is not the whole body */
+    int failed;   /* an error event, a bad event, a bound: err says */
+    struct llm_error_info err;
+    size_t shown; /* text bytes the last partial call had */
+    int due;      /* a partial call is armed on the call's timer */
+};
 
 struct call_list {
     struct llm_call *head, *tail;
@@ -114,6 +138,8 @@ struct llm_call {
     int paced; /* counted in pacer_waits for this queue visit */
     struct http_req *req;
     enum errclass fail_cls; /* PH_FAILING */
+    llm_partial_fn partial; /* the ask's; streams only with l->stream */
+    struct call_stream *st; /* the streaming attempt in flight, or NULL */
 
     /* the round: models tried, and whether a transient failure was seen */
     uint32_t tried[2 * CONFIG_MODELS_MAX];
@@ -165,6 +191,7 @@ struct llm {
     int64_t max_output_tokens;
     int64_t timeout_ms;
     int64_t give_up_after_ms;
+    int stream; /* [llm] stream */
     struct retry_policy policy;
     struct breaker_config breaker_cfg;
 
@@ -516,6 +543,26 @@ call_closed(uv_handle_t *h)
     llm_handle_closed(l);
 }
 
+static void
+stream_free(struct call_stream *st)
+{
+    if (st == NULL)
+        return;
+    sse_release(&st->sse);
+    llm_stream_release(&st->dec);
+    free(st->raw);
+    free(st);
+}
+
+static void
+call_stream_free(struct llm_call *c)
+{
+    struct call_stream *st = c->st;
+
+    c->st = NULL;
+    stream_free(st);
+}
+
 /* Detach c from everything and free it (asynchronously). */
 static void
 call_release(struct llm_call *c)
@@ -533,6 +580,7 @@ call_release(struct llm_call *c)
             breaker_release(&m->breaker, 1);
     }
     c->probe = 0;
+    call_stream_free(c);
     if (c->all_prev != NULL)
         c->all_prev->all_next = c->all_next;
     else
@@ -548,6 +596,7 @@ call_release(struct llm_call *c)
 }
 
 static void call_timer_cb(uv_timer_t *t);
+static void call_show(struct llm_call *c);
 
 static void
 call_arm(struct llm_call *c, int64_t wait_ms)
@@ -989,6 +1038,171 @@ static void on_http_done(const struct http_response *r, void *arg);
 static void call_bench_key(struct llm_call *c, struct model *m,
                            enum errclass cls, int status, int64_t now);
 
+/* ---- streaming ---------------------------------------------------------- */
+
+static void
+stream_fail(struct call_stream *st, enum errclass cls, const char *type,
+            const char *why)
+{
+    st->failed = 1;
+    memset(&st->err, 0, sizeof(st->err));
+    st->err.cls = cls;
+    snprintf(st->err.type, sizeof(st->err.type), "%s", type);
+    snprintf(st->err.message, sizeof(st->err.message), "%s", why);
+}
+
+/* Raw bytes until the first event: an error body or a whole reply. */
+static void
+stream_keep_raw(struct call_stream *st, const char *buf, size_t len)
+{
+    size_t cap;
+    char *p;
+
+    if (st->raw_off)
+        return;
+    if (len > LLM_REPLY_MAX - st->raw_len) {
+        st->raw_off = st->raw_over = 1; /* what is kept is a prefix */
+        return;
+    }
+    if (st->raw_len + len + 1 > st->raw_cap) {
+        cap = st->raw_cap ? st->raw_cap : 1024;
+        while (cap < st->raw_len + len + 1)
+            cap *= 2;
+        p = realloc(st->raw, cap);
+        if (p == NULL) {
+            st->raw_off = st->raw_over = 1;
+            return;
+        }
+        st->raw = p;
+        st->raw_cap = cap;
+    }
+    memcpy(st->raw + st->raw_len, buf, len);
+    st->raw_len += len;
+    st->raw[st->raw_len] = '\0';
+}
+
+static int
+on_sse_event(const char *name, const char *data, size_t len, void *arg)
+{
+    struct call_stream *st = arg;
+    enum llm_stream_status rc;
+
+    rc = st->api == CONFIG_API_ANTHROPIC
+             ? anthropic_stream_event(&st->dec, name, data, len, &st->err)
+             : openai_stream_event(&st->dec, name, data, len, &st->err);
+    if (rc == LLM_STREAM_FAIL) {
+        st->failed = 1;
+        return 1;
+    }
+    if (!st->raw_off) {
+        /* a stream after all: the raw copy has no use */
+        st->raw_off = 1;
+        free(st->raw);
+        st->raw = NULL;
+        st->raw_len = st->raw_cap = 0;
+    }
+    return 0;
+}
+
+/*
+ * Body bytes of a streaming attempt, from inside libcurl.  Text that grew
+ * is shown by one partial call from the call's timer on the next loop
+ * turn: every chunk that arrives meanwhile is coalesced into it, and the
+ * caller's callback never runs inside libcurl.
+ */
+static int
+on_stream_data(const char *buf, size_t len, void *arg)
+{
+    struct llm_call *c = arg;
+    struct call_stream *st = c->st;
+    enum sse_status ss;
+
+    if (st == NULL || c->phase != PH_SENDING)
+        return 1;
+    stream_keep_raw(st, buf, len);
+    ss = sse_feed(&st->sse, buf, len, on_sse_event, st);
+    if (ss != SSE_OK) {
+        if (!st->failed && ss == SSE_NOMEM)
+            stream_fail(st, ERRCLASS_INTERNAL, "", "out of memory");
+        else if (!st->failed)
+            stream_fail(st, ERRCLASS_SERVER, LLM_BAD_REPLY,
+                        "SSE event over SSE_EVENT_MAX");
+        return 1;
+    }
+    if (c->partial != NULL && st->dec.len > st->shown && !st->due) {
+        st->due = 1;
+        call_arm(c, 0);
+    }
+    return 0;
+}
+
+/* The armed partial call: the attempt's text so far, if it grew. */
+static void
+call_show(struct llm_call *c)
+{
+    struct call_stream *st = c->st;
+
+    if (st == NULL || !st->due)
+        return;
+    st->due = 0;
+    if (c->partial == NULL || st->failed || st->dec.len <= st->shown)
+        return;
+    st->shown = st->dec.len;
+    /* it may cancel c or free l: nothing of either is touched after */
+    c->partial(st->dec.text, st->dec.len, c->arg);
+}
+
+static int
+reply_parse(enum config_api api, int status, const char *body, size_t len,
+            struct llm_reply *reply, struct llm_error_info *err)
+{
+    if (api == CONFIG_API_ANTHROPIC)
+        return anthropic_parse_response(status, body, len, reply, err);
+    return openai_parse_response(status, body, len, reply, err);
+}
+
+/*
+ * How a streaming attempt ended: 0 with *reply, or -1 with *err (class
+ * and status, 0 when the failure is not an HTTP status).  An error status
+ * is classified from its body as without streaming; a 2xx must have
+ * reached its terminal event, else it was cut (network); an error event
+ * is the class of its error type.
+ */
+static int
+stream_outcome(struct call_stream *st, const struct http_response *r,
+               struct llm_reply *reply, struct llm_error_info *err)
+{
+    int status = (int)r->status, rc;
+
+    memset(reply, 0, sizeof(*reply));
+    reply->prompt_tokens = reply->completion_tokens = -1;
+    if (r->error == HTTP_OK || (r->error == HTTP_ERR_CANCELLED && st->failed)) {
+        if (status < 200 || status > 299)
+            return reply_parse(st->api, status, st->raw ? st->raw : "",
+                               st->raw_len, reply, err);
+        if (st->failed) {
+            *err = st->err;
+            err->status = 0;
+            return -1;
+        }
+        if (!st->dec.ended && !st->raw_off && st->raw_len > 0)
+            /* no event at all: a server that ignored "stream" */
+            return reply_parse(st->api, status, st->raw, st->raw_len, reply,
+                               err);
+        rc = llm_stream_reply(&st->dec, reply, err);
+        if (rc != 0)
+            err->status = 0;
+        return rc;
+    }
+    memset(err, 0, sizeof(*err));
+    err->cls = r->error == HTTP_ERR_TIMEOUT     ? ERRCLASS_TIMEOUT
+               : r->error == HTTP_ERR_NETWORK   ? ERRCLASS_NETWORK
+               : r->error == HTTP_ERR_TOO_LARGE ? ERRCLASS_SERVER
+                                                : ERRCLASS_INTERNAL;
+    snprintf(err->message, sizeof(err->message), "%s", r->error_text);
+    return -1;
+}
+
 /* Fail c from a timer: a failure found while the loop is inside
  * model_dispatch must not run done from there. */
 static void
@@ -1022,6 +1236,16 @@ call_send(struct llm_call *c, int probe, int64_t now)
         c->attempt = 0;
     }
     call_request(c, m, &rq);
+    if (c->partial != NULL && l->stream) {
+        /* out of memory here only costs the streaming */
+        c->st = calloc(1, sizeof(*c->st));
+        if (c->st != NULL) {
+            sse_init(&c->st->sse);
+            llm_stream_init(&c->st->dec);
+            c->st->api = m->api;
+            rq.stream = 1;
+        }
+    }
     if (m->api == CONFIG_API_ANTHROPIC) {
         brc = anthropic_build_request(&rq, &body);
         hrc = anthropic_build_headers(&hdr, m->keys[key]);
@@ -1031,6 +1255,7 @@ call_send(struct llm_call *c, int probe, int64_t now)
     }
     if (brc < 0 || hrc < 0) {
         llm_body_release(&body);
+        call_stream_free(c);
         if (probe)
             breaker_release(&m->breaker, 1);
         if (hrc < 0) {
@@ -1059,10 +1284,15 @@ call_send(struct llm_call *c, int probe, int64_t now)
     hr.timeout_ms = l->timeout_ms;
     if (c->deadline_ms != INT64_MAX)
         hr.timeout_ms = max64(1, min64(hr.timeout_ms, c->deadline_ms - now));
+    if (c->st != NULL) {
+        hr.on_data = on_stream_data;
+        hr.max_response = STREAM_BODY_MAX;
+    }
     c->req = http_send(l->http, &hr, on_http_done, c);
     sodium_memzero(hdr.buf, sizeof(hdr.buf));
     llm_body_release(&body);
     if (c->req == NULL) {
+        call_stream_free(c);
         if (probe)
             breaker_release(&m->breaker, 1);
         call_note(c, m, ERRCLASS_INTERNAL, 0, NOTE_INTERNAL);
@@ -1079,9 +1309,9 @@ call_send(struct llm_call *c, int probe, int64_t now)
     m->st.attempts++;
     m->st.pacer_delay_ms += (uint64_t)max64(0, now - c->queued_at);
     log_debug("llm send model=%s key=%d attempt=%d probe=%d messages=%zu "
-              "reserve=%lld",
+              "reserve=%lld stream=%d",
               m->name, key, c->attempt, probe, c->nmsgs - c->first,
-              (long long)c->reserve);
+              (long long)c->reserve, c->st != NULL);
 }
 
 /*
@@ -1236,17 +1466,31 @@ on_http_done(const struct http_response *r, void *arg)
     struct llm_error_info err;
     struct retry_decision d;
     struct hdr_ctx hc = {r};
+    struct call_stream *st = c->st;
     int64_t now = llm_now(), asked = -1;
     enum errclass cls;
     int status = (int)r->status, probe = c->probe, rc;
     enum breaker_state before;
 
     c->req = NULL;
+    c->st = NULL; /* this attempt's; freed below, a retry starts afresh */
     m->in_flight--;
     memset(&reply, 0, sizeof(reply));
     memset(&err, 0, sizeof(err));
     model_ref(m); /* the call may end below; m stays for the dispatch */
-    if (r->error == HTTP_OK) {
+    if (st != NULL) {
+        if (stream_outcome(st, r, &reply, &err) == 0) {
+            call_succeed(c, m, &reply, now);
+            llm_reply_release(&reply);
+            goto out;
+        }
+        cls = err.cls;
+        status = err.status;
+        log_debug("llm stream error model=%s status=%ld type=\"%s\" "
+                  "code=\"%s\" message=\"%s\" events=%zu text=%zu",
+                  m->name, r->status, err.type, err.code, err.message,
+                  st->dec.events, st->dec.len);
+    } else if (r->error == HTTP_OK) {
         if (m->api == CONFIG_API_ANTHROPIC)
             rc = anthropic_parse_response(status, r->body, r->body_len, &reply,
                                           &err);
@@ -1349,6 +1593,7 @@ on_http_done(const struct http_response *r, void *arg)
         break;
     }
 out:
+    stream_free(st);
     if (!l->freeing)
         model_dispatch(m);
     model_unref(m);
@@ -1410,6 +1655,8 @@ call_timer_cb(uv_timer_t *t)
         call_fail(c, NULL);
         break;
     case PH_SENDING:
+        call_show(c);
+        break;
     case PH_DONE:
     default:
         break;
@@ -1495,6 +1742,7 @@ llm_apply(struct llm *l, const struct config *cfg)
     l->max_output_tokens = cfg->llm.max_output_tokens;
     l->timeout_ms = cfg->llm.timeout > 0 ? cfg->llm.timeout : 60000;
     l->give_up_after_ms = cfg->llm.give_up_after;
+    l->stream = cfg->llm.stream;
     l->policy.attempts = cfg->retry.attempts;
     l->policy.multiplier_ms = cfg->retry.multiplier;
     l->policy.min_ms = cfg->retry.min;
@@ -1665,6 +1913,7 @@ llm_ask(struct llm *l, const struct llm_ask *req, llm_done_fn done, void *arg)
     c->l = l;
     c->done = done;
     c->arg = arg;
+    c->partial = req->partial;
     c->key = -1;
     c->max_tokens =
         req->max_tokens > 0 ? req->max_tokens : l->max_output_tokens;

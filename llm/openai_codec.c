@@ -48,6 +48,20 @@ out:
     return rc;
 }
 
+/* {"include_usage":true}: the usage comes in a last chunk */
+static json_object *
+stream_options(void)
+{
+    json_object *o = json_object_new_object();
+
+    if (o != NULL &&
+        json_codec_add(o, "include_usage", json_object_new_boolean(1)) != 0) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
 int
 openai_build_request(const struct llm_request *rq, struct llm_body *out)
 {
@@ -59,8 +73,7 @@ openai_build_request(const struct llm_request *rq, struct llm_body *out)
     out->data = NULL;
     out->len = 0;
     if (rq == NULL || rq->model == NULL || rq->model[0] == '\0' ||
-        rq->max_tokens <= 0 || rq->nmessages == 0 || rq->messages == NULL ||
-        rq->stream)
+        rq->max_tokens <= 0 || rq->nmessages == 0 || rq->messages == NULL)
         goto out;
     for (size_t i = 0; i < rq->nmessages; i++)
         if (rq->messages[i].text == NULL ||
@@ -90,6 +103,10 @@ openai_build_request(const struct llm_request *rq, struct llm_body *out)
     msgs = NULL;
     if (json_codec_add(root, "max_tokens",
                        json_object_new_int64(rq->max_tokens)) != 0)
+        goto out;
+    if (rq->stream &&
+        (json_codec_add(root, "stream", json_object_new_boolean(1)) != 0 ||
+         json_codec_add(root, "stream_options", stream_options()) != 0))
         goto out;
 
     s = json_object_to_json_string_length(root, JSON_FLAGS, &len);
@@ -248,4 +265,72 @@ openai_parse_response(int status, const char *body, size_t len,
 {
     return llm_parse_response(status, body, len, reply, err, openai_parse_reply,
                               openai_parse_error);
+}
+
+/* Stream chunks: the same bounds as a whole reply. */
+static const struct json_codec_limits chunk_limits = {
+    .max_bytes = LLM_REPLY_MAX,
+    .max_depth = LLM_JSON_DEPTH,
+    .why_too_large = "stream chunk over LLM_REPLY_MAX",
+    .why_malformed = "malformed stream chunk",
+    .why_empty = "empty stream chunk",
+};
+
+enum llm_stream_status
+openai_stream_event(struct llm_stream *s, const char *name, const char *data,
+                    size_t len, struct llm_error_info *err)
+{
+    json_object *root = NULL, *choices, *c0, *delta, *usage, *t;
+    const char *why = NULL, *fr;
+    enum llm_stream_status rc = LLM_STREAM_FAIL;
+
+    (void)name; /* OpenAI names no events */
+    if (s->ended)
+        return LLM_STREAM_END; /* whatever follows [DONE] */
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        s->ended = 1;
+        return LLM_STREAM_END;
+    }
+    root = json_codec_parse(&chunk_limits, data, len, &why);
+    if (root == NULL) {
+        llm_error_bad_reply(err, 200, why);
+        goto out;
+    }
+    if (error_from(root, 200, err) == 0) {
+        /* {"error":{...}} as a chunk: the provider gave up mid-answer */
+        if (err->cls == ERRCLASS_INTERNAL)
+            err->cls = ERRCLASS_SERVER;
+        goto out;
+    }
+    s->events++;
+    if (s->id[0] == '\0')
+        llm_stream_field(s->id, json_codec_str(root, "id"));
+    choices = json_codec_get(root, "choices", json_type_array);
+    c0 = choices != NULL && json_object_array_length(choices) > 0
+             ? json_object_array_get_idx(choices, 0)
+             : NULL;
+    delta = json_codec_get(c0, "delta", json_type_object);
+    /* content, or a refusal (the answer then, as in a whole reply) */
+    if ((t = json_codec_get(delta, "content", json_type_string)) != NULL ||
+        (t = json_codec_get(delta, "refusal", json_type_string)) != NULL) {
+        if (llm_stream_append(s, json_object_get_string(t),
+                              (size_t)json_object_get_string_len(t),
+                              err) != LLM_STREAM_MORE)
+            goto out;
+    }
+    if ((fr = json_codec_str(c0, "finish_reason")) != NULL)
+        llm_stream_field(s->finish_reason, fr);
+    usage = json_codec_get(root, "usage", json_type_object);
+    if (usage != NULL) {
+        int64_t in = json_codec_count(usage, "prompt_tokens");
+        int64_t out = json_codec_count(usage, "completion_tokens");
+        if (in >= 0)
+            s->prompt_tokens = in;
+        if (out >= 0)
+            s->completion_tokens = out;
+    }
+    rc = LLM_STREAM_MORE;
+out:
+    json_object_put(root);
+    return rc;
 }

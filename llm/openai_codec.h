@@ -22,8 +22,10 @@
  * Ollama, Groq, DeepSeek, OpenRouter, Azure) accepts it, OpenAI still
  * does for chat models.  Consecutive same-role messages are kept as they
  * are (the API allows them).
+ * With rq->stream, "stream":true,"stream_options":{"include_usage":true}
+ * follow max_tokens (the usage then comes in a last chunk).
  * -1 (nothing allocated) when model is NULL/empty, max_tokens <= 0,
- * there is no message, a text is NULL, or stream is set.
+ * there is no message, or a text is NULL.
  */
 int openai_build_request(const struct llm_request *rq, struct llm_body *out);
 
@@ -62,5 +64,20 @@ void openai_parse_error(int status, const char *body, size_t len,
  */
 int openai_parse_response(int status, const char *body, size_t len,
                           struct llm_reply *reply, struct llm_error_info *err);
+
+/*
+ * One SSE event of a streamed reply (llm/sse.h gives name and data):
+ * "data: [DONE]" ends it (LLM_STREAM_END, and so does anything after);
+ * else a JSON chunk: choices[0].delta.content (or .refusal) appended to
+ * s, choices[0].finish_reason, usage (the include_usage chunk), id.  A
+ * chunk {"error":{...}} is LLM_STREAM_FAIL classified like an error
+ * reply (nothing recognisable: ERRCLASS_SERVER); a chunk that is not
+ * JSON, or text over LLM_TEXT_MAX, is a bad reply.  The event name is
+ * not looked at.
+ */
+enum llm_stream_status openai_stream_event(struct llm_stream *s,
+                                           const char *name, const char *data,
+                                           size_t len,
+                                           struct llm_error_info *err);
 
 #endif

@@ -47,6 +47,12 @@ struct fake_resp {
     char *headers;
     int delay_ms;
     enum fake_fault fault;
+    size_t *pieces; /* streamed body: see fake_response */
+    size_t npieces, piece_i;
+    int piece_delay_ms;
+    size_t cut_after;
+    void (*on_piece)(size_t index, void *arg);
+    void *piece_arg;
 };
 
 struct fake_route_ent {
@@ -254,6 +260,21 @@ fake_printf(struct fake *f, const char *fmt, ...)
     return s->s;
 }
 
+void *
+fake_alloc(struct fake *f, size_t n)
+{
+    struct fake_scratch *s;
+
+    if (n > 64 * 1024 * 1024)
+        return NULL;
+    s = calloc(1, sizeof(*s) + n + 1);
+    if (s == NULL)
+        return NULL;
+    s->next = f->scratch;
+    f->scratch = s;
+    return s->s;
+}
+
 static void
 scratch_release(struct fake *f)
 {
@@ -270,6 +291,7 @@ resp_release(struct fake_resp *r)
     free(r->content_type);
     free(r->body);
     free(r->headers);
+    free(r->pieces);
     memset(r, 0, sizeof(*r));
 }
 
@@ -297,6 +319,17 @@ resp_copy(struct fake_resp *dst, const struct fake_response *src)
     }
     if (src->headers && (dst->headers = strdup(src->headers)) == NULL)
         goto out;
+    if (src->npieces > 0 && src->pieces != NULL) {
+        dst->pieces = malloc(src->npieces * sizeof(*dst->pieces));
+        if (dst->pieces == NULL)
+            goto out;
+        memcpy(dst->pieces, src->pieces, src->npieces * sizeof(*dst->pieces));
+        dst->npieces = src->npieces;
+        dst->piece_delay_ms = src->piece_delay_ms > 0 ? src->piece_delay_ms : 0;
+        dst->cut_after = src->cut_after;
+        dst->on_piece = src->on_piece;
+        dst->piece_arg = src->piece_arg;
+    }
     rc = 0;
 out:
     if (rc)
@@ -780,6 +813,104 @@ http_extra_headers(struct lws *wsi, const char *lines, unsigned char **p,
     return 0;
 }
 
+/* The headers of a streamed reply: chunked, no Content-Length. */
+static int
+http_stream_headers(struct fake_http *x)
+{
+    struct lws *wsi = x->wsi;
+    size_t cap =
+        LWS_PRE + 2048 + (x->resp.headers ? 2 * strlen(x->resp.headers) : 0);
+    unsigned char *buf = malloc(cap), *start, *p, *end;
+    int rc = -1;
+
+    if (buf == NULL)
+        return -1;
+    start = p = buf + LWS_PRE;
+    end = buf + cap - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned int)x->resp.status,
+                                    x->resp.content_type,
+                                    LWS_ILLEGAL_HTTP_CONTENT_LEN, &p, end) ||
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"transfer-encoding:",
+            (const unsigned char *)"chunked", 7, &p, end) ||
+        http_extra_headers(wsi, x->resp.headers, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        goto out;
+    x->headers_sent = 1;
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
+/*
+ * One step of a streamed reply: the headers, one piece as one chunk, or
+ * the end (the last chunk, or a cut).  0 to go on, -1 to close.
+ */
+static int
+http_stream_write(struct fake_http *x)
+{
+    struct lws *wsi = x->wsi;
+    struct fake_resp *r = &x->resp;
+    unsigned char *buf = NULL;
+    size_t n, off, i;
+    int rc = -1, last;
+
+    if (!x->headers_sent) {
+        if (http_stream_headers(x) != 0)
+            return -1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (r->cut_after > 0 && r->piece_i >= r->cut_after)
+        return -1; /* the pieces before are out: drop the connection */
+    if (r->piece_i >= r->npieces) {
+        static const char fin[] = "0\r\n\r\n";
+
+        buf = malloc(LWS_PRE + sizeof(fin));
+        if (buf == NULL)
+            return -1;
+        memcpy(buf + LWS_PRE, fin, sizeof(fin) - 1);
+        if (lws_write(wsi, buf + LWS_PRE, sizeof(fin) - 1,
+                      LWS_WRITE_HTTP_FINAL) < (int)sizeof(fin) - 1)
+            goto out;
+        free(buf);
+        http_detach(x);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    i = r->piece_i++;
+    n = r->pieces[i];
+    if (n > r->body_len - x->sent)
+        n = r->body_len - x->sent;
+    if (n > 0) {
+        buf = malloc(LWS_PRE + n + 32);
+        if (buf == NULL)
+            return -1;
+        off = (size_t)snprintf((char *)buf + LWS_PRE, 24, "%zx\r\n", n);
+        memcpy(buf + LWS_PRE + off, r->body + x->sent, n);
+        memcpy(buf + LWS_PRE + off + n, "\r\n", 2);
+        if (lws_write(wsi, buf + LWS_PRE, off + n + 2, LWS_WRITE_HTTP) <
+            (int)(off + n + 2))
+            goto out;
+        x->sent += n;
+        if (r->on_piece != NULL)
+            r->on_piece(i, r->piece_arg);
+    }
+    last = r->piece_i >= r->npieces ||
+           (r->cut_after > 0 && r->piece_i >= r->cut_after);
+    if (!last && r->piece_delay_ms > 0) {
+        x->state = HTTP_WAITING;
+        uv_timer_start(&x->timer, http_timer_fired, (uint64_t)r->piece_delay_ms,
+                       0);
+    } else {
+        lws_callback_on_writable(wsi);
+    }
+    rc = 0;
+out:
+    free(buf);
+    return rc;
+}
+
 static int
 http_write(struct fake_http *x)
 {
@@ -790,6 +921,8 @@ http_write(struct fake_http *x)
 
     if (x->state != HTTP_READY)
         return 0;
+    if (x->resp.npieces > 0 && x->resp.fault == FAKE_FAULT_NONE)
+        return http_stream_write(x);
     if (x->resp.fault == FAKE_FAULT_CLOSE)
         goto out; /* no reply at all */
     if (x->resp.fault == FAKE_FAULT_PARTIAL)

@@ -71,6 +71,22 @@ struct fake_response {
     const char *headers;      /* extra "Name: value\r\n" lines or NULL */
     int delay_ms;             /* added to fake_set_latency() */
     enum fake_fault fault;
+    /*
+     * A streamed body (SSE): npieces > 0 sends body with
+     * Transfer-Encoding: chunked as npieces HTTP chunks of pieces[i]
+     * bytes (summing to body_len; empty pieces are skipped), the first
+     * after delay_ms, then piece_delay_ms apart.  cut_after > 0 drops the
+     * connection once that many pieces are out, without the last chunk.
+     * on_piece, when set, runs after each piece is handed to the socket
+     * (index from 0), e.g. to time its arrival at a client.  pieces is
+     * copied; fake_alloc() gives a handler storage for it.
+     */
+    const size_t *pieces;
+    size_t npieces;
+    int piece_delay_ms;
+    size_t cut_after;
+    void (*on_piece)(size_t index, void *arg);
+    void *piece_arg;
 };
 
 /*
@@ -103,6 +119,10 @@ void fake_set_body_max(struct fake *f, size_t max);
  */
 const char *fake_printf(struct fake *f, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Like fake_printf: n bytes (zeroed) that live until the current
+ * handler's reply has been copied; NULL when out of memory. */
+void *fake_alloc(struct fake *f, size_t n);
 
 /* JSON string escaping (no quotes added); returns the length it needs. */
 size_t fake_json_escape(char *dst, size_t cap, const char *src, size_t len);

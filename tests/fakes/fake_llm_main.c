@@ -10,9 +10,13 @@
 /*
  * fake_llm [-p PORT] [-d LATENCY_MS] [-m MODEL[:rpm=N,tpm=N,ctx=N,lat=MS]]...
  *          [-k KEY:invalid|no_quota]...
+ *          [-S tokens=N,events=N,bytes=N,delay=MS,fault=N]
  *   prints "port=N" as line 1 of stdout, then serves on 127.0.0.1:PORT
  *   POST /v1/chat/completions, POST /v1/messages and the control API
  *   under /_fake/ (docs/llm.md "LLM fake"); SIGTERM/SIGINT exit 0.
+ *   -S shapes streamed replies (struct llm_fake_stream): tokens per text
+ *   event, events per chunk, or fixed chunk bytes, the delay between
+ *   chunks, and the chunk after which stream_* faults strike.
  */
 
 static void
@@ -53,6 +57,41 @@ parse_model(struct llm_fake *lf, char *arg)
     return llm_fake_set_model(lf, arg, &m);
 }
 
+/* "tokens=2,events=1,bytes=0,delay=50" */
+static int
+parse_stream(struct llm_fake *lf, char *arg)
+{
+    struct llm_fake_stream st;
+    char *tok, *save = NULL;
+
+    memset(&st, 0, sizeof(st));
+    for (tok = strtok_r(arg, ",", &save); tok != NULL;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        long long v;
+        if (eq == NULL)
+            return -1;
+        *eq++ = '\0';
+        v = atoll(eq);
+        if (v < 0)
+            return -1;
+        if (strcmp(tok, "tokens") == 0)
+            st.tokens_per_event = (int)v;
+        else if (strcmp(tok, "events") == 0)
+            st.events_per_chunk = (int)v;
+        else if (strcmp(tok, "bytes") == 0)
+            st.chunk_bytes = (size_t)v;
+        else if (strcmp(tok, "delay") == 0)
+            st.chunk_delay_ms = (int)v;
+        else if (strcmp(tok, "fault") == 0)
+            st.fault_chunks = (int)v;
+        else
+            return -1;
+    }
+    llm_fake_set_stream(lf, &st);
+    return 0;
+}
+
 static int
 parse_key(struct llm_fake *lf, char *arg)
 {
@@ -73,9 +112,12 @@ parse_key(struct llm_fake *lf, char *arg)
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: fake_llm [-p PORT] [-d LATENCY_MS]\n"
-                    "                [-m MODEL[:rpm=N,tpm=N,ctx=N,lat=MS]]...\n"
-                    "                [-k KEY:ok|invalid|no_quota]...\n");
+    fprintf(
+        stderr,
+        "usage: fake_llm [-p PORT] [-d LATENCY_MS]\n"
+        "                [-m MODEL[:rpm=N,tpm=N,ctx=N,lat=MS]]...\n"
+        "                [-k KEY:ok|invalid|no_quota]...\n"
+        "                [-S tokens=N,events=N,bytes=N,delay=MS,fault=N]\n");
 }
 
 int
@@ -88,12 +130,12 @@ main(int argc, char **argv)
     uv_loop_init(&loop);
     /* options are read twice: the port first, the rest once the fake
      * exists */
-    while ((opt = getopt(argc, argv, "p:d:m:k:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:d:m:k:S:h")) != -1) {
         if (opt == 'p')
             port = atoi(optarg);
         else if (opt == 'd')
             latency = atoi(optarg);
-        else if (opt != 'm' && opt != 'k') {
+        else if (opt != 'm' && opt != 'k' && opt != 'S') {
             usage();
             rc = 2;
             goto out;
@@ -104,9 +146,10 @@ main(int argc, char **argv)
         goto out;
     llm_fake_set_latency(lf, latency);
     optind = 1;
-    while ((opt = getopt(argc, argv, "p:d:m:k:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:d:m:k:S:h")) != -1) {
         if ((opt == 'm' && parse_model(lf, optarg) != 0) ||
-            (opt == 'k' && parse_key(lf, optarg) != 0)) {
+            (opt == 'k' && parse_key(lf, optarg) != 0) ||
+            (opt == 'S' && parse_stream(lf, optarg) != 0)) {
             fprintf(stderr, "fake_llm: bad -%c argument\n", opt);
             usage();
             rc = 2;

@@ -57,11 +57,13 @@ struct llm_fake {
     size_t nlog, caplog;
     struct llm_fake_stats stats;
     uint64_t next_id;
+    struct llm_fake_stream stream;
 };
 
 static const char *const kind_names[LLM_FAKE_KIND_COUNT] = {
-    "ok",   "429",   "quota",     "auth",      "context", "status",
-    "hang", "close", "malformed", "truncated", "partial",
+    "ok",      "429",        "quota",        "auth",       "context",
+    "status",  "hang",       "close",        "malformed",  "truncated",
+    "partial", "stream_cut", "stream_error", "stream_end",
 };
 
 static const char *const after_names[LLM_FAKE_AFTER_COUNT] = {
@@ -483,6 +485,8 @@ limit_headers(char *dst, size_t cap, char api, const struct lf_model *m)
 /* What the fake needs from a request body. */
 struct parsed {
     json_object *root;
+    int stream;       /* "stream": true */
+    int stream_usage; /* "stream_options": {"include_usage": true} */
     const char *model;
     const char *last_user; /* borrowed from root */
     int64_t max_tokens;
@@ -535,6 +539,13 @@ parse_request(const struct fake_request *req, struct parsed *p)
         !json_object_is_type(v, json_type_string))
         return -1;
     p->model = json_object_get_string(v);
+    if (json_object_object_get_ex(p->root, "stream", &v) &&
+        json_object_is_type(v, json_type_boolean))
+        p->stream = json_object_get_boolean(v);
+    if (json_object_object_get_ex(p->root, "stream_options", &v) &&
+        json_object_object_get_ex(v, "include_usage", &v) &&
+        json_object_is_type(v, json_type_boolean))
+        p->stream_usage = json_object_get_boolean(v);
     if (json_object_object_get_ex(p->root, "max_tokens", &v) ||
         json_object_object_get_ex(p->root, "max_completion_tokens", &v))
         p->max_tokens = json_object_get_int64(v);
@@ -703,19 +714,18 @@ error_body(char api, enum llm_fake_kind k, int st, const struct parsed *p,
     return anthropic_error("api_error", "Internal server error");
 }
 
-static json_object *
-ok_body(struct llm_fake *lf, char api, const struct parsed *p, const char *text,
-        int64_t *completion)
+/* The answer's length and tokens under max_tokens (cut at a character),
+ * and the finish reason that says whether it was cut. */
+static int64_t
+answer_fit(char api, const struct parsed *p, const char *text, size_t *lenp,
+           const char **finish)
 {
-    json_object *root = json_object_new_object();
-    char id[48];
-    const char *finish = api == 'o' ? "stop" : "end_turn";
     size_t len = strlen(text);
     int64_t ct = llm_estimate_tokens(text, len);
 
-    /* honour max_tokens: cut the answer (at a character) until it fits */
+    *finish = api == 'o' ? "stop" : "end_turn";
     if (p->max_tokens > 0 && ct > p->max_tokens) {
-        finish = api == 'o' ? "length" : "max_tokens";
+        *finish = api == 'o' ? "length" : "max_tokens";
         while (len > 0 && llm_estimate_tokens(text, len) > p->max_tokens) {
             len--;
             while (len > 0 && ((unsigned char)text[len] & 0xC0) == 0x80)
@@ -723,6 +733,20 @@ ok_body(struct llm_fake *lf, char api, const struct parsed *p, const char *text,
         }
         ct = llm_estimate_tokens(text, len);
     }
+    *lenp = len;
+    return ct;
+}
+
+static json_object *
+ok_body(struct llm_fake *lf, char api, const struct parsed *p, const char *text,
+        int64_t *completion)
+{
+    json_object *root = json_object_new_object();
+    char id[48];
+    const char *finish;
+    size_t len;
+    int64_t ct = answer_fit(api, p, text, &len, &finish);
+
     *completion = ct;
     lf->next_id++;
     if (api == 'o') {
@@ -778,6 +802,331 @@ ok_body(struct llm_fake *lf, char api, const struct parsed *p, const char *text,
         json_object_object_add(root, "usage", u);
     }
     return root;
+}
+
+/* ---- streamed replies --------------------------------------------------- */
+
+/* An SSE body being built, with where each event ends. */
+struct sse_out {
+    char *buf;
+    size_t len, cap;
+    size_t *ends;
+    size_t nends, capends;
+    int oom;
+};
+
+static void
+out_add(struct sse_out *o, const char *s, size_t n)
+{
+    if (o->oom)
+        return;
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 1024;
+        char *b;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        if ((b = realloc(o->buf, cap)) == NULL) {
+            o->oom = 1;
+            return;
+        }
+        o->buf = b;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, s, n);
+    o->len += n;
+    o->buf[o->len] = '\0';
+}
+
+static void
+out_str(struct sse_out *o, const char *s)
+{
+    out_add(o, s, strlen(s));
+}
+
+/* A JSON string's content (no quotes). */
+static void
+out_json(struct sse_out *o, const char *s, size_t n)
+{
+    size_t need = fake_json_escape(NULL, 0, s, n);
+    char *e = malloc(need + 1);
+
+    if (e == NULL) {
+        o->oom = 1;
+        return;
+    }
+    fake_json_escape(e, need + 1, s, n);
+    out_add(o, e, need);
+    free(e);
+}
+
+/* The end of an event: "\n\n", and its place noted. */
+static void
+out_end(struct sse_out *o)
+{
+    out_str(o, "\n\n");
+    if (o->oom)
+        return;
+    if (o->nends == o->capends) {
+        size_t cap = o->capends ? o->capends * 2 : 64;
+        size_t *e = realloc(o->ends, cap * sizeof(*e));
+        if (e == NULL) {
+            o->oom = 1;
+            return;
+        }
+        o->ends = e;
+        o->capends = cap;
+    }
+    o->ends[o->nends++] = o->len;
+}
+
+/* The opening of an OpenAI chunk up to "choices":[ */
+static void
+oa_head(struct sse_out *o, const char *id, const char *model)
+{
+    char num[32];
+
+    out_str(o, "data: {\"id\":\"");
+    out_str(o, id);
+    out_str(o, "\",\"object\":\"chat.completion.chunk\",\"created\":");
+    snprintf(num, sizeof(num), "%" PRId64, wall_ms() / 1000);
+    out_str(o, num);
+    out_str(o, ",\"model\":\"");
+    out_json(o, model, strlen(model));
+    out_str(o, "\",\"choices\":[");
+}
+
+/* One text event of n bytes of text. */
+static void
+out_delta(struct sse_out *o, char api, const char *id, const char *model,
+          const char *t, size_t n)
+{
+    if (api == 'o') {
+        oa_head(o, id, model);
+        out_str(o, "{\"index\":0,\"delta\":{\"content\":\"");
+        out_json(o, t, n);
+        out_str(o, "\"},\"finish_reason\":null}],\"usage\":null}");
+    } else {
+        out_str(o, "event: content_block_delta\ndata: {\"type\":"
+                   "\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+                   "\"text_delta\",\"text\":\"");
+        out_json(o, t, n);
+        out_str(o, "\"}}");
+    }
+    out_end(o);
+}
+
+static void
+out_error(struct sse_out *o, char api)
+{
+    if (api == 'o')
+        out_str(o, "data: {\"error\":{\"message\":\"The server had an error "
+                   "while processing your request.\",\"type\":"
+                   "\"server_error\",\"param\":null,\"code\":null}}");
+    else
+        out_str(o, "event: error\ndata: {\"type\":\"error\",\"error\":{"
+                   "\"type\":\"overloaded_error\",\"message\":"
+                   "\"Overloaded\"}}");
+    out_end(o);
+}
+
+/* The whole stream of an answer, in the api's shape. */
+static void
+out_stream(struct llm_fake *lf, struct sse_out *o, char api,
+           const struct parsed *p, const char *text, int64_t *completion)
+{
+    const char *finish;
+    size_t len, i = 0;
+    int64_t ct = answer_fit(api, p, text, &len, &finish);
+    int per = lf->stream.tokens_per_event > 0 ? lf->stream.tokens_per_event : 1;
+    char id[48], num[128];
+
+    *completion = ct;
+    lf->next_id++;
+    if (api == 'o') {
+        snprintf(id, sizeof(id), "chatcmpl-fake%" PRIu64, lf->next_id);
+        oa_head(o, id, p->model);
+        out_str(o,
+                "{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                "\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}");
+        out_end(o);
+    } else {
+        snprintf(id, sizeof(id), "msg_fake%" PRIu64, lf->next_id);
+        out_str(o, "event: message_start\ndata: {\"type\":\"message_start\","
+                   "\"message\":{\"id\":\"");
+        out_str(o, id);
+        out_str(o, "\",\"type\":\"message\",\"role\":\"assistant\","
+                   "\"content\":[],\"model\":\"");
+        out_json(o, p->model, strlen(p->model));
+        snprintf(num, sizeof(num),
+                 "\",\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+                 "\"input_tokens\":%" PRId64 ",\"output_tokens\":1}}}",
+                 p->prompt_tokens);
+        out_str(o, num);
+        out_end(o);
+        out_str(o, "event: content_block_start\ndata: {\"type\":"
+                   "\"content_block_start\",\"index\":0,\"content_block\":{"
+                   "\"type\":\"text\",\"text\":\"\"}}");
+        out_end(o);
+        out_str(o, "event: ping\ndata: {\"type\": \"ping\"}");
+        out_end(o);
+    }
+    /* tokens: blanks then a word; `per` of them per event */
+    while (i < len) {
+        size_t start = i;
+        for (int k = 0; k < per && i < len; k++) {
+            while (i < len && (text[i] == ' ' || text[i] == '\n'))
+                i++;
+            while (i < len && text[i] != ' ' && text[i] != '\n')
+                i++;
+        }
+        out_delta(o, api, id, p->model, text + start, i - start);
+    }
+    if (api == 'o') {
+        oa_head(o, id, p->model);
+        out_str(o, "{\"index\":0,\"delta\":{},\"finish_reason\":\"");
+        out_str(o, finish);
+        out_str(o, "\"}],\"usage\":null}");
+        out_end(o);
+        if (p->stream_usage) {
+            oa_head(o, id, p->model);
+            snprintf(num, sizeof(num),
+                     "],\"usage\":{\"prompt_tokens\":%" PRId64
+                     ",\"completion_tokens\":%" PRId64
+                     ",\"total_tokens\":%" PRId64 "}}",
+                     p->prompt_tokens, ct, p->prompt_tokens + ct);
+            out_str(o, num);
+            out_end(o);
+        }
+        out_str(o, "data: [DONE]");
+        out_end(o);
+    } else {
+        out_str(o, "event: content_block_stop\ndata: {\"type\":"
+                   "\"content_block_stop\",\"index\":0}");
+        out_end(o);
+        out_str(o, "event: message_delta\ndata: {\"type\":\"message_delta\","
+                   "\"delta\":{\"stop_reason\":\"");
+        out_str(o, finish);
+        snprintf(num, sizeof(num),
+                 "\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":"
+                 "%" PRId64 "}}",
+                 ct);
+        out_str(o, num);
+        out_end(o);
+        out_str(o, "event: message_stop\ndata: {\"type\":\"message_stop\"}");
+        out_end(o);
+    }
+}
+
+/* Pieces of o's first `len` bytes: by events or by chunk_bytes. */
+static size_t
+out_pieces(const struct llm_fake *lf, const struct sse_out *o, size_t len,
+           size_t *pieces, size_t max)
+{
+    size_t n = 0, at = 0;
+    int per = lf->stream.events_per_chunk > 0 ? lf->stream.events_per_chunk : 1;
+
+    if (lf->stream.chunk_bytes > 0) {
+        while (at < len && n < max) {
+            size_t k = len - at < lf->stream.chunk_bytes
+                           ? len - at
+                           : lf->stream.chunk_bytes;
+            pieces[n++] = k;
+            at += k;
+        }
+        return n;
+    }
+    for (size_t e = 0; e < o->nends && o->ends[e] <= len && n < max;) {
+        size_t last = e + (size_t)per - 1;
+        if (last >= o->nends || o->ends[last] > len) {
+            last = e;
+            while (last + 1 < o->nends && o->ends[last + 1] <= len)
+                last++;
+        }
+        pieces[n++] = o->ends[last] - at;
+        at = o->ends[last];
+        e = last + 1;
+    }
+    if (at < len && n < max)
+        pieces[n++] = len - at;
+    return n;
+}
+
+/*
+ * A streamed reply into *resp (storage from the fake's scratch), with a
+ * STREAM_* fault applied when f is one.  -1 when out of memory.
+ */
+static int
+stream_reply(struct llm_fake *lf, char api, const struct parsed *p,
+             const char *text, const struct llm_fake_fault *f,
+             struct fake_response *resp, int64_t *completion)
+{
+    struct sse_out o;
+    size_t *pieces, n, k, len, max;
+    char *body;
+    int rc = -1;
+
+    memset(&o, 0, sizeof(o));
+    out_stream(lf, &o, api, p, text, completion);
+    if (o.oom)
+        goto out;
+    max = o.nends + 2 +
+          (lf->stream.chunk_bytes > 0 ? o.len / lf->stream.chunk_bytes + 1 : 0);
+    pieces = fake_alloc(lf->fake, max * sizeof(*pieces));
+    if (pieces == NULL)
+        goto out;
+    len = o.len;
+    n = out_pieces(lf, &o, len, pieces, max);
+    k = lf->stream.fault_chunks > 0 ? (size_t)lf->stream.fault_chunks : n / 2;
+    if (k >= n)
+        k = n > 1 ? n - 1 : 0;
+    if (f != NULL && f->kind == LLM_FAKE_STREAM_CUT) {
+        resp->cut_after = k > 0 ? k : 1;
+    } else if (f != NULL && (f->kind == LLM_FAKE_STREAM_ERROR ||
+                             f->kind == LLM_FAKE_STREAM_END)) {
+        /* the first k pieces, back to the last whole event */
+        size_t cut = 0, e = 0;
+        for (size_t i = 0; i < k; i++)
+            cut += pieces[i];
+        while (e < o.nends && o.ends[e] <= cut)
+            e++;
+        len = e > 0 ? o.ends[e - 1] : 0;
+        o.len = len;
+        o.nends = e;
+        if (f->kind == LLM_FAKE_STREAM_ERROR)
+            out_error(&o, api);
+        if (o.oom)
+            goto out;
+        n = out_pieces(lf, &o, len, pieces, max);
+        if (o.len > len && n < max)
+            pieces[n++] = o.len - len; /* the error event alone */
+        len = o.len;
+    }
+    body = fake_alloc(lf->fake, len + 1);
+    if (body == NULL)
+        goto out;
+    memcpy(body, o.buf, len);
+    resp->body = body;
+    resp->body_len = len;
+    resp->content_type = "text/event-stream";
+    resp->pieces = pieces;
+    resp->npieces = n;
+    resp->piece_delay_ms = lf->stream.chunk_delay_ms;
+    resp->on_piece = lf->stream.on_chunk;
+    resp->piece_arg = lf->stream.arg;
+    rc = 0;
+out:
+    free(o.buf);
+    free(o.ends);
+    return rc;
+}
+
+void
+llm_fake_set_stream(struct llm_fake *lf, const struct llm_fake_stream *st)
+{
+    if (st == NULL)
+        memset(&lf->stream, 0, sizeof(lf->stream));
+    else
+        lf->stream = *st;
 }
 
 static void
@@ -862,6 +1211,7 @@ serve(struct llm_fake *lf, char api, const struct fake_request *req,
     }
     snprintf(e.model, sizeof(e.model), "%s", p.model);
     e.prompt_tokens = p.prompt_tokens;
+    e.stream = p.stream;
     m = model_find(lf, p.model, 0);
     if (m == NULL)
         m = &lf->dflt;
@@ -918,10 +1268,23 @@ serve(struct llm_fake *lf, char api, const struct fake_request *req,
 
     resp->delay_ms += fault.delay_ms;
     e.kind = fault.kind;
+    /* a stream fault on a request that does not stream */
+    if (!p.stream && fault.kind == LLM_FAKE_STREAM_CUT)
+        fault.kind = LLM_FAKE_PARTIAL;
+    else if (!p.stream && fault.kind == LLM_FAKE_STREAM_END)
+        fault.kind = LLM_FAKE_TRUNCATED;
+    else if (!p.stream && fault.kind == LLM_FAKE_STREAM_ERROR) {
+        fault.kind = LLM_FAKE_STATUS;
+        fault.status = api == 'a' ? 529 : 500;
+    }
     switch (fault.kind) {
-    case LLM_FAKE_OK: {
+    case LLM_FAKE_OK:
+    case LLM_FAKE_STREAM_CUT:
+    case LLM_FAKE_STREAM_ERROR:
+    case LLM_FAKE_STREAM_END: {
         const char *ans = fault.text;
         char *echo = NULL;
+        int src;
         if (ans == NULL) {
             const char *u = p.last_user ? p.last_user : "";
             size_t n = strlen(u);
@@ -932,9 +1295,19 @@ serve(struct llm_fake *lf, char api, const struct fake_request *req,
             memcpy(echo + 6, u, n + 1);
             ans = echo;
         }
-        body = ok_body(lf, api, &p, ans, &completion);
-        free(echo);
-        lf->stats.ok++;
+        if (p.stream) {
+            src = stream_reply(lf, api, &p, ans,
+                               fault.kind == LLM_FAKE_OK ? NULL : &fault, resp,
+                               &completion);
+            free(echo);
+            if (src != 0)
+                goto fail;
+        } else {
+            body = ok_body(lf, api, &p, ans, &completion);
+            free(echo);
+        }
+        if (fault.kind == LLM_FAKE_OK)
+            lf->stats.ok++;
         break;
     }
     case LLM_FAKE_429:

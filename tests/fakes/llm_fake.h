@@ -58,6 +58,14 @@ enum llm_fake_kind {
     LLM_FAKE_MALFORMED, /* 200 with a body that is not JSON */
     LLM_FAKE_TRUNCATED, /* 200 whose JSON is cut in half (HTTP complete) */
     LLM_FAKE_PARTIAL,   /* full Content-Length, half the body, close */
+    /* Streamed requests ("stream":true): the stream as usual up to
+     * llm_fake_stream.fault_chunks chunks (0: half of them), then */
+    LLM_FAKE_STREAM_CUT,   /* the connection drops (no last chunk) */
+    LLM_FAKE_STREAM_ERROR, /* an error event: Anthropic overloaded_error,
+                              OpenAI a server_error chunk; then the end */
+    LLM_FAKE_STREAM_END,   /* a clean end without [DONE] / message_stop */
+    /* (not streamed: CUT is PARTIAL, END is TRUNCATED, ERROR is the
+     * status 529 (Anthropic) or 500 (OpenAI)) */
     LLM_FAKE_KIND_COUNT
 };
 
@@ -109,6 +117,7 @@ struct llm_fake_entry {
     enum llm_fake_kind kind; /* what was served */
     int from_bucket;         /* 1: a 429 from the rpm/tpm buckets */
     int64_t prompt_tokens;   /* the fake's estimate */
+    int stream;              /* 1: the request asked for a stream */
 };
 
 struct llm_fake_stats {
@@ -118,6 +127,31 @@ struct llm_fake_stats {
     uint64_t scripted;   /* scripted or default faults served */
     uint64_t status[6];  /* by class: [2]=2xx, [4]=4xx, [5]=5xx */
 };
+
+/*
+ * Streamed replies, for requests with "stream":true, in the provider's
+ * SSE shape: OpenAI chat.completion.chunk data lines (a role chunk, text
+ * chunks, a finish_reason chunk, the usage chunk when stream_options.
+ * include_usage, "data: [DONE]"); Anthropic message_start,
+ * content_block_start, ping, content_block_delta..., content_block_stop,
+ * message_delta, message_stop.  The answer is cut into tokens (words
+ * with their leading blanks), tokens_per_event of them per text event;
+ * the body goes out as HTTP chunks of events_per_chunk events, or of
+ * chunk_bytes bytes cut anywhere, chunk_delay_ms apart.
+ */
+struct llm_fake_stream {
+    int tokens_per_event; /* 0 = 1 */
+    int events_per_chunk; /* 0 = 1 */
+    size_t chunk_bytes;   /* > 0: fixed-size chunks instead */
+    int chunk_delay_ms;
+    int fault_chunks; /* where LLM_FAKE_STREAM_* strike; 0 = half */
+    /* after each chunk is handed to the socket (index from 0) */
+    void (*on_chunk)(size_t index, void *arg);
+    void *arg;
+};
+
+/* Settings for every streamed reply from now on; NULL = the defaults. */
+void llm_fake_set_stream(struct llm_fake *lf, const struct llm_fake_stream *s);
 
 #define LLM_FAKE_LOG_MAX 100000
 #define LLM_FAKE_MODELS_MAX 32

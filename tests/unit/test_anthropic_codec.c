@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "llm/sse.h"
 #include "tests/t.h"
 
 #define N(a) (sizeof(a) / sizeof(*(a)))
@@ -60,7 +61,10 @@ test_build(void)
         {"no messages", {"c", NULL, plain, 0, 5, 0}, NULL},
         {"max_tokens required", {"c", NULL, plain, 1, 0, 0}, NULL},
         {"no model", {NULL, NULL, plain, 1, 5, 0}, NULL},
-        {"stream", {"c", NULL, plain, 1, 5, 1}, NULL},
+        {"stream",
+         {"c", NULL, plain, 1, 5, 1},
+         "{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":"
+         "\"user\",\"content\":\"hi\"}],\"stream\":true}"},
     };
 
     for (size_t i = 0; i < N(cases); i++) {
@@ -274,9 +278,168 @@ test_bounds(void)
     }
 }
 
+/* ---- streams ---- */
+
+struct dec {
+    struct llm_stream s;
+    struct llm_error_info err;
+    enum llm_stream_status last;
+    int grew; /* events after which the text was longer */
+};
+
+static int
+dec_event(const char *name, const char *data, size_t len, void *arg)
+{
+    struct dec *d = arg;
+    size_t before = d->s.len;
+
+    d->last = anthropic_stream_event(&d->s, name, data, len, &d->err);
+    d->grew += d->s.len > before;
+    return d->last == LLM_STREAM_FAIL;
+}
+
+#define EV(name, data) "event: " name "\ndata: " data "\n\n"
+#define START                                                                  \
+    EV("message_start",                                                        \
+       "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":"   \
+       "\"message\",\"role\":\"assistant\",\"content\":[],\"model\":\"c\","    \
+       "\"stop_reason\":null,\"usage\":{\"input_tokens\":25,"                  \
+       "\"output_tokens\":1}}}")
+#define BLOCK(i, type)                                                         \
+    EV("content_block_start",                                                  \
+       "{\"type\":\"content_block_start\",\"index\":" i ",\"content_block\":{" \
+       "\"type\":\"" type "\",\"text\":\"\"}}")
+#define DELTA(i, text)                                                         \
+    EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":" i \
+                              ",\"delta\":{\"type\":"                          \
+                              "\"text_delta\",\"text\":\"" text "\"}}")
+#define BSTOP(i)                                                               \
+    EV("content_block_stop",                                                   \
+       "{\"type\":\"content_block_stop\",\"index\":" i "}")
+#define MDELTA                                                                 \
+    EV("message_delta",                                                        \
+       "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\","  \
+       "\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}")
+#define PING EV("ping", "{\"type\": \"ping\"}")
+#define MSTOP EV("message_stop", "{\"type\":\"message_stop\"}")
+
+static void
+test_stream(void)
+{
+    static const struct {
+        const char *name;
+        const char *in;
+        int ok;
+        const char *text;
+        int64_t in_tok, out_tok;
+        const char *finish;
+        enum errclass cls; /* when !ok */
+        int grew;
+    } cases[] = {
+        {"whole",
+         START BLOCK("0", "text") PING DELTA("0", "Hel") DELTA("0", "lo")
+             BSTOP("0") MDELTA MSTOP,
+         1, "Hello", 25, 15, "end_turn", 0, 2},
+        {"two text blocks, a tool block skipped",
+         START BLOCK("0", "text") DELTA("0", "a") BSTOP("0")
+             EV("content_block_start",
+                "{\"type\":\"content_block_start\",\"index\":1,"
+                "\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\"}}")
+                 EV("content_block_delta",
+                    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{"
+                    "\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}")
+                     BSTOP("1") BLOCK("2", "text") DELTA("2", "b") MDELTA MSTOP,
+         1, "ab", 25, 15, "end_turn", 0, 2},
+        {"no usage at all",
+         EV("message_start", "{\"type\":\"message_start\",\"message\":{}}")
+             DELTA("0", "x") MSTOP,
+         1, "x", -1, -1, "", 0, 1},
+        {"type from the event name",
+         "event: content_block_delta\ndata: {\"delta\":{\"type\":"
+         "\"text_delta\",\"text\":\"n\"}}\n\nevent: message_stop\ndata: {}\n\n",
+         1, "n", -1, -1, "", 0, 1},
+        {"unknown events ignored",
+         START EV("future_event", "{\"type\":\"future_event\"}") DELTA("0", "k")
+             MSTOP,
+         1, "k", 25, 1, "", 0, 1},
+        {"after message_stop ignored",
+         START DELTA("0", "a") MSTOP DELTA("0", "b"), 1, "a", 25, 1, "", 0, 1},
+        {"cut before message_stop",
+         START BLOCK("0", "text") DELTA("0", "Hel") MDELTA, 0, "Hel", 0, 0, "",
+         ERRCLASS_NETWORK, 1},
+        {"cut mid-event",
+         START DELTA("0", "Hel") "event: content_block_delta\n"
+                                 "data: {\"type\":\"content_",
+         0, "Hel", 0, 0, "", ERRCLASS_NETWORK, 1},
+        {"overloaded mid-stream",
+         START DELTA("0", "Hel")
+             EV("error", "{\"type\":\"error\",\"error\":{\"type\":"
+                         "\"overloaded_error\",\"message\":\"Overloaded\"}}")
+                 MSTOP,
+         0, "Hel", 0, 0, "", ERRCLASS_OVERLOADED, 1},
+        {"api_error mid-stream",
+         START EV("error", "{\"type\":\"error\",\"error\":{\"type\":"
+                           "\"api_error\",\"message\":\"Internal server "
+                           "error\"}}"),
+         0, "", 0, 0, "", ERRCLASS_SERVER, 0},
+        {"rate limit mid-stream",
+         EV("error", "{\"type\":\"error\",\"error\":{\"type\":"
+                     "\"rate_limit_error\",\"message\":\"slow\"}}"),
+         0, "", 0, 0, "", ERRCLASS_RATE_LIMITED, 0},
+        {"bare error event", EV("error", "{\"type\":\"error\"}"), 0, "", 0, 0,
+         "", ERRCLASS_SERVER, 0},
+        {"malformed data", START "event: ping\ndata: {\n\n" MSTOP, 0, "", 0, 0,
+         "", ERRCLASS_SERVER, 0},
+    };
+
+    for (size_t i = 0; i < N(cases); i++) {
+        const char *in = cases[i].in;
+        size_t len = strlen(in);
+
+        for (size_t cut = 0; cut <= len; cut++) {
+            struct dec d;
+            struct sse p;
+            struct llm_reply r;
+            int rc;
+
+            memset(&d, 0, sizeof(d));
+            memset(&r, 0, sizeof(r));
+            llm_stream_init(&d.s);
+            sse_init(&p);
+            if (sse_feed(&p, in, cut, dec_event, &d) == SSE_OK)
+                sse_feed(&p, in + cut, len - cut, dec_event, &d);
+            rc = d.last == LLM_STREAM_FAIL ? -1
+                                           : llm_stream_reply(&d.s, &r, &d.err);
+            if (cut == 0) {
+                T_OKF((rc == 0) == cases[i].ok, "%s", cases[i].name);
+                T_OKF(cases[i].ok || d.err.cls == cases[i].cls, "%s: class %s",
+                      cases[i].name, errclass_name(d.err.cls));
+                T_OKF(d.grew == cases[i].grew, "%s: grew %d", cases[i].name,
+                      d.grew);
+                if (rc == 0) {
+                    T_EQ_STR(r.text, cases[i].text);
+                    T_EQ_STR(r.finish_reason, cases[i].finish);
+                    T_EQ_INT(r.prompt_tokens, cases[i].in_tok);
+                    T_EQ_INT(r.completion_tokens, cases[i].out_tok);
+                    T_EQ_STR(r.id, strstr(in, "msg_1") ? "msg_1" : "");
+                } else {
+                    T_EQ_STR(d.s.text ? d.s.text : "", cases[i].text);
+                }
+            } else if ((rc == 0) != cases[i].ok ||
+                       (rc == 0 && strcmp(r.text, cases[i].text) != 0)) {
+                T_OKF(0, "%s: split at %zu differs", cases[i].name, cut);
+            }
+            llm_reply_release(&r);
+            llm_stream_release(&d.s);
+            sse_release(&p);
+        }
+    }
+}
+
 int
 main(void)
 {
+    test_stream();
     test_build();
     test_headers();
     test_reply();

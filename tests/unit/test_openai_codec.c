@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "llm/sse.h"
 #include "tests/t.h"
 
 #define N(a) (sizeof(a) / sizeof(*(a)))
@@ -78,7 +79,11 @@ test_build(void)
         {"empty model", {"", NULL, plain, 1, 7, 0}, NULL},
         {"no messages", {"m", NULL, plain, 0, 7, 0}, NULL},
         {"max_tokens 0", {"m", NULL, plain, 1, 0, 0}, NULL},
-        {"stream", {"m", NULL, plain, 1, 7, 1}, NULL},
+        {"stream",
+         {"m", NULL, plain, 1, 7, 1},
+         "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}"
+         "],\"max_tokens\":7,\"stream\":true,\"stream_options\":{"
+         "\"include_usage\":true}}"},
         {"null text", {"m", NULL, nulltext, 1, 7, 0}, NULL},
     };
 
@@ -381,9 +386,172 @@ test_bounds(void)
     }
 }
 
+/* ---- streams ---- */
+
+struct dec {
+    struct llm_stream s;
+    struct llm_error_info err;
+    enum llm_stream_status last;
+    int grew; /* events after which the text was longer */
+};
+
+static int
+dec_event(const char *name, const char *data, size_t len, void *arg)
+{
+    struct dec *d = arg;
+    size_t before = d->s.len;
+
+    d->last = openai_stream_event(&d->s, name, data, len, &d->err);
+    d->grew += d->s.len > before;
+    return d->last == LLM_STREAM_FAIL;
+}
+
+#define CHUNK(content)                                                         \
+    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\","       \
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":" content "},"           \
+    "\"finish_reason\":null}],\"usage\":null}\n\n"
+#define FINISH                                                                 \
+    "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":{},"     \
+    "\"finish_reason\":\"stop\"}],\"usage\":null}\n\n"
+#define USAGE                                                                  \
+    "data: {\"id\":\"chatcmpl-1\",\"choices\":[],\"usage\":{"                  \
+    "\"prompt_tokens\":9,\"completion_tokens\":3,\"total_tokens\":12}}\n\n"
+#define DONE "data: [DONE]\n\n"
+
+static void
+test_stream(void)
+{
+    static const struct {
+        const char *name;
+        const char *in;
+        int ok; /* 1: llm_stream_reply succeeds */
+        const char *text;
+        int64_t in_tok, out_tok;
+        const char *finish;
+        enum errclass cls; /* when !ok */
+        int grew;
+    } cases[] = {
+        {"whole",
+         CHUNK("\"\"") CHUNK("\"Hel\"") CHUNK("\"lo\"") FINISH USAGE DONE, 1,
+         "Hello", 9, 3, "stop", 0, 2},
+        {"no usage chunk", CHUNK("\"a\"") FINISH DONE, 1, "a", -1, -1, "stop",
+         0, 1},
+        {"role chunk, null content", CHUNK("null") CHUNK("\"x\"") FINISH DONE,
+         1, "x", -1, -1, "stop", 0, 1},
+        {"refusal",
+         "data: {\"choices\":[{\"delta\":{\"content\":null,\"refusal\":"
+         "\"no\"}}]}\n\n" DONE,
+         1, "no", -1, -1, "", 0, 1},
+        {"after DONE ignored", CHUNK("\"a\"") DONE CHUNK("\"b\"") "data: {\n\n",
+         1, "a", -1, -1, "", 0, 1},
+        {"escapes and utf-8", CHUNK("\"caf\\u00e9 \\n\xe4\xbd\xa0\"") DONE, 1,
+         "caf\xc3\xa9 \n\xe4\xbd\xa0", -1, -1, "", 0, 1},
+        {"invalid utf-8 replaced", CHUNK("\"a\xff\"") DONE, 1, "a\xef\xbf\xbd",
+         -1, -1, "", 0, 1},
+        {"comments and CRLF",
+         ": OPENROUTER PROCESSING\r\n\r\ndata: {\"choices\":[{\"delta\":{"
+         "\"content\":\"k\"}}]}\r\n\r\ndata: [DONE]\r\n\r\n",
+         1, "k", -1, -1, "", 0, 1},
+        {"cut before DONE", CHUNK("\"Hel\"") CHUNK("\"lo\"") FINISH, 0, "Hello",
+         -1, -1, "stop", ERRCLASS_NETWORK, 2},
+        {"cut mid-event", CHUNK("\"Hel\"") "data: {\"choices\":[{\"del", 0,
+         "Hel", -1, -1, "", ERRCLASS_NETWORK, 1},
+        {"empty stream", "", 0, "", -1, -1, "", ERRCLASS_NETWORK, 0},
+        {"error chunk mid-stream",
+         CHUNK("\"a\"") "data: {\"error\":{\"message\":\"The server had an "
+                        "error\",\"type\":\"server_error\",\"param\":null,"
+                        "\"code\":null}}\n\n" DONE,
+         0, "a", -1, -1, "", ERRCLASS_SERVER, 1},
+        {"unknown error chunk is server",
+         "data: {\"error\":{\"message\":\"oops\"}}\n\n", 0, "", -1, -1, "",
+         ERRCLASS_SERVER, 0},
+        {"rate limit error chunk",
+         "data: {\"error\":{\"message\":\"slow down\",\"type\":\"requests\","
+         "\"code\":\"rate_limit_exceeded\"}}\n\n",
+         0, "", -1, -1, "", ERRCLASS_RATE_LIMITED, 0},
+        {"malformed chunk", CHUNK("\"a\"") "data: {\"choices\":\n\n" DONE, 0,
+         "a", -1, -1, "", ERRCLASS_SERVER, 1},
+    };
+
+    for (size_t i = 0; i < N(cases); i++) {
+        const char *in = cases[i].in;
+        size_t len = strlen(in);
+
+        /* whole, then split at every byte: the same outcome */
+        for (size_t cut = 0; cut <= len; cut++) {
+            struct dec d;
+            struct sse p;
+            struct llm_reply r;
+            int rc;
+
+            memset(&d, 0, sizeof(d));
+            llm_stream_init(&d.s);
+            sse_init(&p);
+            if (sse_feed(&p, in, cut, dec_event, &d) == SSE_OK)
+                sse_feed(&p, in + cut, len - cut, dec_event, &d);
+            if (d.last == LLM_STREAM_FAIL) {
+                rc = -1;
+                memset(&r, 0, sizeof(r));
+            } else {
+                rc = llm_stream_reply(&d.s, &r, &d.err);
+            }
+            if (cut == 0) {
+                T_OKF((rc == 0) == cases[i].ok, "%s", cases[i].name);
+                T_OKF(cases[i].ok || d.err.cls == cases[i].cls, "%s: class %s",
+                      cases[i].name, errclass_name(d.err.cls));
+                T_OKF(d.grew == cases[i].grew, "%s: grew %d", cases[i].name,
+                      d.grew);
+                if (rc == 0) {
+                    T_EQ_STR(r.text, cases[i].text);
+                    T_EQ_STR(r.finish_reason, cases[i].finish);
+                    T_EQ_INT(r.prompt_tokens, cases[i].in_tok);
+                    T_EQ_INT(r.completion_tokens, cases[i].out_tok);
+                } else {
+                    T_EQ_STR(d.s.text ? d.s.text : "", cases[i].text);
+                }
+            } else if ((rc == 0) != cases[i].ok ||
+                       (rc == 0 && strcmp(r.text, cases[i].text) != 0)) {
+                T_OKF(0, "%s: split at %zu differs", cases[i].name, cut);
+            }
+            if (rc == 0) {
+                T_OK(d.s.text == NULL); /* moved to the reply */
+                T_EQ_STR(r.id, strstr(in, "chatcmpl-1") ? "chatcmpl-1" : "");
+            }
+            llm_reply_release(&r);
+            llm_stream_release(&d.s);
+            sse_release(&p);
+        }
+    }
+}
+
+static void
+test_stream_bounds(void)
+{
+    struct llm_stream s;
+    struct llm_error_info e;
+    char *big = malloc(LLM_TEXT_MAX + 64);
+    size_t n;
+
+    /* text over LLM_TEXT_MAX over two chunks: a bad reply */
+    llm_stream_init(&s);
+    n = (size_t)snprintf(big, 64, "{\"choices\":[{\"delta\":{\"content\":\"");
+    memset(big + n, 'x', LLM_TEXT_MAX / 2 + 1);
+    memcpy(big + n + LLM_TEXT_MAX / 2 + 1, "\"}}]}", 6);
+    n += LLM_TEXT_MAX / 2 + 1 + 5;
+    T_EQ_INT(openai_stream_event(&s, "message", big, n, &e), LLM_STREAM_MORE);
+    T_EQ_INT(openai_stream_event(&s, "message", big, n, &e), LLM_STREAM_FAIL);
+    T_EQ_INT(e.cls, ERRCLASS_SERVER);
+    T_EQ_STR(e.type, LLM_BAD_REPLY);
+    llm_stream_release(&s);
+    llm_stream_release(NULL);
+    free(big);
+}
+
 int
 main(void)
 {
+    test_stream();
+    test_stream_bounds();
     test_build();
     test_headers();
     test_reply();
