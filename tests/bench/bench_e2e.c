@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /*
@@ -134,8 +135,14 @@ env_close(struct env *e)
 {
     char cmd[128];
 
-    if (e->pd.pid > 0)
-        parleyd_child_stop(&e->pd, &e->loop, SIGTERM, 10000);
+    if (e->pd.pid > 0) {
+        int st = parleyd_child_stop(&e->pd, &e->loop, SIGTERM, 10000);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr,
+                    "bench_e2e: parleyd did not exit 0 on SIGTERM "
+                    "(status %d, log in %s)\n",
+                    st, e->dir);
+    }
     parleyd_child_close(&e->pd);
     if (e->tg != NULL)
         telegram_fake_free(e->tg);

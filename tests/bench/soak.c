@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,6 +82,8 @@ struct soak {
     int64_t next_kill_us, next_gw_us, next_fault_us, next_outage_us,
         outage_end_us, next_rss_us;
     int kills, restarts, gw_events, faults, outages, ready_fail;
+    int died;      /* exits nobody asked for */
+    int last_exit; /* wait status of the final SIGTERM stop */
     struct life lives[256];
     int nlives;
     int traffic_on;
@@ -538,10 +541,18 @@ report(struct soak *s, const char *path, double secs, int kill_every,
             extra[0] + extra[1] + extra[2], unmatched[0], unmatched[1],
             unmatched[2], unfinished);
     fprintf(f, "\n**Result: %s** (%d lost or duplicated).\n",
-            bad == 0 && drained ? "PASS" : "FAIL", bad);
+            bad == 0 && drained && s->died == 0 ? "PASS" : "FAIL", bad);
     fprintf(f, "\n## Faults injected\n\n| what | count |\n|---|---|\n");
     fprintf(f, "| kill -9 of parleyd / restarts (READY=1 seen) | %d / %d |\n",
             s->kills, s->restarts);
+    fprintf(f,
+            "| parleyd exits nobody asked for / READY=1 missing after a "
+            "start / final SIGTERM stop | %d / %d / %s |\n",
+            s->died, s->ready_fail,
+            s->last_exit != -1 && WIFEXITED(s->last_exit) &&
+                    WEXITSTATUS(s->last_exit) == 0
+                ? "exit 0"
+                : "NOT exit 0");
     fprintf(f, "| gateway disconnects (Discord + Slack) | %d |\n",
             s->gw_events);
     fprintf(f, "| LLM scripted faults / outages | %d / %d |\n", s->faults,
@@ -596,8 +607,8 @@ report(struct soak *s, const char *path, double secs, int kill_every,
             "soak: %d messages, lost %d/%d/%d, duplicated %d/%d/%d "
             "(telegram/discord/slack), kills %d, drained %d -> %s\n",
             s->n, lost[0], lost[1], lost[2], dup[0], dup[1], dup[2], s->kills,
-            drained, bad == 0 && drained ? "PASS" : "FAIL");
-    return bad == 0 && drained ? 0 : 1;
+            drained, bad == 0 && drained && s->died == 0 ? "PASS" : "FAIL");
+    return bad == 0 && drained && s->died == 0 ? 0 : 1;
 }
 
 int
@@ -658,6 +669,7 @@ main(int argc, char **argv)
             break;
         if (!parleyd_child_alive(&s.pd)) {
             fprintf(stderr, "soak: parleyd died on its own (log: %s)\n", log);
+            s.died++;
             life_end(&s, 0);
             if (start_parleyd(&s) == 0)
                 s.restarts++;
@@ -679,7 +691,7 @@ main(int argc, char **argv)
     fprintf(stderr, "soak: drain %s after %.1f s\n",
             drained ? "complete" : "incomplete", (mono_us() - t_drain) / 1e6);
     life_end(&s, 0);
-    parleyd_child_stop(&s.pd, &s.loop, SIGTERM, 10000);
+    s.last_exit = parleyd_child_stop(&s.pd, &s.loop, SIGTERM, 10000);
     rc = report(&s, argv[4], secs, kill_every, drained,
                 (mono_us() - t_drain) / 1e6);
     if (rc != 0 || getenv("SOAK_KEEP") != NULL) {
