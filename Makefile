@@ -6,6 +6,10 @@
 #                   then each fuzz target briefly (scripts/test.sh)
 #   make check      the same tests under ASan+UBSan (build-san/)
 #   make demo       deps + build + run parleyd against the fakes
+#   make bench      benchmarks → docs/benchmarks.md (numbers, never asserted)
+#   make soak       parleyd against the fakes with faults and kill -9 for
+#                   SOAK_SECONDS (600) → docs/soak.md; fails on a lost or
+#                   duplicated message (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format-check, make clean
 
@@ -79,6 +83,11 @@ INTEG_BIN := $(INTEG_SRC:%.c=$(BUILD)/%)
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 
+# make soak: tests/bench/soak.c, a driver like the benchmarks
+SOAK_BIN := $(BUILD)/tests/bench/soak
+SOAK_SECONDS ?= 600
+SOAK_KILL_EVERY ?= 60
+
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:%.c=$(BUILD)/%)
 FUZZ_SECONDS ?= 60
@@ -86,9 +95,9 @@ FUZZ_SECONDS ?= 60
 PROGS    := $(BUILD)/parleyd $(if $(wildcard bot/parleyctl.c),$(BUILD)/parleyctl)
 
 .PHONY: all tests deps test check demo install uninstall format format-check \
-        clean run-tests bench fuzz fuzz-build
+        clean run-tests bench fuzz fuzz-build soak
 all: $(PROGS) $(FAKE_BIN)
-tests: all $(UNIT_BIN) $(INTEG_BIN) $(BENCH_BIN)
+tests: all $(UNIT_BIN) $(INTEG_BIN) $(BENCH_BIN) $(SOAK_BIN)
 
 # V=1 shows the full commands
 ifeq ($(V),1)
@@ -166,6 +175,12 @@ check:
 bench: deps
 	$(MAKE) all $(BENCH_BIN)
 	@sh scripts/bench.sh $(BUILD)
+
+# Not part of make test: minutes of traffic, faults and kill -9 (docs/soak.md).
+soak: deps
+	$(MAKE) all $(SOAK_BIN)
+	@SOAK_SECONDS=$(SOAK_SECONDS) SOAK_KILL_EVERY=$(SOAK_KILL_EVERY) \
+	    sh scripts/soak.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all

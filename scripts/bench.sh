@@ -35,13 +35,41 @@ doing anything, and `curl_global_init` (OpenSSL 3 initialisation) adds
 the same libraries; the private dirty line is what parleyd itself holds.
 NOTE
     for b in "$BUILD"/tests/bench/bench_*; do
-        case "$b" in *.o|*.d|*/bench_daemon) continue ;; esac
+        case "$b" in *.o|*.d|*/bench_daemon|*/bench_e2e) continue ;; esac
         [ -x "$b" ] || continue
         echo
         echo "## ${b##*/bench_}"
         echo
         "$b"
     done
+    echo
+    echo "## End to end"
+    echo
+    cat <<'NOTE'
+The real parleyd as a child process of `tests/bench/bench_e2e`, which runs the
+Telegram and LLM fakes (`tests/fakes/`) in-process on one libuv loop: private
+chats, parley's send pacing and the fake's flood limits out of the way, LLM
+pacing and streaming off, limits off except in d. Times are the fakes' arrival
+stamps and the driver's injection stamps, one monotonic clock (`fake_now_us`).
+"Handed to parleyd" is the getUpdates request whose reply carried the update;
+"LLM reply sent" is the LLM request's arrival (the fake answers in the same
+loop turn). The fakes share the machine with parleyd: the bench process's CPU
+is shown where it matters. Reproduce: `make bench`, or one scenario with
+`build/tests/bench/bench_e2e build/parleyd throughput|latency|inflight|flood`
+(`BENCH_E2E_SCALE=0.2` for a quick look).
+
+NOTE
+    "$BUILD/tests/bench/bench_e2e" "$BUILD/parleyd"
+    echo
+    echo "## Soak"
+    echo
+    if [ -f docs/soak.md ]; then
+        echo "\`make soak\` (not part of \`make test\`) runs parleyd against every fake with LLM"
+        echo "faults, gateway disconnects and kill -9, then counts answers by message id:"
+        echo "[soak.md](soak.md). Last result: $(grep -m1 '^\*\*Result' docs/soak.md || echo none)"
+    else
+        echo "\`make soak\` writes [soak.md](soak.md) (not run yet)."
+    fi
 } >"$TMP"
 mv "$TMP" "$OUT"
 trap - EXIT

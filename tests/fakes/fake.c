@@ -190,6 +190,12 @@ fake_now_ms(void)
     return (int64_t)(uv_hrtime() / 1000000u);
 }
 
+int64_t
+fake_now_us(void)
+{
+    return (int64_t)(uv_hrtime() / 1000u);
+}
+
 /* ---- small helpers ---------------------------------------------------- */
 
 size_t
@@ -721,7 +727,8 @@ http_begin(struct fake *f, struct lws *wsi)
     x->req = calloc(1, sizeof(*x->req));
     if (x->req == NULL)
         goto out;
-    x->req->req.t_ms = fake_now_ms();
+    x->req->req.t_us = fake_now_us();
+    x->req->req.t_ms = x->req->req.t_us / 1000;
     m = lws_http_get_uri_and_method(wsi, &uri, &uri_len);
     snprintf(x->req->method, sizeof(x->req->method), "%s", method_name(m));
     x->req->req.method = x->req->method;

@@ -36,6 +36,8 @@ void fake_free(struct fake *f);
 
 /* Monotonic clock in ms, the same one that stamps fake_request.t_ms. */
 int64_t fake_now_ms(void);
+/* The same clock in microseconds (fake_request.t_us). */
+int64_t fake_now_us(void);
 
 struct fake_request {
     const char *method; /* "GET", "POST", ... */
@@ -43,6 +45,7 @@ struct fake_request {
     const char *body;   /* NUL-terminated copy, NULL when empty */
     size_t body_len;    /* bytes received (capped by the body limit) */
     int64_t t_ms;       /* arrival, fake_now_ms() clock */
+    int64_t t_us;       /* the same instant, fake_now_us() (benchmarks) */
 };
 
 /*

@@ -1,0 +1,746 @@
+/* bench_e2e: the real parleyd (a child process) between the Telegram fake and
+ * the LLM fake: throughput, added latency, 10,000 conversations in flight,
+ * and a flood of over-limit users next to normal ones. */
+#include "tests/fakes/fake.h"
+#include "tests/fakes/llm_fake.h"
+#include "tests/fakes/parleyd_child.h"
+#include "tests/fakes/telegram_fake.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * usage: bench_e2e [PARLEYD] [throughput|latency|inflight|flood]...
+ *
+ * The fakes run in this process on one libuv loop; parleyd runs as a child
+ * with its state in a fresh /tmp directory, Telegram's and parley's own
+ * send pacing off and the fake's flood limits raised out of the way, LLM
+ * pacing off (rpm = tpm = 0), streaming off.  Every message is a private
+ * chat of its own with the text "zqN", so the fake logs of the LLM
+ * (request bodies) and of Telegram (sendMessage bodies) say which message
+ * each request belongs to.  Times are the fakes' arrival stamps
+ * (fake_request.t_us, CLOCK_MONOTONIC via uv_hrtime) and this process's
+ * injection stamps, the same clock.
+ *
+ * "Handed to parleyd" is the arrival of the getUpdates request whose reply
+ * carried the update (the first one after the injection whose offset
+ * window [offset, offset + 100) holds the update id): the fake decides a
+ * reply when the request arrives, and answers at once when updates are
+ * pending.  "LLM reply sent" is the LLM request's arrival: the fake's
+ * latency is 0, so its reply leaves within the same loop turn.
+ *
+ * Numbers are printed as a Markdown table (stdout); nothing is asserted.
+ * BENCH_E2E_SCALE=0.2 shrinks every scenario (a quick look).
+ */
+
+#define TG_PATH "/bot" TELEGRAM_FAKE_TOKEN "/"
+#define POLL_LIMIT 100
+
+struct env {
+    uv_loop_t loop;
+    struct telegram_fake *tg;
+    struct llm_fake *llm;
+    struct parleyd_child pd;
+    char dir[64];
+    const char *bin;
+};
+
+/* per message */
+struct msg {
+    int64_t chat;
+    int64_t update_id;
+    int64_t inject_us, handed_us, llm_us, sent_us;
+    int sends; /* sendMessage requests carrying its answer */
+};
+
+static double scale = 1.0;
+
+static int
+scaled(int n)
+{
+    int v = (int)(n * scale);
+    return v > 10 ? v : 10;
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static int
+write_conf(struct env *e, const char *limits)
+{
+    char path[128];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/parley.conf", e->dir);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f,
+            "[bot]\nstate_dir = %s/state\nmetrics_listen =\nlog_level = warn\n"
+            "\n[telegram]\ntoken = %s\napi_base = %s\npoll_timeout = 1s\n"
+            "chat_send_rate = off\ngroup_send_rate = off\n"
+            "global_send_rate = off\n"
+            "\n[limits]\n%s\n"
+            "\n[llm]\nmodels = main\nstream = false\n"
+            "\n[model.main]\napi = openai\n"
+            "base_url = http://127.0.0.1:%d/v1\napi_key = sk-bench-0123456789\n"
+            "name = gpt-bench\nrpm = 0\ntpm = 0\n",
+            e->dir, TELEGRAM_FAKE_TOKEN, telegram_fake_base(e->tg), limits,
+            llm_fake_port(e->llm));
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+static int
+env_open(struct env *e, const char *bin, const char *limits, int llm_latency_ms)
+{
+    char conf[128], log[128];
+
+    memset(e, 0, sizeof(*e));
+    e->bin = bin;
+    e->pd.notify_fd = -1;
+    snprintf(e->dir, sizeof(e->dir), "/tmp/parley-e2e-XXXXXX");
+    if (mkdtemp(e->dir) == NULL)
+        return -1;
+    uv_loop_init(&e->loop);
+    e->tg = telegram_fake_new(&e->loop, 0, NULL);
+    e->llm = llm_fake_new(&e->loop, 0);
+    if (e->tg == NULL || e->llm == NULL)
+        return -1;
+    /* out of the way: private chats only, so the group window is unused */
+    telegram_fake_set_limits(e->tg, 1000000, 1, 0, 0, 10000000, 1000);
+    telegram_fake_set_hold_max(e->tg, 2);
+    llm_fake_set_latency(e->llm, llm_latency_ms);
+    if (write_conf(e, limits) == -1)
+        return -1;
+    snprintf(conf, sizeof(conf), "%s/parley.conf", e->dir);
+    snprintf(log, sizeof(log), "%s/parleyd.log", e->dir);
+    if (parleyd_child_init(&e->pd, bin, conf, log, e->dir) == -1 ||
+        parleyd_child_start(&e->pd) == -1)
+        return -1;
+    if (parleyd_child_wait_ready(&e->pd, &e->loop, 10000) == -1) {
+        fprintf(stderr, "bench_e2e: parleyd not ready (log: %s)\n", log);
+        return -1;
+    }
+    /* the first getUpdates: the connector is up */
+    loop_for(&e->loop, 300);
+    return 0;
+}
+
+static void
+env_close(struct env *e)
+{
+    char cmd[128];
+
+    if (e->pd.pid > 0) {
+        int st = parleyd_child_stop(&e->pd, &e->loop, SIGTERM, 10000);
+        if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            fprintf(stderr,
+                    "bench_e2e: parleyd did not exit 0 on SIGTERM "
+                    "(status %d, log in %s)\n",
+                    st, e->dir);
+    }
+    parleyd_child_close(&e->pd);
+    if (e->tg != NULL)
+        telegram_fake_free(e->tg);
+    if (e->llm != NULL)
+        llm_fake_free(e->llm);
+    uv_run(&e->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&e->loop);
+    if (getenv("BENCH_E2E_KEEP") == NULL) {
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", e->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench_e2e: cannot remove %s\n", e->dir);
+    } else {
+        fprintf(stderr, "bench_e2e: kept %s\n", e->dir);
+    }
+}
+
+static int
+inject(struct env *e, struct msg *m, int k)
+{
+    struct telegram_fake_msg tm;
+    char text[32];
+
+    memset(&tm, 0, sizeof(tm));
+    snprintf(text, sizeof(text), "zq%d", k);
+    tm.chat = m->chat;
+    tm.type = "private";
+    tm.text = text;
+    m->inject_us = mono_us();
+    m->update_id = telegram_fake_message(e->tg, &tm, NULL);
+    return m->update_id > 0 ? 0 : -1;
+}
+
+/* ---- reading the fakes' logs ----------------------------------------- */
+
+/* The k of the last "zqK" in s, -1 if none. */
+static int
+last_zq(const char *s)
+{
+    const char *p, *last = NULL;
+
+    if (s == NULL)
+        return -1;
+    for (p = strstr(s, "zq"); p != NULL; p = strstr(p + 2, "zq"))
+        if (p[2] >= '0' && p[2] <= '9')
+            last = p;
+    return last ? atoi(last + 2) : -1;
+}
+
+static int64_t
+json_int(const char *s, const char *key)
+{
+    char pat[40];
+    const char *p;
+
+    if (s == NULL)
+        return -1;
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    p = strstr(s, pat);
+    return p ? atoll(p + strlen(pat)) : -1;
+}
+
+/* Fills handed_us, llm_us, sent_us and sends of msgs[0..n). */
+static void
+collect(struct env *e, struct msg *msgs, int n)
+{
+    struct fake *tf = telegram_fake_server(e->tg);
+    struct fake *lf = llm_fake_fake(e->llm);
+    size_t i;
+
+    for (i = 0; i < fake_log_size(tf); i++) {
+        const struct fake_request *r = fake_log_get(tf, i);
+        if (strncmp(r->path, TG_PATH "getUpdates", strlen(TG_PATH) + 10) == 0) {
+            int64_t off = json_int(r->body, "offset");
+            /* update ids grow with k: the first k with an id >= off */
+            int lo = 0, hi = n;
+            while (lo < hi) {
+                int mid = lo + (hi - lo) / 2;
+                if (msgs[mid].update_id < off)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            for (int k = lo; k < n && msgs[k].update_id < off + POLL_LIMIT; k++)
+                if (msgs[k].handed_us == 0 && msgs[k].inject_us <= r->t_us)
+                    msgs[k].handed_us = r->t_us;
+        } else if (strncmp(r->path, TG_PATH "sendMessage",
+                           strlen(TG_PATH) + 11) == 0) {
+            int k = last_zq(r->body);
+            if (k < 0 || k >= n)
+                continue;
+            if (msgs[k].sends++ == 0)
+                msgs[k].sent_us = r->t_us;
+        }
+    }
+    for (i = 0; i < fake_log_size(lf); i++) {
+        const struct fake_request *r = fake_log_get(lf, i);
+        int k = last_zq(r->body);
+        if (k >= 0 && k < n && msgs[k].llm_us == 0)
+            msgs[k].llm_us = r->t_us;
+    }
+}
+
+static size_t
+sends(struct env *e)
+{
+    return fake_log_count(telegram_fake_server(e->tg), TG_PATH "sendMessage");
+}
+
+static int
+cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* p50 and p99 (and max) of to - from over msgs where both are set, in µs;
+ * returns the sample count. */
+static int
+pct(const struct msg *msgs, int n, size_t from_off, size_t to_off, int64_t *p50,
+    int64_t *p99, int64_t *max)
+{
+    int64_t *v = malloc(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    int c = 0;
+
+    *p50 = *p99 = *max = 0;
+    if (v == NULL)
+        return 0;
+    for (int k = 0; k < n; k++) {
+        int64_t a = *(const int64_t *)((const char *)&msgs[k] + from_off);
+        int64_t b = *(const int64_t *)((const char *)&msgs[k] + to_off);
+        if (a > 0 && b > 0)
+            v[c++] = b - a;
+    }
+    if (c > 0) {
+        qsort(v, (size_t)c, sizeof(v[0]), cmp64);
+        *p50 = v[(c - 1) / 2];
+        *p99 = v[(int)((c - 1) * 0.99)];
+        *max = v[c - 1];
+    }
+    free(v);
+    return c;
+}
+
+#define OFF(f) offsetof(struct msg, f)
+
+static void
+row_pct(const char *what, const struct msg *msgs, int n, size_t a, size_t b,
+        const char *target)
+{
+    int64_t p50, p99, max;
+    int c = pct(msgs, n, a, b, &p50, &p99, &max);
+
+    printf("| %s (%d samples): p50 / p99 / max | %.2f / %.2f / %.2f ms | %s "
+           "|\n",
+           what, c, p50 / 1000.0, p99 / 1000.0, max / 1000.0, target);
+}
+
+struct sent_cond {
+    struct env *e;
+    size_t want;
+};
+
+static int
+sent_cond(void *arg)
+{
+    struct sent_cond *s = arg;
+
+    return sends(s->e) >= s->want || !parleyd_child_alive(&s->e->pd);
+}
+
+/* ---- a. throughput ----------------------------------------------------- */
+
+static void
+bench_throughput(const char *bin)
+{
+    struct env e;
+    int n = scaled(10000);
+    struct msg *msgs = calloc((size_t)n, sizeof(*msgs));
+    struct sent_cond sc;
+    int64_t t0, t1, c0, c1, s0, s1, first = 0, last = 0;
+    int done = 0, dup = 0;
+
+    if (msgs == NULL || env_open(&e, bin,
+                                 "user = off\nchat = off\n"
+                                 "user_tokens = off",
+                                 0) == -1) {
+        printf("| throughput | failed to start | |\n");
+        goto out;
+    }
+    c0 = proc_cpu_ms(e.pd.pid);
+    s0 = self_cpu_ms();
+    t0 = mono_us();
+    for (int k = 0; k < n; k++) {
+        msgs[k].chat = 1000000 + k;
+        inject(&e, &msgs[k], k);
+    }
+    sc.e = &e;
+    sc.want = (size_t)n;
+    loop_until(&e.loop, sent_cond, &sc, 120000);
+    t1 = mono_us();
+    c1 = proc_cpu_ms(e.pd.pid);
+    s1 = self_cpu_ms();
+    collect(&e, msgs, n);
+    for (int k = 0; k < n; k++) {
+        if (msgs[k].sent_us == 0)
+            continue;
+        done++;
+        dup += msgs[k].sends > 1;
+        if (msgs[k].handed_us > 0 && (first == 0 || msgs[k].handed_us < first))
+            first = msgs[k].handed_us;
+        if (msgs[k].sent_us > last)
+            last = msgs[k].sent_us;
+    }
+    printf("| a. throughput: %d messages queued at the fake at once, each its "
+           "own private chat, LLM 0 ms; answered | %d of %d (%d sent twice) | "
+           "all |\n",
+           n, done, n, dup);
+    printf("| a. throughput, first update handed → last answer at the fake | "
+           "%.0f msg/s (%.2f s) | ≥ 5,000 msg/s |\n",
+           last > first ? done / ((last - first) / 1e6) : 0.0,
+           (last - first) / 1e6);
+    printf("| a. parleyd CPU / bench process CPU (all fakes) over %.1f s | "
+           "%.2f s / %.2f s | |\n",
+           (t1 - t0) / 1e6, (c1 - c0) / 1000.0, (s1 - s0) / 1000.0);
+    printf("| a. parleyd CPU per message (load-independent) | %.0f us | "
+           "< 200 us (5,000 msg/s on one core) |\n",
+           done > 0 ? (c1 - c0) * 1000.0 / done : 0.0);
+    printf("| a. parleyd RSS peak (VmHWM) | %.1f MB | |\n",
+           proc_hwm_kb(e.pd.pid) / 1024.0);
+out:
+    env_close(&e);
+    free(msgs);
+}
+
+/* ---- b. latency at a steady rate ------------------------------------ */
+
+struct pace {
+    struct env *e;
+    struct msg *msgs;
+    int n, injected, rate;
+    int64_t t0_us;
+};
+
+static int
+pace_cond(void *arg)
+{
+    struct pace *p = arg;
+    int64_t due = (mono_us() - p->t0_us) * p->rate / 1000000;
+
+    while (p->injected < p->n && p->injected < due) {
+        struct msg *m = &p->msgs[p->injected];
+        m->chat = 2000000 + p->injected;
+        inject(p->e, m, p->injected);
+        p->injected++;
+    }
+    return p->injected >= p->n || !parleyd_child_alive(&p->e->pd);
+}
+
+static void
+bench_latency(const char *bin)
+{
+    struct env e;
+    int rate = 1000, n = scaled(10000);
+    struct msg *msgs = calloc((size_t)n, sizeof(*msgs));
+    struct pace p;
+    struct sent_cond sc;
+    int64_t c0, c1, t0, t1;
+
+    if (msgs == NULL || env_open(&e, bin,
+                                 "user = off\nchat = off\n"
+                                 "user_tokens = off",
+                                 0) == -1) {
+        printf("| latency | failed to start | |\n");
+        goto out;
+    }
+    p.e = &e;
+    p.msgs = msgs;
+    p.n = n;
+    p.injected = 0;
+    p.rate = rate;
+    c0 = proc_cpu_ms(e.pd.pid);
+    t0 = p.t0_us = mono_us();
+    loop_until(&e.loop, pace_cond, &p, (int64_t)n * 1000 / rate + 10000);
+    sc.e = &e;
+    sc.want = (size_t)n;
+    loop_until(&e.loop, sent_cond, &sc, 30000);
+    t1 = mono_us();
+    c1 = proc_cpu_ms(e.pd.pid);
+    collect(&e, msgs, n);
+    printf("| b. %d messages at %d msg/s, LLM 0 ms: parleyd CPU | %.0f %% of "
+           "one core | |\n",
+           n, rate, (c1 - c0) / 10.0 / ((t1 - t0) / 1e6 * 100.0) * 100.0);
+    row_pct("b. handed to parleyd → LLM request at the fake", msgs, n,
+            OFF(handed_us), OFF(llm_us), "p99 < 2 ms");
+    row_pct("b. LLM reply sent → sendMessage at the fake", msgs, n, OFF(llm_us),
+            OFF(sent_us), "p99 < 2 ms");
+    row_pct("b. queued at the fake → answer at the fake (with the fake's "
+            "poll turn-around)",
+            msgs, n, OFF(inject_us), OFF(sent_us), "");
+out:
+    env_close(&e);
+    free(msgs);
+}
+
+/* ---- c. 10,000 conversations in flight -------------------------------- */
+
+struct inflight {
+    struct env *e;
+    size_t want, max_inflight;
+    long max_rss, rss_at_max;
+    int64_t next_sample, all_in_us, t0;
+};
+
+static int
+inflight_cond(void *arg)
+{
+    struct inflight *s = arg;
+    int64_t now = mono_us();
+    size_t in = fake_inflight(llm_fake_fake(s->e->llm));
+
+    if (in > s->max_inflight) {
+        s->max_inflight = in;
+        s->rss_at_max = proc_rss_kb(s->e->pd.pid);
+    }
+    if (s->all_in_us == 0 && llm_fake_log_size(s->e->llm) >= s->want)
+        s->all_in_us = now;
+    if (now >= s->next_sample) {
+        long r = proc_rss_kb(s->e->pd.pid);
+        if (r > s->max_rss)
+            s->max_rss = r;
+        s->next_sample = now + 100000;
+    }
+    return sends(s->e) >= s->want || !parleyd_child_alive(&s->e->pd);
+}
+
+static void
+bench_inflight(const char *bin)
+{
+    struct env e;
+    int n = scaled(10000), done = 0;
+    struct msg *msgs = calloc((size_t)n, sizeof(*msgs));
+    struct inflight s;
+    long rss0;
+    int64_t c0, c1, t0, t1;
+
+    if (msgs == NULL || env_open(&e, bin,
+                                 "user = off\nchat = off\n"
+                                 "user_tokens = off",
+                                 5000) == -1) {
+        printf("| in flight | failed to start | |\n");
+        goto out;
+    }
+    memset(&s, 0, sizeof(s));
+    s.e = &e;
+    s.want = (size_t)n;
+    rss0 = proc_rss_kb(e.pd.pid);
+    c0 = proc_cpu_ms(e.pd.pid);
+    t0 = s.t0 = mono_us();
+    for (int k = 0; k < n; k++) {
+        msgs[k].chat = 3000000 + k;
+        inject(&e, &msgs[k], k);
+    }
+    loop_until(&e.loop, inflight_cond, &s, 120000);
+    t1 = mono_us();
+    c1 = proc_cpu_ms(e.pd.pid);
+    collect(&e, msgs, n);
+    for (int k = 0; k < n; k++)
+        done += msgs[k].sent_us > 0;
+    printf("| c. %d conversations at once, LLM latency 5 s: answered | %d of "
+           "%d in %.1f s | all, ~5 s |\n",
+           n, done, n, (t1 - t0) / 1e6);
+    printf("| c. most LLM requests in flight at once | %zu | %d |\n",
+           s.max_inflight, n);
+    printf("| c. parleyd RSS: idle / with the most in flight / peak (VmHWM) | "
+           "%.1f / %.1f / %.1f MB | < 80 MB |\n",
+           rss0 / 1024.0, s.rss_at_max / 1024.0,
+           proc_hwm_kb(e.pd.pid) / 1024.0);
+    printf("| c. parleyd CPU (utime + stime) over the run | %.2f s | |\n",
+           (c1 - c0) / 1000.0);
+out:
+    env_close(&e);
+    free(msgs);
+}
+
+/* ---- d. flood ------------------------------------------------------------ */
+
+#define FLOODERS 1000
+#define FLOOD_RATE 20000 /* msg/s, all flooders together */
+#define NORMALS 200
+#define NORMAL_GAP_MS 7000 /* each normal user: 2 messages 7 s apart */
+
+struct flood {
+    struct env *e;
+    struct msg *msgs; /* the normal users' messages */
+    int nn, nn_sent;
+    int64_t t0_us, dur_us;
+    int64_t flood_sent;
+    int64_t flood_k; /* flooder messages injected (k numbers above nn) */
+    int64_t last_us;
+};
+
+static void
+flood_one(struct flood *f)
+{
+    struct telegram_fake_msg tm;
+    char text[32];
+    int64_t who = f->flood_sent % FLOODERS;
+
+    memset(&tm, 0, sizeof(tm));
+    snprintf(text, sizeof(text), "flood %lld", (long long)f->flood_sent);
+    tm.chat = 5000000 + who;
+    tm.type = "private";
+    tm.text = text;
+    telegram_fake_message(f->e->tg, &tm, NULL);
+    f->flood_sent++;
+}
+
+static int
+flood_cond(void *arg)
+{
+    struct flood *f = arg;
+    int64_t el = mono_us() - f->t0_us;
+    int64_t due = el >= f->dur_us ? f->dur_us * FLOOD_RATE / 1000000
+                                  : el * FLOOD_RATE / 1000000;
+
+    while (f->flood_sent < due)
+        flood_one(f);
+    /* normal user u speaks at u * 3000 / NORMALS ms and 7 s later */
+    while (f->nn_sent < f->nn) {
+        int u = f->nn_sent % NORMALS, round = f->nn_sent / NORMALS;
+        int64_t at =
+            ((int64_t)u * 3000 / NORMALS + round * NORMAL_GAP_MS) * 1000;
+        if (el < at)
+            break;
+        f->msgs[f->nn_sent].chat = 6000000 + u;
+        inject(f->e, &f->msgs[f->nn_sent], f->nn_sent);
+        f->nn_sent++;
+    }
+    return (el >= f->dur_us && f->nn_sent >= f->nn) ||
+           !parleyd_child_alive(&f->e->pd);
+}
+
+struct drain {
+    struct env *e;
+    struct msg *msgs;
+    int n;
+    int64_t last_id;
+};
+
+static int
+drain_cond(void *arg)
+{
+    struct drain *d = arg;
+    struct telegram_fake_stats st;
+
+    telegram_fake_stats(d->e->tg, &st);
+    return (st.offset > d->last_id && st.pending == 0) ||
+           !parleyd_child_alive(&d->e->pd);
+}
+
+static void
+bench_flood(const char *bin)
+{
+    struct env e;
+    int nn = NORMALS * 2;
+    struct msg *msgs = calloc((size_t)nn, sizeof(*msgs));
+    struct flood f;
+    struct drain d;
+    struct telegram_fake_stats st;
+    long rss0, rss1, rss_mid;
+    int64_t c0, c1, t_drained, t_end;
+    uint64_t notices = 0, answers_flood = 0;
+    int pmin = 0, pmax = 0;
+    int *per = calloc(FLOODERS, sizeof(int));
+
+    if (msgs == NULL || per == NULL ||
+        env_open(&e, bin, "user = 3/20s\nchat = off\nnotice = once", 0) == -1) {
+        printf("| flood | failed to start | |\n");
+        goto out;
+    }
+    memset(&f, 0, sizeof(f));
+    f.e = &e;
+    f.msgs = msgs;
+    f.nn = nn;
+    f.dur_us = (int64_t)(10.0 * scale * 1000000);
+    if (f.dur_us < NORMAL_GAP_MS * 1000 + 3000000)
+        f.dur_us = NORMAL_GAP_MS * 1000 + 3000000; /* both rounds */
+    rss0 = proc_rss_kb(e.pd.pid);
+    c0 = proc_cpu_ms(e.pd.pid);
+    f.t0_us = mono_us();
+    loop_until(&e.loop, flood_cond, &f, f.dur_us / 1000 + 10000);
+    t_end = mono_us();
+    rss_mid = proc_rss_kb(e.pd.pid);
+    telegram_fake_stats(e.tg, &st);
+    d.e = &e;
+    d.msgs = msgs;
+    d.n = nn;
+    d.last_id = st.last_update_id;
+    loop_until(&e.loop, drain_cond, &d, 120000);
+    t_drained = mono_us();
+    loop_for(&e.loop, 3000); /* the last answers and notices */
+    c1 = proc_cpu_ms(e.pd.pid);
+    rss1 = proc_rss_kb(e.pd.pid);
+    collect(&e, msgs, nn);
+    {
+        struct fake *tf = telegram_fake_server(e.tg);
+        for (size_t i = 0; i < fake_log_size(tf); i++) {
+            const struct fake_request *r = fake_log_get(tf, i);
+            int64_t chat;
+            if (strncmp(r->path, TG_PATH "sendMessage", strlen(TG_PATH) + 11) !=
+                0)
+                continue;
+            chat = json_int(r->body, "chat_id");
+            if (chat < 5000000 || chat >= 5000000 + FLOODERS)
+                continue;
+            if (strstr(r->body, "try again in") != NULL) {
+                notices++;
+                per[chat - 5000000]++;
+            } else {
+                answers_flood++;
+            }
+        }
+        for (int u = 0; u < FLOODERS; u++) {
+            if (u == 0 || per[u] < pmin)
+                pmin = per[u];
+            if (per[u] > pmax)
+                pmax = per[u];
+        }
+    }
+    printf("| d. flood: %d users × %d msg/s (%d msg/s) for %.1f s, user = "
+           "3/20s, notice = once; %d normal users, 2 messages each 7 s apart "
+           "| %lld flood messages | |\n",
+           FLOODERS, FLOOD_RATE / FLOODERS, FLOOD_RATE, f.dur_us / 1e6, NORMALS,
+           (long long)f.flood_sent);
+    printf("| d. flooders' updates all confirmed (taken in durably) after the "
+           "flood ended | %.2f s | |\n",
+           (t_drained - t_end) / 1e6);
+    row_pct("d. normal users: queued at the fake → LLM request", msgs, nn,
+            OFF(inject_us), OFF(llm_us), "p99 < 50 ms");
+    row_pct("d. normal users: handed to parleyd → LLM request", msgs, nn,
+            OFF(handed_us), OFF(llm_us), "");
+    row_pct("d. normal users: LLM reply sent → sendMessage at the fake", msgs,
+            nn, OFF(llm_us), OFF(sent_us), "");
+    {
+        /* admission happens at intake: a flood taken in over S seconds
+         * spans up to ceil(S / 20 s) windows of user = 3/20s */
+        int64_t span = t_drained - f.t0_us;
+        int win = (int)((span + 19999999) / 20000000);
+        printf("| d. the flood taken in over (windows of 20 s spanned) | %.1f "
+               "s (%d) | |\n",
+               span / 1e6, win);
+        printf("| d. notices to flooders: total; per flooder min / max (one "
+               "per flooder per window) | %llu; %d / %d | %d; ≤ %d each |\n",
+               (unsigned long long)notices, pmin, pmax, FLOODERS * win, win);
+        printf("| d. answers to flooders (3 per window each at most, sliding) "
+               "| %llu | ≤ %d |\n",
+               (unsigned long long)answers_flood, FLOODERS * 3 * (win + 1));
+    }
+    printf("| d. parleyd RSS before / at the flood's end / after the drain / "
+           "peak | %.1f / %.1f / %.1f / %.1f MB | bounded |\n",
+           rss0 / 1024.0, rss_mid / 1024.0, rss1 / 1024.0,
+           proc_hwm_kb(e.pd.pid) / 1024.0);
+    printf("| d. parleyd CPU over the flood and drain | %.2f s | |\n",
+           (c1 - c0) / 1000.0);
+out:
+    env_close(&e);
+    free(msgs);
+    free(per);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *bin = argc > 1 ? argv[1] : "build/parleyd";
+    const char *sc = getenv("BENCH_E2E_SCALE");
+    int all = argc <= 2;
+
+    if (sc != NULL && atof(sc) > 0)
+        scale = atof(sc);
+    signal(SIGPIPE, SIG_IGN);
+    printf("| what | measured | target |\n|---|---|---|\n");
+    fflush(stdout);
+    for (int i = 2; i < argc || all; i++) {
+        const char *w = all ? NULL : argv[i];
+        if (all || strcmp(w, "throughput") == 0)
+            bench_throughput(bin);
+        fflush(stdout);
+        if (all || strcmp(w, "latency") == 0)
+            bench_latency(bin);
+        fflush(stdout);
+        if (all || strcmp(w, "inflight") == 0)
+            bench_inflight(bin);
+        fflush(stdout);
+        if (all || strcmp(w, "flood") == 0)
+            bench_flood(bin);
+        fflush(stdout);
+        if (all)
+            break;
+    }
+    return 0;
+}
