@@ -266,11 +266,9 @@ http_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    /* stop first: if libcurl ever closed a socket without REMOVE and got
-     * the same fd number back, the kernel dropped the old registration
-     * while libuv still believes it is there; a stop/start re-registers.
-     * libcurl calls this only when its interest changes, so it is cheap. */
-    uv_poll_stop(&s->poll);
+    /* uv_poll_start stops the watcher first and drops the kernel's
+     * registration (so a reused fd number re-registers cleanly); a stop
+     * of our own before it would only add a failing epoll_ctl. */
     rc = uv_poll_start(&s->poll, events, http_on_poll);
     if (rc < 0)
         log_error("http uv_poll_start fd=%d error=%s", (int)fd,
