@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "core/event.h"
 #include "core/log.h"
+#include "core/stream.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
 #include "tests/t.h"
@@ -331,7 +332,7 @@ wait_result(struct fixture *fx, uint64_t id, int max_ms)
  */
 #define GEN_MS 100
 
-struct stream {
+struct hand_stream {
     struct fixture *fx;
     const char *chat, *thread;
     const char *full; /* the whole answer */
@@ -343,10 +344,10 @@ struct stream {
     uv_timer_t gen;
 };
 
-static struct stream *the_stream;
+static struct hand_stream *the_stream;
 
 static void
-stream_pump(struct stream *sm)
+stream_pump(struct hand_stream *sm)
 {
     char *text;
     int final;
@@ -373,7 +374,7 @@ stream_pump(struct stream *sm)
 static void
 stream_result(struct fixture *fx, const struct result *r)
 {
-    struct stream *sm = the_stream;
+    struct hand_stream *sm = the_stream;
 
     (void)fx;
     if (sm == NULL || r->id != sm->inflight)
@@ -398,7 +399,7 @@ stream_result(struct fixture *fx, const struct result *r)
 static void
 stream_gen(uv_timer_t *t)
 {
-    struct stream *sm = t->data;
+    struct hand_stream *sm = t->data;
 
     sm->shown = sm->shown + sm->step < sm->len ? sm->shown + sm->step : sm->len;
     sm->steps++;
@@ -688,6 +689,12 @@ test_stream_real_core(void)
     T_OK(run_until(&fx, watches_shown, 15000));
     nref = thread_msgs(fx.sf, "C9", wref->ts, ref);
     T_OKF(nref >= 3, "%zu bytes in %d messages", strlen(full), nref);
+    /* escaping grew a 4000-byte part past 4000 characters: one message
+     * still, as a stream's edits show it (it used to be cut in two) */
+    T_OKF(nref > 0 && slack_format_chars(ref[0].text, strlen(ref[0].text)) >
+                          SLACK_TEXT_MAX,
+          "the first part: %zu characters", nref > 0 ? strlen(ref[0].text) : 0);
+    T_EQ_INT(nref, (int)stream_split_count(full, strlen(full), SLACK_TEXT_MAX));
     T_EQ_INT(wref->partials, 0);
 
     /* streamed, in a busy channel and with a retry midway */
@@ -861,7 +868,7 @@ test_edit_outcomes(void)
  * streams finish, in turn, without a 429.
  */
 static int both_done;
-static struct stream *streams[2];
+static struct hand_stream *streams[2];
 
 static void
 two_result(struct fixture *fx, const struct result *r)
@@ -884,7 +891,7 @@ static void
 test_two_channels(void)
 {
     struct fixture fx;
-    struct stream sm[2];
+    struct hand_stream sm[2];
     struct slack_fake_stats st;
     struct slack_fake_msg m;
     char *full;
