@@ -608,7 +608,7 @@ slack_connector_ops(struct slack *s, struct connector_ops *ops)
     /*
      * core cuts parts at text_max BYTES; Slack counts characters, so a
      * part of 4000 bytes always fits before formatting.  Escaping may
-     * grow it: slack_format_split cuts again (see core_send).
+     * grow it a little past 4000: it stays one message (see post_text).
      */
     ops->text_max = SLACK_TEXT_MAX;
     ops->can_edit = 1; /* chat.update / chat.delete */
@@ -1078,9 +1078,9 @@ send_schedule(struct slack *s)
 }
 
 /*
- * An edit's text: formatted as a post's, but never cut, since one
- * message stays one message.  core's parts are at most 4000 bytes, so
- * even fully escaped (& → &amp;) it stays far below the 40,000
+ * An edit's text: formatted as a post's, and like a post's never cut,
+ * since one message stays one message.  core's parts are at most 4000
+ * bytes, so even fully escaped (& → &amp;) it stays far below the 40,000
  * characters Slack takes in one message.  0, or -1 on OOM.
  */
 static int
@@ -1097,14 +1097,21 @@ edit_text(struct slack_item *it, const char *text)
     return 0;
 }
 
-/* A post's text: mrkdwn cut into messages of 4000 characters. */
+/*
+ * A post's text: mrkdwn, one message per core part, as an edit's.  Were a
+ * part that escaping grew past 4000 characters cut in two here, a stream
+ * would differ from the same answer sent whole: core would know only the
+ * second message, edit the whole part into it and leave the first one
+ * showing a stale copy.  core's parts are at most 4000 bytes, at most
+ * 20,000 characters escaped: the cut at Slack's hard limit is a guard.
+ */
 static int
 post_text(struct slack_item *it, const char *text)
 {
     char *md = slack_format(text, strlen(text));
 
     if (md)
-        it->chunks = slack_format_split(md, SLACK_TEXT_MAX, &it->nchunks);
+        it->chunks = slack_format_split(md, SLACK_MSG_MAX, &it->nchunks);
     free(md);
     return it->chunks && it->nchunks > 0 ? 0 : -1;
 }

@@ -5,8 +5,11 @@
 
 #include <stddef.h>
 
-/* Characters (code points) per chat.postMessage text (SPEC §6). */
+/* Characters (code points) per chat.postMessage text (SPEC §6): the
+ * text_max core splits answers at (in bytes of Markdown). */
 #define SLACK_TEXT_MAX 4000
+/* Slack's hard limit: longer texts fail msg_too_long (or are truncated). */
+#define SLACK_MSG_MAX 40000
 
 /*
  * Markdown as models write it → mrkdwn (heap, caller frees; NULL on OOM):

@@ -12,6 +12,7 @@
 #include "core/core.h"
 #include "core/event.h"
 #include "core/log.h"
+#include "core/stream.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
 #include "tests/t.h"
@@ -41,7 +42,10 @@ struct fixture {
     struct slack_fake *sf;
     struct slack *sl;
     struct connector_ops ops;
-    struct core_fixture_asker fa;
+    struct core_fixture_asker fa; /* questions naming no tag below */
+    struct core_fixture_asker fl; /* "stream": a long streamed answer */
+    struct core_fixture_asker fr; /* "retry": the same, restarted midway */
+    struct core_fixture_asker fm; /* "brief": a short streamed answer */
     uint64_t next_id;
     struct result results[RESULTS_MAX];
     int nresults;
@@ -70,6 +74,94 @@ observe(void *arg, uint64_t send_id, const struct send_result *r)
         fx->on_result(fx, res);
 }
 
+/* ---- the asker: one fixture asker per kind of question ---- */
+
+/*
+ * Core asks through route_ask: a question naming "stream", "retry" or
+ * "brief" goes to that asker, any other to fx->fa.  The partial callback
+ * is wrapped to timestamp the first partial that reaches core for each
+ * watched question (time to first visible text).  Handles: the inner
+ * one times 4 plus the asker's index.
+ */
+#define WATCH_MAX 8
+
+struct watch {
+    char question[48];                   /* the text injected */
+    char chat[16], ts[EVENT_ID_MAX + 1]; /* its channel and thread */
+    void *arg;                           /* core's job, once asked */
+    int64_t partial_ms;                  /* the first partial, or 0 */
+    int partials;
+};
+
+static struct watch watches[WATCH_MAX];
+static int nwatches;
+static void (*core_partial)(void *arg, const char *text, size_t len);
+
+static struct core_fixture_asker *
+route_pick(struct fixture *fx, const char *q, int *which)
+{
+    struct core_fixture_asker *fas[4] = {&fx->fa, &fx->fl, &fx->fr, &fx->fm};
+    const char *tags[4] = {NULL, "stream", "retry", "brief"};
+
+    *which = 0;
+    for (int i = 3; i > 0; i--)
+        if (q != NULL && strstr(q, tags[i]) != NULL) {
+            *which = i;
+            break;
+        }
+    return fas[*which];
+}
+
+static void
+route_partial(void *arg, const char *text, size_t len)
+{
+    for (int i = nwatches - 1; i >= 0; i--)
+        if (watches[i].arg == arg) {
+            if (watches[i].partials++ == 0)
+                watches[i].partial_ms = fake_now_ms();
+            break;
+        }
+    core_partial(arg, text, len);
+}
+
+static int
+route_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
+          void *arg, uint64_t *handle)
+{
+    struct fixture *fx = ctx;
+    const char *q = cp->msgs[cp->n - 1].text;
+    struct core_prompt p = *cp;
+    struct core_fixture_asker *fa;
+    struct core_asker in;
+    uint64_t h = 0;
+    int which;
+
+    fa = route_pick(fx, q, &which);
+    for (int i = 0; i < nwatches; i++)
+        if (watches[i].arg == NULL && q != NULL &&
+            strstr(q, watches[i].question) != NULL)
+            watches[i].arg = arg;
+    if (p.partial != NULL) {
+        core_partial = p.partial;
+        p.partial = route_partial;
+    }
+    in = core_fixture_asker_ops(fa);
+    if (in.ask(in.ctx, &p, done, arg, &h) < 0)
+        return -1;
+    *handle = h * 4 + (uint64_t)which;
+    return 0;
+}
+
+static void
+route_cancel(void *ctx, uint64_t handle)
+{
+    struct fixture *fx = ctx;
+    struct core_fixture_asker *fas[4] = {&fx->fa, &fx->fl, &fx->fr, &fx->fm};
+    struct core_asker in = core_fixture_asker_ops(fas[handle % 4]);
+
+    in.cancel(in.ctx, handle / 4);
+}
+
 /* rate: channel_send_rate; tier3_ms: the connector's Tier 3 gap. */
 static int
 fixture_init(struct fixture *fx, const char *name, const char *rate,
@@ -77,7 +169,7 @@ fixture_init(struct fixture *fx, const char *name, const char *rate,
 {
     char err[256], text[2048];
     struct config_diag d;
-    struct core_asker asker;
+    struct core_asker asker = {fx, route_ask, route_cancel};
     struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, tier3_ms};
 
     memset(fx, 0, sizeof(*fx));
@@ -87,7 +179,7 @@ fixture_init(struct fixture *fx, const char *name, const char *rate,
     fx->fa.delay_ms = 200;
     fx->fa.prefix = "**answer** to: ";
     fx->fa.tokens_in = 10;
-    asker = core_fixture_asker_ops(&fx->fa);
+    fx->fl = fx->fr = fx->fm = fx->fa;
     uv_loop_init(&fx->loop);
     if ((fx->sf = slack_fake_new(&fx->loop, 0)) == NULL)
         return -1;
@@ -135,6 +227,9 @@ fixture_release(struct fixture *fx)
     slack_free(fx->sl);
     core_free(fx->core);
     core_fixture_asker_drop(&fx->fa);
+    core_fixture_asker_drop(&fx->fl);
+    core_fixture_asker_drop(&fx->fr);
+    core_fixture_asker_drop(&fx->fm);
     ws_ctx_free(fx->ws);
     http_free(fx->http);
     slack_fake_free(fx->sf);
@@ -237,7 +332,7 @@ wait_result(struct fixture *fx, uint64_t id, int max_ms)
  */
 #define GEN_MS 100
 
-struct stream {
+struct hand_stream {
     struct fixture *fx;
     const char *chat, *thread;
     const char *full; /* the whole answer */
@@ -249,10 +344,10 @@ struct stream {
     uv_timer_t gen;
 };
 
-static struct stream *the_stream;
+static struct hand_stream *the_stream;
 
 static void
-stream_pump(struct stream *sm)
+stream_pump(struct hand_stream *sm)
 {
     char *text;
     int final;
@@ -279,7 +374,7 @@ stream_pump(struct stream *sm)
 static void
 stream_result(struct fixture *fx, const struct result *r)
 {
-    struct stream *sm = the_stream;
+    struct hand_stream *sm = the_stream;
 
     (void)fx;
     if (sm == NULL || r->id != sm->inflight)
@@ -304,20 +399,13 @@ stream_result(struct fixture *fx, const struct result *r)
 static void
 stream_gen(uv_timer_t *t)
 {
-    struct stream *sm = t->data;
+    struct hand_stream *sm = t->data;
 
     sm->shown = sm->shown + sm->step < sm->len ? sm->shown + sm->step : sm->len;
     sm->steps++;
     if (sm->shown == sm->len)
         uv_timer_stop(t);
     stream_pump(sm);
-}
-
-static int
-stream_done(struct fixture *fx)
-{
-    (void)fx;
-    return the_stream->final_ok || the_stream->failed;
 }
 
 /* A long answer: Markdown to convert, characters to escape. */
@@ -341,8 +429,111 @@ long_answer(size_t want)
     return s;
 }
 
-/* ten other users, one mention every 400 ms */
+/* ---- the must-show, through the real core ---- */
+
+/* A realistic answer of at least want bytes: headings, paragraphs, bullet
+ * and numbered lists, inline code, links, a C code block per section, and
+ * the characters mrkdwn escapes (&, <, >). */
+static char *
+md_answer(size_t want)
+{
+    char *s = malloc(want + 2048);
+    size_t n = 0;
+
+    if (s == NULL)
+        return NULL;
+    s[0] = '\0';
+    for (int i = 1; n < want; i++)
+        n += (size_t)snprintf(
+            s + n, want + 2048 - n,
+            "## %d. Keeping the event loop responsive\n\n"
+            "The **loop** runs every callback on one thread, so a slow "
+            "handler delays *all* the others: keep each one short & hand "
+            "blocking work to a pool (see [the guide]"
+            "(https://docs.example.org/loop/%d)). A timer of `0 ms` runs on "
+            "the next turn, not now.\n\n"
+            "- measure with `uv_now()` & `uv_hrtime()`\n"
+            "- never sleep in a callback\n"
+            "- close every handle before `uv_loop_close()`\n\n"
+            "1. init the handle\n2. start it\n3. stop & close it\n\n"
+            "```c\nstatic void\non_tick_%d(uv_timer_t *t)\n{\n"
+            "    struct job *j = t->data;\n\n"
+            "    if (j->left > 0 && j->left < LIMIT)\n"
+            "        j->left--;\n"
+            "    else if (j->flags & JOB_DONE)\n"
+            "        uv_timer_stop(t);\n}\n```\n\n"
+            "In short: a callback that returns within a millisecond keeps "
+            "the latency of every other user below %d ms.\n\n",
+            i, i, i, i * 10);
+    return s;
+}
+
+/* The bot's messages (not deleted) in the thread ts of chan, in order. */
+#define THREAD_MAX 16
+
+static int
+thread_msgs(const struct slack_fake *sf, const char *chan, const char *ts,
+            struct slack_fake_msg *out)
+{
+    struct slack_fake_msg m;
+    int n = 0;
+
+    for (size_t i = 0; slack_fake_message(sf, chan, i, &m) == 0; i++)
+        if (m.bot && m.thread_ts != NULL && strcmp(m.thread_ts, ts) == 0 &&
+            n < THREAD_MAX)
+            out[n++] = m;
+    return n;
+}
+
+/* A question to watch (its answer is streamed): mentioned in chat. */
+static struct watch *
+watch_ask(struct fixture *fx, const char *chat, const char *question)
+{
+    struct watch *w = &watches[nwatches++];
+
+    memset(w, 0, sizeof(*w));
+    snprintf(w->question, sizeof(w->question), "%s", question);
+    snprintf(w->chat, sizeof(w->chat), "%s", chat);
+    slack_fake_mention(fx->sf, chat, "U20", question, NULL, w->ts,
+                       sizeof(w->ts));
+    return w;
+}
+
+/* The answer is all there: its last message got the 👍/👎. */
+static int
+watch_shown(struct fixture *fx, const struct watch *w)
+{
+    struct slack_fake_msg m[THREAD_MAX];
+    int n = thread_msgs(fx->sf, w->chat, w->ts, m);
+
+    return n > 0 && m[n - 1].nreactions == 2;
+}
+
+static int
+quiet(struct fixture *fx)
+{
+    struct core_stats cs;
+    struct slack_status ss;
+
+    core_stats(fx->core, &cs);
+    slack_status(fx->sl, &ss);
+    return cs.inflight == 0 && ss.queued == 0;
+}
+
+static int
+watches_shown(struct fixture *fx)
+{
+    for (int i = 0; i < nwatches; i++)
+        if (!watch_shown(fx, &watches[i]))
+            return 0;
+    return quiet(fx);
+}
+
+/* ten other users, one mention every 400 ms, answered in their threads */
+#define OTHERS 10
+
 static int others_sent;
+static char others_ts[OTHERS][EVENT_ID_MAX + 1];
 
 static void
 others_inject(uv_timer_t *t)
@@ -350,115 +541,234 @@ others_inject(uv_timer_t *t)
     struct fixture *fx = t->data;
     char user[16], text[32];
 
-    if (others_sent == 10) {
+    if (others_sent == OTHERS) {
         uv_timer_stop(t);
         return;
     }
     snprintf(user, sizeof(user), "U%d", others_sent + 1);
     snprintf(text, sizeof(text), "question %d", others_sent + 1);
-    slack_fake_mention(fx->sf, "C1", user, text, NULL, NULL, 0);
+    slack_fake_mention(fx->sf, "C1", user, text, NULL, others_ts[others_sent],
+                       sizeof(others_ts[0]));
     others_sent++;
 }
 
 static int
-reacted(struct fixture *fx)
+busy_done(struct fixture *fx)
 {
-    struct slack_fake_msg m;
+    struct slack_fake_msg m[THREAD_MAX];
 
-    return slack_fake_find(fx->sf, "C1", the_stream->ts, &m) == 0 &&
-           m.nreactions == 2;
-}
-
-static int
-answers_in_c1(struct fixture *fx)
-{
-    return slack_fake_count(fx->sf, "C1", 1) >= 11 && stream_done(fx);
+    for (int i = 0; i < OTHERS; i++)
+        if (i >= others_sent || thread_msgs(fx->sf, "C1", others_ts[i], m) < 1)
+            return 0;
+    return watches_shown(fx);
 }
 
 /*
- * The must-show: a long answer streamed into C1 while ten other users
- * chat there and core answers them (same channel queue).  Zero 429s
- * from the fake (its buckets are enforced), the final text identical,
- * edits per message per minute within Slack's limits, feedback on the
- * final edit.
+ * The messages of watch w show the same texts as ref (the answer sent
+ * without streaming), part by part; the 👍/👎 on the last one only; each
+ * edited no faster than the interval allows.  Returns how many.
+ */
+static int
+check_like(struct fixture *fx, const struct watch *w,
+           const struct slack_fake_msg *ref, int nref, int64_t interval)
+{
+    struct slack_fake_msg m[THREAD_MAX];
+    int n = thread_msgs(fx->sf, w->chat, w->ts, m), edits = 0;
+    int64_t gap = -1;
+
+    T_OKF(n == nref, "%s: %d messages, %d without streaming", w->question, n,
+          nref);
+    for (int i = 0; i < n && i < nref; i++) {
+        T_OKF(strcmp(m[i].text, ref[i].text) == 0,
+              "%s: part %d/%d differs (%zu vs %zu characters)", w->question,
+              i + 1, n, strlen(m[i].text), strlen(ref[i].text));
+        T_EQ_INT(m[i].nreactions, i == n - 1 ? 2 : 0);
+        T_OKF(m[i].edits_per_min_max <= 60000 / interval,
+              "%s: part %d edited %d times in a minute", w->question, i + 1,
+              m[i].edits_per_min_max);
+        for (int e = 0; e < m[i].edits; e++) {
+            int64_t prev = e == 0 ? m[i].t_ms : m[i].edit_t_ms[e - 1];
+
+            if (gap < 0 || m[i].edit_t_ms[e] - prev < gap)
+                gap = m[i].edit_t_ms[e] - prev;
+        }
+        edits += m[i].edits;
+    }
+    /* core spaces a message's edits by the interval after each reply */
+    T_OKF(gap < 0 || gap >= interval - 50, "%s: edits %lld ms apart",
+          w->question, (long long)gap);
+    fprintf(stderr,
+            "  %s in %s: %d messages, %d edits (closest %lld ms apart), "
+            "%d partials\n",
+            w->question, w->chat, n, edits, (long long)gap, w->partials);
+    return n;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Time to first visible text: the first partial reaching core to the
+ * first chat.postMessage of that answer arriving at the fake.  Printed,
+ * not asserted (timing is noisy here). */
+static void
+print_ttfvt(struct fixture *fx)
+{
+    struct slack_fake_msg m[THREAD_MAX];
+    int64_t d[WATCH_MAX];
+    int n = 0;
+
+    for (int i = 0; i < nwatches; i++) {
+        const struct watch *w = &watches[i];
+
+        if (w->partials == 0 || thread_msgs(fx->sf, w->chat, w->ts, m) < 1)
+            continue;
+        d[n] = m[0].t_ms - w->partial_ms;
+        fprintf(stderr, "  first visible text: %s in %s: %lld ms\n",
+                w->question, w->chat, (long long)d[n]);
+        n++;
+    }
+    if (n == 0)
+        return;
+    qsort(d, (size_t)n, sizeof(d[0]), cmp_i64);
+    fprintf(stderr,
+            "time to first visible text over %d streams: p50 %lld ms, "
+            "max %lld ms\n",
+            n, (long long)d[(n - 1) / 2], (long long)d[n - 1]);
+}
+
+/*
+ * The must-show, through the real core.  The same 12,000-byte answer
+ * (≈ 3,000 tokens) first sent whole (stream off) into C9: the reference.
+ * Then, stream on: streamed into C1 in 120 partials over ≈ 7 s while ten
+ * other users chat in C1 and core answers them (one channel queue, 1/s),
+ * and into C5 with a retry midway (the text starts again after 50
+ * partials).  Zero 429s from the fake (its buckets are enforced); the
+ * final messages equal the reference part by part; the 👍/👎 on the last
+ * message only; every other answer once; no duplicate messages.  Last,
+ * three short streams in quiet channels, for the time to first visible
+ * text.
  */
 static void
-test_stream_busy_channel(void)
+test_stream_real_core(void)
 {
     struct fixture fx;
-    struct stream sm;
+    struct slack_fake_msg ref[THREAD_MAX], m[THREAD_MAX];
     struct slack_fake_stats st;
     struct slack_status ss;
-    struct slack_fake_msg m;
+    struct core_stats cs;
+    struct watch *wref, *wbusy, *wretry;
     uv_timer_t others;
-    char *full, *want;
-    int64_t t0, min_gap = -1;
+    char *full, *brief, want[64], *fmt;
+    int nref, n, posts;
+    int64_t t0, interval = 1500;
 
-    T_OK(fixture_init(&fx, "busy", "1/1s", 0) == 0);
+    T_OK(fixture_init(&fx, "real", "1/1s", 0) == 0);
+    fx.cfg->llm.stream_interval = interval; /* the default, said */
+    full = md_answer(12000);
+    brief = md_answer(1500);
+    T_OK(full != NULL && brief != NULL);
+    fx.fl.fixed = fx.fr.fixed = full;
+    fx.fl.stream_chunks = fx.fr.stream_chunks = 120;
+    fx.fl.stream_gap_ms = fx.fr.stream_gap_ms = 60;
+    fx.fr.restart_after = 50;
+    fx.fm.fixed = brief;
+    fx.fm.stream_chunks = 15;
+    fx.fm.stream_gap_ms = 60;
+    nwatches = 0;
     T_EQ_INT(slack_start(fx.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
-    full = long_answer(3000);
-    T_OK(full != NULL);
-    memset(&sm, 0, sizeof(sm));
-    sm.fx = &fx;
-    sm.chat = "C1";
-    sm.thread = "1700000000.000001";
-    sm.full = full;
-    sm.len = strlen(full);
-    sm.step = sm.len / 60 + 1; /* ≈ 6 s of generation */
-    the_stream = &sm;
-    fx.on_result = stream_result;
+
+    /* the reference: not streamed */
+    fx.cfg->llm.stream = 0;
+    wref = watch_ask(&fx, "C9", "stream the reference");
+    T_OK(run_until(&fx, watches_shown, 15000));
+    nref = thread_msgs(fx.sf, "C9", wref->ts, ref);
+    T_OKF(nref >= 3, "%zu bytes in %d messages", strlen(full), nref);
+    /* escaping grew a 4000-byte part past 4000 characters: one message
+     * still, as a stream's edits show it (it used to be cut in two) */
+    T_OKF(nref > 0 && slack_format_chars(ref[0].text, strlen(ref[0].text)) >
+                          SLACK_TEXT_MAX,
+          "the first part: %zu characters", nref > 0 ? strlen(ref[0].text) : 0);
+    T_EQ_INT(nref, (int)stream_split_count(full, strlen(full), SLACK_TEXT_MAX));
+    T_EQ_INT(wref->partials, 0);
+
+    /* streamed, in a busy channel and with a retry midway */
+    fx.cfg->llm.stream = 1;
+    t0 = fake_now_ms();
     others_sent = 0;
     uv_timer_init(&fx.loop, &others);
     others.data = &fx;
     uv_timer_start(&others, others_inject, 0, 400);
-    uv_timer_init(&fx.loop, &sm.gen);
-    sm.gen.data = &sm;
-    t0 = fake_now_ms();
-    uv_timer_start(&sm.gen, stream_gen, GEN_MS, GEN_MS);
-    T_OK(run_until(&fx, answers_in_c1, 40000));
-    T_OK(run_until(&fx, reacted, 3000)); /* feedback on the final edit */
+    wretry = watch_ask(&fx, "C5", "retry it midway");
+    /* the busy one once C1's queue holds answers to others */
+    run_until(&fx, never, 1200);
+    wbusy = watch_ask(&fx, "C1", "stream it, busy channel");
+    T_OK(run_until(&fx, busy_done, 60000));
     uv_close((uv_handle_t *)&others, NULL);
-    uv_close((uv_handle_t *)&sm.gen, NULL);
+    fprintf(stderr, "streams done in %lld ms:\n",
+            (long long)(fake_now_ms() - t0));
+    T_OKF(wbusy->partials >= 100, "%d partials", wbusy->partials);
+    T_OKF(wretry->partials > 120, "%d partials", wretry->partials);
+    posts = nref;
+    posts += check_like(&fx, wbusy, ref, nref, interval);
+    posts += check_like(&fx, wretry, ref, nref, interval);
+    /* the ten others: each answered once, in its thread */
+    for (int i = 0; i < OTHERS; i++) {
+        snprintf(want, sizeof(want), "**answer** to: question %d", i + 1);
+        fmt = slack_format(want, strlen(want));
+        n = thread_msgs(fx.sf, "C1", others_ts[i], m);
+        T_OKF(n == 1, "question %d: %d answers", i + 1, n);
+        if (n == 1)
+            T_EQ_STR(m[0].text, fmt);
+        free(fmt);
+    }
+    posts += OTHERS;
+    T_EQ_INT(fx.fa.asks, OTHERS);
+    T_EQ_INT(fx.fl.asks, 2); /* the reference and the busy one */
+    T_EQ_INT(fx.fr.asks, 1);
 
-    T_EQ_INT(sm.failed, 0);
-    T_OK(sm.final_ok);
-    T_EQ_INT(sm.posts, 1);
-    T_OKF(sm.edits < sm.steps, "coalesced: %d edits for %d steps", sm.edits,
-          sm.steps);
-    want = slack_format(full, strlen(full));
-    T_EQ_INT(slack_fake_find(fx.sf, "C1", sm.ts, &m), 0);
-    T_EQ_STR(m.text, want);
-    T_EQ_STR(m.thread_ts, sm.thread);
-    T_EQ_INT(m.edits, sm.edits);
-    T_OKF(m.edits_per_min_max <= 50, "%d edits in a minute",
-          m.edits_per_min_max);
-    for (int i = 1; i < m.edits; i++)
-        if (min_gap < 0 || m.edit_t_ms[i] - m.edit_t_ms[i - 1] < min_gap)
-            min_gap = m.edit_t_ms[i] - m.edit_t_ms[i - 1];
-    T_EQ_INT(m.nreactions, 2); /* feedback on the final edit */
-    /* the ten others answered in C1, each in its thread */
-    T_EQ_INT(slack_fake_count(fx.sf, "C1", 1), 11);
-    T_EQ_INT(fx.fa.asks, 10);
+    /* three short streams at once, in quiet channels */
+    watch_ask(&fx, "C6", "brief one");
+    watch_ask(&fx, "C7", "brief two");
+    watch_ask(&fx, "C8", "brief three");
+    T_OK(run_until(&fx, watches_shown, 20000));
+    for (int i = nwatches - 3; i < nwatches; i++) {
+        n = thread_msgs(fx.sf, watches[i].chat, watches[i].ts, m);
+        fmt = slack_format(brief, strlen(brief));
+        T_EQ_INT(n, 1);
+        if (n == 1)
+            T_EQ_STR(m[0].text, fmt);
+        free(fmt);
+        posts += n;
+    }
+
+    /* nothing refused, nothing posted twice */
     slack_fake_stats(fx.sf, &st);
     T_EQ_INT(st.posts_429, 0);
     T_EQ_INT(st.updates_429, 0);
-    T_EQ_INT(st.posts, 11);
-    T_EQ_INT(st.updates, (uint64_t)sm.edits);
+    T_EQ_INT(st.deletes_429, 0);
+    T_EQ_INT(st.posts, (uint64_t)posts);
+    T_EQ_INT(st.deletes, 0);
     slack_status(fx.sl, &ss);
     T_EQ_INT(ss.retries_429, 0);
-    T_EQ_INT(ss.edits, (uint64_t)sm.edits);
-    fprintf(stderr,
-            "busy channel: %zu bytes in %d steps → 1 post + %d edits "
-            "(max %d/min, closest %lld ms apart), 10 other answers, "
-            "429s: %llu, all done in %lld ms\n",
-            sm.len, sm.steps, sm.edits, m.edits_per_min_max, (long long)min_gap,
-            (unsigned long long)(st.posts_429 + st.updates_429),
-            (long long)(fake_now_ms() - t0));
-    free(want);
+    core_stats(fx.core, &cs);
+    T_EQ_INT(cs.streamed, 5);
+    fprintf(
+        stderr,
+        "real core: reference %d messages; %llu posts, %llu edits, "
+        "%llu deletes, 429s: %llu\n",
+        nref, (unsigned long long)st.posts, (unsigned long long)st.updates,
+        (unsigned long long)st.deletes,
+        (unsigned long long)(st.posts_429 + st.updates_429 + st.deletes_429));
+    print_ttfvt(&fx);
     free(full);
-    the_stream = NULL;
-    fx.on_result = NULL;
+    free(brief);
+    nwatches = 0;
     fixture_release(&fx);
 }
 
@@ -558,7 +868,7 @@ test_edit_outcomes(void)
  * streams finish, in turn, without a 429.
  */
 static int both_done;
-static struct stream *streams[2];
+static struct hand_stream *streams[2];
 
 static void
 two_result(struct fixture *fx, const struct result *r)
@@ -581,7 +891,7 @@ static void
 test_two_channels(void)
 {
     struct fixture fx;
-    struct stream sm[2];
+    struct hand_stream sm[2];
     struct slack_fake_stats st;
     struct slack_fake_msg m;
     char *full;
@@ -644,7 +954,7 @@ main(void)
     if (only == NULL || strcmp(only, #name) == 0)                              \
         test_##name();
     RUN(edit_outcomes);
-    RUN(stream_busy_channel);
+    RUN(stream_real_core);
     RUN(two_channels);
     rmdir(tmpdir);
     curl_global_cleanup();
