@@ -1893,8 +1893,8 @@ job_stream_send(struct job *j, struct connector *k)
     a.text = part != NULL ? part : "";
     a.idem_key = idem;
     a.part = sp->part;
-    a.parts = final ? (int)stream_split_count(text, len, st->text_max)
-                    : sp->part + 1;
+    a.parts =
+        final ? (int)stream_split_count(text, len, st->text_max) : sp->part + 1;
     a.feedback = sp->feedback;
     a.target_id = sp->op == STREAM_POST ? "" : st->msgs[sp->part].id;
     j->sending = 1;
@@ -2524,8 +2524,8 @@ scan_one(void *arg, const struct store_job *row)
         sc->full = 1;
         return 1;
     }
-    j->resumed = row->state == STORE_JOB_ASKING ||
-                 row->state == STORE_JOB_ANSWERED;
+    j->resumed =
+        row->state == STORE_JOB_ASKING || row->state == STORE_JOB_ANSWERED;
     if (row->state == STORE_JOB_ASKING)
         log_info("core resume job=%" PRId64 " state=asking: asking again",
                  row->id);

@@ -79,8 +79,8 @@ struct core_stats {
     uint64_t asked;   /* asks started (re-asks after a restart included) */
     uint64_t answered;
     uint64_t ask_failed;
-    uint64_t sends; /* parts handed to connectors */
-    uint64_t sent;  /* parts confirmed */
+    uint64_t sends;    /* parts handed to connectors */
+    uint64_t sent;     /* parts confirmed */
     uint64_t streamed; /* answers delivered by a stream of edits */
     uint64_t commands;
     uint64_t admin_actions; /* admin commands that changed something */

@@ -28,16 +28,16 @@ struct stream_msg {
     char id[EVENT_ID_MAX + 1]; /* the platform's id; "" = not posted (yet) */
     uint64_t hash;             /* of the text it shows, when known */
     size_t len;
-    int known;    /* hash/len describe what it shows (0 after a restart) */
-    int feedback; /* the 👍/👎 controls are on it */
+    int known;       /* hash/len describe what it shows (0 after a restart) */
+    int feedback;    /* the 👍/👎 controls are on it */
     int64_t last_ms; /* monotonic ms of the last post or edit sent */
 };
 
 struct stream {
     struct stream_msg *msgs; /* cap of them, n used */
     int n, cap;              /* messages posted */
-    int64_t interval_ms; /* at least this between two edits of a message */
-    size_t text_max;     /* the platform's message limit */
+    int64_t interval_ms;     /* at least this between two edits of a message */
+    size_t text_max;         /* the platform's message limit */
 };
 
 enum stream_op {
@@ -50,11 +50,11 @@ enum stream_op {
 
 struct stream_step {
     enum stream_op op;
-    int part;          /* the message index (= part index) */
-    size_t from, to;   /* STREAM_POST/EDIT: the part's bytes in text */
-    int feedback;      /* STREAM_POST/EDIT: attach the controls */
-    int64_t at_ms;     /* STREAM_WAIT */
-    uint64_t hash;     /* STREAM_POST/EDIT: of text[from, to) */
+    int part;        /* the message index (= part index) */
+    size_t from, to; /* STREAM_POST/EDIT: the part's bytes in text */
+    int feedback;    /* STREAM_POST/EDIT: attach the controls */
+    int64_t at_ms;   /* STREAM_WAIT */
+    uint64_t hash;   /* STREAM_POST/EDIT: of text[from, to) */
 };
 
 /* Room for n messages (msgs[0..n) zeroed when new): 0, or -1 when out

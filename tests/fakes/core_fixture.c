@@ -74,8 +74,7 @@ pending_fire(uv_timer_t *t)
     struct core_answer a;
 
     if (pending_partial(p)) {
-        uv_timer_start(&p->timer, pending_fire, (uint64_t)fa->stream_gap_ms,
-                       0);
+        uv_timer_start(&p->timer, pending_fire, (uint64_t)fa->stream_gap_ms, 0);
         return;
     }
     memset(&a, 0, sizeof(a));
@@ -197,8 +196,8 @@ conn_edit(struct core_fixture_conn *tc, const struct core_fixture_sent *s,
         tc->deletes++;
         return;
     }
-    if (m->edits > 0 && (m->min_gap_ms < 0 || now - m->last_edit_ms <
-                                                  m->min_gap_ms))
+    if (m->edits > 0 &&
+        (m->min_gap_ms < 0 || now - m->last_edit_ms < m->min_gap_ms))
         m->min_gap_ms = now - m->last_edit_ms;
     m->edits++;
     m->last_edit_ms = now;

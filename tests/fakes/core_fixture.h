@@ -82,11 +82,11 @@ struct core_fixture_conn {
     int nqueue;
     int sends_max;
     size_t text_max;
-    char *texts; /* sends_max * text_max bytes */
-    int can_edit; /* set before core_fixture_start: streaming */
+    char *texts;         /* sends_max * text_max bytes */
+    int can_edit;        /* set before core_fixture_start: streaming */
     size_t ops_text_max; /* the text_max it tells core; 0 = 4096 */
     int64_t typing_ms;   /* its typing interval; 0 = none */
-    struct core_fixture_msg *msgs; /* sends_max, by send index */
+    struct core_fixture_msg *msgs;       /* sends_max, by send index */
     int edits, deletes, not_found_first; /* the first N edits: not_found */
 };
 

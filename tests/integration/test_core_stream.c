@@ -112,8 +112,8 @@ min_gap(const struct core_fixture *f)
 static void
 ask_one(struct core_fixture *f, const char *id)
 {
-    struct event ev = core_fixture_event("11", "11", id, "tell me", 
-                                         EVENT_PRIVATE);
+    struct event ev =
+        core_fixture_event("11", "11", id, "tell me", EVENT_PRIVATE);
 
     T_EQ_INT(core_accept(f->core, &ev), 0);
 }
@@ -146,11 +146,10 @@ test_one_message(void)
     T_EQ_INT(f.tc.typing, 1); /* the first, before any text */
     core_stats(f.core, &cs);
     T_EQ_INT(cs.streamed, 1);
-    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM sent_messages"),
-             1);
-    T_EQ_INT(core_fixture_db_int(
-                 &f, "SELECT count(*) FROM connector_state WHERE "
-                     "platform = 'core'"),
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM sent_messages"), 1);
+    T_EQ_INT(core_fixture_db_int(&f,
+                                 "SELECT count(*) FROM connector_state WHERE "
+                                 "platform = 'core'"),
              0);
     T_EQ_INT(core_fixture_release(&f), 0);
 }
@@ -178,8 +177,7 @@ test_rollover(void)
     T_EQ_INT(posts(&f), n);
     T_OKF(min_gap(&f) >= INTERVAL_MS - 2, "edits %lld ms apart",
           (long long)min_gap(&f));
-    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM sent_messages"),
-             n);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM sent_messages"), n);
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
@@ -253,9 +251,9 @@ test_restart_midway(void)
     ask_one(&f, "1");
     T_OK(core_fixture_run_until(&f, has_post, 5000));
     core_fixture_stop(&f);
-    T_EQ_INT(core_fixture_db_int(
-                 &f, "SELECT count(*) FROM connector_state WHERE "
-                     "platform = 'core' AND key LIKE 'stream:%'"),
+    T_EQ_INT(core_fixture_db_int(&f,
+                                 "SELECT count(*) FROM connector_state WHERE "
+                                 "platform = 'core' AND key LIKE 'stream:%'"),
              1);
     T_EQ_INT(reconnect(&f), 0);
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 10000));

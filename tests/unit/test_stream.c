@@ -116,8 +116,8 @@ test_split_prefix_stable(void)
         while (a < pre) {
             a = stream_split_next(text, pre, a, max);
             if (a < pre) /* a finished part: its cut is the full text's */
-                T_OKF(a == full[k], "prefix %zu part %zu: %zu vs %zu", pre,
-                      k, a, full[k]);
+                T_OKF(a == full[k], "prefix %zu part %zu: %zu vs %zu", pre, k,
+                      a, full[k]);
             k++;
         }
     }
