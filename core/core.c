@@ -1780,6 +1780,7 @@ job_partial(void *arg, const char *text, size_t len)
 
     if (!j->asking || j->finished || j->stream == NULL || j->stream_off)
         return;
+    len = event_text_cut(text, len, len); /* whole characters only */
     if ((t = realloc(j->stext, len + 1)) == NULL)
         return; /* the next partial, or the final text, makes up for it */
     memcpy(t, text, len);
@@ -1876,7 +1877,7 @@ job_stream_send(struct job *j, struct connector *k)
         return;
     }
     if (sp->op != STREAM_DELETE &&
-        (part = strndup(text + sp->from, sp->to - sp->from)) == NULL) {
+        (part = stream_part_dup(text, sp->from, sp->to)) == NULL) {
         job_stream_wait(j, now + CORE_RETRY_MS);
         return;
     }
@@ -2023,7 +2024,7 @@ job_send(struct job *j)
     }
     from = j->cuts[r->sent_parts];
     to = j->cuts[r->sent_parts + 1];
-    if ((part = strndup(r->answer + from, to - from)) == NULL) {
+    if ((part = stream_part_dup(r->answer, from, to)) == NULL) {
         j->waiting = 1;
         job_arm(j, CORE_RETRY_MS);
         return;

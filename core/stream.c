@@ -9,12 +9,61 @@
 /* The separators a cut prefers, best first. */
 static const char *const split_seps[] = {"\n\n", "\n", " "};
 
+/*
+ * Fenced code blocks: a line starting with ``` opens or closes one.  1 if
+ * pos is inside a block (fences on lines that start before pos count),
+ * with *open the line start of its opening fence.  Depends only on the
+ * text before pos, so it is stable while the text grows.
+ */
+static int
+fence_at(const char *s, size_t pos, size_t *open)
+{
+    size_t i = 0;
+    const char *nl;
+    int in = 0;
+
+    while (i < pos) {
+        if (pos - i >= 3 && memcmp(s + i, "```", 3) == 0) {
+            if (!in)
+                *open = i;
+            in = !in;
+        }
+        if ((nl = memchr(s + i, '\n', pos - i)) == NULL)
+            break;
+        i = (size_t)(nl - s) + 1;
+    }
+    return in;
+}
+
+static int
+has_fence(const char *s, size_t from, size_t to)
+{
+    return to - from >= 3 && memmem(s + from, to - from, "```", 3) != NULL;
+}
+
+/* The bytes a part starting at `at` may take: less room for the fences
+ * stream_part_dup adds when a code block is at hand. */
+static size_t
+split_max(const char *s, size_t len, size_t at, size_t max)
+{
+    size_t open = 0, end = len - at > max ? at + max : len;
+
+    if (max > 4 * STREAM_FENCE_RESERVE &&
+        (fence_at(s, at, &open) || has_fence(s, at, end)))
+        max -= STREAM_FENCE_RESERVE;
+    return max;
+}
+
 /* Where to end the part that starts at `at` when more than max is left. */
 static size_t
 split_cut(const char *s, size_t len, size_t at, size_t max)
 {
-    size_t lim = at + max, cut = 0, i, k, n;
+    size_t lim = at + max, cut = 0, i, k, n, open = 0;
 
+    /* a block that opens well inside the window moves whole to the next
+     * part rather than being cut */
+    if (fence_at(s, lim, &open) && open > at + max / 4)
+        return open;
     for (k = 0; k < sizeof(split_seps) / sizeof(split_seps[0]) && cut == 0;
          k++) {
         n = strlen(split_seps[k]);
@@ -31,12 +80,65 @@ split_cut(const char *s, size_t len, size_t at, size_t max)
     return cut;
 }
 
+char *
+stream_part_dup(const char *text, size_t from, size_t to)
+{
+    size_t open = 0, info = 0, n = to - from;
+    int in_from = fence_at(text, from, &open);
+    const char *pre = text + open + 3;
+    char *out, *p;
+
+    if (in_from) {
+        while (open + 3 + info < from && pre[info] != '\n' &&
+               info < STREAM_FENCE_INFO_MAX)
+            info++;
+        if (open + 3 + info < from && pre[info] != '\n')
+            info = 0; /* too long to be a language name: drop it */
+    }
+    if ((out = malloc(n + info + STREAM_FENCE_RESERVE + 1)) == NULL)
+        return NULL;
+    p = out;
+    if (in_from) {
+        memcpy(p, "```", 3);
+        memcpy(p + 3, pre, info);
+        p[3 + info] = '\n';
+        p += 4 + info;
+    }
+    memcpy(p, text + from, n);
+    p += n;
+    if (fence_at(text, to, &open)) {
+        if (n > 0 && p[-1] != '\n')
+            *p++ = '\n';
+        memcpy(p, "```", 3);
+        p += 3;
+    }
+    *p = '\0';
+    return out;
+}
+
+/* The part's identity for the planner: its bytes and its fences. */
+static uint64_t
+part_hash(const char *text, size_t from, size_t to)
+{
+    size_t open;
+    uint64_t h = stream_hash(text + from, to - from);
+
+    if (fence_at(text, from, &open))
+        h ^= 0x9e3779b97f4a7c15ULL;
+    if (fence_at(text, to, &open))
+        h ^= 0xc2b2ae3d27d4eb4fULL;
+    return h;
+}
+
 size_t
 stream_split_next(const char *text, size_t len, size_t at, size_t max)
 {
     if (max < 16)
         max = 16;
-    if (at >= len || len - at <= max)
+    if (at >= len)
+        return len;
+    max = split_max(text, len, at, max);
+    if (len - at <= max)
         return len;
     return split_cut(text, len, at, max);
 }
@@ -139,7 +241,7 @@ stream_next(const struct stream *s, const char *text, size_t len, int final,
         uint64_t h;
 
         to = stream_split_next(text, len, from, s->text_max);
-        h = stream_hash(text + from, to - from);
+        h = part_hash(text, from, to);
         if (k >= s->n || m->id[0] == '\0') {
             if (to == from && !final)
                 return; /* nothing to show in it yet */

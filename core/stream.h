@@ -15,11 +15,28 @@
  * The end of the part of text (len bytes) that starts at `at`, for parts
  * of at most max (>= 16) bytes: len when the rest fits, else a cut on a
  * paragraph, line or word boundary in the second half of the window, else
- * at the last whole UTF-8 sequence.  Deterministic and prefix-stable: a
+ * at the last whole UTF-8 sequence.  A fenced code block that opens in the
+ * window's last three quarters moves whole to the next part; a longer one
+ * is cut on a line (stream_part_dup closes and reopens it).
+ * Deterministic and prefix-stable: a
  * part that is not the last one depends only on the text up to at + max,
  * so a growing text keeps its earlier cuts.
  */
 size_t stream_split_next(const char *text, size_t len, size_t at, size_t max);
+/* What a cut code block costs: "```" + a language name of at most
+ * STREAM_FENCE_INFO_MAX bytes + "\n" before, "\n```" after. */
+#define STREAM_FENCE_INFO_MAX 24
+#define STREAM_FENCE_RESERVE 32
+
+/*
+ * The text to send for part [from, to) of text: the bytes, and when a
+ * fenced code block is cut at either end, the fence closed at the end of
+ * the part and opened again (with its language) at the start of the next,
+ * so every message renders its code as code (SPEC §6).  The cut leaves
+ * room for them (STREAM_FENCE_RESERVE).  malloc'd, NULL if out of memory.
+ */
+char *stream_part_dup(const char *text, size_t from, size_t to);
+
 /* How many parts text splits into (an empty text is one empty part). */
 size_t stream_split_count(const char *text, size_t len, size_t max);
 

@@ -123,6 +123,74 @@ test_split_prefix_stable(void)
     }
 }
 
+/* Counts lines that start with ``` in s. */
+static int
+fences(const char *s)
+{
+    int n = 0;
+
+    for (const char *p = s; p != NULL && *p; p = strchr(p, '\n')) {
+        if (*p == '\n')
+            p++;
+        if (strncmp(p, "```", 3) == 0)
+            n++;
+    }
+    return n;
+}
+
+/* A code block longer than a message: cut on lines, each part closed and
+ * the next reopened with the language; a short block moves whole. */
+static void
+test_split_code(void)
+{
+    static char text[9000], joined[9000];
+    size_t len = 0, at = 0, max = 2000;
+    int parts = 0, k;
+
+    len += (size_t)snprintf(text + len, sizeof(text) - len,
+                            "Here is the code:\n\n```c\n");
+    for (k = 0; len < 6000; k++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "int f%d(void) { return %d; }\n", k, k);
+    len += (size_t)snprintf(text + len, sizeof(text) - len,
+                            "```\n\nThat is all.\n");
+    joined[0] = '\0';
+    while (at < len) {
+        size_t end = stream_split_next(text, len, at, max);
+        char *p = stream_part_dup(text, at, end);
+        size_t plen = strlen(p);
+        const char *body = p;
+
+        T_OKF(plen <= max, "part %d: %zu bytes", parts, plen);
+        T_OKF(fences(p) % 2 == 0, "part %d balanced: %d fences", parts,
+              fences(p));
+        if (parts > 0 && end < len) /* inside the block: reopened as c */
+            T_OKF(strncmp(p, "```c\n", 5) == 0, "part %d: %.8s", parts, p);
+        if (parts > 0 && strncmp(p, "```c\n", 5) == 0 && at > 30)
+            body += 5;
+        strncat(joined, body, end - at);
+        free(p);
+        at = end;
+        parts++;
+    }
+    T_OKF(parts == 4, "%d parts", parts);
+    T_OKF(strcmp(joined, text) == 0, "%s", "the parts less the added fences "
+                                          "are the text");
+
+    /* a short block that would be cut moves whole to the next part */
+    len = 0;
+    for (k = 0; len < 1200; k++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "word%d ", k);
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "\n```py\n");
+    at = len - 6;
+    for (k = 0; len < 1800; k++)
+        len += (size_t)snprintf(text + len, sizeof(text) - len,
+                                "x = %d\n", k);
+    len += (size_t)snprintf(text + len, sizeof(text) - len, "```\nend\n");
+    T_EQ_INT(stream_split_next(text, len, 0, 1500), at);
+}
+
 static void
 test_first_post_then_interval(void)
 {
@@ -316,6 +384,7 @@ main(void)
 {
     test_split();
     test_split_prefix_stable();
+    test_split_code();
     test_first_post_then_interval();
     test_empty();
     test_long_stream();
