@@ -719,12 +719,12 @@ static char *
 long_text(void)
 {
     static const char *const words[] = {
-        "the",     "loop",   "runs",    "every",   "callback", "on",
-        "one",     "thread", "so",      "state",   "needs",    "no",
-        "locks",   "and",    "each",    "request", "keeps",    "its",
-        "own",     "buffer", "until",   "a",       "peer",     "answers",
-        "café",    "naïve",  "résumé",  "—",       "bounded",  "parser",
-        "edits",   "pace",   "windows", "bucket",  "retries",  "after"};
+        "the",   "loop",   "runs",    "every",   "callback", "on",
+        "one",   "thread", "so",      "state",   "needs",    "no",
+        "locks", "and",    "each",    "request", "keeps",    "its",
+        "own",   "buffer", "until",   "a",       "peer",     "answers",
+        "café",  "naïve",  "résumé",  "—",       "bounded",  "parser",
+        "edits", "pace",   "windows", "bucket",  "retries",  "after"};
     size_t nw = sizeof(words) / sizeof(words[0]), len = 0;
     unsigned x = 12345;
     char *s = malloc(LONG_CAP);
@@ -737,13 +737,17 @@ long_text(void)
         for (int w = 0; w < 60; w++) {
             x = x * 1103515245u + 12345u;
             put(s, &len, "%s%s", words[(x >> 16) % nw],
-                w == 59 ? ".\n\n" : w % 11 == 10 ? ". " : " ");
+                w == 59        ? ".\n\n"
+                : w % 11 == 10 ? ". "
+                               : " ");
         }
         if (sec == 3) {
             put(s, &len, "```c\n");
             for (int i = 0; i < 8; i++)
-                put(s, &len, "static int\nstep_%d(int x)\n{\n    return x * %d;"
-                             "\n}\n", i, i + 2);
+                put(s, &len,
+                    "static int\nstep_%d(int x)\n{\n    return x * %d;"
+                    "\n}\n",
+                    i, i + 2);
             put(s, &len, "```\n\n");
         } else if (sec % 3 == 1) {
             for (int i = 1; i <= 5; i++)
@@ -806,8 +810,8 @@ check_parts(const char *what, const struct discord_fake_sent *m, size_t n,
         to = stream_split_next(text, len, at, 2000);
         T_OKF(strlen(m[k].content) == to - at &&
                   memcmp(m[k].content, text + at, to - at) == 0,
-              "%s: part %zu shows its %zu bytes (%zu shown)", what, k,
-              to - at, strlen(m[k].content));
+              "%s: part %zu shows its %zu bytes (%zu shown)", what, k, to - at,
+              strlen(m[k].content));
         T_OKF(!m[k].deleted, "%s: part %zu deleted", what, k);
         T_OKF(m[k].up == last && m[k].down == last,
               "%s: part %zu of %zu has %d 👍 %d 👎", what, k, n, m[k].up,
@@ -923,9 +927,10 @@ test_core_stream(void)
     struct discord_fake_stats st;
     struct discord_status ds;
     struct core_stats cs;
-    int64_t first[RECS_MAX], quiet[SOLO], roll[RECS_MAX * PARTS_MAX], t0, el;
-    size_t nl, nr, np, nfirst = 0, nquiet = 0, nroll = 0, chan, per_msg;
-    size_t nedits;
+    int64_t first[RECS_MAX], quiet[SOLO], roll[PARTS_MAX], roll2[PARTS_MAX];
+    int64_t t0, el;
+    size_t nl, nr, np, nfirst = 0, nquiet = 0, nroll = 0, nroll2 = 0;
+    size_t chan, per_msg, nedits;
     uint64_t want[2] = {22, 44};
     int half = 75;
     char *text = long_text();
@@ -972,7 +977,7 @@ test_core_stream(void)
      * first visible text without other streams queued in the buckets */
     f.cfg->llm.stream = 1;
     for (int i = 0; i < SOLO; i++) {
-        char tag[16];
+        char tag[32];
 
         snprintf(tag, sizeof(tag), "solo%d", i);
         ask_in(&f, "803", "7103", "solo", tag, qsolo[i], sizeof(qsolo[i]));
@@ -1004,7 +1009,7 @@ test_core_stream(void)
     /* each of the twenty questions: answered once, 👍/👎 on it */
     for (int r = 0; r < 2; r++)
         for (int u = 0; u < 10; u++) {
-            char tag[16];
+            char tag[32];
             size_t n = replies(&f, "800", users[r][u], &m, 1);
 
             snprintf(tag, sizeof(tag), "q%d.%d", u, r);
@@ -1043,18 +1048,17 @@ test_core_stream(void)
 
     /* measured, not asserted */
     ttfv_add(rec_of(&f, "long"), ls, nl, first, &nfirst, roll, &nroll);
-    ttfv_add(rec_of(&f, "retry"), rs, nr, first, &nfirst, roll, &nroll);
+    ttfv_add(rec_of(&f, "retry"), rs, nr, first, &nfirst, roll2, &nroll2);
     for (int r = 0; r < 2; r++)
         for (int u = 0; u < 10; u++) {
-            char tag[16];
+            char tag[32];
 
             snprintf(tag, sizeof(tag), "q%d.%d", u, r);
             if (replies(&f, "800", users[r][u], &m, 1) == 1)
-                ttfv_add(rec_of(&f, tag), &m, 1, first, &nfirst, roll,
-                         &nroll);
+                ttfv_add(rec_of(&f, tag), &m, 1, first, &nfirst, roll, &nroll);
         }
     for (int i = 0; i < SOLO; i++) {
-        char tag[16];
+        char tag[32];
 
         snprintf(tag, sizeof(tag), "solo%d", i);
         if (replies(&f, "803", qsolo[i], &m, 1) == 1)
@@ -1063,11 +1067,12 @@ test_core_stream(void)
     printf("streamed %zu bytes (%zu parts) in 800 and, retried, in 802 in "
            "%lld ms (%d + %d partials) alongside 20 streamed answers; "
            "429s: %llu\n",
-           strlen(text), np, (long long)el, f.fa.partials,
-           f.fa_retry.partials, (unsigned long long)st.r429);
+           strlen(text), np, (long long)el, f.fa.partials, f.fa_retry.partials,
+           (unsigned long long)st.r429);
     print_ms("first message, 22 streams at once", first, nfirst);
     print_ms("first message, one stream at a time", quiet, nquiet);
-    print_ms("rollover message", roll, nroll);
+    print_ms("rollover message, busy channel", roll, nroll);
+    print_ms("rollover message, the retry's own channel", roll2, nroll2);
     free(text);
     fx_release(&f);
 }
