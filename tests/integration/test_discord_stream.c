@@ -1065,7 +1065,8 @@ test_core_stream(void)
             ttfv_add(rec_of(&f, tag), &m, 1, quiet, &nquiet, roll, &nroll);
     }
     printf("streamed %zu bytes (%zu parts) in 800 and, retried, in 802 in "
-           "%lld ms (%d + %d partials) alongside 20 streamed answers; "
+           "%lld ms, reactions included (%d + %d partials), alongside 20 "
+           "streamed answers; "
            "429s: %llu\n",
            strlen(text), np, (long long)el, f.fa.partials, f.fa_retry.partials,
            (unsigned long long)st.r429);
