@@ -850,7 +850,10 @@ op_send(void *ctx, const struct action *a)
         return -1;
     }
     it->send_id = a->send_id;
-    it->feedback = a->feedback;
+    /* the 👍/👎 go on an answer's last part only (core asks for them on
+     * every part of a whole answer); an edit with feedback is the final
+     * edit of the last part */
+    it->feedback = a->feedback && (kind == DC_EDIT || a->part + 1 >= a->parts);
     if (kind == DC_MSG) {
         snprintf(it->reply_to, sizeof(it->reply_to), "%s",
                  a->reply_to ? a->reply_to : "");

@@ -5,11 +5,13 @@
  * answered by the real core in the same channel. */
 #include "connectors/discord.h"
 #include "core/core.h"
+#include "core/stream.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/discord_fake.h"
 #include "tests/t.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -17,6 +19,24 @@
 #define RESULTS_MAX 64
 
 /* ---- the fixture: fake, real core with the fake asker, connector ---- */
+
+#define RECS_MAX 64
+#define PARTIALS_MAX 256
+
+/* One ask core made through the routing asker: which fixture asker took
+ * it, core's callbacks, and when each partial reached core. */
+struct ask_rec {
+    struct fx *f;
+    struct core_fixture_asker *fa;
+    uint64_t inner; /* fa's handle */
+    char text[64];  /* the question, as core put it in the prompt */
+    void (*partial)(void *arg, const char *text, size_t len);
+    core_ask_done_fn done;
+    void *arg;
+    int np, done_seen;
+    int64_t pt[PARTIALS_MAX]; /* fake_now_ms() as the partial went in */
+    size_t plen[PARTIALS_MAX];
+};
 
 struct fx {
     uv_loop_t loop;
@@ -40,6 +60,11 @@ struct fx {
     } res[RESULTS_MAX];
     void (*on_result)(struct fx *f, uint64_t n);
     void *stream;
+    /* routed asks (the real core streaming): the long answers, the ten
+     * users, and what every ask saw */
+    struct core_fixture_asker fa_users, fa_retry;
+    struct ask_rec *recs;
+    int nrecs;
 };
 
 static void
@@ -87,8 +112,83 @@ make_config(const char *base)
     return cfg;
 }
 
+/* ---- the routing asker: "long"/"plain" → fa, "retry" → fa_retry, any
+ * other question → fa_users; partials timestamped on their way in ---- */
+
+static void
+routed_partial(void *arg, const char *text, size_t len)
+{
+    struct ask_rec *r = arg;
+
+    /* an LLM client hands over whole characters; the fixture cuts bytes
+     * (text is its whole answer: text[len] is there to look at) */
+    len = event_text_cut(text, len + 1, len);
+    if (r->np < PARTIALS_MAX) {
+        r->pt[r->np] = fake_now_ms();
+        r->plen[r->np] = len;
+    }
+    r->np++;
+    r->partial(r->arg, text, len);
+}
+
+static void
+routed_done(void *arg, const struct core_answer *a)
+{
+    struct ask_rec *r = arg;
+
+    r->done_seen = 1;
+    r->done(r->arg, a);
+}
+
 static int
-fx_init(struct fx *f)
+routed_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
+           void *arg, uint64_t *handle)
+{
+    struct fx *f = ctx;
+    const char *q = cp->msgs[cp->n - 1].text;
+    struct core_prompt p = *cp;
+    struct core_asker in;
+    struct ask_rec *r;
+
+    if (f->nrecs == RECS_MAX)
+        return -1;
+    r = &f->recs[f->nrecs];
+    memset(r, 0, sizeof(*r));
+    r->f = f;
+    r->fa = strstr(q, "retry") != NULL ? &f->fa_retry
+            : strstr(q, "long") != NULL || strstr(q, "plain") != NULL
+                ? &f->fa
+                : &f->fa_users;
+    snprintf(r->text, sizeof(r->text), "%s", q);
+    r->partial = cp->partial;
+    r->done = done;
+    r->arg = arg;
+    if (cp->partial != NULL)
+        p.partial = routed_partial;
+    in = core_fixture_asker_ops(r->fa);
+    if (in.ask(in.ctx, &p, routed_done, r, &r->inner) < 0)
+        return -1;
+    *handle = (uint64_t)++f->nrecs;
+    return 0;
+}
+
+static void
+routed_cancel(void *ctx, uint64_t handle)
+{
+    struct fx *f = ctx;
+    struct ask_rec *r;
+    struct core_asker in;
+
+    if (handle == 0 || handle > (uint64_t)f->nrecs)
+        return;
+    r = &f->recs[handle - 1];
+    in = core_fixture_asker_ops(r->fa);
+    in.cancel(in.ctx, r->inner);
+}
+
+/* routed: the routing asker (three fixture askers) instead of fa alone */
+static int
+fx_init(struct fx *f, int routed)
 {
     const char *env = getenv("DISCORD_TEST_BUCKET_MS");
     struct core_asker asker;
@@ -115,7 +215,16 @@ fx_init(struct fx *f)
     f->fa.loop = &f->loop;
     f->fa.delay_ms = 20;
     f->fa.tokens_in = 10;
+    f->fa_users = f->fa;
+    f->fa_retry = f->fa;
     asker = core_fixture_asker_ops(&f->fa);
+    if (routed) {
+        if ((f->recs = calloc(RECS_MAX, sizeof(*f->recs))) == NULL)
+            return -1;
+        asker.ctx = f;
+        asker.ask = routed_ask;
+        asker.cancel = routed_cancel;
+    }
     f->core = core_new(&f->loop, f->st, f->cfg, &asker);
     f->http = http_new(&f->loop);
     f->ws = ws_ctx_new(&f->loop);
@@ -175,6 +284,8 @@ fx_release(struct fx *f)
     }
     core_free(f->core);
     core_fixture_asker_drop(&f->fa);
+    core_fixture_asker_drop(&f->fa_users);
+    core_fixture_asker_drop(&f->fa_retry);
     uv_run(&f->loop, UV_RUN_NOWAIT);
     http_free(f->http);
     ws_ctx_free(f->ws);
@@ -185,6 +296,7 @@ fx_release(struct fx *f)
     config_free(f->cfg);
     core_fixture_db_unlink(f->path);
     rmdir(f->dir);
+    free(f->recs);
 }
 
 static int
@@ -263,7 +375,7 @@ test_outcomes(void)
     char mid[32], big[2600];
     int64_t t0;
 
-    if (fx_init(&f) < 0) {
+    if (fx_init(&f, 0) < 0) {
         T_OK(0);
         return;
     }
@@ -352,7 +464,7 @@ test_outcomes(void)
 #define CHUNKS 120
 #define CHUNK_MS(window) ((window) / 40)
 
-struct stream {
+struct driven { /* a stream driven by hand, as core would */
     uv_timer_t gen;
     char text[2000];
     size_t len, sent_len;
@@ -367,7 +479,7 @@ struct stream {
 static void
 stream_kick(struct fx *f)
 {
-    struct stream *s = f->stream;
+    struct driven *s = f->stream;
     enum action_kind kind = ACTION_EDIT;
     int feedback = 0;
     uint64_t n;
@@ -397,7 +509,7 @@ stream_kick(struct fx *f)
 static void
 stream_result(struct fx *f, uint64_t n)
 {
-    struct stream *s = f->stream;
+    struct driven *s = f->stream;
 
     if (!s->in_flight)
         return; /* the extra part's */
@@ -422,7 +534,7 @@ static void
 gen_tick(uv_timer_t *t)
 {
     struct fx *f = t->data;
-    struct stream *s = f->stream;
+    struct driven *s = f->stream;
     int n;
 
     n = snprintf(s->text + s->len, sizeof(s->text) - s->len, "token%03d ",
@@ -439,7 +551,7 @@ gen_tick(uv_timer_t *t)
 static int
 stream_done(struct fx *f, const void *arg)
 {
-    const struct stream *s = f->stream;
+    const struct driven *s = f->stream;
 
     (void)arg;
     return s->done || s->fails > 0;
@@ -448,7 +560,7 @@ stream_done(struct fx *f, const void *arg)
 static int
 chunks_at(struct fx *f, const void *arg)
 {
-    const struct stream *s = f->stream;
+    const struct driven *s = f->stream;
 
     return s->chunks >= *(const int *)arg;
 }
@@ -471,8 +583,9 @@ max_in_windows(const int64_t *ts, size_t n, int64_t window)
     return best;
 }
 
+/* ids: NULL, or where the ten question ids go */
 static void
-ten_users(struct fx *f, int round)
+ten_users(struct fx *f, int round, char (*ids)[32])
 {
     char text[96], author[16], name[16];
 
@@ -484,7 +597,8 @@ ten_users(struct fx *f, int round)
         snprintf(name, sizeof(name), "user%d", u);
         snprintf(text, sizeof(text), "<@" DISCORD_FAKE_BOT_ID "> q%d.%d", u,
                  round);
-        discord_fake_message(f->df, &m, NULL, 0);
+        discord_fake_message(f->df, &m, ids != NULL ? ids[u] : NULL,
+                             ids != NULL ? sizeof(ids[u]) : 0);
     }
 }
 
@@ -492,7 +606,7 @@ static void
 test_stream_busy_channel(void)
 {
     struct fx f;
-    struct stream s;
+    struct driven s;
     struct discord_fake_sent m;
     struct discord_fake_stats st;
     struct core_stats cs;
@@ -502,7 +616,7 @@ test_stream_busy_channel(void)
     const int64_t *ts;
     size_t nedits;
 
-    if (fx_init(&f) < 0) {
+    if (fx_init(&f, 0) < 0) {
         T_OK(0);
         return;
     }
@@ -515,9 +629,9 @@ test_stream_busy_channel(void)
     t0 = fake_now_ms();
     uv_timer_start(&s.gen, gen_tick, (uint64_t)CHUNK_MS(f.window),
                    (uint64_t)CHUNK_MS(f.window));
-    ten_users(&f, 0);
+    ten_users(&f, 0, NULL);
     T_OK(run_until(&f, chunks_at, &half, 20000 + 4 * (int)f.window));
-    ten_users(&f, 1);
+    ten_users(&f, 1, NULL);
     T_OK(run_until(&f, stream_done, NULL, 60000 + 20 * (int)f.window));
     el = fake_now_ms() - t0;
     T_EQ_INT(s.fails, 0);
@@ -579,10 +693,396 @@ test_stream_busy_channel(void)
     fx_release(&f);
 }
 
+/* ---- the real core streams: a 3,000-token answer while ten users chat,
+ * a retry midway, and the same answer sent whole ---- */
+
+#define LONG_CAP 12288
+#define PARTS_MAX 16
+#define SOLO 5 /* streams alone in a channel, one at a time */
+
+static void
+put(char *s, size_t *len, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(s + *len, LONG_CAP - *len, fmt, ap);
+    va_end(ap);
+    if (n > 0 && (size_t)n < LONG_CAP - *len)
+        *len += (size_t)n;
+}
+
+/* About 12,000 bytes (~3,000 tokens) of markdown-ish text: headings,
+ * paragraphs, bullet and numbered lists, a fenced code block, UTF-8. */
+static char *
+long_text(void)
+{
+    static const char *const words[] = {
+        "the",   "loop",   "runs",    "every",   "callback", "on",
+        "one",   "thread", "so",      "state",   "needs",    "no",
+        "locks", "and",    "each",    "request", "keeps",    "its",
+        "own",   "buffer", "until",   "a",       "peer",     "answers",
+        "café",  "naïve",  "résumé",  "—",       "bounded",  "parser",
+        "edits", "pace",   "windows", "bucket",  "retries",  "after"};
+    size_t nw = sizeof(words) / sizeof(words[0]), len = 0;
+    unsigned x = 12345;
+    char *s = malloc(LONG_CAP);
+
+    if (s == NULL)
+        return NULL;
+    s[0] = '\0';
+    for (int sec = 1; len < LONG_CAP - 900; sec++) {
+        put(s, &len, "## %d. Notes on the event loop\n\n", sec);
+        for (int w = 0; w < 60; w++) {
+            x = x * 1103515245u + 12345u;
+            put(s, &len, "%s%s", words[(x >> 16) % nw],
+                w == 59        ? ".\n\n"
+                : w % 11 == 10 ? ". "
+                               : " ");
+        }
+        if (sec == 3) {
+            put(s, &len, "```c\n");
+            for (int i = 0; i < 8; i++)
+                put(s, &len,
+                    "static int\nstep_%d(int x)\n{\n    return x * %d;"
+                    "\n}\n",
+                    i, i + 2);
+            put(s, &len, "```\n\n");
+        } else if (sec % 3 == 1) {
+            for (int i = 1; i <= 5; i++)
+                put(s, &len, "- item %d: %s %s\n", i, words[(sec + i) % nw],
+                    words[(sec * i) % nw]);
+            put(s, &len, "\n");
+        } else {
+            for (int i = 1; i <= 4; i++)
+                put(s, &len, "%d. step %d — %s\n", i, i, words[(sec + i) % nw]);
+            put(s, &len, "\n");
+        }
+    }
+    return s;
+}
+
+/* A question from user `author` in channel ch; its id to id. */
+static void
+ask_in(struct fx *f, const char *ch, const char *author, const char *name,
+       const char *tag, char *id, size_t cap)
+{
+    char text[96];
+    struct discord_fake_msg m = {ch, "9", author, name, text, NULL, 0, 0};
+
+    snprintf(text, sizeof(text), "<@" DISCORD_FAKE_BOT_ID "> %s please", tag);
+    id[0] = '\0';
+    discord_fake_message(f->df, &m, id, cap);
+}
+
+/* The bot's messages in ch that reply to qid, in order (up to max kept);
+ * how many there are. */
+static size_t
+replies(struct fx *f, const char *ch, const char *qid,
+        struct discord_fake_sent *out, size_t max)
+{
+    struct discord_fake_sent m;
+    size_t n = 0;
+
+    for (size_t i = 0; discord_fake_sent_get(f->df, ch, i, &m) == 0; i++)
+        if (strcmp(m.reply_to, qid) == 0) {
+            if (n < max)
+                out[n] = m;
+            n++;
+        }
+    return n;
+}
+
+/* The messages show text cut at Discord's limit part by part, none
+ * deleted, the 👍/👎 on the last only. */
+static void
+check_parts(const char *what, const struct discord_fake_sent *m, size_t n,
+            const char *text)
+{
+    size_t len = strlen(text), at = 0, to;
+    size_t want = stream_split_count(text, len, 2000);
+
+    T_OKF(n == want, "%s: %zu messages for %zu parts", what, n, want);
+    for (size_t k = 0; k < n && k < want && k < PARTS_MAX; k++, at = to) {
+        int last = k + 1 == n;
+
+        to = stream_split_next(text, len, at, 2000);
+        T_OKF(strlen(m[k].content) == to - at &&
+                  memcmp(m[k].content, text + at, to - at) == 0,
+              "%s: part %zu shows its %zu bytes (%zu shown)", what, k, to - at,
+              strlen(m[k].content));
+        T_OKF(!m[k].deleted, "%s: part %zu deleted", what, k);
+        T_OKF(m[k].up == last && m[k].down == last,
+              "%s: part %zu of %zu has %d 👍 %d 👎", what, k, n, m[k].up,
+              m[k].down);
+    }
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Edits of channel ch: the most in one of Discord's windows, over the
+ * channel (its messages share the edit bucket) and per message. */
+static void
+edit_windows(struct fx *f, const char *ch, size_t *chan, size_t *per_msg,
+             size_t *total)
+{
+    struct discord_fake_sent m;
+    int64_t *all = NULL, *grown;
+    const int64_t *ts;
+    size_t n = 0, nt, w;
+
+    *per_msg = 0;
+    for (size_t i = 0; discord_fake_sent_get(f->df, ch, i, &m) == 0; i++) {
+        nt = discord_fake_edit_times(f->df, m.id, &ts);
+        if ((w = max_in_windows(ts, nt, f->window)) > *per_msg)
+            *per_msg = w;
+        if (nt == 0 || (grown = realloc(all, (n + nt) * sizeof(*all))) == NULL)
+            continue;
+        all = grown;
+        memcpy(all + n, ts, nt * sizeof(*ts));
+        n += nt;
+    }
+    if (n > 0)
+        qsort(all, n, sizeof(*all), cmp_i64);
+    *chan = max_in_windows(all, n, f->window);
+    *total = n;
+    free(all);
+}
+
+static const struct ask_rec *
+rec_of(const struct fx *f, const char *tag)
+{
+    for (int i = 0; i < f->nrecs; i++)
+        if (strstr(f->recs[i].text, tag) != NULL)
+            return &f->recs[i];
+    return NULL;
+}
+
+/* Time to first visible text: from the partial that first held a
+ * message's text (as it reached core) to the POST of that message at the
+ * fake; first messages to first[], rollover ones to roll[]. */
+static void
+ttfv_add(const struct ask_rec *r, const struct discord_fake_sent *m, size_t n,
+         int64_t *first, size_t *nfirst, int64_t *roll, size_t *nroll)
+{
+    size_t from = 0;
+
+    for (size_t k = 0; r != NULL && k < n && k < PARTS_MAX; k++) {
+        for (int i = 0; i < r->np && i < PARTIALS_MAX; i++)
+            if (r->plen[i] > from) {
+                if (k == 0)
+                    first[(*nfirst)++] = m[k].t_ms - r->pt[i];
+                else
+                    roll[(*nroll)++] = m[k].t_ms - r->pt[i];
+                break;
+            }
+        from += strlen(m[k].content);
+    }
+}
+
+static void
+print_ms(const char *what, int64_t *v, size_t n)
+{
+    if (n == 0)
+        return;
+    qsort(v, n, sizeof(*v), cmp_i64);
+    printf("time to first visible text (%s): p50 %lld ms, p90 %lld ms, "
+           "max %lld ms over %zu\n",
+           what, (long long)v[n / 2], (long long)v[n * 9 / 10],
+           (long long)v[n - 1], n);
+}
+
+static int
+settled(struct fx *f, const void *arg)
+{
+    const uint64_t *want = arg; /* answers, reactions */
+    struct core_stats cs;
+    struct discord_fake_stats st;
+
+    core_stats(f->core, &cs);
+    discord_fake_stats(f->df, &st);
+    return cs.answered >= want[0] && cs.inflight == 0 &&
+           st.reactions >= want[1];
+}
+
+static int
+long_partials(struct fx *f, const void *arg)
+{
+    return f->fa.partials >= *(const int *)arg;
+}
+
+static void
+test_core_stream(void)
+{
+    struct fx f;
+    char qlong[32], qretry[32], qplain[32], users[2][10][32], qsolo[SOLO][32];
+    struct discord_fake_sent ls[PARTS_MAX], rs[PARTS_MAX], ps[PARTS_MAX], m;
+    struct discord_fake_stats st;
+    struct discord_status ds;
+    struct core_stats cs;
+    int64_t first[RECS_MAX], quiet[SOLO], roll[PARTS_MAX], roll2[PARTS_MAX];
+    int64_t t0, el;
+    size_t nl, nr, np, nfirst = 0, nquiet = 0, nroll = 0, nroll2 = 0;
+    size_t chan, per_msg, nedits;
+    uint64_t want[2] = {22, 44};
+    int half = 75;
+    char *text = long_text();
+    int gap;
+
+    if (text == NULL || fx_init(&f, 1) < 0) {
+        T_OK(0);
+        free(text);
+        return;
+    }
+    /* Discord's buckets are 5 per 5 s, here 5 per window (1 s unless
+     * DISCORD_TEST_BUCKET_MS says 5000); the edit interval scales with
+     * them (1500 ms of 5 s), and so does the stream's pace */
+    f.cfg->llm.stream_interval = 1500 * f.window / 5000;
+    gap = (int)(30 * f.window / 1000);
+    f.fa.fixed = text;
+    f.fa.stream_chunks = 150;
+    f.fa.stream_gap_ms = gap;
+    f.fa_retry = f.fa;
+    f.fa_retry.restart_after = 60; /* a retry at 40 %: ~4,800 bytes shown */
+    f.fa_retry.stream_gap_ms = gap * 2 / 3;
+    f.fa_users.stream_chunks = 3;
+    f.fa_users.stream_gap_ms = 2 * gap;
+    T_OK(run_until(&f, is_up, NULL, 5000));
+
+    /* the long answer in 800 while ten users ask twice; the retry in 802 */
+    t0 = fake_now_ms();
+    ask_in(&f, "800", "7100", "asker", "long", qlong, sizeof(qlong));
+    ask_in(&f, "802", "7101", "again", "retry", qretry, sizeof(qretry));
+    ten_users(&f, 0, users[0]);
+    T_OK(run_until(&f, long_partials, &half, 20000 + 10 * (int)f.window));
+    ten_users(&f, 1, users[1]);
+    T_OK(run_until(&f, settled, want, 60000 + 20 * (int)f.window));
+    el = fake_now_ms() - t0;
+
+    /* the same answer sent whole, into 801 */
+    f.cfg->llm.stream = 0;
+    ask_in(&f, "801", "7102", "whole", "plain", qplain, sizeof(qplain));
+    want[0] = 23;
+    want[1] = 46;
+    T_OK(run_until(&f, settled, want, 20000 + 6 * (int)f.window));
+
+    /* short streams one at a time in a quiet channel, for the time to
+     * first visible text without other streams queued in the buckets */
+    f.cfg->llm.stream = 1;
+    for (int i = 0; i < SOLO; i++) {
+        char tag[32];
+
+        snprintf(tag, sizeof(tag), "solo%d", i);
+        ask_in(&f, "803", "7103", "solo", tag, qsolo[i], sizeof(qsolo[i]));
+        want[0]++;
+        want[1] += 2;
+        T_OK(run_until(&f, settled, want, 10000 + 4 * (int)f.window));
+    }
+
+    nl = replies(&f, "800", qlong, ls, PARTS_MAX);
+    nr = replies(&f, "802", qretry, rs, PARTS_MAX);
+    np = replies(&f, "801", qplain, ps, PARTS_MAX);
+    check_parts("whole", ps, np, text);
+    check_parts("streamed", ls, nl, text);
+    check_parts("retried", rs, nr, text);
+    /* streamed and retried show exactly what the whole answer shows */
+    T_EQ_INT(nl, np);
+    T_EQ_INT(nr, np);
+    for (size_t k = 0; k < np && k < PARTS_MAX; k++) {
+        if (k < nl)
+            T_EQ_STR(ls[k].content, ps[k].content);
+        if (k < nr)
+            T_EQ_STR(rs[k].content, ps[k].content);
+    }
+    /* the retry: one answer, nothing posted twice or deleted */
+    T_EQ_INT(discord_fake_sent_count(f.df, "802"), np);
+    T_OKF(f.fa_retry.partials > 150, "%d partials (a restart)",
+          f.fa_retry.partials);
+
+    /* each of the twenty questions: answered once, 👍/👎 on it */
+    for (int r = 0; r < 2; r++)
+        for (int u = 0; u < 10; u++) {
+            char tag[32];
+            size_t n = replies(&f, "800", users[r][u], &m, 1);
+
+            snprintf(tag, sizeof(tag), "q%d.%d", u, r);
+            T_OKF(n == 1, "%s answered %zu times", tag, n);
+            if (n == 1)
+                T_OKF(strstr(m.content, tag) != NULL && !m.deleted &&
+                          m.up == 1 && m.down == 1,
+                      "%s: \"%s\" deleted %d 👍 %d 👎 %d", tag, m.content,
+                      m.deleted, m.up, m.down);
+        }
+    /* 20 answers + the long one's parts, nothing else */
+    T_EQ_INT(discord_fake_sent_count(f.df, "800"), 20 + np);
+
+    /* under the buckets: ≤ 5 edits per window per channel (the edit
+     * bucket is the channel's), so per message; not one 429 anywhere */
+    edit_windows(&f, "800", &chan, &per_msg, &nedits);
+    T_OKF(chan <= 5, "800: %zu edits in a window", chan);
+    T_OKF(per_msg <= 5, "800: %zu edits of a message in a window", per_msg);
+    printf("800: %zu edits, at most %zu per %lld ms window in the channel, "
+           "%zu of one message\n",
+           nedits, chan, (long long)f.window, per_msg);
+    edit_windows(&f, "802", &chan, &per_msg, &nedits);
+    T_OKF(chan <= 5, "802: %zu edits in a window", chan);
+    printf("802: %zu edits, at most %zu per window\n", nedits, chan);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.r429, 0);
+    T_EQ_INT(st.r429_global, 0);
+    T_EQ_INT(st.caused_429, 0);
+    T_EQ_INT(st.deletes, 0);
+    T_EQ_INT(st.unknown_message, 0);
+    discord_status(f.d, &ds);
+    T_EQ_INT(ds.retries_429, 0);
+    core_stats(f.core, &cs);
+    T_EQ_INT(cs.answered, 23 + SOLO);
+    T_EQ_INT(cs.streamed, 22 + SOLO);
+
+    /* measured, not asserted */
+    ttfv_add(rec_of(&f, "long"), ls, nl, first, &nfirst, roll, &nroll);
+    ttfv_add(rec_of(&f, "retry"), rs, nr, first, &nfirst, roll2, &nroll2);
+    for (int r = 0; r < 2; r++)
+        for (int u = 0; u < 10; u++) {
+            char tag[32];
+
+            snprintf(tag, sizeof(tag), "q%d.%d", u, r);
+            if (replies(&f, "800", users[r][u], &m, 1) == 1)
+                ttfv_add(rec_of(&f, tag), &m, 1, first, &nfirst, roll, &nroll);
+        }
+    for (int i = 0; i < SOLO; i++) {
+        char tag[32];
+
+        snprintf(tag, sizeof(tag), "solo%d", i);
+        if (replies(&f, "803", qsolo[i], &m, 1) == 1)
+            ttfv_add(rec_of(&f, tag), &m, 1, quiet, &nquiet, roll, &nroll);
+    }
+    printf("streamed %zu bytes (%zu parts) in 800 and, retried, in 802 in "
+           "%lld ms, reactions included (%d + %d partials), alongside 20 "
+           "streamed answers; "
+           "429s: %llu\n",
+           strlen(text), np, (long long)el, f.fa.partials, f.fa_retry.partials,
+           (unsigned long long)st.r429);
+    print_ms("first message, 22 streams at once", first, nfirst);
+    print_ms("first message, one stream at a time", quiet, nquiet);
+    print_ms("rollover message, busy channel", roll, nroll);
+    print_ms("rollover message, the retry's own channel", roll2, nroll2);
+    free(text);
+    fx_release(&f);
+}
+
 int
 main(void)
 {
     test_outcomes();
     test_stream_busy_channel();
+    test_core_stream();
     return t_done();
 }
