@@ -38,7 +38,7 @@ struct tf_chat {
     int64_t limited_until; /* after a 429: refused until then */
     uint64_t n429, actions;
     int64_t action_ms; /* fake_now_ms() of the last sendChatAction */
-    int64_t *ops; /* accepted sends, edits and deletes: fake_now_ms() */
+    int64_t *ops;      /* accepted sends, edits and deletes: fake_now_ms() */
     size_t nops, capops;
 };
 

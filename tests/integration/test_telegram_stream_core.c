@@ -215,7 +215,8 @@ long_answer(size_t want)
         put(&b, &len, &cap,
             "lib_%02d = static_library('mod%02d', files('src/mod%02d.c'),\n"
             "    dependencies: [uv_dep, curl_dep], install: false)  # %d\n",
-            i, i, i, i * 7 % 13), i++;
+            i, i, i, i * 7 % 13),
+            i++;
     put(&b, &len, &cap,
         "executable('parleyd', 'bot/parleyd.c', link_with: [lib_00],\n"
         "    install: true)\n```\n\n"
@@ -225,7 +226,10 @@ long_answer(size_t want)
             "%d. **Step %d:** move the `%s` targets, then run `meson test "
             "-C build` and compare the binaries with `cmp`; keep the old "
             "rule until both agree on *every* platform you ship.\n",
-            i, i, i % 3 == 0 ? "tests" : i % 3 == 1 ? "library" : "tool");
+            i, i,
+            i % 3 == 0   ? "tests"
+            : i % 3 == 1 ? "library"
+                         : "tool");
     put(&b, &len, &cap, "\n## Things that tend to go wrong\n\n");
     for (i = 0; len < want - 400; i++) {
         if (i % 4 == 3)
@@ -308,8 +312,7 @@ fx_init(struct fx *f)
     if ((f->tf = telegram_fake_new(&f->loop, 0, NULL)) == NULL)
         return -1;
     telegram_fake_set_hold_max(f->tf, 300);
-    telegram_fake_set_limits(f->tf, 3, f->window / 40, 20, f->window, 30,
-                             1000);
+    telegram_fake_set_limits(f->tf, 3, f->window / 40, 20, f->window, 30, 1000);
     if ((f->cfg = make_config(f)) == NULL)
         return -1;
     if ((f->st = store_open(f->path, err, sizeof(err))) == NULL) {
@@ -331,8 +334,8 @@ fx_init(struct fx *f)
     if ((f->core = core_new(&f->loop, f->st, f->cfg, &asker)) == NULL ||
         (f->http = http_new(&f->loop)) == NULL)
         return -1;
-    f->tg = telegram_new(&f->loop, f->http, f->core, f->st, f->cfg, on_fatal,
-                         f);
+    f->tg =
+        telegram_new(&f->loop, f->http, f->core, f->st, f->cfg, on_fatal, f);
     if (f->tg == NULL)
         return -1;
     return telegram_start(f->tg);
@@ -379,8 +382,8 @@ until_holds(void *arg)
 }
 
 static int
-run_until(struct fx *f, int (*pred)(struct fx *, const void *),
-          const void *arg, int max_ms)
+run_until(struct fx *f, int (*pred)(struct fx *, const void *), const void *arg,
+          int max_ms)
 {
     struct until u = {pred, f, arg};
 
@@ -502,12 +505,13 @@ shown_compare(const char *what, const struct shown *got,
         T_OKF(strcmp(got->text[k], want->text[k]) == 0,
               "%s part %d: text differs (%zu bytes, want %zu)", what, k,
               strlen(got->text[k]), strlen(want->text[k]));
-        T_OKF(got->html[k] == NULL ? want->html[k] == NULL
-                                   : want->html[k] != NULL &&
-                                         strcmp(got->html[k], want->html[k]) == 0,
+        T_OKF(got->html[k] == NULL
+                  ? want->html[k] == NULL
+                  : want->html[k] != NULL &&
+                        strcmp(got->html[k], want->html[k]) == 0,
               "%s part %d: html differs", what, k);
-        T_OKF(got->keyboard[k] == (k == got->n - 1),
-              "%s part %d: keyboard %d", what, k, got->keyboard[k]);
+        T_OKF(got->keyboard[k] == (k == got->n - 1), "%s part %d: keyboard %d",
+              what, k, got->keyboard[k]);
         T_OKF(!got->deleted[k], "%s part %d deleted", what, k);
     }
 }
@@ -561,8 +565,7 @@ note_ttfv(struct fx *f, const char *what, int64_t chat, const char *q)
         if (strncmp(m[i].text, "answer to: ", 11) != 0) {
             if (s == NULL || s->first_ms == 0)
                 break;
-            fprintf(stderr, "time to first visible text (%s): %" PRId64
-                            " ms\n",
+            fprintf(stderr, "time to first visible text (%s): %" PRId64 " ms\n",
                     what, m[i].t_ms - s->first_ms);
             ttfv[nttfv++] = m[i].t_ms - s->first_ms;
             return;
@@ -613,15 +616,24 @@ stream_group(struct fx *f, const struct shown *want)
     T_EQ_INT(telegram_fake_429s(f->tf, GROUP_A), 0);
     T_EQ_INT(st.err429 - st0.err429, 0);
     T_EQ_INT(ts.retries_429 - ts0.retries_429, 0);
+    /* and nothing refused: no 400, no plain-text fallback, no failure */
+    T_EQ_INT(st.err400 - st0.err400, 0);
+    T_EQ_INT(ts.fallbacks_plain - ts0.fallbacks_plain, 0);
+    T_EQ_INT(ts.send_errors - ts0.send_errors, 0);
 
     /* the final texts: those of the unstreamed answer, part by part */
     shown_get(f, GROUP_A, &got);
     shown_compare("group", &got, want);
     /* it was streamed: its first part was on screen before the answer
      * was complete, and was edited after */
-    T_OKF(s != NULL && got.n > 0 && got.t_ms[0] < s->done_ms,
-          "first part at %" PRId64 ", answer done at %" PRId64,
-          got.n > 0 ? got.t_ms[0] - t0 : -1, s ? s->done_ms - t0 : -1);
+    T_OKF(s != NULL && got.n > 0 &&
+                  got.t_ms[0]<s->done_ms,
+                              "first part at %" PRId64
+                              ", answer done at %" PRId64,
+                              got.n> 0
+              ? got.t_ms[0] - t0
+              : -1,
+          s ? s->done_ms - t0 : -1);
     T_OK(got.n > 0 && got.edits[got.n - 1] > 0);
     core_stats(f->core, &cs);
     /* the short answers had no partials: sent whole, not streamed */
@@ -641,8 +653,9 @@ stream_group(struct fx *f, const struct shown *want)
     }
     n = telegram_fake_ops_max(f->tf, GROUP_A, w - TELEGRAM_FAKE_SLACK_MS);
     T_OKF(n <= 20, "%zu sends+edits+deletes in one group window", n);
-    fprintf(stderr, "group: at most %zu sends+edits in any %" PRId64
-                    " ms window (limit 20)\n",
+    fprintf(stderr,
+            "group: at most %zu sends+edits in any %" PRId64
+            " ms window (limit 20)\n",
             n, w);
     n = telegram_fake_ops_max(f->tf, GROUP_A, w / 40 * 6 / 10);
     T_OKF(n <= 1, "%zu requests in %" PRId64 " ms", n, w / 40 * 6 / 10);
@@ -685,12 +698,17 @@ stream_retry(struct fx *f, const struct shown *want)
     struct slot *s;
     uint64_t acc = accepted(f) + 1;
     int64_t t0 = fake_now_ms(), last_typing;
+    struct telegram_fake_stats st0, st;
 
+    telegram_fake_stats(f->tf, &st0);
     f->fa_long.restart_after = 60;
     f->nusers = USERS;
     say(f, GROUP_C, 5002, "@" TELEGRAM_FAKE_BOT_NAME " LONG again please");
     T_OK(run_until(f, settled, &acc, 30000 + 4 * (int)f->window));
     f->fa_long.restart_after = 0;
+    telegram_fake_stats(f->tf, &st);
+    T_EQ_INT(st.err429 - st0.err429, 0);
+    T_EQ_INT(st.err400 - st0.err400, 0);
     s = slot_of(f, "LONG again");
     T_OK(s != NULL && s->partials == 180);
     shown_get(f, GROUP_C, &got);
