@@ -714,6 +714,8 @@ stream_retry(struct fx *f, const struct shown *want)
     T_EQ_INT(st.err429 - st0.err429, 0);
     T_EQ_INT(st.err400 - st0.err400, 0);
     s = slot_of(f, "LONG again");
+    T_OK(telegram_fake_ops_max(f->tf, GROUP_C,
+                               f->window - TELEGRAM_FAKE_SLACK_MS) <= 20);
     T_OK(s != NULL && s->partials == 180);
     shown_get(f, GROUP_C, &got);
     shown_compare("retry", &got, want);
