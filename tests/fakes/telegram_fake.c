@@ -37,7 +37,8 @@ struct tf_chat {
     size_t win_n;
     int64_t limited_until; /* after a 429: refused until then */
     uint64_t n429, actions;
-    int64_t *ops; /* accepted sends, edits and deletes: fake_now_ms() */
+    int64_t action_ms; /* fake_now_ms() of the last sendChatAction */
+    int64_t *ops;      /* accepted sends, edits and deletes: fake_now_ms() */
     size_t nops, capops;
 };
 
@@ -1297,6 +1298,7 @@ m_chat_action(struct telegram_fake *tf, json_object *p,
     if (chat_refusal(tf, resp, c, "sendChatAction"))
         return 0;
     c->actions++;
+    c->action_ms = fake_now_ms();
     return api_ok(tf, resp, json_object_new_boolean(1));
 }
 
@@ -1687,6 +1689,15 @@ telegram_fake_actions(const struct telegram_fake *tf, int64_t chat)
     for (size_t i = 0; i < tf->nchats; i++)
         if (tf->chats[i].id == chat)
             return tf->chats[i].actions;
+    return 0;
+}
+
+int64_t
+telegram_fake_action_ms(const struct telegram_fake *tf, int64_t chat)
+{
+    for (size_t i = 0; i < tf->nchats; i++)
+        if (tf->chats[i].id == chat)
+            return tf->chats[i].action_ms;
     return 0;
 }
 

@@ -189,5 +189,7 @@ int telegram_fake_answered(const struct telegram_fake *tf,
                            const char *query_id);
 /* sendChatAction calls for chat. */
 uint64_t telegram_fake_actions(const struct telegram_fake *tf, int64_t chat);
+/* fake_now_ms() of the last one, 0 if none. */
+int64_t telegram_fake_action_ms(const struct telegram_fake *tf, int64_t chat);
 
 #endif
