@@ -174,19 +174,18 @@ test_split_code(void)
         parts++;
     }
     T_OKF(parts == 4, "%d parts", parts);
-    T_OKF(strcmp(joined, text) == 0, "%s", "the parts less the added fences "
-                                          "are the text");
+    T_OKF(strcmp(joined, text) == 0, "%s",
+          "the parts less the added fences "
+          "are the text");
 
     /* a short block that would be cut moves whole to the next part */
     len = 0;
     for (k = 0; len < 1200; k++)
-        len += (size_t)snprintf(text + len, sizeof(text) - len,
-                                "word%d ", k);
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "word%d ", k);
     len += (size_t)snprintf(text + len, sizeof(text) - len, "\n```py\n");
     at = len - 6;
     for (k = 0; len < 1800; k++)
-        len += (size_t)snprintf(text + len, sizeof(text) - len,
-                                "x = %d\n", k);
+        len += (size_t)snprintf(text + len, sizeof(text) - len, "x = %d\n", k);
     len += (size_t)snprintf(text + len, sizeof(text) - len, "```\nend\n");
     T_EQ_INT(stream_split_next(text, len, 0, 1500), at);
 }
