@@ -1947,7 +1947,10 @@ job_stream_sent(struct job *j, const struct send_result *res)
             m->len = sp->to - sp->from;
             m->known = 1;
             m->feedback = sp->feedback;
-            m->last_ms = now;
+            /* stream_interval is between edits: the first edit after
+             * the post (often the final text of a short answer) need not
+             * wait for it, only for the platform's pacing */
+            m->last_ms = sp->op == STREAM_POST ? now - st->interval_ms : now;
             if (sp->part >= st->n) {
                 st->n = sp->part + 1;
                 job_stream_save(j);
@@ -2078,13 +2081,13 @@ core_send_done(struct core *c, uint64_t send_id, const struct send_result *res)
                            r->answer_id, part, core_wall(c));
         r->sent_parts++;
         r->next_at_ms = 0;
-        job_save(j);
         /*
          * The at-least-once window: between the platform taking the part
-         * and this commit.  Committing now keeps it to this callback.
+         * and the commit of this save, which the store makes at the end of
+         * this loop turn together with every other outcome of the turn
+         * (one commit for many sends under load).
          */
-        if (store_sync(c->st) < 0)
-            log_warnx("core sync after send failed job=%" PRId64, r->id);
+        job_save(j);
         job_send(j);
         break;
     case SEND_RETRY:

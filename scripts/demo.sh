@@ -125,7 +125,9 @@ for n in 1 2 3 4 5; do
     echo "    Bob: question $n"
     post "http://127.0.0.1:$TG/_fake/message" "{\"chat\":2002,\"type\":\"private\",\"from\":2002,\"name\":\"Bob\",\"text\":\"question $n\"}"
 done
-wait_for "http://127.0.0.1:$TG/_fake/sent?chat=2002" "echo: question 3" 15 &&
+# answers stream (a post, then edits): wait until all three are whole
+wait_for "http://127.0.0.1:$TG/_fake/sent?chat=2002" \
+    '"text":"echo: question [0-9]".*"text":"echo: question [0-9]".*"text":"echo: question [0-9]"' 15 &&
     curl -s "http://127.0.0.1:$TG/_fake/sent?chat=2002" | texts
 
 say "Discord: a mention in a guild channel"
