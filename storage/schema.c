@@ -291,7 +291,7 @@ static const char migration_commands[] =
 static const char migration_jobs_lean[] =
     "DROP INDEX jobs_user;"
     "CREATE INDEX jobs_user ON jobs (platform, user_id)"
-    " WHERE state IN ('limited', 'sent', 'failed');"
+    " WHERE state = 'limited' OR state = 'sent' OR state = 'failed';"
     "DROP INDEX jobs_answer;"
     "CREATE INDEX jobs_answer ON jobs (answer_id)"
     " WHERE answer_id IS NOT NULL;";

@@ -78,9 +78,14 @@ enum store_stmt {
 #define JOB_UNFINISHED                                                         \
     "(state IN ('received', 'queued', 'asking', 'answered')"                   \
     " OR (state = 'limited' AND answer IS NOT NULL))"
-/* the states jobs_user indexes (migration 5): a query must name them,
- * word for word, for SQLite to use that partial index */
-#define JOB_USER_INDEXED "state IN ('limited', 'sent', 'failed')"
+/*
+ * The states jobs_user indexes (migration 5): a query must name them in
+ * these words for SQLite to use that partial index.  ORs, not IN: an IN
+ * list of three or more is an ephemeral table built per execution, and
+ * the index predicate is evaluated on every job insert.
+ */
+#define JOB_USER_INDEXED                                                       \
+    "(state = 'limited' OR state = 'sent' OR state = 'failed')"
 
 static const char *const stmt_sql[STMT_N] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
