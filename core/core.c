@@ -18,6 +18,7 @@
 #include "core/notice.h"
 #include "core/router.h"
 #include "core/stream.h"
+#include "core/tally.h"
 
 #define CORE_RECENT_IDS 65536     /* router's recent-id set */
 #define CORE_LIMITER_KEYS 1000000 /* ratelimit max_keys: the memory bound */
@@ -44,6 +45,8 @@
 #define CORE_QUIET_MAX_MS 86400000LL
 #define CORE_ALERT_EVERY_MS 3600000LL /* [feedback] alert: at most hourly */
 #define CORE_HOUR_MS 3600000LL
+/* usage keys summed in memory before a write is forced (~150 B each) */
+#define CORE_TALLY_MAX 65536
 /* A job core made itself (an alert to an admin): no message to reply to.
  * Above every enum event_flag bit. */
 #define CORE_JOB_INTERNAL (1u << 16)
@@ -217,6 +220,7 @@ struct core {
     /* bot-wide stats not yet written (every tick) */
     struct store_counters pend;
     int64_t pend_lat[STORE_LATENCY_BUCKETS];
+    struct tally *usage;     /* usage counters not yet written (usage_flush) */
     struct metrics *metrics; /* borrowed, may be NULL (core_set_metrics) */
     int pend_dirty;
     int64_t alert_last; /* wall of the last [feedback] alert, -1 = unread */
@@ -232,6 +236,7 @@ static void job_send(struct job *j);
 static void job_partial(void *arg, const char *text, size_t len);
 static struct stream *job_stream(struct job *j, int create);
 static void pump_schedule(struct core *c);
+static void usage_flush(struct core *c);
 
 static void
 core_now(const struct core *c, int64_t *mono, int64_t *wall)
@@ -362,6 +367,8 @@ job_finish(struct job *j)
     j->asking = 0;
     jobs_remove(c, j);
     uv_close((uv_handle_t *)&j->timer, job_closed);
+    if (c->njobs == 0)
+        usage_flush(c); /* idle: the counters are current */
     if (c->backlog && !c->stopping)
         pump_schedule(c);
 }
@@ -795,16 +802,58 @@ fail:
 
 /* ---- usage ---- */
 
+/*
+ * Usage counters are summed in c->usage and written by usage_flush():
+ * every tick, on stop, when no job is left in memory, and before `usage`,
+ * `stats` or `forget` read or delete the table (docs/core.md "usage").
+ * A crash loses at most the last second of counters, as it does of the
+ * limiter state and the bot-wide stats.
+ */
+static void
+usage_write_one(void *arg, const char *scope, const char *platform,
+                const char *target, int64_t day, const struct tally_counts *d)
+{
+    struct core *c = arg;
+
+    if (store_usage_add(c->st, scope, platform, target, day * 86400000,
+                        d->requests, d->limited, d->tokens_in, d->tokens_out,
+                        d->cost_micro_usd) < 0)
+        log_warnx("core usage write failed scope=%s platform=%s", scope,
+                  platform);
+}
+
+static void
+usage_flush(struct core *c)
+{
+    if (c->usage != NULL && tally_keys(c->usage) > 0)
+        tally_drain(c->usage, usage_write_one, c);
+}
+
+static int
+usage_count(struct core *c, const char *scope, const char *platform,
+            const char *target, int64_t day, const struct tally_counts *d)
+{
+    if (c->usage != NULL) {
+        if (tally_add(c->usage, scope, platform, target, day, d) == 0)
+            return 0;
+        usage_flush(c); /* full: write what it holds, then try again */
+        if (tally_add(c->usage, scope, platform, target, day, d) == 0)
+            return 0;
+    }
+    return store_usage_add(c->st, scope, platform, target, day * 86400000,
+                           d->requests, d->limited, d->tokens_in, d->tokens_out,
+                           d->cost_micro_usd);
+}
+
 static void
 usage_add(struct core *c, const struct store_job *r, int64_t requests,
           int64_t limited, int64_t tin, int64_t tout, int64_t cost)
 {
-    int64_t wall = core_wall(c);
+    struct tally_counts d = {requests, limited, tin, tout, cost};
+    int64_t day = core_wall(c) / 86400000;
 
-    if (store_usage_add(c->st, "user", r->platform, r->user, wall, requests,
-                        limited, tin, tout, cost) < 0 ||
-        store_usage_add(c->st, "chat", r->platform, r->chat, wall, requests,
-                        limited, tin, tout, cost) < 0)
+    if (usage_count(c, "user", r->platform, r->user, day, &d) < 0 ||
+        usage_count(c, "chat", r->platform, r->chat, day, &d) < 0)
         log_warnx("core usage write failed job=%" PRId64, r->id);
 }
 
@@ -1241,6 +1290,7 @@ core_cmd_usage(struct core *c, const struct commands_call *call)
     int p1, p2, p3;
 
     core_load_limiter(c);
+    usage_flush(c);
     core_request_for(c, call->platform, call->chat, call->user, &rq, &tmp);
     if (store_usage_sum(c->st, "user", call->platform, call->user, day, day,
                         &today) < 0 ||
@@ -1349,6 +1399,7 @@ core_cmd_forget(struct core *c, const struct commands_call *call)
     int64_t keep = 0;
     const struct rate *r[] = {&rq.lim.user, &rq.lim.user_tokens, &rq.lim.chat};
 
+    usage_flush(c); /* pending counters go with the rest */
     if (store_forget_user(c->st, call->platform, call->user) < 0 ||
         (call->private_chat &&
          store_forget_chat(c->st, call->platform, call->chat) < 0))
@@ -2461,7 +2512,13 @@ core_accept_batch(struct core *c, const struct event *evs, size_t n)
     if (c->stopping)
         goto out;
     core_load_limiter(c);
-    if (core_intake(c, evs, n, ids, rows, go) < 0 || store_sync(c->st) < 0) {
+    rc = core_intake(c, evs, n, ids, rows, go);
+    /* no job in memory: nothing else would write the usage counters
+     * soon, and in this commit they cost no extra one */
+    if (rc == 0 && c->njobs == 0)
+        usage_flush(c);
+    if (rc < 0 || store_sync(c->st) < 0) {
+        rc = -1;
         /* the limiter may have counted some of these requests: a failed
          * commit errs on the side of refusing, never of admitting more */
         log_warnx("core accept: not durable, the platform will redeliver");
@@ -2603,6 +2660,7 @@ core_flush_stats(struct core *c)
     int64_t wall = core_wall(c);
     int rc = 0;
 
+    usage_flush(c);
     if (!c->pend_dirty)
         return 0;
     if (store_stats_add(c->st, wall, &c->pend) < 0)
@@ -2687,7 +2745,8 @@ core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
     c->inflight_max = CORE_INFLIGHT_MAX;
     c->alert_last = -1;
     if ((c->router = router_new(CORE_RECENT_IDS)) == NULL ||
-        (c->admit = admit_new(CORE_LIMITER_KEYS)) == NULL)
+        (c->admit = admit_new(CORE_LIMITER_KEYS)) == NULL ||
+        (c->usage = tally_new(CORE_TALLY_MAX)) == NULL)
         goto out;
     if ((c->tick = core_timer(c)) == NULL ||
         (c->pump = core_timer(c)) == NULL || (c->purge = core_timer(c)) == NULL)
@@ -2795,6 +2854,7 @@ core_free(struct core *c)
     core_stop(c);
     router_free(c->router);
     admit_free(c->admit);
+    tally_free(c->usage);
     kv_clear(&c->overrides);
     kv_clear(&c->bans);
     kv_clear(&c->admins);

@@ -110,7 +110,7 @@ bench_enqueue(int batch, int events, int budgets)
     struct store *st;
     struct core *c;
     uv_loop_t loop;
-    int64_t t0;
+    int64_t t0, tick;
 
     snprintf(conf, sizeof(conf),
              "[bot]\nstate_dir = /tmp\n[limits]\nuser = 30/60s\n"
@@ -135,8 +135,14 @@ bench_enqueue(int batch, int events, int budgets)
     ops.send = bench_send;
     ops.text_max = 4096;
     core_register_connector(c, &ops);
-    t0 = now_ns();
+    t0 = tick = now_ns();
     for (int i = 0; i < events; i += batch) {
+        /* the loop is not run: do the once-a-second usage and stats
+         * write of its tick here, so its cost is measured */
+        if (now_ns() - tick >= 1000000000) {
+            core_flush_stats(c);
+            tick = now_ns();
+        }
         for (int k = 0; k < batch; k++) {
             int u = (i + k) % 10000;
 
@@ -158,6 +164,9 @@ bench_enqueue(int batch, int events, int budgets)
             break;
         }
     }
+    core_flush_stats(c); /* the last tick: counters still in memory */
+    if (store_sync(st) < 0)
+        fprintf(stderr, "bench_core: final commit failed\n");
     t0 = now_ns() - t0;
     printf("| router + limiter + durable enqueue, batches of %d, budgets %s"
            " (%d events, 10k users) | %.0f events/s | > 50,000 events/s |\n",

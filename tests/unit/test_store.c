@@ -880,6 +880,101 @@ test_core_accessors(void)
     db_remove(path);
 }
 
+/* 1 if EXPLAIN QUERY PLAN of sql names index. */
+static int
+raw_plan_uses(sqlite3 *db, const char *sql, const char *index)
+{
+    sqlite3_stmt *s = NULL;
+    char q[1024];
+    int uses = 0;
+
+    snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_prepare_v2(db, q, -1, &s, NULL) != SQLITE_OK)
+        fprintf(stderr, "plan %s: %s\n", sql, sqlite3_errmsg(db));
+    while (s != NULL && sqlite3_step(s) == SQLITE_ROW)
+        if (strstr((const char *)sqlite3_column_text(s, 3), index) != NULL)
+            uses = 1;
+    sqlite3_finalize(s);
+    return uses;
+}
+
+/*
+ * Migration 5: jobs_user holds finished jobs only and jobs_answer rows
+ * with an answer; forget and the answers FK still find theirs by index.
+ */
+static void
+test_jobs_lean(void)
+{
+    char path[256], err[256] = "";
+    struct store *st;
+    sqlite3 *db;
+
+    db_path(path, sizeof(path), "lean");
+    st = store_open(path, err, sizeof(err));
+    T_OKF(st != NULL, "%s", err);
+    db = raw_open(path);
+    T_EQ_INT(raw_exec(db,
+                      "INSERT INTO conversations VALUES (1, 'telegram', '-1',"
+                      " '', 1);"
+                      "INSERT INTO answers (id, conversation_id, platform,"
+                      " user_id, created_ms) VALUES (5, 1, 'telegram', '12',"
+                      " 1);"
+                      "INSERT INTO jobs (platform, chat_id, message_id,"
+                      " user_id, state, answer, answer_id, created_ms,"
+                      " updated_ms) VALUES"
+                      " ('telegram', '-1', '1', '11', 'queued', NULL, NULL,"
+                      " 1, 1),"
+                      " ('telegram', '-1', '2', '11', 'asking', NULL, NULL,"
+                      " 1, 1),"
+                      " ('telegram', '-1', '3', '11', 'limited', NULL, NULL,"
+                      " 1, 1),"
+                      " ('telegram', '-1', '4', '11', 'limited', '429', NULL,"
+                      " 1, 1),"
+                      " ('telegram', '-1', '5', '11', 'sent', 'a', NULL, 1,"
+                      " 1),"
+                      " ('telegram', '-1', '6', '11', 'failed', NULL, NULL,"
+                      " 1, 1),"
+                      " ('discord', '-1', '7', '11', 'sent', 'a', NULL, 1,"
+                      " 1),"
+                      " ('telegram', '-1', '8', '12', 'sent', 'a', 5, 1, 1)"),
+             SQLITE_OK);
+    /* the index holds the finished rows only */
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM jobs INDEXED BY jobs_user"
+                         " WHERE platform = 'telegram' AND user_id = '11'"
+                         " AND (state = 'limited' OR state = 'sent' OR"
+                         " state = 'failed')"),
+             4);
+    T_OK(raw_plan_uses(db,
+                       "DELETE FROM jobs WHERE platform = 'telegram' AND"
+                       " user_id = '11' AND (state = 'limited' OR state ="
+                       " 'sent' OR state = 'failed') AND NOT (state ="
+                       " 'limited' AND answer IS NOT NULL)",
+                       "jobs_user"));
+    T_OK(raw_plan_uses(db,
+                       "UPDATE jobs SET answer_id = NULL WHERE answer_id"
+                       " = 5",
+                       "jobs_answer"));
+    sqlite3_close(db);
+    /* forget: finished jobs go; unfinished ones, a pending notice, other
+     * platforms and other users stay */
+    T_EQ_INT(store_forget_user(st, "telegram", "11"), 0);
+    T_EQ_INT(store_flush(st), 0);
+    db = raw_open(path);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM jobs WHERE message_id IN"
+                         " ('1', '2', '4', '7', '8')"),
+             5);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM jobs"), 5);
+    /* the answers FK: SET NULL through the partial index */
+    T_EQ_INT(raw_exec(db, "PRAGMA foreign_keys = ON;"
+                          "DELETE FROM answers WHERE id = 5"),
+             SQLITE_OK);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM jobs WHERE answer_id IS NULL"),
+             5);
+    sqlite3_close(db);
+    store_close(st);
+    db_remove(path);
+}
+
 int
 main(void)
 {
@@ -896,6 +991,7 @@ main(void)
     test_grouped();
     test_loop();
     test_jobs_unique();
+    test_jobs_lean();
     test_core_accessors();
     rmdir(tmpdir);
     return t_done();
