@@ -3,6 +3,7 @@
 #include "tests/fakes/core_fixture.h"
 
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,28 +339,45 @@ fixture_clock(void *arg, int64_t *mono, int64_t *wall)
     *wall = f->wall;
 }
 
+struct config *
+core_fixture_config(const char *fmt, ...)
+{
+    char *text = NULL;
+    struct config *cfg = NULL;
+    struct config_diag d;
+    va_list ap;
+    int n;
+
+    memset(&d, 0, sizeof(d));
+    va_start(ap, fmt);
+    n = vasprintf(&text, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        fprintf(stderr, "config: out of memory\n");
+        return NULL;
+    }
+    if (config_parse(text, (size_t)n, "test.conf", &cfg, &d) < 0 ||
+        config_resolve_secrets(cfg, &d) < 0) {
+        for (size_t i = 0; i < d.nerrors; i++)
+            fprintf(stderr, "config: %s\n", d.errors[i]);
+        config_free(cfg);
+        cfg = NULL;
+    }
+    config_diag_release(&d);
+    free(text);
+    return cfg;
+}
+
 static struct config *
 fixture_config(const char *admins, const char *limits)
 {
-    char text[4096];
-    struct config *cfg = NULL;
-    struct config_diag d;
-
-    memset(&d, 0, sizeof(d));
-    snprintf(text, sizeof(text),
-             "[bot]\nstate_dir = /tmp\nadmins = %s\n"
-             "[llm]\nmodels = main\nsystem_prompt = You are terse.\n"
-             "max_output_tokens = 100\n"
-             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
-             "api_key = sk-test\nname = m\nprice_in = 0.40\n"
-             "price_out = 1.60\n"
-             "[limits]\n%s",
-             admins, limits);
-    if (config_parse(text, strlen(text), "test.conf", &cfg, &d) < 0)
-        for (size_t i = 0; i < d.nerrors; i++)
-            fprintf(stderr, "config: %s\n", d.errors[i]);
-    config_diag_release(&d);
-    return cfg;
+    return core_fixture_config("[bot]\nstate_dir = /tmp\nadmins = %s\n"
+                               "[llm]\nmodels = main\n"
+                               "system_prompt = You are terse.\n"
+                               "max_output_tokens = 100\n" CORE_FIXTURE_MODEL
+                               "price_in = 0.40\nprice_out = 1.60\n"
+                               "[limits]\n%s",
+                               admins, limits);
 }
 
 int

@@ -156,6 +156,17 @@ int core_fixture_never(struct core_fixture *f);
  * store flush), -1 on error. */
 long long core_fixture_db_int(struct core_fixture *f, const char *sql);
 
+/* The [model.main] every test configuration has: an OpenAI model on a
+ * port nothing listens on (the tests' askers never reach it). */
+#define CORE_FIXTURE_MODEL                                                     \
+    "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"              \
+    "api_key = sk-test\nname = m\n"
+
+/* A configuration from printf(fmt, ...): parsed, secrets resolved, every
+ * diagnostic on stderr.  NULL on any error. */
+struct config *core_fixture_config(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 /* Removes a database file and its -wal and -shm files. */
 void core_fixture_db_unlink(const char *path);
 

@@ -43,24 +43,14 @@ on_fatal(void *arg, const char *why)
 static struct config *
 make_config(const char *base, const char *token)
 {
-    char text[2048];
     struct config *cfg = NULL;
-    struct config_diag d;
 
-    memset(&d, 0, sizeof(d));
-    snprintf(text, sizeof(text),
-             "[bot]\nstate_dir = /tmp\n"
-             "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
-             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
-             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
-             "api_key = sk-test\nname = m\n",
-             token, base);
-    if (config_parse(text, strlen(text), "test.conf", &cfg, &d) < 0 ||
-        config_resolve_secrets(cfg, &d) < 0)
-        for (size_t i = 0; i < d.nerrors; i++)
-            fprintf(stderr, "config: %s\n", d.errors[i]);
-    config_diag_release(&d);
+    cfg = core_fixture_config(
+        "[bot]\nstate_dir = /tmp\n"
+        "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
+        "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
+        "[llm]\nmodels = main\nmax_output_tokens = 100\n" CORE_FIXTURE_MODEL,
+        token, base);
     return cfg;
 }
 

@@ -91,24 +91,14 @@ tap(void *arg, uint64_t send_id, const struct send_result *r)
 static struct config *
 make_config(const char *base)
 {
-    char text[2048];
     struct config *cfg = NULL;
-    struct config_diag d;
 
-    memset(&d, 0, sizeof(d));
-    snprintf(text, sizeof(text),
-             "[bot]\nstate_dir = /tmp\n"
-             "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
-             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
-             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
-             "api_key = sk-test\nname = m\n",
-             DISCORD_FAKE_TOKEN, base);
-    if (config_parse(text, strlen(text), "test.conf", &cfg, &d) < 0 ||
-        config_resolve_secrets(cfg, &d) < 0)
-        for (size_t i = 0; i < d.nerrors; i++)
-            fprintf(stderr, "config: %s\n", d.errors[i]);
-    config_diag_release(&d);
+    cfg = core_fixture_config(
+        "[bot]\nstate_dir = /tmp\n"
+        "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
+        "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
+        "[llm]\nmodels = main\nmax_output_tokens = 100\n" CORE_FIXTURE_MODEL,
+        DISCORD_FAKE_TOKEN, base);
     return cfg;
 }
 

@@ -167,13 +167,11 @@ static int
 fixture_init(struct fixture *fx, const char *name, const char *rate,
              int64_t tier3_ms)
 {
-    char err[256], text[2048];
-    struct config_diag d;
+    char err[256];
     struct core_asker asker = {fx, route_ask, route_cancel};
     struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, tier3_ms};
 
     memset(fx, 0, sizeof(*fx));
-    memset(&d, 0, sizeof(d));
     fx->next_id = ID_BASE;
     fx->fa.loop = &fx->loop;
     fx->fa.delay_ms = 200;
@@ -183,23 +181,17 @@ fixture_init(struct fixture *fx, const char *name, const char *rate,
     uv_loop_init(&fx->loop);
     if ((fx->sf = slack_fake_new(&fx->loop, 0)) == NULL)
         return -1;
-    snprintf(text, sizeof(text),
+    if ((fx->cfg = core_fixture_config(
              "[bot]\nstate_dir = /tmp\n"
              "[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
              "channel_send_rate = %s\n"
              "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
-             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
-             "api_key = sk-test\nname = m\n",
+             "[llm]\nmodels = main\nmax_output_tokens = "
+             "100\n" CORE_FIXTURE_MODEL,
              SLACK_FAKE_APP_TOKEN, SLACK_FAKE_BOT_TOKEN,
-             slack_fake_base(fx->sf), rate);
-    if (config_parse(text, strlen(text), "test.conf", &fx->cfg, &d) < 0) {
-        for (size_t i = 0; i < d.nerrors; i++)
-            fprintf(stderr, "config: %s\n", d.errors[i]);
-        config_diag_release(&d);
+             slack_fake_base(fx->sf), rate)) == NULL) {
         return -1;
     }
-    config_diag_release(&d);
     snprintf(fx->path, sizeof(fx->path), "%s/%s.db", tmpdir, name);
     if ((fx->st = store_open(fx->path, err, sizeof(err))) == NULL) {
         fprintf(stderr, "store: %s\n", err);

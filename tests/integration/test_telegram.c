@@ -15,6 +15,7 @@
 #include "core/core.h"
 #include "core/http.h"
 #include "core/log.h"
+#include "tests/fakes/core_fixture.h"
 #include "tests/fakes/telegram_fake.h"
 #include "tests/t.h"
 
@@ -157,30 +158,21 @@ static int
 node_up(struct node *n, uv_loop_t *loop, const char *db, const char *base,
         const char *token, const char *rates, int delay_ms)
 {
-    char text[2048], err[256];
-    struct config_diag d;
+    char err[256];
     struct core_asker ca;
 
     memset(n, 0, sizeof(*n));
     n->loop = loop;
-    snprintf(text, sizeof(text),
+    if ((n->cfg = core_fixture_config(
              "[bot]\nstate_dir = /tmp\n"
              "[telegram]\nenabled = true\ntoken = %s\napi_base = %s\n"
              "poll_timeout = 1s\n%s\n"
              "[limits]\nuser = off\nchat = off\n"
-             "[llm]\nmodels = main\nmax_output_tokens = 100\n"
-             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
-             "api_key = sk-test\nname = m\n",
-             token, base, rates);
-    memset(&d, 0, sizeof(d));
-    if (config_parse(text, strlen(text), "test.conf", &n->cfg, &d) < 0 ||
-        config_resolve_secrets(n->cfg, &d) < 0) {
-        for (size_t i = 0; i < d.nerrors; i++)
-            fprintf(stderr, "config: %s\n", d.errors[i]);
-        config_diag_release(&d);
+             "[llm]\nmodels = main\nmax_output_tokens = "
+             "100\n" CORE_FIXTURE_MODEL,
+             token, base, rates)) == NULL) {
         return -1;
     }
-    config_diag_release(&d);
     if ((n->st = store_open(db, err, sizeof(err))) == NULL) {
         fprintf(stderr, "store: %s\n", err);
         return -1;

@@ -260,29 +260,19 @@ long_answer(size_t want)
 static struct config *
 make_config(struct fx *f)
 {
-    char text[4096];
     struct config *cfg = NULL;
-    struct config_diag d;
     long long w = (long long)f->window;
 
-    memset(&d, 0, sizeof(d));
-    snprintf(text, sizeof(text),
-             "[bot]\nstate_dir = /tmp\n"
-             "[telegram]\nenabled = true\ntoken = %s\napi_base = %s\n"
-             "poll_timeout = 1s\nchat_send_rate = 1/%lldms\n"
-             "group_send_rate = 20/%lldms\n"
-             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = 4096\n"
-             "history_tokens = 20000\nstream_interval = %lldms\n"
-             "[model.main]\napi = openai\nbase_url = http://127.0.0.1:9\n"
-             "api_key = sk-test\nname = m\n",
-             TELEGRAM_FAKE_TOKEN, telegram_fake_base(f->tf), w / 40, w,
-             w * 1500 / 60000);
-    if (config_parse(text, strlen(text), "test.conf", &cfg, &d) < 0 ||
-        config_resolve_secrets(cfg, &d) < 0)
-        for (size_t i = 0; i < d.nerrors; i++)
-            fprintf(stderr, "config: %s\n", d.errors[i]);
-    config_diag_release(&d);
+    cfg = core_fixture_config(
+        "[bot]\nstate_dir = /tmp\n"
+        "[telegram]\nenabled = true\ntoken = %s\napi_base = %s\n"
+        "poll_timeout = 1s\nchat_send_rate = 1/%lldms\n"
+        "group_send_rate = 20/%lldms\n"
+        "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
+        "[llm]\nmodels = main\nmax_output_tokens = 4096\n"
+        "history_tokens = 20000\nstream_interval = %lldms\n" CORE_FIXTURE_MODEL,
+        TELEGRAM_FAKE_TOKEN, telegram_fake_base(f->tf), w / 40, w,
+        w * 1500 / 60000);
     return cfg;
 }
 
