@@ -69,8 +69,9 @@ NOTE
     echo "## Soak"
     echo
     if [ -f docs/soak.md ]; then
-        echo "\`make soak\` (not part of \`make test\`) runs parleyd against every fake with LLM"
-        echo "faults, gateway disconnects and kill -9, then counts answers by message id:"
+        echo "\`make soak\` (not part of \`make test\`) runs parleyd against every fake, answers"
+        echo "streamed, with LLM faults, gateway disconnects and kill -9 mid-stream, then counts"
+        echo "the answers visible on each platform by message id:"
         echo "[soak.md](soak.md). Last result: $(grep -m1 '^\*\*Result' docs/soak.md || echo none)"
     else
         echo "\`make soak\` writes [soak.md](soak.md) (not run yet)."
