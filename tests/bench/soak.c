@@ -214,7 +214,7 @@ start_parleyd(struct soak *s)
 
 /* Message k's text: "skK" and SOAK_WORDS - 1 plain words (no Markdown, no
  * digits after "sk"), into buf of cap >= SOAK_TEXT_MAX.  The answer is
- * "echo: " + it, streamed a word per event. */
+ * "echo: " + it, streamed STREAM_TOKENS words per event. */
 static void
 soak_text(int k, char *buf, size_t cap)
 {
