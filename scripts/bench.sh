@@ -49,13 +49,18 @@ NOTE
 The real parleyd as a child process of `tests/bench/bench_e2e`, which runs the
 Telegram and LLM fakes (`tests/fakes/`) in-process on one libuv loop: private
 chats, parley's send pacing and the fake's flood limits out of the way, LLM
-pacing and streaming off, limits off except in d. Times are the fakes' arrival
+pacing and streaming off, limits off except in d. e. streams: `[llm] stream =
+true`, `stream_interval` 1500 ms (the default), parley's default send pacing and
+the fake's real Telegram flood limits; the LLM fake streams a ~300-token echo,
+2 tokens per SSE event, 20 ms apart, a new stream every 400 ms; "first visible
+text" runs from the fake writing the first chunk that carries text to the
+first `sendMessage` of that chat. Times are the fakes' arrival
 stamps and the driver's injection stamps, one monotonic clock (`fake_now_us`).
 "Handed to parleyd" is the getUpdates request whose reply carried the update;
 "LLM reply sent" is the LLM request's arrival (the fake answers in the same
 loop turn). The fakes share the machine with parleyd: the bench process's CPU
 is shown where it matters. Reproduce: `make bench`, or one scenario with
-`build/tests/bench/bench_e2e build/parleyd throughput|latency|inflight|flood`
+`build/tests/bench/bench_e2e build/parleyd throughput|latency|inflight|flood|stream`
 (`BENCH_E2E_SCALE=0.2` for a quick look).
 
 NOTE
@@ -64,8 +69,9 @@ NOTE
     echo "## Soak"
     echo
     if [ -f docs/soak.md ]; then
-        echo "\`make soak\` (not part of \`make test\`) runs parleyd against every fake with LLM"
-        echo "faults, gateway disconnects and kill -9, then counts answers by message id:"
+        echo "\`make soak\` (not part of \`make test\`) runs parleyd against every fake, answers"
+        echo "streamed, with LLM faults, gateway disconnects and kill -9 mid-stream, then counts"
+        echo "the answers visible on each platform by message id:"
         echo "[soak.md](soak.md). Last result: $(grep -m1 '^\*\*Result' docs/soak.md || echo none)"
     else
         echo "\`make soak\` writes [soak.md](soak.md) (not run yet)."

@@ -1,6 +1,7 @@
 /* bench_e2e: the real parleyd (a child process) between the Telegram fake and
  * the LLM fake: throughput, added latency, 10,000 conversations in flight,
- * and a flood of over-limit users next to normal ones. */
+ * a flood of over-limit users next to normal ones (all with streaming off),
+ * and streamed answers: the time to the first visible text. */
 #include "tests/fakes/fake.h"
 #include "tests/fakes/llm_fake.h"
 #include "tests/fakes/parleyd_child.h"
@@ -15,12 +16,13 @@
 #include <unistd.h>
 
 /*
- * usage: bench_e2e [PARLEYD] [throughput|latency|inflight|flood]...
+ * usage: bench_e2e [PARLEYD] [throughput|latency|inflight|flood|stream]...
  *
  * The fakes run in this process on one libuv loop; parleyd runs as a child
  * with its state in a fresh /tmp directory, Telegram's and parley's own
  * send pacing off and the fake's flood limits raised out of the way, LLM
- * pacing off (rpm = tpm = 0), streaming off.  Every message is a private
+ * pacing off (rpm = tpm = 0), streaming off (except "stream", below).
+ * Every message is a private
  * chat of its own with the text "zqN", so the fake logs of the LLM
  * (request bodies) and of Telegram (sendMessage bodies) say which message
  * each request belongs to.  Times are the fakes' arrival stamps
@@ -33,6 +35,17 @@
  * reply when the request arrives, and answers at once when updates are
  * pending.  "LLM reply sent" is the LLM request's arrival: the fake's
  * latency is 0, so its reply leaves within the same loop turn.
+ *
+ * "stream" (e.): [llm] stream = true, stream_interval at its default
+ * (1500 ms), Telegram's real flood limits and parley's default send
+ * pacing (private chats: 1/s per chat, 30/s overall).  The LLM fake
+ * streams the echo of a ~300-word message, 2 tokens per SSE event, one
+ * event per HTTP chunk, 20 ms apart; a stream starts every 400 ms.  Its
+ * on_chunk hook stamps each reply's first text chunk (piece 1, after
+ * the role chunk); the hook does not say which reply, so the k-th stamp
+ * goes to the k-th streamed request (same latency, same pacing, starts
+ * 400 ms apart: they cannot overtake each other).  "First visible text"
+ * is the first sendMessage of that chat at the Telegram fake.
  *
  * Numbers are printed as a Markdown table (stdout); nothing is asserted.
  * BENCH_E2E_SCALE=0.2 shrinks every scenario (a quick look).
@@ -70,7 +83,7 @@ scaled(int n)
 /* ---- set-up ------------------------------------------------------------ */
 
 static int
-write_conf(struct env *e, const char *limits)
+write_conf(struct env *e, const char *limits, int stream)
 {
     char path[128];
     FILE *f;
@@ -82,20 +95,24 @@ write_conf(struct env *e, const char *limits)
     fprintf(f,
             "[bot]\nstate_dir = %s/state\nmetrics_listen =\nlog_level = warn\n"
             "\n[telegram]\ntoken = %s\napi_base = %s\npoll_timeout = 1s\n"
-            "chat_send_rate = off\ngroup_send_rate = off\n"
-            "global_send_rate = off\n"
+            "%s"
             "\n[limits]\n%s\n"
-            "\n[llm]\nmodels = main\nstream = false\n"
+            "\n[llm]\nmodels = main\nstream = %s\n"
             "\n[model.main]\napi = openai\n"
             "base_url = http://127.0.0.1:%d/v1\napi_key = sk-bench-0123456789\n"
             "name = gpt-bench\nrpm = 0\ntpm = 0\n",
-            e->dir, TELEGRAM_FAKE_TOKEN, telegram_fake_base(e->tg), limits,
-            llm_fake_port(e->llm));
+            e->dir, TELEGRAM_FAKE_TOKEN, telegram_fake_base(e->tg),
+            /* streaming: parley's own send pacing at its defaults */
+            stream ? ""
+                   : "chat_send_rate = off\ngroup_send_rate = off\n"
+                     "global_send_rate = off\n",
+            limits, stream ? "true" : "false", llm_fake_port(e->llm));
     return fclose(f) == 0 ? 0 : -1;
 }
 
 static int
-env_open(struct env *e, const char *bin, const char *limits, int llm_latency_ms)
+env_open(struct env *e, const char *bin, const char *limits, int llm_latency_ms,
+         int stream)
 {
     char conf[128], log[128];
 
@@ -110,11 +127,13 @@ env_open(struct env *e, const char *bin, const char *limits, int llm_latency_ms)
     e->llm = llm_fake_new(&e->loop, 0);
     if (e->tg == NULL || e->llm == NULL)
         return -1;
-    /* out of the way: private chats only, so the group window is unused */
-    telegram_fake_set_limits(e->tg, 1000000, 1, 0, 0, 10000000, 1000);
+    /* out of the way: private chats only, so the group window is unused;
+     * a streaming run keeps Telegram's real limits */
+    if (!stream)
+        telegram_fake_set_limits(e->tg, 1000000, 1, 0, 0, 10000000, 1000);
     telegram_fake_set_hold_max(e->tg, 2);
     llm_fake_set_latency(e->llm, llm_latency_ms);
-    if (write_conf(e, limits) == -1)
+    if (write_conf(e, limits, stream) == -1)
         return -1;
     snprintf(conf, sizeof(conf), "%s/parley.conf", e->dir);
     snprintf(log, sizeof(log), "%s/parleyd.log", e->dir);
@@ -328,7 +347,7 @@ bench_throughput(const char *bin)
     if (msgs == NULL || env_open(&e, bin,
                                  "user = off\nchat = off\n"
                                  "user_tokens = off",
-                                 0) == -1) {
+                                 0, 0) == -1) {
         printf("| throughput | failed to start | |\n");
         goto out;
     }
@@ -357,7 +376,8 @@ bench_throughput(const char *bin)
             last = msgs[k].sent_us;
     }
     printf("| a. throughput: %d messages queued at the fake at once, each its "
-           "own private chat, LLM 0 ms; answered | %d of %d (%d sent twice) | "
+           "own private chat, LLM 0 ms, streaming off; answered | %d of %d (%d "
+           "sent twice) | "
            "all |\n",
            n, done, n, dup);
     printf("| a. throughput, first update handed → last answer at the fake | "
@@ -414,7 +434,7 @@ bench_latency(const char *bin)
     if (msgs == NULL || env_open(&e, bin,
                                  "user = off\nchat = off\n"
                                  "user_tokens = off",
-                                 0) == -1) {
+                                 0, 0) == -1) {
         printf("| latency | failed to start | |\n");
         goto out;
     }
@@ -432,7 +452,8 @@ bench_latency(const char *bin)
     t1 = mono_us();
     c1 = proc_cpu_ms(e.pd.pid);
     collect(&e, msgs, n);
-    printf("| b. %d messages at %d msg/s, LLM 0 ms: parleyd CPU | %.0f %% of "
+    printf("| b. %d messages at %d msg/s, LLM 0 ms, streaming off: parleyd CPU "
+           "| %.0f %% of "
            "one core | |\n",
            n, rate, (c1 - c0) / 10.0 / ((t1 - t0) / 1e6 * 100.0) * 100.0);
     row_pct("b. handed to parleyd → LLM request at the fake", msgs, n,
@@ -491,7 +512,7 @@ bench_inflight(const char *bin)
     if (msgs == NULL || env_open(&e, bin,
                                  "user = off\nchat = off\n"
                                  "user_tokens = off",
-                                 5000) == -1) {
+                                 5000, 0) == -1) {
         printf("| in flight | failed to start | |\n");
         goto out;
     }
@@ -511,7 +532,8 @@ bench_inflight(const char *bin)
     collect(&e, msgs, n);
     for (int k = 0; k < n; k++)
         done += msgs[k].sent_us > 0;
-    printf("| c. %d conversations at once, LLM latency 5 s: answered | %d of "
+    printf("| c. %d conversations at once, LLM latency 5 s, streaming off: "
+           "answered | %d of "
            "%d in %.1f s | all, ~5 s |\n",
            n, done, n, (t1 - t0) / 1e6);
     printf("| c. most LLM requests in flight at once | %zu | %d |\n",
@@ -619,7 +641,8 @@ bench_flood(const char *bin)
     int *per = calloc(FLOODERS, sizeof(int));
 
     if (msgs == NULL || per == NULL ||
-        env_open(&e, bin, "user = 3/20s\nchat = off\nnotice = once", 0) == -1) {
+        env_open(&e, bin, "user = 3/20s\nchat = off\nnotice = once", 0, 0) ==
+            -1) {
         printf("| flood | failed to start | |\n");
         goto out;
     }
@@ -673,7 +696,8 @@ bench_flood(const char *bin)
         }
     }
     printf("| d. flood: %d users × %d msg/s (%d msg/s) for %.1f s, user = "
-           "3/20s, notice = once; %d normal users, 2 messages each 7 s apart "
+           "3/20s, notice = once, streaming off; %d normal users, 2 messages "
+           "each 7 s apart "
            "| %lld flood messages | |\n",
            FLOODERS, FLOOD_RATE / FLOODERS, FLOOD_RATE, f.dur_us / 1e6, NORMALS,
            (long long)f.flood_sent);
@@ -713,6 +737,247 @@ out:
     free(per);
 }
 
+/* ---- e. streaming: time to first visible text ------------------------ */
+
+#define STREAM_BASE_CHAT 7000000
+#define STREAM_WORDS 300   /* the answer: "echo: " + the ~300-word message */
+#define STREAM_TOKENS 2    /* tokens per SSE event */
+#define STREAM_DELAY_MS 20 /* between two SSE events (HTTP chunks) */
+#define STREAM_GAP_MS 400  /* between two streams' starts: ~8 at a time */
+
+/* The stamps of every streamed reply's first text chunk, in the order
+ * the replies started (the k-th belongs to the k-th streamed request). */
+struct chunk_times {
+    int64_t *t;
+    int n, cap;
+};
+
+/* llm_fake_stream.on_chunk: with one event per chunk, OpenAI's piece 0
+ * is the role chunk (content "") and piece 1 the first text. */
+static void
+stream_on_chunk(size_t index, void *arg)
+{
+    struct chunk_times *c = arg;
+
+    if (index == 1 && c->n < c->cap)
+        c->t[c->n++] = mono_us();
+}
+
+/* Message k's text: "zqK" and STREAM_WORDS - 1 plain words, no Markdown. */
+static char *
+stream_text(int k)
+{
+    static const char *w[] = {"alpha", "bravo",    "charlie", "delta",
+                              "echo",  "foxtrot",  "golf",    "hotel",
+                              "india", "juliet",   "kilo",    "lima",
+                              "mike",  "november", "oscar"};
+    size_t cap = 32 + STREAM_WORDS * 10, len;
+    char *s = malloc(cap);
+
+    if (s == NULL)
+        return NULL;
+    len = (size_t)snprintf(s, cap, "zq%d", k);
+    for (int i = 1; i < STREAM_WORDS; i++)
+        len += (size_t)snprintf(
+            s + len, cap - len, "%s%s", i % 12 == 0 ? "\n" : " ",
+            w[(i * 7 + k) % (int)(sizeof(w) / sizeof(w[0]))]);
+    return s;
+}
+
+/* The chat's messages that are not deleted, joined with "\n" (one
+ * message for an answer under 4096 characters). */
+static char *
+stream_shown(struct env *e, int64_t chat, int *posted)
+{
+    const struct telegram_fake_sent *v;
+    size_t n = telegram_fake_sent(e->tg, chat, &v), len = 0;
+    char *s;
+
+    *posted = (int)n;
+    for (size_t i = 0; i < n; i++)
+        len += v[i].deleted ? 0 : strlen(v[i].text) + 1;
+    if ((s = malloc(len + 1)) == NULL)
+        return NULL;
+    len = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l;
+        if (v[i].deleted)
+            continue;
+        if (len > 0)
+            s[len++] = '\n';
+        l = strlen(v[i].text);
+        memcpy(s + len, v[i].text, l);
+        len += l;
+    }
+    s[len] = '\0';
+    return s;
+}
+
+struct stream_run {
+    struct env *e;
+    struct msg *msgs;
+    char **want; /* the full answer of each */
+    int n, injected;
+    int64_t t0_us;
+};
+
+/* Injects on schedule; done when every chat shows its full answer with
+ * the controls on (the final edit). */
+static int
+stream_cond(void *arg)
+{
+    struct stream_run *r = arg;
+    int64_t el = mono_us() - r->t0_us;
+
+    while (r->injected < r->n &&
+           (int64_t)r->injected * STREAM_GAP_MS * 1000 <= el) {
+        struct msg *m = &r->msgs[r->injected];
+        struct telegram_fake_msg tm;
+        char *text = stream_text(r->injected);
+        memset(&tm, 0, sizeof(tm));
+        m->chat = STREAM_BASE_CHAT + r->injected;
+        tm.chat = m->chat;
+        tm.type = "private";
+        tm.text = text;
+        m->inject_us = mono_us();
+        m->update_id = telegram_fake_message(r->e->tg, &tm, NULL);
+        free(text);
+        r->injected++;
+    }
+    if (!parleyd_child_alive(&r->e->pd))
+        return 1;
+    if (r->injected < r->n)
+        return 0;
+    for (int k = 0; k < r->n; k++) {
+        const struct telegram_fake_sent *v;
+        size_t c = telegram_fake_sent(r->e->tg, r->msgs[k].chat, &v);
+        if (c == 0 || !v[c - 1].keyboard || v[c - 1].deleted ||
+            strcmp(v[c - 1].text, r->want[k]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static void
+bench_stream(const char *bin)
+{
+    struct env e;
+    int n = scaled(60), mismatch = 0, reposts = 0, answered = 0;
+    struct msg *msgs = calloc((size_t)n, sizeof(*msgs));
+    char **want = calloc((size_t)n, sizeof(*want));
+    int64_t *first_chunk = calloc((size_t)n, sizeof(int64_t));
+    struct chunk_times ct = {NULL, 0, 0};
+    struct llm_fake_stream st;
+    struct stream_run r;
+    struct telegram_fake_stats ts;
+    int64_t edits = 0, emax = 0, t0, t1;
+    int streamed = 0, done;
+
+    ct.cap = n;
+    ct.t = calloc((size_t)n, sizeof(int64_t));
+    if (msgs == NULL || want == NULL || first_chunk == NULL || ct.t == NULL ||
+        env_open(&e, bin, "user = off\nchat = off\nuser_tokens = off", 0, 1) ==
+            -1) {
+        printf("| e. stream | failed to start | |\n");
+        goto out;
+    }
+    for (int k = 0; k < n; k++) {
+        char *t = stream_text(k);
+        if (t == NULL || (want[k] = malloc(strlen(t) + 7)) == NULL) {
+            free(t);
+            printf("| e. stream | out of memory | |\n");
+            goto out;
+        }
+        snprintf(want[k], strlen(t) + 7, "echo: %s", t);
+        free(t);
+    }
+    memset(&st, 0, sizeof(st));
+    st.tokens_per_event = STREAM_TOKENS;
+    st.events_per_chunk = 1;
+    st.chunk_delay_ms = STREAM_DELAY_MS;
+    st.on_chunk = stream_on_chunk;
+    st.arg = &ct;
+    llm_fake_set_stream(e.llm, &st);
+    r.e = &e;
+    r.msgs = msgs;
+    r.want = want;
+    r.n = n;
+    r.injected = 0;
+    t0 = r.t0_us = mono_us();
+    done = loop_until(&e.loop, stream_cond, &r,
+                      (int64_t)n * STREAM_GAP_MS + 60000);
+    t1 = mono_us();
+    loop_for(&e.loop, 500); /* no stray edits after the last */
+    collect(&e, msgs, n);
+    /* the j-th streamed request's first text chunk is ct.t[j] */
+    {
+        struct fake *lf = llm_fake_fake(e.llm);
+        for (size_t i = 0; i < fake_log_size(lf); i++) {
+            const struct fake_request *q = fake_log_get(lf, i);
+            int k = last_zq(q->body);
+            if (q->body == NULL || strstr(q->body, "\"stream\":true") == NULL)
+                continue;
+            if (k >= 0 && k < n && streamed < ct.n && first_chunk[k] == 0)
+                first_chunk[k] = ct.t[streamed];
+            streamed++;
+        }
+    }
+    for (int k = 0; k < n; k++) {
+        int posted;
+        char *shown = stream_shown(&e, msgs[k].chat, &posted);
+        msgs[k].llm_us = first_chunk[k]; /* reused: first text chunk */
+        answered += msgs[k].sent_us > 0;
+        reposts += posted > 1;
+        if (shown == NULL || strcmp(shown, want[k]) != 0)
+            mismatch++;
+        free(shown);
+        for (size_t i = 0;; i++) {
+            const struct telegram_fake_sent *v;
+            size_t c = telegram_fake_sent(e.tg, msgs[k].chat, &v);
+            int64_t m = 0;
+            if (i >= c)
+                break;
+            m = v[i].edits;
+            edits += m;
+            if (m > emax)
+                emax = m;
+        }
+    }
+    telegram_fake_stats(e.tg, &ts);
+    printf("| e. stream: %d answers of ~%d tokens streamed (%d per event, "
+           "%d ms apart; one stream starts every %d ms), stream_interval "
+           "1500 ms, Telegram's real flood limits and parley's default "
+           "pacing; answered | %d of %d, %s in %.1f s; %d streamed requests, "
+           "%d first text chunks | all |\n",
+           n, STREAM_WORDS, STREAM_TOKENS, STREAM_DELAY_MS, STREAM_GAP_MS,
+           answered, n, done ? "all final" : "NOT all final", (t1 - t0) / 1e6,
+           streamed, ct.n);
+    row_pct("e. first text chunk written by the LLM fake → first "
+            "sendMessage at the fake (time to first visible text)",
+            msgs, n, OFF(llm_us), OFF(sent_us), "p50 < 50 ms");
+    row_pct("e. queued at the fake → first sendMessage (with the poll "
+            "turn-around and the fake's 20 ms to the first text)",
+            msgs, n, OFF(inject_us), OFF(sent_us), "");
+    printf("| e. edits per answer (editMessageText accepted): mean / max; "
+           "\"not modified\" / 429 / 400 | %.1f / %lld; %llu / %llu / %llu "
+           "| |\n",
+           n > 0 ? (double)edits / n : 0.0, (long long)emax,
+           (unsigned long long)ts.not_modified, (unsigned long long)ts.err429,
+           (unsigned long long)ts.err400);
+    printf("| e. final text ≠ the full LLM answer / answers posted as more "
+           "than one message | %d / %d | 0 / 0 |\n",
+           mismatch, reposts);
+out:
+    env_close(&e);
+    if (want != NULL)
+        for (int k = 0; k < n; k++)
+            free(want[k]);
+    free(want);
+    free(first_chunk);
+    free(ct.t);
+    free(msgs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -738,6 +1003,9 @@ main(int argc, char **argv)
         fflush(stdout);
         if (all || strcmp(w, "flood") == 0)
             bench_flood(bin);
+        fflush(stdout);
+        if (all || strcmp(w, "stream") == 0)
+            bench_stream(bin);
         fflush(stdout);
         if (all)
             break;

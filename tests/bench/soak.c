@@ -18,25 +18,36 @@
 #include <unistd.h>
 
 /*
- * usage: soak PARLEYD SECONDS KILL_EVERY_S REPORT.md [RATE]
+ * usage: soak PARLEYD SECONDS KILL_EVERY_S REPORT.md [RATE [SLACK_RATE]]
  *
  * The fakes live in this process for the whole run, so they keep their
  * state (Telegram's unconfirmed updates, Slack's unacked envelopes,
  * Discord's sessions) across parleyd's deaths, like the real services.
- * Traffic: RATE messages per second (default 15), round robin over the
- * three platforms, private chats (50 per platform), each text "skN" with
- * N unique.  Faults while traffic flows:
+ * Traffic: RATE messages per second (default 15), Telegram and Discord
+ * taking turns, and SLACK_RATE (default 0.3) to Slack, private chats (50
+ * per platform), each text "skN" (N unique) and SOAK_WORDS - 1 words.
+ * Slack gets less because every streamed answer costs at least one
+ * chat.update, a Tier 3 method parley sends at most one per 1.2 s per
+ * workspace (docs/slack.md "Pacing"): ~50 answers a minute at best, less
+ * with the intermediate edits; at 5/s Slack falls behind for good.
+ * Answers are streamed ([llm] stream = true): the LLM fake sends the echo
+ * STREAM_TOKENS words per event, STREAM_DELAY_MS apart (~2 s an answer),
+ * the first event already carrying "skN", so a kill lands mid-stream and
+ * every message a stream posts names its message.  Faults while traffic
+ * flows:
  *   - LLM: about 1 request in 20 gets a scripted fault (429 with
  *     retry-after 1-3 s, 500/502/503, a hang that parleyd's 5 s timeout
- *     ends, a closed connection), and every ~90 s a 4 s outage (503 for
- *     everything);
+ *     ends, a closed connection, a stream cut or ended by an error event
+ *     halfway), and every ~90 s a 4 s outage (503 for everything);
  *   - gateways: every 15-45 s a Discord close (4000), drop or op 7, or a
  *     Slack disconnect (refresh_requested) or drop;
  *   - parleyd: SIGKILL every KILL_EVERY_S (× 0.5-1.5), restarted 0-1 s
  *     later.
  * Then traffic stops, faults stop, and the run waits (at most 180 s) for
  * every message to be answered.  A message is "accepted" when its job row
- * exists in parley.db; it must have exactly one answer at its fake.
+ * exists in parley.db; it must have exactly one answer at its fake: one
+ * bot message not deleted carrying its skN (a streamed answer is one
+ * message, posted then edited), showing the whole final answer.
  * Every platform keeps what parleyd has not acknowledged (Telegram's
  * offset, Slack's envelope acks, Discord's RESUME replay, and parleyd
  * persists its Discord session), so every message sent must also be
@@ -46,6 +57,10 @@
 
 #define CHATS 50
 #define RSS_EVERY_US 10000000
+#define SOAK_WORDS 40 /* per message, and so per streamed answer */
+#define SOAK_TEXT_MAX 512
+#define STREAM_TOKENS 2     /* words per streamed event */
+#define STREAM_DELAY_MS 100 /* between two streamed events: ~2 s a stream */
 
 enum plat { P_TG, P_DC, P_SL, P_N };
 static const char *plat_name[P_N] = {"telegram", "discord", "slack"};
@@ -54,7 +69,8 @@ struct smsg {
     enum plat p;
     int chat;
     int64_t t_us;
-    int answers;
+    int answers; /* bot messages on the platform carrying its skN */
+    int stale;   /* of them, not showing the final answer */
     int accepted;
 };
 
@@ -76,7 +92,9 @@ struct soak {
     /* traffic */
     struct smsg *msgs;
     int n, cap;
-    double rate;
+    double rate;       /* Telegram and Discord, taking turns */
+    double slack_rate; /* Slack, on its own clock */
+    int n_main, n_slack;
     int64_t t0_us, end_us;
     /* events */
     int64_t next_kill_us, next_gw_us, next_fault_us, next_outage_us,
@@ -87,6 +105,10 @@ struct soak {
     struct life lives[256];
     int nlives;
     int traffic_on;
+    /* kills mid-stream: when (fake_now_ms), LLM replies in flight then */
+    int64_t kill_ms[256];
+    int nkill_ms;
+    size_t inflight_at_kills;
 };
 
 static double
@@ -119,7 +141,7 @@ write_conf(struct soak *s)
             "\n[discord]\ntoken = %s\napi_base = %s\n"
             "\n[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
             "\n[limits]\nuser = off\nchat = off\nuser_tokens = off\n"
-            "\n[llm]\nmodels = main\nstream = false\ntimeout = 5s\n"
+            "\n[llm]\nmodels = main\nstream = true\ntimeout = 5s\n"
             "give_up_after = 10m\n"
             "\n[retry]\nmultiplier = 250ms\nmin = 250ms\nmax = 4s\n"
             "\n[model.main]\napi = openai\n"
@@ -190,13 +212,28 @@ start_parleyd(struct soak *s)
 
 /* ---- traffic ------------------------------------------------------------ */
 
+/* Message k's text: "skK" and SOAK_WORDS - 1 plain words (no Markdown, no
+ * digits after "sk"), into buf of cap >= SOAK_TEXT_MAX.  The answer is
+ * "echo: " + it, streamed STREAM_TOKENS words per event. */
+static void
+soak_text(int k, char *buf, size_t cap)
+{
+    static const char *w[] = {"amber", "birch", "cedar", "dune", "ember",
+                              "fern",  "grove", "heath", "iris", "juniper"};
+    size_t len = (size_t)snprintf(buf, cap, "sk%d", k);
+
+    for (int i = 1; i < SOAK_WORDS && len < cap; i++)
+        len +=
+            (size_t)snprintf(buf + len, cap - len, " %s",
+                             w[(i * 3 + k) % (int)(sizeof(w) / sizeof(w[0]))]);
+}
+
 static int
-inject(struct soak *s)
+inject(struct soak *s, enum plat p)
 {
     struct smsg *m;
-    char text[32], id[32], ch[32], user[32];
+    char text[SOAK_TEXT_MAX], id[32], ch[32], user[32];
     int k = s->n;
-    enum plat p = (enum plat)(k % P_N);
 
     if (s->n == s->cap) {
         int cap = s->cap ? s->cap * 2 : 4096;
@@ -211,7 +248,7 @@ inject(struct soak *s)
     m->p = p;
     m->chat = (int)(random() % CHATS);
     m->t_us = mono_us();
-    snprintf(text, sizeof(text), "sk%d", k);
+    soak_text(k, text, sizeof(text));
     if (p == P_TG) {
         struct telegram_fake_msg tm;
         memset(&tm, 0, sizeof(tm));
@@ -250,18 +287,22 @@ llm_fault(struct soak *s)
     double r = rnd();
 
     memset(&f, 0, sizeof(f));
-    if (r < 0.35) {
+    if (r < 0.3) {
         f.kind = LLM_FAKE_429;
         f.after = LLM_FAKE_AFTER_SECONDS;
         f.after_ms = 1000 + (int64_t)(rnd() * 2000);
-    } else if (r < 0.7) {
+    } else if (r < 0.55) {
         static const int codes[] = {500, 502, 503};
         f.kind = LLM_FAKE_STATUS;
         f.status = codes[random() % 3];
-    } else if (r < 0.85) {
+    } else if (r < 0.65) {
         f.kind = LLM_FAKE_HANG;
-    } else {
+    } else if (r < 0.75) {
         f.kind = LLM_FAKE_CLOSE;
+    } else if (r < 0.9) {
+        f.kind = LLM_FAKE_STREAM_CUT; /* mid-stream, after half of it */
+    } else {
+        f.kind = LLM_FAKE_STREAM_ERROR;
     }
     if (llm_fake_script(s->llm, NULL, &f) == 0)
         s->faults++;
@@ -294,6 +335,9 @@ static void
 kill_and_restart(struct soak *s)
 {
     life_end(s, 1);
+    s->inflight_at_kills += fake_inflight(llm_fake_fake(s->llm));
+    if (s->nkill_ms < (int)(sizeof(s->kill_ms) / sizeof(s->kill_ms[0])))
+        s->kill_ms[s->nkill_ms++] = fake_now_ms();
     parleyd_child_stop(&s->pd, &s->loop, SIGKILL, 5000);
     s->kills++;
     loop_for(&s->loop, (int64_t)(rnd() * 1000));
@@ -307,11 +351,18 @@ tick(void *arg)
 {
     struct soak *s = arg;
     int64_t now = mono_us();
-    int64_t due = (int64_t)((now - s->t0_us) / 1e6 * s->rate);
+    double el = (now - s->t0_us) / 1e6;
 
-    while (s->traffic_on && s->n < due)
-        if (inject(s) == -1)
+    while (s->traffic_on && s->n_main < (int64_t)(el * s->rate)) {
+        if (inject(s, s->n_main % 2 ? P_DC : P_TG) == -1)
             return 1;
+        s->n_main++;
+    }
+    while (s->traffic_on && s->n_slack < (int64_t)(el * s->slack_rate)) {
+        if (inject(s, P_SL) == -1)
+            return 1;
+        s->n_slack++;
+    }
     if (now >= s->next_rss_us) {
         life_sample(s);
         s->next_rss_us = now + RSS_EVERY_US;
@@ -347,10 +398,19 @@ tick(void *arg)
 
 /* ---- counting ------------------------------------------------------------ */
 
+/*
+ * One bot message that is on the platform now (deleted ones are not
+ * counted: a stream deletes the messages a shorter final text no longer
+ * needs).  A streamed answer is one message, posted then edited: it
+ * counts once, whatever its edits.  Its text should be the final answer,
+ * "echo: " + the message; one left showing a partial text (or anything
+ * else with the skN) is counted in `stale` too.
+ */
 static void
 count_text(struct soak *s, const char *text, int *unmatched)
 {
     const char *p = text ? strstr(text, "sk") : NULL;
+    char want[SOAK_TEXT_MAX + 8];
     int k;
 
     while (p != NULL && !(p[2] >= '0' && p[2] <= '9'))
@@ -360,10 +420,15 @@ count_text(struct soak *s, const char *text, int *unmatched)
         return;
     }
     k = atoi(p + 2);
-    if (k >= 0 && k < s->n)
-        s->msgs[k].answers++;
-    else
+    if (k < 0 || k >= s->n) {
         (*unmatched)++;
+        return;
+    }
+    s->msgs[k].answers++;
+    memcpy(want, "echo: ", 6);
+    soak_text(k, want + 6, sizeof(want) - 6);
+    if (strcmp(text, want) != 0)
+        s->msgs[k].stale++;
 }
 
 static void
@@ -373,16 +438,19 @@ count_answers(struct soak *s, int unmatched[P_N])
     struct slack_fake_msg sm;
 
     for (int k = 0; k < s->n; k++)
-        s->msgs[k].answers = 0;
+        s->msgs[k].answers = s->msgs[k].stale = 0;
     memset(unmatched, 0, sizeof(int) * P_N);
     for (int c = 0; c < CHATS; c++) {
         const struct telegram_fake_sent *v;
         size_t n = telegram_fake_sent(s->tg, 4000000 + c, &v);
         for (size_t i = 0; i < n; i++)
-            count_text(s, v[i].text, &unmatched[P_TG]);
+            if (!v[i].deleted)
+                count_text(s, v[i].text, &unmatched[P_TG]);
     }
     for (size_t i = 0; discord_fake_sent_get(s->dc, NULL, i, &ds) == 0; i++)
-        count_text(s, ds.content, &unmatched[P_DC]);
+        if (!ds.deleted)
+            count_text(s, ds.content, &unmatched[P_DC]);
+    /* slack_fake_message() skips deleted messages itself */
     for (size_t i = 0; slack_fake_message(s->sl, NULL, i, &sm) == 0; i++)
         if (sm.bot)
             count_text(s, sm.text, &unmatched[P_SL]);
@@ -460,13 +528,53 @@ drain_cond(void *arg)
 
 /* ---- the report ------------------------------------------------------- */
 
+/* 1 when a kill fell between a message's post and its last edit: a
+ * stream that went on in the same message after the restart. */
+static int
+spans_kill(const struct soak *s, int64_t posted_ms, const int64_t *edit_ms,
+           size_t nedit)
+{
+    for (int i = 0; nedit > 0 && i < s->nkill_ms; i++)
+        if (posted_ms < s->kill_ms[i] && s->kill_ms[i] < edit_ms[nedit - 1])
+            return 1;
+    return 0;
+}
+
+/* Bot messages, not deleted, whose stream outlived a kill, per platform. */
+static void
+count_resumed(struct soak *s, int out[P_N])
+{
+    struct discord_fake_sent ds;
+    struct slack_fake_msg sm;
+
+    memset(out, 0, sizeof(int) * P_N);
+    for (int c = 0; c < CHATS; c++) {
+        const struct telegram_fake_sent *v;
+        size_t n = telegram_fake_sent(s->tg, 4000000 + c, &v);
+        for (size_t i = 0; i < n; i++)
+            if (!v[i].deleted)
+                out[P_TG] +=
+                    spans_kill(s, v[i].t_ms, v[i].edit_ms, v[i].nedit_ms);
+    }
+    for (size_t i = 0; discord_fake_sent_get(s->dc, NULL, i, &ds) == 0; i++) {
+        const int64_t *v;
+        size_t n = discord_fake_edit_times(s->dc, ds.id, &v);
+        if (!ds.deleted)
+            out[P_DC] += spans_kill(s, ds.t_ms, v, n);
+    }
+    for (size_t i = 0; slack_fake_message(s->sl, NULL, i, &sm) == 0; i++)
+        if (sm.bot)
+            out[P_SL] += spans_kill(s, sm.t_ms, sm.edit_t_ms, (size_t)sm.edits);
+}
+
 static int
 report(struct soak *s, const char *path, double secs, int kill_every,
        int drained, double drain_s)
 {
     int states[8] = {0}, unmatched[P_N];
     int sent[P_N] = {0}, acc[P_N] = {0}, ans1[P_N] = {0}, lost[P_N] = {0},
-        dup[P_N] = {0}, notacc[P_N] = {0}, extra[P_N] = {0};
+        dup[P_N] = {0}, notacc[P_N] = {0}, extra[P_N] = {0}, stale[P_N] = {0},
+        resumed[P_N];
     int bad = 0, unfinished;
     struct telegram_fake_stats ts;
     struct discord_fake_stats ds;
@@ -478,6 +586,7 @@ report(struct soak *s, const char *path, double secs, int kill_every,
 
     unfinished = count_accepted(s, states);
     count_answers(s, unmatched);
+    count_resumed(s, resumed);
     for (int k = 0; k < s->n; k++) {
         struct smsg *m = &s->msgs[k];
         sent[m->p]++;
@@ -495,6 +604,8 @@ report(struct soak *s, const char *path, double secs, int kill_every,
             ans1[m->p]++;
         if (m->answers > 1)
             dup[m->p]++;
+        if (m->stale > 0)
+            stale[m->p]++;
     }
     telegram_fake_stats(s->tg, &ts);
     discord_fake_stats(s->dc, &ds);
@@ -513,34 +624,48 @@ report(struct soak *s, const char *path, double secs, int kill_every,
             "Telegram, Discord, Slack and\nLLM fakes of `tests/fakes/`, which "
             "live in the driver (`tests/bench/soak.c`) for the\nwhole run "
             "and so keep their state across parleyd's deaths. %.0f s of "
-            "traffic at\n%.0f msg/s (unique texts `skN`, private chats, 50 "
-            "per platform); LLM faults (429 with\nretry-after, 500/502/503, "
-            "hangs ended by a 5 s timeout, closed connections, 4 s\n"
-            "outages); gateway disconnects (Discord close 4000, drop, op 7; "
+            "traffic at\n%.1f msg/s to Telegram and Discord together and "
+            "%.1f msg/s to Slack (unique texts\n`skN` + %d words, private "
+            "chats, 50 per platform), **answers streamed** (`[llm]\nstream "
+            "= true`, `stream_interval` 1500 ms: a post, then edits) on all "
+            "three\nplatforms, the LLM fake streaming %d words per event %d "
+            "ms apart (~2 s an answer,\nso a kill lands mid-stream). Slack "
+            "gets less: each streamed answer costs at least\none "
+            "`chat.update`, which parley sends at most once per 1.2 s per "
+            "workspace (Tier 3).\nLLM faults "
+            "(429 with retry-after,\n500/502/503, hangs ended by a 5 s "
+            "timeout, closed connections, streams cut or ended\nby an error "
+            "event halfway, 4 s outages); gateway disconnects (Discord close "
+            "4000, drop, op 7; "
             "Slack\n`refresh_requested`, drop); `kill -9` of parleyd about "
             "every %d s and a restart.\nThen a drain: %s after %.1f s.\n\n",
-            secs, s->rate, kill_every,
+            secs, s->rate, s->slack_rate, SOAK_WORDS - 1, STREAM_TOKENS,
+            STREAM_DELAY_MS, kill_every,
             drained ? "every message answered" : "**did not complete**",
             drain_s);
     fprintf(f, "## Messages\n\n| platform | sent | accepted (job row) | "
-               "answered once | lost | duplicated | never accepted |\n"
-               "|---|---|---|---|---|---|---|\n");
+               "answered once | lost | duplicated | not the final text | never "
+               "accepted |\n|---|---|---|---|---|---|---|---|\n");
     for (int p = 0; p < P_N; p++) {
-        fprintf(f, "| %s | %d | %d | %d | %d | %d | %d |\n", plat_name[p],
-                sent[p], acc[p], ans1[p], lost[p], dup[p], notacc[p]);
-        bad += lost[p] + dup[p] + extra[p];
+        fprintf(f, "| %s | %d | %d | %d | %d | %d | %d | %d |\n", plat_name[p],
+                sent[p], acc[p], ans1[p], lost[p], dup[p], stale[p], notacc[p]);
+        bad += lost[p] + dup[p] + extra[p] + stale[p];
     }
     fprintf(f,
             "\nLost: sent and never answered (each platform keeps a message "
             "until it is\nacknowledged: Telegram's offset, Slack's envelope "
             "ack, Discord's RESUME\nreplay). "
-            "Duplicated: more than one answer carrying its\ntext. Job rows "
+            "Duplicated: more than one bot message on the platform now "
+            "carrying its\ntext (a streamed answer is one message however "
+            "often it was edited; deleted\nmessages do not count). Not the "
+            "final text: a message left showing something\nelse than the "
+            "whole answer (a partial). Job rows "
             "per message above one: %d. Bot messages without a `skN` text "
             "(error\nreplies): telegram %d, discord %d, slack %d. Jobs not "
             "finished at the end: %d.\n",
             extra[0] + extra[1] + extra[2], unmatched[0], unmatched[1],
             unmatched[2], unfinished);
-    fprintf(f, "\n**Result: %s** (%d lost or duplicated).\n",
+    fprintf(f, "\n**Result: %s** (%d lost, duplicated or not final).\n",
             bad == 0 && drained && s->died == 0 ? "PASS" : "FAIL", bad);
     fprintf(f, "\n## Faults injected\n\n| what | count |\n|---|---|\n");
     fprintf(f, "| kill -9 of parleyd / restarts (READY=1 seen) | %d / %d |\n",
@@ -553,6 +678,11 @@ report(struct soak *s, const char *path, double secs, int kill_every,
                     WEXITSTATUS(s->last_exit) == 0
                 ? "exit 0"
                 : "NOT exit 0");
+    fprintf(f,
+            "| LLM replies in flight at the kills (streams cut) / answer "
+            "messages posted before a kill and edited after it (telegram, "
+            "discord, slack) | %zu / %d, %d, %d |\n",
+            s->inflight_at_kills, resumed[P_TG], resumed[P_DC], resumed[P_SL]);
     fprintf(f, "| gateway disconnects (Discord + Slack) | %d |\n",
             s->gw_events);
     fprintf(f, "| LLM scripted faults / outages | %d / %d |\n", s->faults,
@@ -581,6 +711,17 @@ report(struct soak *s, const char *path, double secs, int kill_every,
             (unsigned long long)ss.connects,
             (unsigned long long)ss.redeliveries, (unsigned long long)ss.acks,
             (unsigned long long)ss.posts, (unsigned long long)ss.posts_429);
+    fprintf(f,
+            "| stream edits / deletes: Telegram (not modified) / Discord "
+            "(unknown message) / Slack (429) | %llu / %llu (%llu); %llu / "
+            "%llu (%llu); %llu / %llu (%llu) |\n",
+            (unsigned long long)ts.edit_message,
+            (unsigned long long)ts.delete_message,
+            (unsigned long long)ts.not_modified, (unsigned long long)ds.edits,
+            (unsigned long long)ds.deletes,
+            (unsigned long long)ds.unknown_message,
+            (unsigned long long)ss.updates, (unsigned long long)ss.deletes,
+            (unsigned long long)(ss.updates_429 + ss.deletes_429));
     fprintf(f, "\n## parleyd RSS, sampled every 10 s, per process lifetime\n\n"
                "| # | lived | samples | first | last | max | ended by |\n"
                "|---|---|---|---|---|---|---|\n");
@@ -604,10 +745,12 @@ report(struct soak *s, const char *path, double secs, int kill_every,
     if (f != stdout)
         fclose(f);
     fprintf(stderr,
-            "soak: %d messages, lost %d/%d/%d, duplicated %d/%d/%d "
-            "(telegram/discord/slack), kills %d, drained %d -> %s\n",
-            s->n, lost[0], lost[1], lost[2], dup[0], dup[1], dup[2], s->kills,
-            drained, bad == 0 && drained && s->died == 0 ? "PASS" : "FAIL");
+            "soak: %d messages, lost %d/%d/%d, duplicated %d/%d/%d, not "
+            "final %d/%d/%d (telegram/discord/slack), kills %d, drained %d "
+            "-> %s\n",
+            s->n, lost[0], lost[1], lost[2], dup[0], dup[1], dup[2], stale[0],
+            stale[1], stale[2], s->kills, drained,
+            bad == 0 && drained && s->died == 0 ? "PASS" : "FAIL");
     return bad == 0 && drained && s->died == 0 ? 0 : 1;
 }
 
@@ -623,7 +766,8 @@ main(int argc, char **argv)
 
     if (argc < 5) {
         fprintf(stderr,
-                "usage: soak PARLEYD SECONDS KILL_EVERY_S REPORT.md [RATE]\n");
+                "usage: soak PARLEYD SECONDS KILL_EVERY_S REPORT.md [RATE "
+                "[SLACK_RATE]]\n");
         return 2;
     }
     memset(&s, 0, sizeof(s));
@@ -631,6 +775,7 @@ main(int argc, char **argv)
     secs = atof(argv[2]);
     kill_every = atoi(argv[3]);
     s.rate = argc > 5 ? atof(argv[5]) : 15.0;
+    s.slack_rate = argc > 6 ? atof(argv[6]) : 0.3;
     srandom((unsigned)time(NULL) ^ (unsigned)getpid());
     signal(SIGPIPE, SIG_IGN);
     snprintf(s.dir, sizeof(s.dir), "/tmp/parley-soak-XXXXXX");
@@ -645,13 +790,23 @@ main(int argc, char **argv)
         goto out;
     telegram_fake_set_hold_max(s.tg, 1000);
     llm_fake_set_latency(s.llm, 50);
+    {
+        struct llm_fake_stream st;
+        memset(&st, 0, sizeof(st));
+        st.tokens_per_event = STREAM_TOKENS;
+        st.events_per_chunk = 1;
+        st.chunk_delay_ms = STREAM_DELAY_MS;
+        llm_fake_set_stream(s.llm, &st);
+    }
     discord_fake_set_heartbeat(s.dc, 5000);
     if (write_conf(&s) == -1)
         goto out;
     snprintf(conf, sizeof(conf), "%s/parley.conf", s.dir);
     snprintf(log, sizeof(log), "%s/parleyd.log", s.dir);
-    fprintf(stderr, "soak: %s, %.0f s, kill -9 every ~%d s, %.0f msg/s\n",
-            s.dir, secs, kill_every, s.rate);
+    fprintf(stderr,
+            "soak: %s, %.0f s, kill -9 every ~%d s, %.1f msg/s + %.1f msg/s "
+            "to Slack\n",
+            s.dir, secs, kill_every, s.rate, s.slack_rate);
     if (parleyd_child_init(&s.pd, argv[1], conf, log, s.dir) == -1 ||
         start_parleyd(&s) == -1)
         goto out;
