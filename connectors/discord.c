@@ -48,7 +48,8 @@ struct dc_item {
     char nonce[DISCORD_NONCE_MAX + 1];
     char *text;
     int feedback;
-    int bad_target; /* edit/delete of an id that is no snowflake */
+    int bad_target;    /* edit/delete of an id that is no snowflake */
+    int controls_only; /* edit: the text is shown, only the reactions */
     int attempts;
     int64_t not_before;
     struct http_req *req; /* in flight */
@@ -760,6 +761,17 @@ bad_target_done(struct discord *d, struct dc_item *it)
     item_free(it);
 }
 
+/* A final edit that only adds the controls: no PATCH, the reactions. */
+static void
+controls_done(struct discord *d, struct dc_item *it)
+{
+    send_result(d, it, SEND_OK, it->target, 0, NULL);
+    queue_reaction(d, it->chat, it->target, EMOJI_UP);
+    queue_reaction(d, it->chat, it->target, EMOJI_DOWN);
+    item_unlink(d, it);
+    item_free(it);
+}
+
 static void
 pump_fired(uv_timer_t *t)
 {
@@ -773,10 +785,13 @@ pump_fired(uv_timer_t *t)
         nx = it->next;
         if (it->req != NULL)
             continue;
-        if (it->bad_target) {
+        if (it->bad_target || it->controls_only) {
             /* its outcome may have queued more (core's next action):
              * look again at once */
-            bad_target_done(d, it);
+            if (it->bad_target)
+                bad_target_done(d, it);
+            else
+                controls_done(d, it);
             next = 0;
             continue;
         }
@@ -860,6 +875,7 @@ op_send(void *ctx, const struct action *a)
         discord_codec_nonce(a->idem_key, it->nonce, sizeof(it->nonce));
     } else if (is_snowflake(target)) {
         memcpy(it->target, target, strlen(target) + 1);
+        it->controls_only = kind == DC_EDIT && it->feedback && a->controls_only;
     } else {
         it->bad_target = 1; /* reported from the pump, not from here */
     }

@@ -47,8 +47,9 @@ struct slack_item {
     size_t nchunks, at;
     /* POST: the last posted; EDIT, DELETE, REACT: the target */
     char ts[EVENT_ID_MAX + 1];
-    char name[8]; /* REACT: "+1" / "-1" */
-    int feedback; /* POST, EDIT: add the reactions when done */
+    char name[8];      /* REACT: "+1" / "-1" */
+    int feedback;      /* POST, EDIT: add the reactions when done */
+    int controls_only; /* EDIT: the text is shown; only the reactions */
     int tries;
 };
 
@@ -612,6 +613,13 @@ slack_connector_ops(struct slack *s, struct connector_ops *ops)
      */
     ops->text_max = SLACK_TEXT_MAX;
     ops->can_edit = 1; /* chat.update / chat.delete */
+    /*
+     * chat.update is Tier 3: ≈50 a minute for the whole workspace, and a
+     * streamed answer needs one every stream_interval.  Two streams at a
+     * time keep the gate's queue short; other answers go whole (a post
+     * and its reactions, no chat.update at all).
+     */
+    ops->streams_max = SLACK_STREAMS_MAX;
 }
 
 static void
@@ -958,7 +966,7 @@ item_gate(struct slack *s, const struct slack_item *it)
 {
     if (it == NULL)
         return NULL;
-    if (it->kind == ITEM_EDIT)
+    if (it->kind == ITEM_EDIT && !it->controls_only)
         return &s->update_at;
     if (it->kind == ITEM_DELETE)
         return &s->delete_at;
@@ -1012,9 +1020,18 @@ chan_issue(struct slack *s, struct slack_chan *ch)
 {
     struct slack_item *it = ch->head;
     int64_t *gate = item_gate(s, it);
-    char *body = item_body(it);
+    char *body;
     struct slack_req *q = NULL;
+    struct send_result ok;
 
+    if (it->controls_only) { /* no call: the reactions follow item_done */
+        memset(&ok, 0, sizeof(ok));
+        ok.status = SEND_OK;
+        ok.message_id = it->ts;
+        item_done(s, ch, &ok);
+        return;
+    }
+    body = item_body(it);
     if (body != NULL)
         q = api_call(s, it->kind == ITEM_REACT ? REQ_REACT : REQ_POST,
                      item_method(it), s->bot_token, body, ch);
@@ -1141,7 +1158,8 @@ core_send(void *ctx, const struct action *a)
                  a->target_id ? a->target_id : "");
         /* feedback on an edit: the final edit of the last part */
         it->feedback = a->kind == ACTION_EDIT && a->feedback;
-        if (it->kind == ITEM_EDIT)
+        it->controls_only = it->feedback && a->controls_only;
+        if (it->kind == ITEM_EDIT && !it->controls_only)
             rc = edit_text(it, a->text);
         break;
     default:

@@ -71,6 +71,9 @@ void slack_configure(struct slack *s, const struct config *cfg);
 int slack_is_up(void *slack);
 
 /* Tests: faster timers (0 fields keep the defaults, in parentheses). */
+/* Answers that may stream at once (connector_ops.streams_max). */
+#define SLACK_STREAMS_MAX 2
+
 struct slack_timing {
     int64_t backoff_min_ms;       /* 1000 */
     int64_t backoff_max_ms;       /* 60000 */

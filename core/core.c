@@ -170,6 +170,7 @@ struct job {
     int64_t stream_at;        /* mono: a stream step is due (0 = none) */
     int64_t stream_hold;      /* mono: a 429 said wait until then */
     int stream_off;           /* a partial could not be shown: stop */
+    int stream_counted;       /* counts in its connector's streams */
     unsigned stream_seq;      /* of the stream action in flight */
     struct stream_step spend; /* the stream action in flight */
 };
@@ -177,6 +178,7 @@ struct job {
 struct connector {
     struct connector_ops ops;
     char platform[EVENT_PLATFORM_MAX + 1];
+    int streams; /* answers streaming now (ops.streams_max) */
 };
 
 /*
@@ -358,10 +360,14 @@ static void
 job_finish(struct job *j)
 {
     struct core *c = j->c;
+    struct connector *k;
 
     if (j->finished)
         return;
     j->finished = 1;
+    if (j->stream_counted && (k = core_connector(c, j->row.platform)) != NULL &&
+        k->streams > 0)
+        k->streams--;
     if (j->asking && c->asker.cancel != NULL)
         c->asker.cancel(c->asker.ctx, j->ask_handle);
     j->asking = 0;
@@ -1787,8 +1793,14 @@ job_stream(struct job *j, int create)
     if (!create || k == NULL || !k->ops.can_edit || !c->cfg->llm.stream ||
         (j->row.flags & (CORE_JOB_INTERNAL | EVENT_COMMAND)))
         return NULL;
+    /* a resumed job may have posted already: it streams regardless */
+    if (!j->resumed && k->ops.streams_max > 0 &&
+        k->streams >= k->ops.streams_max)
+        return NULL; /* sent whole */
     if ((st = calloc(1, sizeof(*st))) == NULL)
         return NULL;
+    k->streams++;
+    j->stream_counted = 1;
     st->interval_ms = c->cfg->llm.stream_interval;
     st->text_max = k->ops.text_max;
     if (j->resumed) {
@@ -1949,6 +1961,7 @@ job_stream_send(struct job *j, struct connector *k)
         final ? (int)stream_split_count(text, len, st->text_max) : sp->part + 1;
     a.feedback = sp->feedback;
     a.target_id = sp->op == STREAM_POST ? "" : st->msgs[sp->part].id;
+    a.controls_only = sp->op == STREAM_EDIT && sp->controls_only;
     j->sending = 1;
     c->stats.sends++;
     if (k->ops.send(k->ops.ctx, &a) < 0) {

@@ -116,6 +116,10 @@ struct action {
     int feedback; /* 1: attach 👍/👎 controls (answers, not notices) */
     const char *target_id; /* ACTION_EDIT / ACTION_DELETE: our message id;
                               "" otherwise */
+    /* ACTION_EDIT with feedback: the message already shows text, only
+     * the controls are new (a connector whose controls are reactions
+     * need not touch the text) */
+    int controls_only;
 };
 
 /* The outcome a connector reports for one send. */
@@ -147,6 +151,10 @@ struct send_result {
  *   effort, no outcome.
  * text_max: the platform's message limit in bytes (Telegram 4096,
  *   Discord 2000, Slack 4000); core splits longer answers.
+ * streams_max: how many answers may stream at once on this platform
+ *   (0 = no bound); the rest are sent whole.  For a platform whose edit
+ *   budget is small next to its post budget (Slack's chat.update, ≈50 a
+ *   minute per workspace).
  * can_edit: 1 if send() takes ACTION_EDIT and ACTION_DELETE (streaming).
  *   Edits and deletes are paced with ordinary messages under the same
  *   per-chat, per-group, global and per-route budgets, and honour 429s
@@ -164,6 +172,7 @@ struct connector_ops {
     int64_t typing_interval_ms;
     size_t text_max;
     int can_edit;
+    int streams_max;
 };
 
 struct core;

@@ -255,6 +255,7 @@ stream_next(const struct stream *s, const char *text, size_t len, int final,
             continue;
         }
         step_set(out, STREAM_EDIT, k, from, to, fb, h);
+        out->controls_only = msg_shows(m, h, to - from);
         return;
     }
     if (final && s->n > nparts) {

@@ -67,11 +67,12 @@ enum stream_op {
 
 struct stream_step {
     enum stream_op op;
-    int part;        /* the message index (= part index) */
-    size_t from, to; /* STREAM_POST/EDIT: the part's bytes in text */
-    int feedback;    /* STREAM_POST/EDIT: attach the controls */
-    int64_t at_ms;   /* STREAM_WAIT */
-    uint64_t hash;   /* STREAM_POST/EDIT: of text[from, to) */
+    int part;          /* the message index (= part index) */
+    size_t from, to;   /* STREAM_POST/EDIT: the part's bytes in text */
+    int feedback;      /* STREAM_POST/EDIT: attach the controls */
+    int controls_only; /* STREAM_EDIT: the text is shown, only controls */
+    int64_t at_ms;     /* STREAM_WAIT */
+    uint64_t hash;     /* STREAM_POST/EDIT: of text[from, to) */
 };
 
 /* Room for n messages (msgs[0..n) zeroed when new): 0, or -1 when out

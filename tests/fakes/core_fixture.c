@@ -261,6 +261,7 @@ conn_send(void *ctx, const struct action *a)
     snprintf(s->chat, sizeof(s->chat), "%s", a->chat);
     snprintf(s->text, tc->text_max, "%s", a->text);
     s->target = -1;
+    s->controls_only = a->controls_only;
     if (a->target_id != NULL && a->target_id[0] == 's')
         s->target = atoi(a->target_id + 1);
     tc->queue[tc->nqueue++] = tc->nsends++;
@@ -292,6 +293,7 @@ core_fixture_conn_ops(struct core_fixture_conn *tc, int64_t typing_ms,
     ops.typing_interval_ms = typing_ms;
     ops.text_max = text_max;
     ops.can_edit = tc->can_edit;
+    ops.streams_max = tc->streams_max;
     return ops;
 }
 

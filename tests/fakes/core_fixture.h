@@ -60,6 +60,7 @@ struct core_fixture_sent {
     char *text; /* the first text_max - 1 bytes; storage owned by the conn */
     int part, parts, feedback;
     int target; /* ACTION_EDIT / ACTION_DELETE: the send index posted */
+    int controls_only;
 };
 
 /* A message the test connector posted (message id "s<send index>"): what
@@ -85,6 +86,7 @@ struct core_fixture_conn {
     char *texts;         /* sends_max * text_max bytes */
     int can_edit;        /* set before core_fixture_start: streaming */
     size_t ops_text_max; /* the text_max it tells core; 0 = 4096 */
+    int streams_max;     /* its connector_ops.streams_max */
     int64_t typing_ms;   /* its typing interval; 0 = none */
     struct core_fixture_msg *msgs;       /* sends_max, by send index */
     int edits, deletes, not_found_first; /* the first N edits: not_found */

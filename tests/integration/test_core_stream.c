@@ -265,6 +265,47 @@ test_restart_midway(void)
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
+/* A short answer (one partial, the whole text): the post, then an edit
+ * that only adds the controls.  streams_max 1: of two answers at once,
+ * one streams and the other is sent whole. */
+static void
+test_short_and_bounded(void)
+{
+    struct core_fixture f;
+    struct connector_ops ops;
+    struct event e1 = core_fixture_event("11", "11", "1", "a", EVENT_PRIVATE);
+    struct event e2 = core_fixture_event("12", "12", "2", "b", EVENT_PRIVATE);
+    int controls = 0, edits_12 = 0, posts_12 = 0;
+
+    if (stream_init(&f, "stream7", 4096, 1, 5) < 0) {
+        T_OK(0);
+        return;
+    }
+    f.fa.delay_ms = 30;
+    f.tc.streams_max = 1;
+    ops = core_fixture_conn_ops(&f.tc, 0, 4096);
+    core_register_connector(f.core, &ops);
+    T_EQ_INT(core_accept(f.core, &e1), 0);
+    T_EQ_INT(core_accept(f.core, &e2), 0);
+    T_OK(core_fixture_run_until(&f, core_fixture_idle, 10000));
+    for (int i = 0; i < f.tc.nsends; i++) {
+        const struct core_fixture_sent *x = &f.tc.sends[i];
+
+        controls += x->controls_only;
+        if (strcmp(x->chat, "12") == 0) {
+            edits_12 += x->kind == ACTION_EDIT;
+            posts_12 += x->kind == ACTION_ANSWER;
+        }
+        if (x->controls_only)
+            T_OK(x->kind == ACTION_EDIT && x->feedback);
+    }
+    T_EQ_INT(controls, 1); /* chat 11 streamed: post, controls */
+    T_EQ_INT(edits_12, 0); /* chat 12 went whole */
+    T_EQ_INT(posts_12, 1);
+    T_EQ_INT(f.fa.partials, 1);
+    T_EQ_INT(core_fixture_release(&f), 0);
+}
+
 /* [llm] stream = false, or a connector that cannot edit: plain sends. */
 static void
 test_off(void)
@@ -294,6 +335,7 @@ main(void)
     test_retry_midway();
     test_lost_message();
     test_restart_midway();
+    test_short_and_bounded();
     test_off();
     return t_done();
 }

@@ -211,6 +211,7 @@ test_first_post_then_interval(void)
     T_EQ_INT(sp.op, STREAM_WAIT);
     stream_next(&m.s, t3, strlen(t3), 0, 1, 2500, &sp);
     T_EQ_INT(sp.op, STREAM_EDIT);
+    T_EQ_INT(sp.controls_only, 0);
     sim_apply(&m, t3, &sp, 2500);
     T_EQ_STR(m.shown[0], t3);
     /* nothing new: nothing to do */
@@ -221,6 +222,7 @@ test_first_post_then_interval(void)
     stream_next(&m.s, t3, strlen(t3), 1, 1, 9000, &sp);
     T_EQ_INT(sp.op, STREAM_EDIT);
     T_EQ_INT(sp.feedback, 1);
+    T_EQ_INT(sp.controls_only, 1);
     sim_apply(&m, t3, &sp, 9000);
     stream_next(&m.s, t3, strlen(t3), 1, 1, 9000, &sp);
     T_EQ_INT(sp.op, STREAM_DONE);
