@@ -32,6 +32,8 @@
  */
 enum store_stmt {
     STMT_BEGIN,
+    STMT_BEGIN_READ,
+    STMT_WRITE_LOCK,
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_KV_GET,
@@ -89,6 +91,9 @@ enum store_stmt {
 
 static const char *const stmt_sql[STMT_N] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_BEGIN_READ] = "BEGIN DEFERRED",
+    /* writes nothing, but takes the write lock like any write */
+    [STMT_WRITE_LOCK] = "DELETE FROM connector_state WHERE 0",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_KV_GET] = "SELECT value FROM connector_state"
@@ -213,6 +218,7 @@ struct store {
     char *path;
     sqlite3_stmt *stmt[STMT_N];
     int in_tx;  /* our BEGIN IMMEDIATE is open */
+    int wrote;  /* the open group has a write (else it only read) */
     int lost;   /* a group was rolled back since the last store_flush() */
     int failed; /* the last write or commit failed: not writable */
     uint64_t commits;
@@ -278,8 +284,11 @@ store_note_failure(struct store *st, int rc)
         st->failed = 1;
     if (st->in_tx && sqlite3_get_autocommit(st->db)) {
         st->in_tx = 0;
-        st->lost = 1;
-        log_warnx("store transaction rolled back, pending writes lost");
+        if (st->wrote) {
+            st->lost = 1;
+            log_warnx("store transaction rolled back, pending writes lost");
+        }
+        st->wrote = 0;
     }
 }
 
@@ -595,19 +604,64 @@ store_latest_version(void)
     return schema_latest();
 }
 
+static int store_commit(struct store *st);
+
+/*
+ * Opens the group for a write: BEGIN IMMEDIATE, or, when the turn's reads
+ * opened it (store_read_begin), takes the write lock in it.  That fails
+ * only if another connection (parleyctl) committed since those reads
+ * began; the read-only group is then ended and a new one begun.
+ */
 int
 store_write_begin(struct store *st)
 {
     sqlite3_stmt *s;
 
-    if (st->in_tx)
+    if (st->in_tx && st->wrote)
         return 0;
+    if (st->in_tx) {
+        if ((s = store_stmt(st, STMT_WRITE_LOCK)) == NULL)
+            return -1;
+        if (sqlite3_step(s) == SQLITE_DONE) {
+            stmt_release(s);
+            st->wrote = 1;
+            return 0;
+        }
+        stmt_release(s);
+        if (store_commit(st) < 0)
+            return -1;
+    }
     if ((s = store_stmt(st, STMT_BEGIN)) == NULL)
         return -1;
     if (store_run(st, s, "begin") < 0)
         return -1;
     st->in_tx = 1;
+    st->wrote = 1;
     return 0;
+}
+
+/*
+ * A read on the loop joins the turn's group: one transaction (one set of
+ * shm locks, one read-mark update) for all the reads and writes of a turn
+ * instead of a read transaction per statement.  A group opened by a read
+ * is deferred: it holds no write lock until a write comes
+ * (store_write_begin), so another connection may still write meanwhile;
+ * it ends with the turn like any group, uncounted in store_commits.  Off
+ * the loop (start-up, parleyctl), or when BEGIN fails, a read is its own
+ * transaction as before.
+ */
+static void
+store_read_begin(struct store *st)
+{
+    sqlite3_stmt *s;
+
+    if (st->in_tx || st->hooks == NULL || st->failed)
+        return;
+    if ((s = store_stmt(st, STMT_BEGIN_READ)) == NULL)
+        return;
+    if (sqlite3_step(s) == SQLITE_DONE)
+        st->in_tx = 1;
+    stmt_release(s);
 }
 
 /* COMMIT the open group; on failure roll it back unless SQLite kept it. */
@@ -626,7 +680,9 @@ store_commit(struct store *st)
         stmt_release(s);
         st->in_tx = 0;
         st->failed = 0;
-        st->commits++;
+        if (st->wrote)
+            st->commits++;
+        st->wrote = 0;
         return 0;
     }
     log_warnx("store commit failed err=\"%s\"", sqlite3_errmsg(st->db));
@@ -639,8 +695,11 @@ store_commit(struct store *st)
     if (st->in_tx && (rc & 0xff) != SQLITE_BUSY) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_tx = 0;
-        st->lost = 1;
-        log_warnx("store transaction rolled back, pending writes lost");
+        if (st->wrote) {
+            st->lost = 1;
+            log_warnx("store transaction rolled back, pending writes lost");
+        }
+        st->wrote = 0;
     }
     return -1;
 }
@@ -905,7 +964,9 @@ store_prep(struct store *st, enum store_stmt id, int write, const char *what,
     va_list ap;
     int rc;
 
-    if (write && store_write_begin(st) < 0)
+    if (!write)
+        store_read_begin(st);
+    else if (store_write_begin(st) < 0)
         return NULL;
     if ((s = store_stmt(st, id)) == NULL)
         return NULL;
