@@ -31,6 +31,15 @@
 #define HTTP_RECV_BUFFER 1024L
 #endif
 
+/*
+ * Easy handles of finished requests kept for the next ones (reset, not
+ * freed): curl_easy_init and curl_easy_cleanup are a good part of
+ * libcurl's cost per request.  Each idle one holds a few KiB.
+ */
+#ifndef HTTP_EASY_IDLE_MAX
+#define HTTP_EASY_IDLE_MAX 128
+#endif
+
 /* first allocation of a body without Content-Length, and of headers */
 #define HTTP_BODY_INITIAL 1024
 #define HTTP_HEADERS_INITIAL 512
@@ -71,6 +80,7 @@ struct http_req {
     int too_large; /* a cap tripped: the write/header callback said stop */
     int stopped;   /* on_data asked to stop */
     int oom;
+    int finished; /* libcurl completed it: the handle may be reused */
     http_done_fn done;
     void *arg;
     int (*on_data)(const char *buf, size_t len, void *arg);
@@ -96,6 +106,8 @@ struct http {
     struct http_req *reqs;
     struct http_sock **byfd; /* the socket watched per fd number */
     size_t nbyfd;
+    CURL *idle[HTTP_EASY_IDLE_MAX]; /* easy handles to reuse */
+    size_t nidle;
     size_t in_flight;
     int in_curl;     /* inside curl_multi_socket_action: no multi calls */
     int dispatching; /* inside done callbacks */
@@ -156,7 +168,13 @@ http_req_free(struct http_req *r)
         /* removing also drops its pending CURLMSG_DONE, if any */
         if (r->added)
             curl_multi_remove_handle(r->h->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+        if (r->finished && r->h && !r->h->dying &&
+            r->h->nidle < HTTP_EASY_IDLE_MAX) {
+            curl_easy_reset(r->easy);
+            r->h->idle[r->h->nidle++] = r->easy;
+        } else {
+            curl_easy_cleanup(r->easy);
+        }
     }
     if (r->h)
         http_list_del(&r->h->reqs, r);
@@ -577,6 +595,7 @@ http_complete(struct http *h, struct http_req *r, CURLcode cc)
 
     curl_multi_remove_handle(h->multi, r->easy);
     r->added = 0;
+    r->finished = 1;
     if (r->state != REQ_ACTIVE) { /* cancelled while libcurl finished it */
         http_req_free(r);
         return;
@@ -635,6 +654,8 @@ http_teardown(struct http *h)
     /* closes cached connections; may call the socket callback to remove */
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
+    while (h->nidle > 0)
+        curl_easy_cleanup(h->idle[--h->nidle]);
     for (i = 0; i < h->nbyfd; i++)
         if (h->byfd[i] != NULL)
             http_sock_close(h->byfd[i]);
@@ -948,7 +969,7 @@ http_send(struct http *h, const struct http_request *rq, http_done_fn done,
     if (r->max_response > SIZE_MAX / 4)
         r->max_response = SIZE_MAX / 4; /* buffer arithmetic cannot wrap */
     r->started_ms = uv_now(h->loop);
-    r->easy = curl_easy_init();
+    r->easy = h->nidle > 0 ? h->idle[--h->nidle] : curl_easy_init();
     if (r->easy == NULL || http_setup(r, rq) < 0)
         goto out;
     if (h->in_curl) {
