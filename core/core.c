@@ -162,7 +162,8 @@ struct job {
     int64_t typing_next; /* mono */
     size_t *cuts;        /* part boundaries into row.answer */
     int nparts;
-    int resumed; /* loaded from the database at start (may have a stream) */
+    uint64_t saves; /* job_save calls (core_send_done: did job_send save) */
+    int resumed;    /* loaded from the database at start (may have a stream) */
     /* streaming (docs/core.md "Streaming"); stream NULL = not streamed */
     struct stream *stream;
     char *stext; /* the newest partial text */
@@ -382,6 +383,7 @@ job_finish(struct job *j)
 static void
 job_save(struct job *j)
 {
+    j->saves++;
     if (store_job_save(j->c->st, &j->row, core_wall(j->c)) < 0)
         log_warnx("core job save failed job=%" PRId64 " state=%s", j->row.id,
                   store_job_state_name(j->row.state));
@@ -2126,6 +2128,7 @@ core_send_done(struct core *c, uint64_t send_id, const struct send_result *res)
     struct job *j = jobs_find(c, (int64_t)(send_id >> 16));
     struct store_job *r;
     int part = (int)(send_id & 0xffff);
+    uint64_t saves;
 
     if (j != NULL && (part & CORE_SEND_STREAM)) {
         if (j->sending && !j->finished && j->stream != NULL &&
@@ -2149,10 +2152,14 @@ core_send_done(struct core *c, uint64_t send_id, const struct send_result *res)
          * The at-least-once window: between the platform taking the part
          * and the commit of this save, which the store makes at the end of
          * this loop turn together with every other outcome of the turn
-         * (one commit for many sends under load).
+         * (one commit for many sends under load).  After the last part
+         * job_send has saved the final state already: one UPDATE, not two
+         * (j is freed by its close callback, not before this returns).
          */
-        job_save(j);
+        saves = j->saves;
         job_send(j);
+        if (j->saves == saves)
+            job_save(j);
         break;
     case SEND_RETRY:
         r->next_at_ms = core_wall(c) +

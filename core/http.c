@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "log.h"
 
@@ -29,6 +31,15 @@
 #define HTTP_RECV_BUFFER 1024L
 #endif
 
+/*
+ * Easy handles of finished requests kept for the next ones (reset, not
+ * freed): curl_easy_init and curl_easy_cleanup are a good part of
+ * libcurl's cost per request.  Each idle one holds a few KiB.
+ */
+#ifndef HTTP_EASY_IDLE_MAX
+#define HTTP_EASY_IDLE_MAX 128
+#endif
+
 /* first allocation of a body without Content-Length, and of headers */
 #define HTTP_BODY_INITIAL 1024
 #define HTTP_HEADERS_INITIAL 512
@@ -39,12 +50,21 @@ enum http_req_state {
     REQ_CANCELLED,   /* done will never be called; waiting to be reaped */
 };
 
-/* One socket libcurl asked us to watch. */
+/*
+ * One socket libcurl asked us to watch, or opened through us.  A socket
+ * of ours (owned: http_open_socket made it, http_close_socket closes it)
+ * keeps its poll handle for the connection's whole life: a request on a
+ * reused connection then asks for the events the handle already watches,
+ * and costs no epoll_ctl.  Others (the resolver's) are dropped as soon as
+ * libcurl stops watching them, since they may close without telling us.
+ */
 struct http_sock {
     uv_poll_t poll;
     curl_socket_t fd;
     struct http *h;
-    struct http_sock *prev, *next; /* h->socks, until closed */
+    int want;  /* UV_ events libcurl asked for; 0 after CURL_POLL_REMOVE */
+    int armed; /* UV_ events the poll handle is started with */
+    int owned;
 };
 
 struct http_hdr {
@@ -60,6 +80,7 @@ struct http_req {
     int too_large; /* a cap tripped: the write/header callback said stop */
     int stopped;   /* on_data asked to stop */
     int oom;
+    int finished; /* libcurl completed it: the handle may be reused */
     http_done_fn done;
     void *arg;
     int (*on_data)(const char *buf, size_t len, void *arg);
@@ -83,7 +104,10 @@ struct http {
     CURLM *multi;
     uv_timer_t timer; /* its close callback frees the struct */
     struct http_req *reqs;
-    struct http_sock *socks;
+    struct http_sock **byfd; /* the socket watched per fd number */
+    size_t nbyfd;
+    CURL *idle[HTTP_EASY_IDLE_MAX]; /* easy handles to reuse */
+    size_t nidle;
     size_t in_flight;
     int in_curl;     /* inside curl_multi_socket_action: no multi calls */
     int dispatching; /* inside done callbacks */
@@ -144,7 +168,13 @@ http_req_free(struct http_req *r)
         /* removing also drops its pending CURLMSG_DONE, if any */
         if (r->added)
             curl_multi_remove_handle(r->h->multi, r->easy);
-        curl_easy_cleanup(r->easy);
+        if (r->finished && r->h && !r->h->dying &&
+            r->h->nidle < HTTP_EASY_IDLE_MAX) {
+            curl_easy_reset(r->easy);
+            r->h->idle[r->h->nidle++] = r->easy;
+        } else {
+            curl_easy_cleanup(r->easy);
+        }
     }
     if (r->h)
         http_list_del(&r->h->reqs, r);
@@ -166,20 +196,92 @@ http_sock_closed(uv_handle_t *handle)
     free(handle->data);
 }
 
+static struct http_sock *
+http_sock_find(const struct http *h, curl_socket_t fd)
+{
+    if (fd < 0 || (size_t)fd >= h->nbyfd)
+        return NULL;
+    return h->byfd[fd];
+}
+
 static void
 http_sock_close(struct http_sock *s)
 {
     struct http *h = s->h;
 
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        h->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    if (http_sock_find(h, s->fd) == s)
+        h->byfd[s->fd] = NULL;
     /* uv_close stops the poll now: the fd number may be reused by libcurl
      * for a new socket before the close callback runs. */
     uv_close((uv_handle_t *)&s->poll, http_sock_closed);
+}
+
+/* A watcher for fd, registered in h->byfd; NULL on failure (logged). */
+static struct http_sock *
+http_sock_new(struct http *h, curl_socket_t fd, int owned)
+{
+    struct http_sock *s = NULL, **p;
+    size_t n;
+    int rc;
+
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= h->nbyfd) {
+        n = h->nbyfd ? h->nbyfd : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        if ((p = realloc(h->byfd, n * sizeof(*p))) == NULL)
+            goto oom;
+        memset(p + h->nbyfd, 0, (n - h->nbyfd) * sizeof(*p));
+        h->byfd = p;
+        h->nbyfd = n;
+    }
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        goto oom;
+    rc = uv_poll_init_socket(h->loop, &s->poll, fd);
+    if (rc < 0) {
+        log_error("http uv_poll_init fd=%d error=%s", (int)fd, uv_strerror(rc));
+        free(s);
+        return NULL;
+    }
+    s->poll.data = s;
+    s->fd = fd;
+    s->h = h;
+    s->owned = owned;
+    if (h->byfd[fd] != NULL) /* cannot happen: its close would have run */
+        http_sock_close(h->byfd[fd]);
+    h->byfd[fd] = s;
+    return s;
+oom:
+    log_error("http out of memory fd=%d", (int)fd);
+    return NULL;
+}
+
+/*
+ * Makes the poll handle watch events.  uv_poll_start drops the kernel's
+ * registration and makes a new one (two epoll_ctl), so an unchanged set
+ * is left alone.
+ */
+static void http_on_poll(uv_poll_t *poll, int status, int events);
+
+static void
+http_sock_arm(struct http_sock *s, int events)
+{
+    int rc = 0;
+
+    if (events == s->armed)
+        return;
+    if (events == 0)
+        rc = uv_poll_stop(&s->poll);
+    else
+        rc = uv_poll_start(&s->poll, events, http_on_poll);
+    if (rc < 0) {
+        log_error("http uv_poll_start fd=%d error=%s", (int)s->fd,
+                  uv_strerror(rc));
+        s->armed = 0;
+        return;
+    }
+    s->armed = events;
 }
 
 static void
@@ -207,6 +309,15 @@ http_on_poll(uv_poll_t *poll, int status, int events)
      * stopped this watcher; libcurl reads the socket error and normally
      * drops the socket.  If it did not, its timeout still ends the
      * transfer, which is better than spinning on a socket in error. */
+    if (status < 0)
+        s->armed = 0;
+    /* an idle pooled connection turned readable (the server closed it, or
+     * sent something unasked): stop watching; libcurl's check before
+     * reusing the connection finds out which */
+    if (s->want == 0) {
+        http_sock_arm(s, 0);
+        return;
+    }
     if (status < 0) {
         flags = CURL_CSELECT_ERR;
     } else {
@@ -231,49 +342,66 @@ http_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp,
 {
     struct http *h = userp;
     struct http_sock *s = socketp;
-    int events = 0, rc;
+    int events = 0;
 
     (void)easy;
+    if (s == NULL)
+        s = http_sock_find(h, fd);
     if (what == CURL_POLL_REMOVE) {
         /* libcurl forgets socketp itself after this call */
-        if (s)
+        if (s == NULL)
+            return 0;
+        s->want = 0;
+        if (!s->owned)
             http_sock_close(s);
+        else if (s->armed & UV_WRITABLE)
+            http_sock_arm(s, 0); /* writable at once: would only wake us */
+        /* else an idle connection keeps its read watch (http_on_poll) */
         return 0;
     }
-    if (s == NULL) {
-        s = calloc(1, sizeof(*s));
-        if (s == NULL) {
-            log_error("http out of memory fd=%d", (int)fd);
-            return 0; /* the transfer will time out; -1 kills the multi */
-        }
-        rc = uv_poll_init_socket(h->loop, &s->poll, fd);
-        if (rc < 0) {
-            log_error("http uv_poll_init fd=%d error=%s", (int)fd,
-                      uv_strerror(rc));
-            free(s);
-            return 0;
-        }
-        s->poll.data = s;
-        s->fd = fd;
-        s->h = h;
-        s->next = h->socks;
-        if (h->socks)
-            h->socks->prev = s;
-        h->socks = s;
+    if (s == NULL && (s = http_sock_new(h, fd, 0)) == NULL)
+        return 0; /* the transfer will time out; -1 kills the multi */
+    if (socketp == NULL)
         curl_multi_assign(h->multi, fd, s);
-    }
     if (what & CURL_POLL_IN)
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    /* uv_poll_start stops the watcher first and drops the kernel's
-     * registration (so a reused fd number re-registers cleanly); a stop
-     * of our own before it would only add a failing epoll_ctl. */
-    rc = uv_poll_start(&s->poll, events, http_on_poll);
-    if (rc < 0)
-        log_error("http uv_poll_start fd=%d error=%s", (int)fd,
-                  uv_strerror(rc));
+    s->want = events;
+    http_sock_arm(s, events);
     return 0;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: the connection's socket, watched from now
+ * until http_close_socket. */
+static curl_socket_t
+http_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct http *h = clientp;
+    curl_socket_t fd;
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    if (http_sock_new(h, fd, 1) == NULL) {
+        close(fd);
+        return CURL_SOCKET_BAD;
+    }
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the watcher goes before the fd number can
+ * be reused. */
+static int
+http_close_socket(void *clientp, curl_socket_t fd)
+{
+    struct http_sock *s = http_sock_find(clientp, fd);
+
+    if (s != NULL)
+        http_sock_close(s);
+    return close(fd);
 }
 
 /* CURLMOPT_TIMERFUNCTION: one non-repeating timer; -1 deletes it.  Never
@@ -467,6 +595,7 @@ http_complete(struct http *h, struct http_req *r, CURLcode cc)
 
     curl_multi_remove_handle(h->multi, r->easy);
     r->added = 0;
+    r->finished = 1;
     if (r->state != REQ_ACTIVE) { /* cancelled while libcurl finished it */
         http_req_free(r);
         return;
@@ -518,13 +647,21 @@ http_timer_closed(uv_handle_t *handle)
 static void
 http_teardown(struct http *h)
 {
+    size_t i;
+
     while (h->reqs)
         http_req_free(h->reqs);
     /* closes cached connections; may call the socket callback to remove */
     curl_multi_cleanup(h->multi);
     h->multi = NULL;
-    while (h->socks)
-        http_sock_close(h->socks);
+    while (h->nidle > 0)
+        curl_easy_cleanup(h->idle[--h->nidle]);
+    for (i = 0; i < h->nbyfd; i++)
+        if (h->byfd[i] != NULL)
+            http_sock_close(h->byfd[i]);
+    free(h->byfd);
+    h->byfd = NULL;
+    h->nbyfd = 0;
     uv_close((uv_handle_t *)&h->timer, http_timer_closed);
 }
 
@@ -771,6 +908,10 @@ http_setup(struct http_req *r, const struct http_request *rq)
     cc |= curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     cc |= curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, http_on_header);
     cc |= curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    cc |= curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, http_open_socket);
+    cc |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r->h);
+    cc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, http_close_socket);
+    cc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->h);
     /* over TLS, wait for a connection that may multiplex (HTTP/2) rather
      * than open one per request; plain http is HTTP/1.1 here, where
      * waiting would only serialise the first burst */
@@ -828,7 +969,7 @@ http_send(struct http *h, const struct http_request *rq, http_done_fn done,
     if (r->max_response > SIZE_MAX / 4)
         r->max_response = SIZE_MAX / 4; /* buffer arithmetic cannot wrap */
     r->started_ms = uv_now(h->loop);
-    r->easy = curl_easy_init();
+    r->easy = h->nidle > 0 ? h->idle[--h->nidle] : curl_easy_init();
     if (r->easy == NULL || http_setup(r, rq) < 0)
         goto out;
     if (h->in_curl) {

@@ -23,6 +23,8 @@
  * interval writes less.  16 MB of WAL at most, under journal_size_limit.
  */
 #define STORE_WAL_CHECKPOINT_PAGES 4000
+/* WAL pages past a threadpool checkpoint that the loop copies itself */
+#define STORE_CKPT_TAIL_MAX 64
 
 /*
  * The statement cache: one slot per statement, prepared on first use with
@@ -32,6 +34,8 @@
  */
 enum store_stmt {
     STMT_BEGIN,
+    STMT_BEGIN_READ,
+    STMT_WRITE_LOCK,
     STMT_COMMIT,
     STMT_ROLLBACK,
     STMT_KV_GET,
@@ -89,6 +93,9 @@ enum store_stmt {
 
 static const char *const stmt_sql[STMT_N] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_BEGIN_READ] = "BEGIN DEFERRED",
+    /* writes nothing, but takes the write lock like any write */
+    [STMT_WRITE_LOCK] = "DELETE FROM connector_state WHERE 0",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
     [STMT_KV_GET] = "SELECT value FROM connector_state"
@@ -205,7 +212,18 @@ struct store_hooks {
     uv_prepare_t prepare;
     uv_check_t check;
     struct store *st; /* NULL once the store is closed */
-    int open;         /* handles whose close callback is still due */
+    int open;         /* callbacks still due: handle closes, checkpoint */
+    /* the WAL checkpoint, on the threadpool (store_attach_loop) */
+    uv_work_t ckpt;
+    sqlite3 *ckpt_db; /* its own connection, used by one work at a time */
+    char *path;
+    int ckpt_busy; /* queued or running */
+    int ckpt_rc;
+    int ckpt_log, ckpt_done; /* WAL frames, frames checkpointed */
+    int ckpt_min;            /* WAL pages that start the next one */
+    int ckpt_tail;           /* the loop checkpoints what came meanwhile */
+    int ckpt_passes;         /* threadpool passes in this round */
+    int wal_pages;           /* the WAL's size at the last commit */
 };
 
 struct store {
@@ -213,6 +231,7 @@ struct store {
     char *path;
     sqlite3_stmt *stmt[STMT_N];
     int in_tx;  /* our BEGIN IMMEDIATE is open */
+    int wrote;  /* the open group has a write (else it only read) */
     int lost;   /* a group was rolled back since the last store_flush() */
     int failed; /* the last write or commit failed: not writable */
     uint64_t commits;
@@ -278,8 +297,11 @@ store_note_failure(struct store *st, int rc)
         st->failed = 1;
     if (st->in_tx && sqlite3_get_autocommit(st->db)) {
         st->in_tx = 0;
-        st->lost = 1;
-        log_warnx("store transaction rolled back, pending writes lost");
+        if (st->wrote) {
+            st->lost = 1;
+            log_warnx("store transaction rolled back, pending writes lost");
+        }
+        st->wrote = 0;
     }
 }
 
@@ -541,12 +563,20 @@ store_open(const char *path, char *err, size_t errlen)
 }
 
 static void
+hooks_release(struct store_hooks *hooks)
+{
+    if (--hooks->open > 0)
+        return;
+    if (hooks->ckpt_db != NULL)
+        sqlite3_close(hooks->ckpt_db);
+    free(hooks->path);
+    free(hooks);
+}
+
+static void
 hooks_closed(uv_handle_t *h)
 {
-    struct store_hooks *hooks = h->data;
-
-    if (--hooks->open == 0)
-        free(hooks);
+    hooks_release(h->data);
 }
 
 void
@@ -563,6 +593,13 @@ store_close(struct store *st)
     }
     if (st->hooks != NULL) {
         st->hooks->st = NULL;
+        /* the checkpoint connection goes first, so that the main one is
+         * the last and checkpoints as it closes; one still working is
+         * closed after it (ckpt_after) */
+        if (!st->hooks->ckpt_busy && st->hooks->ckpt_db != NULL) {
+            sqlite3_close(st->hooks->ckpt_db);
+            st->hooks->ckpt_db = NULL;
+        }
         uv_close((uv_handle_t *)&st->hooks->prepare, hooks_closed);
         uv_close((uv_handle_t *)&st->hooks->check, hooks_closed);
         st->hooks = NULL;
@@ -595,19 +632,64 @@ store_latest_version(void)
     return schema_latest();
 }
 
+static int store_commit(struct store *st);
+
+/*
+ * Opens the group for a write: BEGIN IMMEDIATE, or, when the turn's reads
+ * opened it (store_read_begin), takes the write lock in it.  That fails
+ * only if another connection (parleyctl) committed since those reads
+ * began; the read-only group is then ended and a new one begun.
+ */
 int
 store_write_begin(struct store *st)
 {
     sqlite3_stmt *s;
 
-    if (st->in_tx)
+    if (st->in_tx && st->wrote)
         return 0;
+    if (st->in_tx) {
+        if ((s = store_stmt(st, STMT_WRITE_LOCK)) == NULL)
+            return -1;
+        if (sqlite3_step(s) == SQLITE_DONE) {
+            stmt_release(s);
+            st->wrote = 1;
+            return 0;
+        }
+        stmt_release(s);
+        if (store_commit(st) < 0)
+            return -1;
+    }
     if ((s = store_stmt(st, STMT_BEGIN)) == NULL)
         return -1;
     if (store_run(st, s, "begin") < 0)
         return -1;
     st->in_tx = 1;
+    st->wrote = 1;
     return 0;
+}
+
+/*
+ * A read on the loop joins the turn's group: one transaction (one set of
+ * shm locks, one read-mark update) for all the reads and writes of a turn
+ * instead of a read transaction per statement.  A group opened by a read
+ * is deferred: it holds no write lock until a write comes
+ * (store_write_begin), so another connection may still write meanwhile;
+ * it ends with the turn like any group, uncounted in store_commits.  Off
+ * the loop (start-up, parleyctl), or when BEGIN fails, a read is its own
+ * transaction as before.
+ */
+static void
+store_read_begin(struct store *st)
+{
+    sqlite3_stmt *s;
+
+    if (st->in_tx || st->hooks == NULL || st->failed)
+        return;
+    if ((s = store_stmt(st, STMT_BEGIN_READ)) == NULL)
+        return;
+    if (sqlite3_step(s) == SQLITE_DONE)
+        st->in_tx = 1;
+    stmt_release(s);
 }
 
 /* COMMIT the open group; on failure roll it back unless SQLite kept it. */
@@ -626,7 +708,9 @@ store_commit(struct store *st)
         stmt_release(s);
         st->in_tx = 0;
         st->failed = 0;
-        st->commits++;
+        if (st->wrote)
+            st->commits++;
+        st->wrote = 0;
         return 0;
     }
     log_warnx("store commit failed err=\"%s\"", sqlite3_errmsg(st->db));
@@ -639,8 +723,11 @@ store_commit(struct store *st)
     if (st->in_tx && (rc & 0xff) != SQLITE_BUSY) {
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
         st->in_tx = 0;
-        st->lost = 1;
-        log_warnx("store transaction rolled back, pending writes lost");
+        if (st->wrote) {
+            st->lost = 1;
+            log_warnx("store transaction rolled back, pending writes lost");
+        }
+        st->wrote = 0;
     }
     return -1;
 }
@@ -669,6 +756,8 @@ store_sync(struct store *st)
     return 0;
 }
 
+static void ckpt_tail(struct store_hooks *hooks);
+
 static void
 hooks_prepare(uv_prepare_t *h)
 {
@@ -676,6 +765,8 @@ hooks_prepare(uv_prepare_t *h)
 
     if (hooks->st != NULL)
         store_flush(hooks->st);
+    if (hooks->ckpt_tail)
+        ckpt_tail(hooks);
 }
 
 static void
@@ -685,6 +776,136 @@ hooks_check(uv_check_t *h)
 
     if (hooks->st != NULL)
         store_flush(hooks->st);
+    if (hooks->ckpt_tail)
+        ckpt_tail(hooks);
+}
+
+/*
+ * The WAL checkpoint runs on the threadpool with a connection of its own:
+ * on the loop it copied pages into the database file and fsynced both
+ * files in the middle of a turn, every few hundred messages under load,
+ * and held every event of that turn (the p99 of bench_e2e's latency).
+ * PASSIVE, as SQLite's own auto-checkpoint: it never waits on the loop's
+ * connection, which goes on committing to the WAL meanwhile; the WAL is
+ * rewound from its start by the first commit after a complete checkpoint.
+ */
+static void
+ckpt_work(uv_work_t *req)
+{
+    struct store_hooks *hooks = req->data;
+    int rc;
+
+    hooks->ckpt_log = hooks->ckpt_done = -1;
+    if (hooks->ckpt_db == NULL) {
+        rc = sqlite3_open_v2(hooks->path, &hooks->ckpt_db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+        /* a first read opens the WAL: without it the connection does not
+         * know the database is in WAL mode and checkpoints nothing */
+        if (rc == SQLITE_OK)
+            rc = sqlite3_exec(hooks->ckpt_db, "PRAGMA schema_version", NULL,
+                              NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_close(hooks->ckpt_db);
+            hooks->ckpt_db = NULL;
+            hooks->ckpt_rc = rc;
+            return;
+        }
+    }
+    hooks->ckpt_rc = sqlite3_wal_checkpoint_v2(
+        hooks->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &hooks->ckpt_log,
+        &hooks->ckpt_done);
+}
+
+static int ckpt_queue(struct store_hooks *hooks);
+
+static void
+ckpt_after(uv_work_t *req, int status)
+{
+    struct store_hooks *hooks = req->data;
+
+    hooks->ckpt_busy = 0;
+    if (status == 0 && hooks->ckpt_rc != SQLITE_OK &&
+        hooks->ckpt_rc != SQLITE_BUSY)
+        log_warnx("store checkpoint failed rc=%d (%s)", hooks->ckpt_rc,
+                  sqlite3_errstr(hooks->ckpt_rc));
+    else
+        log_debug("store checkpoint wal=%d done=%d", hooks->ckpt_log,
+                  hooks->ckpt_done);
+    /*
+     * The frames the loop committed meanwhile are not in, and the WAL is
+     * only rewound by a group that begins with all of it checkpointed: the
+     * loop checkpoints that short tail itself, between two groups
+     * (ckpt_tail).  Failed or busy: again once
+     * the WAL has grown by a quarter more, not after every commit.
+     */
+    if (status == 0 && hooks->ckpt_rc == SQLITE_OK && hooks->ckpt_log >= 0) {
+        /* a long tail gets another pass first: each is shorter */
+        if (hooks->wal_pages - hooks->ckpt_log > STORE_CKPT_TAIL_MAX &&
+            hooks->ckpt_passes < 4 && hooks->st != NULL &&
+            ckpt_queue(hooks) == 0) {
+            hooks_release(hooks);
+            return;
+        }
+        hooks->ckpt_tail = 1;
+    } else
+        hooks->ckpt_min = (hooks->ckpt_log > 0 ? hooks->ckpt_log
+                                               : STORE_WAL_CHECKPOINT_PAGES) +
+                          STORE_WAL_CHECKPOINT_PAGES / 4;
+    hooks_release(hooks);
+}
+
+/*
+ * On the loop, no group open: the frames committed while the threadpool
+ * checkpointed (a few hundred pages; two fsyncs).  Complete, the next
+ * write rewinds the WAL.  Not (a reader in the way): the threadpool tries
+ * again after a quarter more.
+ */
+static void
+ckpt_tail(struct store_hooks *hooks)
+{
+    struct store *st = hooks->st;
+    int log = -1, done = -1, rc;
+
+    if (st == NULL || st->in_tx || hooks->ckpt_busy)
+        return;
+    hooks->ckpt_tail = 0;
+    rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+                                   &log, &done);
+    if (rc == SQLITE_OK && log >= 0 && done >= log)
+        hooks->ckpt_min = STORE_WAL_CHECKPOINT_PAGES;
+    else
+        hooks->ckpt_min = (log > 0 ? log : STORE_WAL_CHECKPOINT_PAGES) +
+                          STORE_WAL_CHECKPOINT_PAGES / 4;
+}
+
+/* sqlite3_wal_hook: after each commit, with the WAL's size in pages. */
+static int
+ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct store_hooks *hooks = arg;
+
+    (void)db;
+    (void)name;
+    hooks->wal_pages = pages;
+    if (pages < hooks->ckpt_min || hooks->ckpt_busy || hooks->ckpt_tail ||
+        hooks->st == NULL)
+        return SQLITE_OK;
+    hooks->ckpt_passes = 0;
+    ckpt_queue(hooks);
+    return SQLITE_OK;
+}
+
+static int
+ckpt_queue(struct store_hooks *hooks)
+{
+    hooks->ckpt.data = hooks;
+    if (uv_queue_work(hooks->prepare.loop, &hooks->ckpt, ckpt_work,
+                      ckpt_after) != 0)
+        return -1;
+    hooks->ckpt_busy = 1;
+    hooks->ckpt_passes++;
+    hooks->open++;
+    return 0;
 }
 
 /*
@@ -702,11 +923,14 @@ store_attach_loop(struct store *st, struct uv_loop_s *loop)
         log_warnx("store already attached to a loop");
         return -1;
     }
-    if ((hooks = calloc(1, sizeof(*hooks))) == NULL) {
+    if ((hooks = calloc(1, sizeof(*hooks))) == NULL ||
+        (hooks->path = strdup(st->path)) == NULL) {
+        free(hooks);
         log_warnx("store attach: out of memory");
         return -1;
     }
     hooks->st = st;
+    hooks->ckpt_min = STORE_WAL_CHECKPOINT_PAGES;
     uv_prepare_init(loop, &hooks->prepare);
     uv_check_init(loop, &hooks->check);
     hooks->prepare.data = hooks;
@@ -716,6 +940,8 @@ store_attach_loop(struct store *st, struct uv_loop_s *loop)
     uv_check_start(&hooks->check, hooks_check);
     uv_unref((uv_handle_t *)&hooks->prepare);
     uv_unref((uv_handle_t *)&hooks->check);
+    /* replaces SQLite's auto-checkpoint on this connection */
+    sqlite3_wal_hook(st->db, ckpt_hook, hooks);
     st->hooks = hooks;
     return 0;
 }
@@ -905,7 +1131,9 @@ store_prep(struct store *st, enum store_stmt id, int write, const char *what,
     va_list ap;
     int rc;
 
-    if (write && store_write_begin(st) < 0)
+    if (!write)
+        store_read_begin(st);
+    else if (store_write_begin(st) < 0)
         return NULL;
     if ((s = store_stmt(st, id)) == NULL)
         return NULL;

@@ -646,6 +646,64 @@ test_loop(void)
     db_remove(path);
 }
 
+/*
+ * On the loop a read opens the turn's group without the write lock:
+ * parleyctl can still write, and the group's first write then takes the
+ * lock (or, when parleyctl committed since the read, starts over); a group
+ * that only read is not counted as a commit.
+ */
+static void
+test_read_group(void)
+{
+    char path[256], err[256] = "";
+    struct store *st;
+    struct store_job j;
+    uv_loop_t loop;
+    sqlite3 *db;
+    uint64_t c0;
+
+    db_path(path, sizeof(path), "readgroup");
+    T_EQ_INT(uv_loop_init(&loop), 0);
+    st = store_open(path, err, sizeof(err));
+    T_OKF(st != NULL, "%s", err);
+    if (st == NULL)
+        return;
+    T_EQ_INT(store_attach_loop(st, &loop), 0);
+    db = raw_open(path);
+    c0 = store_commits(st);
+
+    /* read, parleyctl writes, then our write: both land */
+    T_EQ_INT(store_job_get(st, 1, &j), 0);
+    T_EQ_INT(raw_exec(db, "INSERT INTO connector_state (platform, key, value,"
+                          " updated_ms) VALUES ('x', 'ctl', '1', 1)"),
+             SQLITE_OK);
+    T_EQ_INT(store_kv_set(st, "telegram", "a", "1"), 0);
+    T_EQ_INT(store_flush(st), 0);
+    T_EQ_INT(store_commits(st), c0 + 1);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM connector_state"), 2);
+
+    /* read then write with nobody in between: one group, one commit */
+    T_EQ_INT(store_job_get(st, 1, &j), 0);
+    T_EQ_INT(store_kv_set(st, "telegram", "b", "2"), 0);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM connector_state"), 2);
+    T_EQ_INT(store_flush(st), 0);
+    T_EQ_INT(store_commits(st), c0 + 2);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM connector_state"), 3);
+
+    /* a group that only read: ended, not counted */
+    T_EQ_INT(store_job_get(st, 1, &j), 0);
+    T_EQ_INT(store_flush(st), 0);
+    T_EQ_INT(store_commits(st), c0 + 2);
+    T_EQ_INT(raw_exec(db, "DELETE FROM connector_state WHERE platform = 'x'"),
+             SQLITE_OK);
+
+    store_close(st);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    T_EQ_INT(uv_loop_close(&loop), 0);
+    sqlite3_close(db);
+    db_remove(path);
+}
+
 static void
 test_jobs_unique(void)
 {
@@ -989,6 +1047,7 @@ main(void)
     test_failed_migration();
     test_kv_audit();
     test_grouped();
+    test_read_group();
     test_loop();
     test_jobs_unique();
     test_jobs_lean();
