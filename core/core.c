@@ -1795,14 +1795,8 @@ job_stream(struct job *j, int create)
     if (!create || k == NULL || !k->ops.can_edit || !c->cfg->llm.stream ||
         (j->row.flags & (CORE_JOB_INTERNAL | EVENT_COMMAND)))
         return NULL;
-    /* a resumed job may have posted already: it streams regardless */
-    if (!j->resumed && k->ops.streams_max > 0 &&
-        k->streams >= k->ops.streams_max)
-        return NULL; /* sent whole */
     if ((st = calloc(1, sizeof(*st))) == NULL)
         return NULL;
-    k->streams++;
-    j->stream_counted = 1;
     st->interval_ms = c->cfg->llm.stream_interval;
     st->text_max = k->ops.text_max;
     if (j->resumed) {
@@ -1852,8 +1846,9 @@ job_partial(void *arg, const char *text, size_t len)
     t[len] = '\0';
     j->stext = t;
     j->slen = len;
-    j->typing_next = 0; /* text is on its way: no more "typing…" */
     job_send(j);
+    if (j->sending || j->stream->n > 0)
+        j->typing_next = 0; /* text is on its way: no more "typing…" */
     if (j->asking && !j->finished)
         job_arm_asking(j);
 }
@@ -1876,6 +1871,24 @@ job_stream_done(struct job *j)
     r->sent_parts = j->stream->n;
     c->stats.streamed++;
     job_done_sending(j);
+}
+
+/*
+ * At most ops.streams_max answers stream at once on a platform: a job
+ * takes a slot when it would first show text (or already has messages,
+ * after a restart) and gives it back when it finishes.  Without a slot it
+ * shows nothing yet; if it finishes first, it is sent whole (job_send
+ * sends plainly what never posted).  1: it holds a slot.
+ */
+static int
+job_stream_slot(struct job *j, struct connector *k)
+{
+    if (k->ops.streams_max > 0 && k->streams >= k->ops.streams_max &&
+        j->stream->n == 0)
+        return 0;
+    k->streams++;
+    j->stream_counted = 1;
+    return 1;
 }
 
 /* Waits for at (mono), on the asking timer or the job's own. */
@@ -1922,6 +1935,8 @@ job_stream_send(struct job *j, struct connector *k)
 
     if (text == NULL || (!final && j->stream_off))
         return;
+    if (!j->stream_counted && !job_stream_slot(j, k))
+        return; /* no slot: the next partial looks again */
     if (j->stream_hold > now) {
         job_stream_wait(j, j->stream_hold);
         return;

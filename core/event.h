@@ -151,8 +151,9 @@ struct send_result {
  *   effort, no outcome.
  * text_max: the platform's message limit in bytes (Telegram 4096,
  *   Discord 2000, Slack 4000); core splits longer answers.
- * streams_max: how many answers may stream at once on this platform
- *   (0 = no bound); the rest are sent whole.  For a platform whose edit
+ * streams_max: how many answers may show streamed text at once on this
+ *   platform (0 = no bound); another waits for a slot, showing nothing,
+ *   and is sent whole if it finishes first.  For a platform whose edit
  *   budget is small next to its post budget (Slack's chat.update, ≈50 a
  *   minute per workspace).
  * can_edit: 1 if send() takes ACTION_EDIT and ACTION_DELETE (streaming).

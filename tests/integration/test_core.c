@@ -401,7 +401,9 @@ test_typing_split_retry(void)
         T_EQ_INT(core_accept(f.core, &ev), 0);
     }
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
-    T_OKF(f.tc.typing >= 4, "typing %d", f.tc.typing);
+    /* at 0, 100, 200, 300, 400 ms: at least 3 even when timers slip
+     * under a loaded sanitizer run */
+    T_OKF(f.tc.typing >= 3, "typing %d", f.tc.typing);
     T_EQ_INT(f.tc.retried, 1);
     /* "answer to: xxx..." (~411 bytes) in parts of at most 64 */
     T_OK(f.tc.completed >= 7);

@@ -751,9 +751,11 @@ test_stream_real_core(void)
     slack_status(fx.sl, &ss);
     T_EQ_INT(ss.retries_429, 0);
     core_stats(fx.core, &cs);
-    /* the busy and the retry stream, and two of the three brief ones:
-     * SLACK_STREAMS_MAX (2) at a time, the third went whole */
-    T_EQ_INT(cs.streamed, 4);
+    /* the busy and the retry stream, and of the three brief ones at
+     * once two (SLACK_STREAMS_MAX), the third streaming only if a slot
+     * freed before it finished, else sent whole */
+    T_OKF(cs.streamed == 4 || cs.streamed == 5, "%llu streamed",
+          (unsigned long long)cs.streamed);
     fprintf(
         stderr,
         "real core: reference %d messages; %llu posts, %llu edits, "
