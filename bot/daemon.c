@@ -293,6 +293,17 @@ daemon_db_bytes(const char *path)
  * a scrape copies them into the registry.  Cumulative counters stay
  * monotonic because the subsystems never reset theirs.
  */
+/* A connector's streamed-answer edits and deletes (its status counters). */
+static void
+daemon_collect_edits(struct daemon *d, const char *platform, uint64_t edits,
+                     uint64_t deletes)
+{
+    metrics_set_total(d->metrics, METRIC_STREAM_EDITS, (double)edits, platform,
+                      "edit");
+    metrics_set_total(d->metrics, METRIC_STREAM_EDITS, (double)deletes,
+                      platform, "delete");
+}
+
 static void
 daemon_collect_llm(struct daemon *d)
 {
@@ -356,6 +367,7 @@ daemon_collect_pipeline(struct daemon *d)
                           (double)ds.events, "discord");
         metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ds.sent,
                           "discord");
+        daemon_collect_edits(d, "discord", ds.edits, ds.deletes);
     }
     if (d->slack != NULL) {
         struct slack_status ss;
@@ -365,6 +377,7 @@ daemon_collect_pipeline(struct daemon *d)
                           (double)ss.accepted, "slack");
         metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ss.sent,
                           "slack");
+        daemon_collect_edits(d, "slack", ss.edits, ss.deletes);
     }
     if (d->telegram != NULL) {
         telegram_status(d->telegram, &ts);
@@ -372,6 +385,7 @@ daemon_collect_pipeline(struct daemon *d)
                           (double)ts.events, "telegram");
         metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ts.sent,
                           "telegram");
+        daemon_collect_edits(d, "telegram", ts.edits, ts.deletes);
     }
     daemon_collect_llm(d);
 }

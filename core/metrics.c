@@ -110,6 +110,14 @@ static const struct family_def families[METRIC__COUNT] = {
                                {"platform", "vote"},
                                NULL,
                                0},
+    [METRIC_STREAM_EDITS] = {"parley_stream_edits_total",
+                             "Edits and deletes of streamed answers "
+                             "accepted by a platform.",
+                             METRIC_COUNTER,
+                             2,
+                             {"platform", "kind"},
+                             NULL,
+                             0},
     [METRIC_LLM_BREAKER_STATE] = {"parley_llm_breaker_state",
                                   "Circuit breaker of a model: 0 closed, 1 "
                                   "half-open, 2 open.",
