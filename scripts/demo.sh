@@ -52,7 +52,7 @@ printf '[bot]\nfavourite_colour = blue\n' >"$DEMO/bad.conf"
 echo "an unknown key: exit $?"
 
 say "the fakes: LLM (OpenAI API), Telegram, Discord, Slack on 127.0.0.1"
-start_fake fake_llm -p 0 -d 300; LLM=$PORT
+start_fake fake_llm -p 0 -d 300 -S tokens=1,delay=80; LLM=$PORT
 start_fake fake_telegram -p 0 -H 500; TG=$PORT
 start_fake fake_discord -p 0 -H 1000; DC=$PORT
 start_fake fake_slack -p 0; SL=$PORT
@@ -108,6 +108,7 @@ until curl -s "http://127.0.0.1:$MET/healthz" | grep -q '"status":"ok"' || [ $i 
 done
 echo "GET /healthz → $(curl -s "http://127.0.0.1:$MET/healthz")"
 
+say "Answers stream: each is posted at its first words, then edited (parley_stream_edits_total below)"
 say "Telegram: a private chat, then a group (answered only when mentioned)"
 echo "    Ann: hello parley"
 post "http://127.0.0.1:$TG/_fake/message" '{"chat":1001,"type":"private","from":1001,"name":"Ann","text":"hello parley"}'
@@ -149,7 +150,7 @@ wait_for "http://127.0.0.1:$SL/_fake/messages?channel=D300" "echo: .*hi in priva
 sleep 0.5 # the last feedback reactions
 say "GET /metrics (a few lines)"
 curl -s "http://127.0.0.1:$MET/metrics" |
-    grep -E '^parley_(messages_received|answers_sent|limited|llm_requests|llm_tokens)' | sed 's/^/    /'
+    grep -E '^parley_(messages_received|answers_sent|limited|llm_requests|llm_tokens|stream_edits)' | sed 's/^/    /'
 
 say "SIGTERM: a graceful stop"
 kill -TERM $PARLEYD
