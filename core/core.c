@@ -47,6 +47,9 @@
 #define CORE_HOUR_MS 3600000LL
 /* usage keys summed in memory before a write is forced (~150 B each) */
 #define CORE_TALLY_MAX 65536
+/* the intake's idle usage write: at most once per this (a flood of
+ * refused messages keeps no job, and wrote two upserts per batch key) */
+#define CORE_USAGE_IDLE_MS 250
 /* A job core made itself (an alert to an admin): no message to reply to.
  * Above every enum event_flag bit. */
 #define CORE_JOB_INTERNAL (1u << 16)
@@ -224,6 +227,7 @@ struct core {
     struct store_counters pend;
     int64_t pend_lat[STORE_LATENCY_BUCKETS];
     struct tally *usage;     /* usage counters not yet written (usage_flush) */
+    int64_t usage_at;        /* mono of the last usage_flush */
     struct metrics *metrics; /* borrowed, may be NULL (core_set_metrics) */
     int pend_dirty;
     int64_t alert_last; /* wall of the last [feedback] alert, -1 = unread */
@@ -833,6 +837,7 @@ usage_write_one(void *arg, const char *scope, const char *platform,
 static void
 usage_flush(struct core *c)
 {
+    c->usage_at = core_mono(c);
     if (c->usage != NULL && tally_keys(c->usage) > 0)
         tally_drain(c->usage, usage_write_one, c);
 }
@@ -2549,8 +2554,10 @@ core_accept_batch(struct core *c, const struct event *evs, size_t n)
     core_load_limiter(c);
     rc = core_intake(c, evs, n, ids, rows, go);
     /* no job in memory: nothing else would write the usage counters
-     * soon, and in this commit they cost no extra one */
-    if (rc == 0 && c->njobs == 0)
+     * soon, and in this commit they cost no extra one — unless the last
+     * write was just now (a flood of refused messages: the tick's) */
+    if (rc == 0 && c->njobs == 0 &&
+        core_mono(c) - c->usage_at >= CORE_USAGE_IDLE_MS)
         usage_flush(c);
     if (rc < 0 || store_sync(c->st) < 0) {
         rc = -1;
@@ -2779,6 +2786,7 @@ core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
         c->asker = *asker;
     c->inflight_max = CORE_INFLIGHT_MAX;
     c->alert_last = -1;
+    c->usage_at = INT64_MIN / 2; /* never written: the first intake writes */
     if ((c->router = router_new(CORE_RECENT_IDS)) == NULL ||
         (c->admit = admit_new(CORE_LIMITER_KEYS)) == NULL ||
         (c->usage = tally_new(CORE_TALLY_MAX)) == NULL)
