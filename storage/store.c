@@ -23,6 +23,13 @@
  * interval writes less.  16 MB of WAL at most, under journal_size_limit.
  */
 #define STORE_WAL_CHECKPOINT_PAGES 4000
+/*
+ * The loop connection's page cache, KiB (SQLite's default is 2000).  The
+ * jobs table's unique key and jobs_user take one random leaf page per
+ * chat / user: past ~2 MB every intake probe and insert read its page
+ * back from the WAL or the file (pread).  Grown only as pages are used.
+ */
+#define STORE_CACHE_KIB 16384
 /* WAL pages past a threadpool checkpoint that the loop copies itself */
 #define STORE_CKPT_TAIL_MAX 64
 
@@ -489,7 +496,7 @@ store_open_at_version(const char *path, int version, char *err, size_t errlen)
     struct store *st = NULL, *ret = NULL;
     const char *mode;
     sqlite3_stmt *s = NULL;
-    char sql[128];
+    char sql[192];
     int flags =
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
@@ -535,8 +542,10 @@ store_open_at_version(const char *path, int version, char *err, size_t errlen)
     s = NULL;
 
     snprintf(sql, sizeof(sql),
-             "PRAGMA journal_size_limit = %d; PRAGMA wal_autocheckpoint = %d",
-             STORE_JOURNAL_SIZE_LIMIT, STORE_WAL_CHECKPOINT_PAGES);
+             "PRAGMA journal_size_limit = %d; PRAGMA wal_autocheckpoint = %d;"
+             " PRAGMA cache_size = -%d",
+             STORE_JOURNAL_SIZE_LIMIT, STORE_WAL_CHECKPOINT_PAGES,
+             STORE_CACHE_KIB);
     /*
      * NORMAL in WAL: a commit survives a process crash (kill -9) without an
      * fsync per commit; the loop thread must not wait on the disk per turn.
