@@ -2537,6 +2537,13 @@ core_admit_new(struct core *c, const struct event *evs, size_t n,
 int
 core_accept_batch(struct core *c, const struct event *evs, size_t n)
 {
+    return core_accept_batch_kv(c, evs, n, NULL, NULL, NULL);
+}
+
+int
+core_accept_batch_kv(struct core *c, const struct event *evs, size_t n,
+                     const char *platform, const char *key, const char *value)
+{
     int64_t one;
     struct store_job row1;
     signed char go1;
@@ -2559,6 +2566,11 @@ core_accept_batch(struct core *c, const struct event *evs, size_t n)
     if (rc == 0 && c->njobs == 0 &&
         core_mono(c) - c->usage_at >= CORE_USAGE_IDLE_MS)
         usage_flush(c);
+    /* only after every event of the batch is written: the position never
+     * goes past an event the commit would not hold */
+    if (rc == 0 && value != NULL &&
+        store_kv_set(c->st, platform, key, value) < 0)
+        rc = -1;
     if (rc < 0 || store_sync(c->st) < 0) {
         rc = -1;
         /* the limiter may have counted some of these requests: a failed
