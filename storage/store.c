@@ -90,13 +90,13 @@ enum store_stmt {
     "(state IN ('received', 'queued', 'asking', 'answered')"                   \
     " OR (state = 'limited' AND answer IS NOT NULL))"
 /*
- * The states jobs_user indexes (migration 5): a query must name them in
- * these words for SQLite to use that partial index.  ORs, not IN: an IN
- * list of three or more is an ephemeral table built per execution, and
- * the index predicate is evaluated on every job insert.
+ * The states jobs_user indexes (migrations 5, 6): a query must name them
+ * in these words for SQLite to use that partial index.  ORs, not IN: an
+ * IN list of three or more is an ephemeral table built per execution,
+ * and the index predicate is evaluated on every job insert.  `limited`
+ * rows are found through jobs_state_next.
  */
-#define JOB_USER_INDEXED                                                       \
-    "(state = 'limited' OR state = 'sent' OR state = 'failed')"
+#define JOB_USER_INDEXED "(state = 'sent' OR state = 'failed')"
 
 static const char *const stmt_sql[STMT_N] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -1539,6 +1539,9 @@ store_forget_user(struct store *st, const char *platform, const char *user)
         " AND target = ?2",
         "DELETE FROM jobs WHERE platform = ?1 AND user_id = ?2 "
         "AND " JOB_USER_INDEXED " AND NOT " JOB_UNFINISHED,
+        /* refused ones (jobs_state_next's `limited` range) */
+        "DELETE FROM jobs WHERE state = 'limited' AND platform = ?1 AND "
+        "user_id = ?2 AND NOT " JOB_UNFINISHED,
         /* admins' finished commands that named the user (ban 123...) */
         "DELETE FROM jobs WHERE platform = ?1 AND (flags & 8) != 0 AND "
         "NOT " JOB_UNFINISHED " AND (instr(text, ?2) > 0"
