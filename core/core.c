@@ -2391,6 +2391,17 @@ core_vote(struct core *c, const struct event *ev)
     return 0;
 }
 
+/* As snprintf "%s" into a fixed buffer (cut at len - 1), without the
+ * format machinery: six per event on the intake path. */
+static void
+row_copy(char *dst, size_t len, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, len - 1) : 0;
+
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
 /* Copies the event into a job row; text cut at EVENT_TEXT_MAX. */
 static int
 job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
@@ -2399,16 +2410,15 @@ job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
            cut = event_text_cut(ev->text, len, EVENT_TEXT_MAX);
 
     memset(r, 0, sizeof(*r));
-    snprintf(r->platform, sizeof(r->platform), "%s", ev->platform);
-    snprintf(r->chat, sizeof(r->chat), "%s", ev->chat);
-    snprintf(r->thread, sizeof(r->thread), "%s", ev->thread ? ev->thread : "");
-    snprintf(r->user, sizeof(r->user), "%s", ev->user);
-    snprintf(r->user_name, sizeof(r->user_name), "%s",
-             ev->user_name ? ev->user_name : "");
-    snprintf(r->message_id, sizeof(r->message_id), "%s", ev->message_id);
+    row_copy(r->platform, sizeof(r->platform), ev->platform);
+    row_copy(r->chat, sizeof(r->chat), ev->chat);
+    row_copy(r->thread, sizeof(r->thread), ev->thread);
+    row_copy(r->user, sizeof(r->user), ev->user);
+    row_copy(r->user_name, sizeof(r->user_name), ev->user_name);
+    row_copy(r->message_id, sizeof(r->message_id), ev->message_id);
     /* a command's WHO may be the author of the message it replies to */
     if (ev->reply_to != NULL && strlen(ev->reply_to) <= EVENT_ID_MAX)
-        snprintf(r->reply_to, sizeof(r->reply_to), "%s", ev->reply_to);
+        row_copy(r->reply_to, sizeof(r->reply_to), ev->reply_to);
     r->flags = ev->flags & ~CORE_JOB_INTERNAL;
     r->state = STORE_JOB_RECEIVED;
     r->created_ms = wall;
