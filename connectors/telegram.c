@@ -967,6 +967,7 @@ poll_done(const struct http_response *r, void *arg)
     struct event *evs = NULL;
     size_t nev = 0;
     int64_t next_offset;
+    char val[32] = "";
     int code;
 
     t->req = NULL;
@@ -1017,11 +1018,20 @@ poll_done(const struct http_response *r, void *arg)
         if (telegram_update_event(u, &evs[nev]) == 0)
             nev++;
     }
-    if (nev == 0 || core_accept_batch(t->core, evs, nev) == 0) {
-        /* durable (or deliberately dropped): now Telegram may forget them */
+    if (ups.next_offset > t->offset)
+        snprintf(val, sizeof(val), "%" PRId64, ups.next_offset);
+    if (nev > 0 &&
+        core_accept_batch_kv(t->core, evs, nev, TG_PLATFORM, "offset",
+                             ups.next_offset > t->offset ? val : NULL) == 0) {
+        /* durable, the offset with them in the same commit */
         if (ups.next_offset > t->offset) {
-            char val[32];
-            snprintf(val, sizeof(val), "%" PRId64, ups.next_offset);
+            t->offset = ups.next_offset;
+            t->status.offset = t->offset;
+        }
+        t->status.events += nev;
+    } else if (nev == 0) {
+        /* deliberately dropped: now Telegram may forget them */
+        if (ups.next_offset > t->offset) {
             if (store_kv_set(t->st, TG_PLATFORM, "offset", val) == 0 &&
                 store_sync(t->st) == 0) {
                 t->offset = ups.next_offset;

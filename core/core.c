@@ -47,6 +47,9 @@
 #define CORE_HOUR_MS 3600000LL
 /* usage keys summed in memory before a write is forced (~150 B each) */
 #define CORE_TALLY_MAX 65536
+/* the intake's idle usage write: at most once per this (a flood of
+ * refused messages keeps no job, and wrote two upserts per batch key) */
+#define CORE_USAGE_IDLE_MS 250
 /* A job core made itself (an alert to an admin): no message to reply to.
  * Above every enum event_flag bit. */
 #define CORE_JOB_INTERNAL (1u << 16)
@@ -224,6 +227,7 @@ struct core {
     struct store_counters pend;
     int64_t pend_lat[STORE_LATENCY_BUCKETS];
     struct tally *usage;     /* usage counters not yet written (usage_flush) */
+    int64_t usage_at;        /* mono of the last usage_flush */
     struct metrics *metrics; /* borrowed, may be NULL (core_set_metrics) */
     int pend_dirty;
     int64_t alert_last; /* wall of the last [feedback] alert, -1 = unread */
@@ -833,6 +837,7 @@ usage_write_one(void *arg, const char *scope, const char *platform,
 static void
 usage_flush(struct core *c)
 {
+    c->usage_at = core_mono(c);
     if (c->usage != NULL && tally_keys(c->usage) > 0)
         tally_drain(c->usage, usage_write_one, c);
 }
@@ -2386,6 +2391,17 @@ core_vote(struct core *c, const struct event *ev)
     return 0;
 }
 
+/* As snprintf "%s" into a fixed buffer (cut at len - 1), without the
+ * format machinery: six per event on the intake path. */
+static void
+row_copy(char *dst, size_t len, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, len - 1) : 0;
+
+    memcpy(dst, src != NULL ? src : "", n);
+    dst[n] = '\0';
+}
+
 /* Copies the event into a job row; text cut at EVENT_TEXT_MAX. */
 static int
 job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
@@ -2394,16 +2410,15 @@ job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
            cut = event_text_cut(ev->text, len, EVENT_TEXT_MAX);
 
     memset(r, 0, sizeof(*r));
-    snprintf(r->platform, sizeof(r->platform), "%s", ev->platform);
-    snprintf(r->chat, sizeof(r->chat), "%s", ev->chat);
-    snprintf(r->thread, sizeof(r->thread), "%s", ev->thread ? ev->thread : "");
-    snprintf(r->user, sizeof(r->user), "%s", ev->user);
-    snprintf(r->user_name, sizeof(r->user_name), "%s",
-             ev->user_name ? ev->user_name : "");
-    snprintf(r->message_id, sizeof(r->message_id), "%s", ev->message_id);
+    row_copy(r->platform, sizeof(r->platform), ev->platform);
+    row_copy(r->chat, sizeof(r->chat), ev->chat);
+    row_copy(r->thread, sizeof(r->thread), ev->thread);
+    row_copy(r->user, sizeof(r->user), ev->user);
+    row_copy(r->user_name, sizeof(r->user_name), ev->user_name);
+    row_copy(r->message_id, sizeof(r->message_id), ev->message_id);
     /* a command's WHO may be the author of the message it replies to */
     if (ev->reply_to != NULL && strlen(ev->reply_to) <= EVENT_ID_MAX)
-        snprintf(r->reply_to, sizeof(r->reply_to), "%s", ev->reply_to);
+        row_copy(r->reply_to, sizeof(r->reply_to), ev->reply_to);
     r->flags = ev->flags & ~CORE_JOB_INTERNAL;
     r->state = STORE_JOB_RECEIVED;
     r->created_ms = wall;
@@ -2532,6 +2547,13 @@ core_admit_new(struct core *c, const struct event *evs, size_t n,
 int
 core_accept_batch(struct core *c, const struct event *evs, size_t n)
 {
+    return core_accept_batch_kv(c, evs, n, NULL, NULL, NULL);
+}
+
+int
+core_accept_batch_kv(struct core *c, const struct event *evs, size_t n,
+                     const char *platform, const char *key, const char *value)
+{
     int64_t one;
     struct store_job row1;
     signed char go1;
@@ -2549,9 +2571,16 @@ core_accept_batch(struct core *c, const struct event *evs, size_t n)
     core_load_limiter(c);
     rc = core_intake(c, evs, n, ids, rows, go);
     /* no job in memory: nothing else would write the usage counters
-     * soon, and in this commit they cost no extra one */
-    if (rc == 0 && c->njobs == 0)
+     * soon, and in this commit they cost no extra one — unless the last
+     * write was just now (a flood of refused messages: the tick's) */
+    if (rc == 0 && c->njobs == 0 &&
+        core_mono(c) - c->usage_at >= CORE_USAGE_IDLE_MS)
         usage_flush(c);
+    /* only after every event of the batch is written: the position never
+     * goes past an event the commit would not hold */
+    if (rc == 0 && value != NULL &&
+        store_kv_set(c->st, platform, key, value) < 0)
+        rc = -1;
     if (rc < 0 || store_sync(c->st) < 0) {
         rc = -1;
         /* the limiter may have counted some of these requests: a failed
@@ -2779,6 +2808,7 @@ core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
         c->asker = *asker;
     c->inflight_max = CORE_INFLIGHT_MAX;
     c->alert_last = -1;
+    c->usage_at = INT64_MIN / 2; /* never written: the first intake writes */
     if ((c->router = router_new(CORE_RECENT_IDS)) == NULL ||
         (c->admit = admit_new(CORE_LIMITER_KEYS)) == NULL ||
         (c->usage = tally_new(CORE_TALLY_MAX)) == NULL)

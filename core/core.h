@@ -118,6 +118,15 @@ void core_unregister_connector(struct core *c, const char *platform);
  * For a connector that receives batches (Telegram getUpdates).
  */
 int core_accept_batch(struct core *c, const struct event *evs, size_t n);
+/*
+ * The same, and connector_state (platform, key) = value written after the
+ * events in the same transaction: a platform's read position (Telegram's
+ * getUpdates offset) is committed with the events, or not at all — one
+ * commit per batch instead of two.  value NULL: as core_accept_batch.
+ */
+int core_accept_batch_kv(struct core *c, const struct event *evs, size_t n,
+                         const char *platform, const char *key,
+                         const char *value);
 
 /*
  * SIGTERM: stop taking events (core_accept returns -1), cancel the asks in

@@ -296,13 +296,28 @@ static const char migration_jobs_lean[] =
     "CREATE INDEX jobs_answer ON jobs (answer_id)"
     " WHERE answer_id IS NOT NULL;";
 
+/*
+ * 6: a refused message writes no jobs_user entry.  A flood of `limited`
+ * rows (one per over-limit message, written before the platform is
+ * acked) put one random jobs_user leaf per flooder into every intake
+ * commit; `forget` finds a user's limited rows through jobs_state_next
+ * instead (the `limited` range, kept two days).
+ */
+static const char migration_jobs_limited[] =
+    "DROP INDEX jobs_user;"
+    "CREATE INDEX jobs_user ON jobs (platform, user_id)"
+    " WHERE state = 'sent' OR state = 'failed';";
+
 static const struct {
     const char *name;
     const char *sql;
 } migrations[] = {
-    {"core", migration_core},           {"jobs", migration_jobs},
-    {"jobs_core", migration_jobs_core}, {"commands", migration_commands},
+    {"core", migration_core},
+    {"jobs", migration_jobs},
+    {"jobs_core", migration_jobs_core},
+    {"commands", migration_commands},
     {"jobs_lean", migration_jobs_lean},
+    {"jobs_limited", migration_jobs_limited},
 };
 
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -23,6 +23,13 @@
  * interval writes less.  16 MB of WAL at most, under journal_size_limit.
  */
 #define STORE_WAL_CHECKPOINT_PAGES 4000
+/*
+ * The loop connection's page cache, KiB (SQLite's default is 2000).  The
+ * jobs table's unique key and jobs_user take one random leaf page per
+ * chat / user: past ~2 MB every intake probe and insert read its page
+ * back from the WAL or the file (pread).  Grown only as pages are used.
+ */
+#define STORE_CACHE_KIB 16384
 /* WAL pages past a threadpool checkpoint that the loop copies itself */
 #define STORE_CKPT_TAIL_MAX 64
 
@@ -83,13 +90,13 @@ enum store_stmt {
     "(state IN ('received', 'queued', 'asking', 'answered')"                   \
     " OR (state = 'limited' AND answer IS NOT NULL))"
 /*
- * The states jobs_user indexes (migration 5): a query must name them in
- * these words for SQLite to use that partial index.  ORs, not IN: an IN
- * list of three or more is an ephemeral table built per execution, and
- * the index predicate is evaluated on every job insert.
+ * The states jobs_user indexes (migrations 5, 6): a query must name them
+ * in these words for SQLite to use that partial index.  ORs, not IN: an
+ * IN list of three or more is an ephemeral table built per execution,
+ * and the index predicate is evaluated on every job insert.  `limited`
+ * rows are found through jobs_state_next.
  */
-#define JOB_USER_INDEXED                                                       \
-    "(state = 'limited' OR state = 'sent' OR state = 'failed')"
+#define JOB_USER_INDEXED "(state = 'sent' OR state = 'failed')"
 
 static const char *const stmt_sql[STMT_N] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -489,7 +496,7 @@ store_open_at_version(const char *path, int version, char *err, size_t errlen)
     struct store *st = NULL, *ret = NULL;
     const char *mode;
     sqlite3_stmt *s = NULL;
-    char sql[128];
+    char sql[192];
     int flags =
         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
 
@@ -535,8 +542,10 @@ store_open_at_version(const char *path, int version, char *err, size_t errlen)
     s = NULL;
 
     snprintf(sql, sizeof(sql),
-             "PRAGMA journal_size_limit = %d; PRAGMA wal_autocheckpoint = %d",
-             STORE_JOURNAL_SIZE_LIMIT, STORE_WAL_CHECKPOINT_PAGES);
+             "PRAGMA journal_size_limit = %d; PRAGMA wal_autocheckpoint = %d;"
+             " PRAGMA cache_size = -%d",
+             STORE_JOURNAL_SIZE_LIMIT, STORE_WAL_CHECKPOINT_PAGES,
+             STORE_CACHE_KIB);
     /*
      * NORMAL in WAL: a commit survives a process crash (kill -9) without an
      * fsync per commit; the loop thread must not wait on the disk per turn.
@@ -1530,6 +1539,9 @@ store_forget_user(struct store *st, const char *platform, const char *user)
         " AND target = ?2",
         "DELETE FROM jobs WHERE platform = ?1 AND user_id = ?2 "
         "AND " JOB_USER_INDEXED " AND NOT " JOB_UNFINISHED,
+        /* refused ones (jobs_state_next's `limited` range) */
+        "DELETE FROM jobs WHERE state = 'limited' AND platform = ?1 AND "
+        "user_id = ?2 AND NOT " JOB_UNFINISHED,
         /* admins' finished commands that named the user (ban 123...) */
         "DELETE FROM jobs WHERE platform = ?1 AND (flags & 8) != 0 AND "
         "NOT " JOB_UNFINISHED " AND (instr(text, ?2) > 0"
