@@ -102,8 +102,11 @@ ok 'sent 2002 | grep -q "429 — you have used 3 of 3 requests per 60 s; try aga
 # SIGHUP raises the limit live, without a reconnect (getMe stays at 1)
 getme=$(curl -s "http://127.0.0.1:$TG/_fake/stats" | grep -o '"getMe":[0-9]*')
 write_conf 10/60s
+applied=$(grep -c "reload: applied" "$T/parleyd.log")
 kill -HUP $PARLEYD
-sleep 0.5
+i=0 # until parleyd says the new limits are in (a loaded machine is slow)
+while [ $i -lt 100 ] && [ "$(grep -c "reload: applied" "$T/parleyd.log")" -le "$applied" ]; do
+    sleep 0.1; i=$((i + 1)); done
 say 2002 private 2002 "after reload"
 wait_count 2002 5 10
 ok 'sent 2002 | grep -q "echo: after reload"'
