@@ -87,6 +87,7 @@ BENCH_BIN := $(BENCH_SRC:%.c=$(BUILD)/%)
 SOAK_BIN := $(BUILD)/tests/bench/soak
 SOAK_SECONDS ?= 600
 SOAK_KILL_EVERY ?= 60
+SOAK_REPORT ?= docs/soak.md
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:%.c=$(BUILD)/%)
@@ -180,7 +181,7 @@ bench: deps
 soak: deps
 	$(MAKE) all $(SOAK_BIN)
 	@SOAK_SECONDS=$(SOAK_SECONDS) SOAK_KILL_EVERY=$(SOAK_KILL_EVERY) \
-	    sh scripts/soak.sh $(BUILD)
+	    SOAK_REPORT=$(SOAK_REPORT) sh scripts/soak.sh $(BUILD)
 
 demo: deps
 	$(MAKE) all

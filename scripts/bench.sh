@@ -76,6 +76,12 @@ NOTE
     else
         echo "\`make soak\` writes [soak.md](soak.md) (not run yet)."
     fi
+    if [ -f docs/soak-nokill.md ]; then
+        echo
+        echo "One process for the whole run (no kill, so RSS over a long life shows):"
+        echo "\`make soak SOAK_SECONDS=300 SOAK_KILL_EVERY=0 SOAK_REPORT=docs/soak-nokill.md\`,"
+        echo "[soak-nokill.md](soak-nokill.md). Last result: $(grep -m1 '^\*\*Result' docs/soak-nokill.md || echo none)"
+    fi
 } >"$TMP"
 mv "$TMP" "$OUT"
 trap - EXIT

@@ -100,6 +100,7 @@ struct soak {
     int64_t next_kill_us, next_gw_us, next_fault_us, next_outage_us,
         outage_end_us, next_rss_us;
     int kills, restarts, gw_events, faults, outages, ready_fail;
+    uint64_t fault_mark; /* LLM requests seen at the last scripted fault */
     int died;      /* exits nobody asked for */
     int last_exit; /* wait status of the final SIGTERM stop */
     struct life lives[256];
@@ -370,8 +371,19 @@ tick(void *arg)
     if (!s->traffic_on)
         return 0;
     if (now >= s->next_fault_us) {
-        if (rnd() < 0.4 && llm_fake_script_pending(s->llm) < 3)
+        struct llm_fake_stats ls;
+
+        /*
+         * Faults go with traffic, about 1 request in 20: queued while the
+         * breaker holds requests back, they would all land on its probes
+         * (a real provider's faults do not wait for the next request).
+         */
+        llm_fake_stats(s->llm, &ls);
+        if (rnd() < 0.4 && llm_fake_script_pending(s->llm) == 0 &&
+            ls.requests >= s->fault_mark + 20) {
             llm_fault(s);
+            s->fault_mark = ls.requests;
+        }
         s->next_fault_us = now + 500000;
     }
     if (now >= s->next_outage_us) {
