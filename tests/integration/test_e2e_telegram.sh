@@ -81,8 +81,12 @@ ok 'curl -s "http://127.0.0.1:$MET/healthz" | grep -q "\"telegram\":\"up\""'
 
 # a private message is answered, as a reply, with feedback buttons
 say 1001 private 1001 "hello parley"
-wait_count 1001 1 10
+i=0 # the whole answer, with its buttons (slow under a loaded sanitizer run)
+while [ $i -lt 200 ] && ! sent 1001 | grep -q '"keyboard":true'; do
+    sleep 0.1; i=$((i + 1)); done
 ok 'sent 1001 | grep -q "\"text\":\"echo: hello parley\",.*\"reply_to\":1,.*\"keyboard\":true"'
+sent 1001 | grep -q '"keyboard":true' || {
+    echo "chat 1001 holds after $i tenths: $(sent 1001)"; tail -n 30 "$T/parleyd.log"; }
 
 # in a group: only when mentioned
 say -5005 group 3003 "no mention here"
