@@ -241,7 +241,7 @@ struct core {
 static void job_step(struct job *j);
 static void job_send(struct job *j);
 static void job_partial(void *arg, const char *text, size_t len);
-static struct stream *job_stream(struct job *j, int create);
+static struct stream *job_stream(struct job *j);
 static void pump_schedule(struct core *c);
 static void usage_flush(struct core *c);
 
@@ -1687,7 +1687,7 @@ job_ask(struct job *j)
     cp.max_output_tokens = c->cfg->llm.max_output_tokens;
     cp.estimate = p.estimate;
     cp.job_id = r->id;
-    if (job_stream(j, 1) != NULL)
+    if (job_stream(j) != NULL)
         cp.partial = job_partial;
     if (r->state != STORE_JOB_ASKING) {
         r->state = STORE_JOB_ASKING;
@@ -1781,14 +1781,14 @@ job_done_sending(struct job *j)
 /* ---- streaming: partial answers shown by paced edits ---- */
 
 /*
- * The job's stream, made when create is 1 and the connector can edit and
+ * The job's stream, made when the connector can edit and
  * [llm] stream is on; a resumed job reads the ids of the messages it had
  * posted before the restart (connector_state "core" / "stream:<job id>"),
  * so the new stream or the final text edits them instead of posting more.
  * NULL: not streamed.
  */
 static struct stream *
-job_stream(struct job *j, int create)
+job_stream(struct job *j)
 {
     struct core *c = j->c;
     struct connector *k = core_connector(c, j->row.platform);
@@ -1797,7 +1797,7 @@ job_stream(struct job *j, int create)
 
     if (st != NULL || j->stream_off)
         return st;
-    if (!create || k == NULL || !k->ops.can_edit || !c->cfg->llm.stream ||
+    if (k == NULL || !k->ops.can_edit || !c->cfg->llm.stream ||
         (j->row.flags & (CORE_JOB_INTERNAL | EVENT_COMMAND)))
         return NULL;
     if ((st = calloc(1, sizeof(*st))) == NULL)
@@ -2090,7 +2090,7 @@ job_send(struct job *j)
     if ((k = core_connector(c, r->platform)) == NULL)
         return; /* core_register_connector will call us again */
     if (j->resumed && !j->asking) { /* it may have streamed before */
-        job_stream(j, 1);
+        job_stream(j);
         j->resumed = 0;
     }
     if (j->stream != NULL && (j->asking || j->stream->n > 0)) {

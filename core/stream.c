@@ -235,7 +235,7 @@ stream_next(const struct stream *s, const char *text, size_t len, int final,
     memset(out, 0, sizeof(*out));
     out->op = STREAM_WAIT;
     out->at_ms = INT64_MAX;
-    for (k = 0; k < nparts && k < STREAM_MSGS_MAX; k++, from = to) {
+    for (k = 0; k < nparts; k++, from = to) {
         const struct stream_msg *m = &s->msgs[k];
         int fb = final && feedback && k == nparts - 1;
         uint64_t h;

@@ -101,8 +101,8 @@ struct soak {
         outage_end_us, next_rss_us;
     int kills, restarts, gw_events, faults, outages, ready_fail;
     uint64_t fault_mark; /* LLM requests seen at the last scripted fault */
-    int died;      /* exits nobody asked for */
-    int last_exit; /* wait status of the final SIGTERM stop */
+    int died;            /* exits nobody asked for */
+    int last_exit;       /* wait status of the final SIGTERM stop */
     struct life lives[256];
     int nlives;
     int traffic_on;
