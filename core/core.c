@@ -53,6 +53,20 @@
 /* A job core made itself (an alert to an admin): no message to reply to.
  * Above every enum event_flag bit. */
 #define CORE_JOB_INTERNAL (1u << 16)
+/* core_intake's verdict for a message refused without a notice */
+#define CORE_GO_REFUSED 2
+/*
+ * The run queue (docs/core.md "Intake first"): jobs admitted or resumed
+ * start from the loop's idle phase, at most this many or this long per
+ * loop turn, so a burst of admissions never holds the next intake back.
+ */
+#define CORE_RUN_BATCH 32
+#define CORE_RUN_SLICE_NS 1000000ULL
+#define CORE_RUN_LAST_EVERY 16
+/* users refused lately, whose queued jobs go last: slots, probes, how long */
+#define CORE_HOT_SLOTS 4096
+#define CORE_HOT_PROBES 8
+#define CORE_HOT_MS 60000
 
 /* ---- a small string-keyed map: overrides, bans, admins ---- */
 
@@ -171,12 +185,22 @@ struct job {
     struct stream *stream;
     char *stext; /* the newest partial text */
     size_t slen;
-    int64_t stream_at;        /* mono: a stream step is due (0 = none) */
-    int64_t stream_hold;      /* mono: a 429 said wait until then */
-    int stream_off;           /* a partial could not be shown: stop */
-    int stream_counted;       /* counts in its connector's streams */
-    unsigned stream_seq;      /* of the stream action in flight */
-    struct stream_step spend; /* the stream action in flight */
+    int64_t stream_at;         /* mono: a stream step is due (0 = none) */
+    int64_t stream_hold;       /* mono: a 429 said wait until then */
+    int stream_off;            /* a partial could not be shown: stop */
+    int stream_counted;        /* counts in its connector's streams */
+    unsigned stream_seq;       /* of the stream action in flight */
+    struct stream_step spend;  /* the stream action in flight */
+    struct job *rprev, *rnext; /* run queue links */
+    int rq;                    /* run queue it is on: RUN_NONE, _FIRST, _LAST */
+};
+
+enum { RUN_NONE = -1, RUN_FIRST = 0, RUN_LAST = 1 };
+
+/* A user refused lately (hot_mark): a hash of platform and user. */
+struct hot {
+    uint64_t h;
+    int64_t until; /* mono */
 };
 
 struct connector {
@@ -214,6 +238,13 @@ struct core {
 
     struct job **jobs; /* hash by id, chained */
     size_t jobs_cap, njobs, inflight_max;
+
+    /* jobs waiting to start: [RUN_FIRST], then [RUN_LAST] (hot users) */
+    struct job *run_head[2], *run_tail[2];
+    size_t nrun;
+    unsigned run_pops;
+    uv_idle_t *runner;
+    struct hot *hot; /* CORE_HOT_SLOTS, allocated on the first refusal */
 
     int backlog;        /* unfinished jobs may wait in the database */
     int64_t scan_after; /* resume cursor (job id) */
@@ -360,6 +391,147 @@ job_closed(uv_handle_t *h)
     free(j);
 }
 
+/* ---- the run queue: intake first, refused users last ---- */
+
+static uint64_t
+hot_hash(const char *platform, const char *user)
+{
+    uint64_t h = kv_hash(platform);
+
+    return (h ^ kv_hash(user)) * 0x9e3779b97f4a7c15ULL | 1;
+}
+
+/* A user was refused: their queued jobs go after everyone else's. */
+static void
+hot_mark(struct core *c, const struct store_job *r, int64_t mono)
+{
+    uint64_t h = hot_hash(r->platform, r->user);
+    struct hot *slot = NULL;
+
+    if (c->hot == NULL &&
+        (c->hot = calloc(CORE_HOT_SLOTS, sizeof(*c->hot))) == NULL)
+        return; /* fairness is lost, nothing else */
+    for (unsigned i = 0; i < CORE_HOT_PROBES; i++) {
+        struct hot *e = &c->hot[(h + i) & (CORE_HOT_SLOTS - 1)];
+
+        if (e->h == h) {
+            slot = e;
+            break;
+        }
+        /* else the one that cools first */
+        if (slot == NULL || e->until < slot->until)
+            slot = e;
+    }
+    slot->h = h;
+    slot->until = mono + CORE_HOT_MS;
+}
+
+static int
+hot_is(const struct core *c, const struct store_job *r, int64_t mono)
+{
+    uint64_t h;
+
+    if (c->hot == NULL)
+        return 0;
+    h = hot_hash(r->platform, r->user);
+    for (unsigned i = 0; i < CORE_HOT_PROBES; i++) {
+        const struct hot *e = &c->hot[(h + i) & (CORE_HOT_SLOTS - 1)];
+
+        if (e->h == h)
+            return e->until > mono;
+    }
+    return 0;
+}
+
+static void
+run_push(struct core *c, struct job *j, int q)
+{
+    j->rq = q;
+    j->rnext = NULL;
+    j->rprev = c->run_tail[q];
+    if (j->rprev != NULL)
+        j->rprev->rnext = j;
+    else
+        c->run_head[q] = j;
+    c->run_tail[q] = j;
+    c->nrun++;
+}
+
+static void
+run_unlink(struct core *c, struct job *j)
+{
+    int q = j->rq;
+
+    if (q == RUN_NONE)
+        return;
+    if (j->rprev != NULL)
+        j->rprev->rnext = j->rnext;
+    else
+        c->run_head[q] = j->rnext;
+    if (j->rnext != NULL)
+        j->rnext->rprev = j->rprev;
+    else
+        c->run_tail[q] = j->rprev;
+    j->rprev = j->rnext = NULL;
+    j->rq = RUN_NONE;
+    c->nrun--;
+}
+
+/* The next job to start: everyone's in order, then the hot users' (one
+ * in CORE_RUN_LAST_EVERY even so: waiting last is not starving). */
+static struct job *
+run_pop(struct core *c, int64_t mono)
+{
+    struct job *j;
+
+    if (++c->run_pops % CORE_RUN_LAST_EVERY == 0 &&
+        (j = c->run_head[RUN_LAST]) != NULL) {
+        run_unlink(c, j);
+        return j;
+    }
+    while ((j = c->run_head[RUN_FIRST]) != NULL) {
+        run_unlink(c, j);
+        if (!hot_is(c, &j->row, mono))
+            return j;
+        run_push(c, j, RUN_LAST);
+    }
+    if ((j = c->run_head[RUN_LAST]) != NULL)
+        run_unlink(c, j);
+    return j;
+}
+
+static void
+run_cb(uv_idle_t *h)
+{
+    struct core *c = h->data;
+    uint64_t until = uv_hrtime() + CORE_RUN_SLICE_NS;
+    int64_t mono = core_mono(c);
+    struct job *j;
+
+    for (int n = 0; n < CORE_RUN_BATCH && !c->stopping; n++) {
+        if ((j = run_pop(c, mono)) == NULL)
+            break;
+        job_step(j);
+        if (uv_hrtime() >= until)
+            break;
+    }
+    if (c->run_head[RUN_FIRST] == NULL && c->run_head[RUN_LAST] == NULL)
+        uv_idle_stop(h);
+}
+
+/* Starts j from the run queue, after the intake of this loop turn. */
+static void
+job_run(struct job *j)
+{
+    struct core *c = j->c;
+
+    if (j->rq != RUN_NONE)
+        return;
+    run_push(c, j, RUN_FIRST);
+    if (c->runner != NULL)
+        uv_idle_start(c->runner, run_cb);
+}
+
 /* The job leaves memory; its row holds the final (or resumable) state. */
 static void
 job_finish(struct job *j)
@@ -370,6 +542,7 @@ job_finish(struct job *j)
     if (j->finished)
         return;
     j->finished = 1;
+    run_unlink(c, j);
     if (j->stream_counted && (k = core_connector(c, j->row.platform)) != NULL &&
         k->streams > 0)
         k->streams--;
@@ -413,6 +586,7 @@ job_load(struct core *c, struct store_job *row)
         return NULL;
     j->c = c;
     j->row = *row;
+    j->rq = RUN_NONE;
     memset(row, 0, sizeof(*row));
     if (jobs_add(c, j) < 0) {
         store_job_release(&j->row);
@@ -942,6 +1116,7 @@ job_decide(struct core *c, struct store_job *r)
     c->pend.limited++;
     c->pend_dirty = 1;
     r->state = STORE_JOB_LIMITED;
+    hot_mark(c, r, mono);
     snprintf(r->error_class, sizeof(r->error_class), "%s",
              res.scope == ADMIT_BANNED ? "banned" : "rate_limited");
     usage_add(c, r, 0, 1, 0, 0, 0);
@@ -2440,7 +2615,8 @@ job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
  * it).  A duplicate by the unique key is found by an index probe first,
  * so it is never counted.  Fills ids[i] with the new job id (0 for
  * anything that needs no job), rows[i] with the row and go[i] with
- * job_decide's verdict.  -1 on a write error (the caller releases rows).
+ * job_decide's verdict (CORE_GO_REFUSED: refused silently, no row).  -1 on a
+ * write error (the caller releases rows).
  */
 static int
 core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids,
@@ -2485,6 +2661,12 @@ core_intake(struct core *c, const struct event *evs, size_t n, int64_t *ids,
         }
         /* -1: the row goes in as `received` and is admitted on resume */
         go[i] = (signed char)job_decide(c, r);
+        if (go[i] == 0) {
+            /* refused with nothing to say: no row (docs/core.md) */
+            go[i] = CORE_GO_REFUSED;
+            store_job_release(r);
+            continue;
+        }
         rc = store_job_insert(c->st, r, &ids[i]);
         if (rc < 0)
             return -1;
@@ -2512,6 +2694,13 @@ core_admit_new(struct core *c, const struct event *evs, size_t n,
 
         if (evs[i].kind != EVENT_MESSAGE || evs[i].message_id == NULL)
             continue;
+        if (go[i] == CORE_GO_REFUSED) {
+            /* no row: only the fast path knows it from now on */
+            router_remember(c->router, evs[i].platform, evs[i].chat,
+                            evs[i].message_id);
+            c->stats.accepted++;
+            continue;
+        }
         if (ids[i] == 0) {
             /* a duplicate by the unique key: the fast path learns it */
             if (router_classify(&evs[i], NULL) != ROUTER_IGNORE)
@@ -2538,7 +2727,7 @@ core_admit_new(struct core *c, const struct event *evs, size_t n,
             c->backlog = 1;
             continue;
         }
-        job_step(j);
+        job_run(j);
     }
     if (c->backlog)
         pump_schedule(c);
@@ -2654,7 +2843,7 @@ scan_one(void *arg, const struct store_job *row)
     if (row->state == STORE_JOB_ASKING)
         log_info("core resume job=%" PRId64 " state=asking: asking again",
                  row->id);
-    job_step(j);
+    job_run(j);
     return 0;
 }
 
@@ -2814,8 +3003,12 @@ core_new(uv_loop_t *loop, struct store *st, const struct config *cfg,
         (c->usage = tally_new(CORE_TALLY_MAX)) == NULL)
         goto out;
     if ((c->tick = core_timer(c)) == NULL ||
-        (c->pump = core_timer(c)) == NULL || (c->purge = core_timer(c)) == NULL)
+        (c->pump = core_timer(c)) == NULL ||
+        (c->purge = core_timer(c)) == NULL ||
+        (c->runner = malloc(sizeof(*c->runner))) == NULL)
         goto out;
+    uv_idle_init(loop, c->runner);
+    c->runner->data = c;
     core_load_admins(c);
     c->data_version = store_data_version(st);
     core_reload_caches(c);
@@ -2909,6 +3102,9 @@ core_stop(struct core *c)
     core_timer_close(&c->tick);
     core_timer_close(&c->pump);
     core_timer_close(&c->purge);
+    if (c->runner != NULL)
+        uv_close((uv_handle_t *)c->runner, timer_free_cb);
+    c->runner = NULL;
 }
 
 void
@@ -2923,6 +3119,7 @@ core_free(struct core *c)
     kv_clear(&c->overrides);
     kv_clear(&c->bans);
     kv_clear(&c->admins);
+    free(c->hot);
     free(c->jobs);
     free(c);
 }
@@ -2938,6 +3135,7 @@ core_stats(const struct core *c, struct core_stats *s)
 {
     *s = c->stats;
     s->inflight = c->njobs;
+    s->runnable = c->nrun;
     s->limiter_keys = ratelimit_keys(admit_limiter(c->admit));
 }
 

@@ -69,7 +69,7 @@ struct core;
 
 /* Counters since core_new (metrics, tests). */
 struct core_stats {
-    uint64_t accepted;   /* job rows created */
+    uint64_t accepted;   /* messages taken (a job row, or refused silently) */
     uint64_t duplicates; /* redeliveries dropped */
     uint64_t ignored;    /* not addressed to us, from bots, invalid */
     uint64_t votes;
@@ -86,6 +86,7 @@ struct core_stats {
     uint64_t admin_actions; /* admin commands that changed something */
     uint64_t alerts;        /* [feedback] alerts raised */
     size_t inflight;        /* jobs in memory */
+    size_t runnable;        /* of them, waiting in the run queue to start */
     size_t limiter_keys;
 };
 

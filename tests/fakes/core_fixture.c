@@ -104,6 +104,9 @@ asker_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
 
     if (p == NULL)
         return -1;
+    if (fa->asks < CORE_FIXTURE_ASKED && cp->n > 0)
+        snprintf(fa->asked[fa->asks], sizeof(fa->asked[0]), "%s",
+                 cp->msgs[cp->n - 1].text ? cp->msgs[cp->n - 1].text : "");
     fa->asks++;
     fa->last_estimate = cp->estimate;
     fa->last_n = (int)cp->n;
@@ -546,6 +549,15 @@ core_fixture_idle(struct core_fixture *f)
 
     core_stats(f->core, &s);
     return s.inflight == 0 && f->tc.nqueue == 0;
+}
+
+int
+core_fixture_started(struct core_fixture *f)
+{
+    struct core_stats s;
+
+    core_stats(f->core, &s);
+    return s.runnable == 0;
 }
 
 int

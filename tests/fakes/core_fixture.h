@@ -23,6 +23,8 @@ enum core_fixture_ask_mode {
 
 struct core_fixture_pending;
 
+#define CORE_FIXTURE_ASKED 64
+
 struct core_fixture_asker {
     uv_loop_t *loop;
     enum core_fixture_ask_mode mode;
@@ -34,6 +36,8 @@ struct core_fixture_asker {
     int64_t last_estimate;
     char last_system[256];
     int last_n;
+    /* the new message of each of the first CORE_FIXTURE_ASKED asks, cut */
+    char asked[CORE_FIXTURE_ASKED][32];
     const char *fixed;           /* answer this instead of PREFIX LAST SUFFIX */
     const char *prefix, *suffix; /* NULL: "answer to: " and "" */
     int64_t tokens_in; /* reported; 0: the estimate less max_output_tokens */
@@ -152,6 +156,8 @@ int core_fixture_loop_until(uv_loop_t *loop, int (*pred)(void *), void *arg,
 
 /* Predicates: nothing in flight or queued; never. */
 int core_fixture_idle(struct core_fixture *f);
+/* every job admitted so far has started (core's run queue is empty) */
+int core_fixture_started(struct core_fixture *f);
 int core_fixture_never(struct core_fixture *f);
 
 /* The first column of the first row of sql on the database (after a

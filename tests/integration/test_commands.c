@@ -60,6 +60,8 @@ ask(struct core_fixture *f, const char *user, const char *chat, const char *id,
     struct event ev = core_fixture_event(user, chat, id, text, flags);
 
     T_EQ_INT(core_accept(f->core, &ev), 0);
+    /* started: the prompt is built */
+    T_OK(core_fixture_run_until(f, core_fixture_started, 2000));
 }
 
 /* ---- scenarios ---- */

@@ -114,6 +114,56 @@ test_spec_example(void)
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
+/*
+ * Intake first, refused users last: jobs start from core's run queue
+ * after the batch is taken in, and a user refused since their jobs were
+ * admitted waits behind everyone else (docs/core.md "Intake first").
+ */
+static void
+test_run_queue(void)
+{
+    struct core_fixture f;
+    struct event evs[8];
+    char ids[8][16], texts[8][32];
+    struct core_stats s;
+
+    if (core_fixture_init(&f, &params, "runq", "user = 3/60s\nnotice = once\n",
+                          0) < 0) {
+        T_OK(0);
+        return;
+    }
+    f.fa.mode = CORE_FIXTURE_NEVER;
+    /* a flooder's 5 (3 admitted, a notice, 1 silent), then 3 others */
+    for (int i = 0; i < 8; i++) {
+        const char *user = i < 5 ? "66" : i == 5 ? "77" : i == 6 ? "78" : "79";
+
+        snprintf(ids[i], sizeof(ids[i]), "%d", i);
+        snprintf(texts[i], sizeof(texts[i]), "%s-%d", user, i);
+        evs[i] =
+            core_fixture_event(user, user, ids[i], texts[i], EVENT_PRIVATE);
+    }
+    T_EQ_INT(core_accept_batch(f.core, evs, 8), 0);
+    /* taken in and committed, nothing started yet */
+    core_stats(f.core, &s);
+    T_EQ_INT(s.accepted, 8);
+    T_EQ_INT(s.admitted, 6);
+    T_EQ_INT(s.limited, 2);
+    T_EQ_INT((int)s.runnable, 7); /* 6 asks and the notice */
+    T_EQ_INT(f.fa.asks, 0);
+    T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
+    T_EQ_INT(f.fa.asks, 6);
+    /* the three others first, in order, then the flooder's three */
+    T_EQ_STR(f.fa.asked[0], "77-5");
+    T_EQ_STR(f.fa.asked[1], "78-6");
+    T_EQ_STR(f.fa.asked[2], "79-7");
+    T_EQ_STR(f.fa.asked[3], "66-0");
+    T_EQ_STR(f.fa.asked[4], "66-1");
+    T_EQ_STR(f.fa.asked[5], "66-2");
+    /* the silent refusal keeps no row; the notice's row is there */
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM jobs"), 7);
+    T_EQ_INT(core_fixture_release(&f), 0);
+}
+
 /* 10,000 messages from one user in one window: one notice, 30 asks. */
 static void
 test_flood(void)
@@ -160,9 +210,13 @@ test_flood(void)
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT limited FROM usage WHERE scope = 'chat'"),
              9970);
+    /* silent refusals keep no row; the one notice's row is sent */
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT count(*) FROM jobs WHERE state = 'limited'"),
-             9969);
+             0);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM jobs WHERE"
+                                     " error_class = 'rate_limited'"),
+             1);
     /* redelivery of the whole flood: nothing new at all */
     for (int i = 0; i < 10000; i += 97) {
         struct event ev;
@@ -214,6 +268,7 @@ test_budget(void)
         ev = core_fixture_event("11", "11", id, text, EVENT_PRIVATE);
         T_EQ_INT(core_accept(f.core, &ev), 0);
     }
+    T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
     T_EQ_INT(f.fa.asks, 10);
     T_EQ_INT(f.fa.last_estimate, est);
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
@@ -274,6 +329,7 @@ test_resume(void)
         ev = core_fixture_event("11", "11", id, "question", EVENT_PRIVATE);
         T_EQ_INT(core_accept(f.core, &ev), 0);
     }
+    T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
     T_EQ_INT(f.fa.asks, 20);
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT count(*) FROM jobs WHERE state = 'asking'"),
@@ -299,6 +355,7 @@ test_resume(void)
             core_fixture_event("11", "11", "x", "and now?", EVENT_PRIVATE);
 
         T_EQ_INT(core_accept(f.core, &ev), 0);
+        T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
         T_EQ_INT(f.fa.last_n, 1 + 20 + 1); /* history_messages = 20 */
         T_EQ_STR(f.fa.last_system, "You are terse.");
     }
@@ -313,6 +370,7 @@ test_resume(void)
             core_fixture_event("11", "11", "y", "ahoy?", EVENT_PRIVATE);
 
         T_EQ_INT(core_accept(f.core, &ev), 0);
+        T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
         T_EQ_STR(f.fa.last_system, "You are a pirate.");
     }
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
@@ -366,10 +424,15 @@ test_overrides(void)
     }
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 2000));
     T_EQ_INT(f.tc.nsends, sent_before);
-    T_EQ_INT(core_fixture_db_int(&f,
-                                 "SELECT count(*) FROM jobs WHERE error_class ="
-                                 " 'banned'"),
+    core_stats(f.core, &s);
+    T_EQ_INT(s.limited, 2);
+    /* counted in usage, and keeps no row: nothing to send */
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT limited FROM usage WHERE"
+                                     " scope = 'user' AND target = '12'"),
              1);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM jobs WHERE"
+                                     " user_id = '12'"),
+             0);
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
@@ -511,6 +574,7 @@ main(void)
     log_set_level(getenv("TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
     test_spec_example();
     test_flood();
+    test_run_queue();
     test_budget();
     test_resume();
     test_overrides();
