@@ -60,8 +60,8 @@
  * start from the loop's idle phase, at most this many or this long per
  * loop turn, so a burst of admissions never holds the next intake back.
  */
-#define CORE_RUN_BATCH 32
-#define CORE_RUN_SLICE_NS 1000000ULL
+#define CORE_RUN_BATCH 8
+#define CORE_RUN_SLICE_NS 500000ULL
 #define CORE_RUN_LAST_EVERY 16
 /* users refused lately, whose queued jobs go last: slots, probes, how long */
 #define CORE_HOT_SLOTS 4096
@@ -551,8 +551,12 @@ job_finish(struct job *j)
     j->asking = 0;
     jobs_remove(c, j);
     uv_close((uv_handle_t *)&j->timer, job_closed);
-    if (c->njobs == 0)
-        usage_flush(c); /* idle: the counters are current */
+    /* idle: the counters are current (at most every CORE_USAGE_IDLE_MS:
+     * under a flood a job finishing leaves none in memory many times a
+     * second, and each write is two upserts per flooder; the tick writes
+     * the rest) */
+    if (c->njobs == 0 && core_mono(c) - c->usage_at >= CORE_USAGE_IDLE_MS)
+        usage_flush(c);
     if (c->backlog && !c->stopping)
         pump_schedule(c);
 }

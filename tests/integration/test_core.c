@@ -64,6 +64,7 @@ test_spec_example(void)
                                  "SELECT count(*) FROM jobs WHERE error_class ="
                                  " 'rate_limited'"),
              1);
+    core_flush_stats(f.core); /* the tick's write, now */
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT requests FROM usage WHERE scope = 'user'"),
              3);
@@ -204,6 +205,7 @@ test_flood(void)
     T_EQ_INT(f.fa.asks, 30);
     T_EQ_INT(s.limited, 9970);
     T_EQ_INT(s.accepted, 10000);
+    core_flush_stats(f.core); /* the tick's write, now */
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT limited FROM usage WHERE scope = 'user'"),
              9970);
@@ -272,6 +274,7 @@ test_budget(void)
     T_EQ_INT(f.fa.asks, 10);
     T_EQ_INT(f.fa.last_estimate, est);
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
+    core_flush_stats(f.core); /* the tick's write, now */
     charged = core_fixture_db_int(&f, "SELECT tokens_in + tokens_out FROM usage"
                                       " WHERE scope = 'user'");
     T_OKF(charged <= 10 * est + est, "charged %lld, budget %lld + %lld",
@@ -427,6 +430,7 @@ test_overrides(void)
     core_stats(f.core, &s);
     T_EQ_INT(s.limited, 2);
     /* counted in usage, and keeps no row: nothing to send */
+    core_flush_stats(f.core); /* the tick's write, now */
     T_EQ_INT(core_fixture_db_int(&f, "SELECT limited FROM usage WHERE"
                                      " scope = 'user' AND target = '12'"),
              1);
