@@ -31,6 +31,8 @@
 #define CORE_PURGE_ROWS 1000      /* rows per table per purge step */
 /* finished jobs are kept this long: the dedup horizon for redeliveries */
 #define CORE_JOB_KEEP_MS (2LL * 86400000)
+/* limiter rows outlive the longest window in effect by this much */
+#define CORE_LIMITER_KEEP_MS 86400000LL
 #define CORE_RETRY_MS 1000     /* after ask()/send() said "not now" */
 #define CORE_HISTORY_MAX 10000 /* rows read per prompt: the config's cap */
 #define CORE_CONNECTORS_MAX 8
@@ -2936,20 +2938,51 @@ core_flush_stats(struct core *c)
     return 0;
 }
 
+/* The longest window any limit now in effect counts over (config and
+ * overrides; 0 = none): a limiter row older than that holds nothing. */
+static int64_t
+core_longest_window(const struct core *c)
+{
+    const struct config_limits *l = &c->cfg->limits;
+    const struct rate *r[] = {&l->user, &l->chat, &l->global, &l->user_tokens,
+                              &l->chat_tokens};
+    int64_t w = 0;
+
+    for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+        if (r[i]->n > 0 && r[i]->window_ms > w)
+            w = r[i]->window_ms;
+    for (size_t i = 0; i < c->overrides.cap; i++) {
+        const struct kv_entry *e = &c->overrides.e[i];
+        /* a 0/W override is one per RATELIMIT_WINDOW_MAX_MS (override_apply) */
+        int64_t ow = e->a == 0 && e->b != 0 ? RATELIMIT_WINDOW_MAX_MS : e->b;
+
+        if (e->key != NULL && ow > w)
+            w = ow;
+    }
+    return w;
+}
+
 long
 core_purge(struct core *c)
 {
-    int64_t wall = core_wall(c);
-    long n = 0, m;
+    int64_t wall = core_wall(c), window = core_longest_window(c);
+    long n = 0, m, k = 0;
 
     if (c->cfg->history.retention > 0 &&
         (n = store_purge_before(c->st, wall - c->cfg->history.retention,
                                 CORE_PURGE_ROWS)) < 0)
         n = 0;
     m = store_jobs_purge(c->st, wall - CORE_JOB_KEEP_MS, CORE_PURGE_ROWS);
-    if (n > 0 || m > 0)
-        log_info("core purge rows=%ld jobs=%ld", n, m > 0 ? m : 0);
-    return n < 0 || m < 0 ? -1 : n + m;
+    /* limiter rows of keys quiet for longer than every window in effect
+     * (and a day): they hold nothing; a key still in memory is written
+     * again when it next moves */
+    if (c->loaded && wall - window - CORE_LIMITER_KEEP_MS > 0)
+        k = store_limiter_purge(c->st, wall - window - CORE_LIMITER_KEEP_MS,
+                                CORE_PURGE_ROWS);
+    if (n > 0 || m > 0 || k > 0)
+        log_info("core purge rows=%ld jobs=%ld limiter=%ld", n, m > 0 ? m : 0,
+                 k > 0 ? k : 0);
+    return n < 0 || m < 0 || k < 0 ? -1 : n + m + k;
 }
 
 static void

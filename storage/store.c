@@ -1631,6 +1631,16 @@ store_purge_before(struct store *st, int64_t before_ms, int limit)
     return total;
 }
 
+long
+store_limiter_purge(struct store *st, int64_t before_ms, int limit)
+{
+    return store_exec_bound(st,
+                            "DELETE FROM limiter_state WHERE key IN (SELECT key"
+                            " FROM limiter_state WHERE updated_ms < ?1"
+                            " LIMIT ?2)",
+                            "ii", before_ms, (int64_t)limit);
+}
+
 int
 store_answer_add(struct store *st, int64_t conversation_id, int64_t message_id,
                  const char *platform, const char *user_id, const char *model,

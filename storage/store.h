@@ -217,6 +217,10 @@ int store_job_delete(struct store *st, int64_t id);
  * stats hold no conversation and are kept.  Returns rows deleted, or -1.
  */
 long store_purge_before(struct store *st, int64_t before_ms, int limit);
+
+/* Deletes up to limit limiter_state rows last written before before_ms
+ * (keys whose every window has passed): rows deleted, or -1. */
+long store_limiter_purge(struct store *st, int64_t before_ms, int limit);
 /*
  * Who wrote message_id in (platform, chat): the jobs (messages addressed
  * to us, two days) first, then the history.  1 found (copied into user),

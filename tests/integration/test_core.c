@@ -165,6 +165,58 @@ test_run_queue(void)
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
+/*
+ * Limiter rows of keys quiet for longer than the longest window in effect
+ * and a day go with the retention purge; a 0/W override (one per ten
+ * years) keeps them all.
+ */
+static void
+test_limiter_purge(void)
+{
+    struct core_fixture f;
+    const int64_t now = 1700000000000;
+
+    if (core_fixture_init(&f, &params, "lpurge",
+                          "user = 3/20s\nchat = off\nuser_tokens = off\n",
+                          1) < 0) {
+        T_OK(0);
+        return;
+    }
+    f.mono = 1000000;
+    f.wall = now;
+    {
+        struct event ev =
+            core_fixture_event("11", "11", "1", "hi", EVENT_PRIVATE);
+
+        T_EQ_INT(core_accept(f.core, &ev), 0); /* the limiter is loaded */
+    }
+    T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
+    core_fixture_db_exec(
+        &f, "INSERT INTO limiter_state (key, state, updated_ms) VALUES"
+            " ('w|u:telegram:old', x'00', 1700000000000 - 86400000 - 21000),"
+            " ('w|u:telegram:new', x'00', 1700000000000 - 86400000 - 19000)");
+    T_OK(core_purge(f.core) >= 1);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM limiter_state"
+                                     " WHERE key = 'w|u:telegram:old'"),
+             0);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM limiter_state"
+                                     " WHERE key = 'w|u:telegram:new'"),
+             1);
+    /* ten days on, but a 0/W override is in effect: nothing goes */
+    core_fixture_db_exec(
+        &f, "INSERT INTO overrides (scope, platform, target, kind, rate_n,"
+            " window_ms, set_by, updated_ms) VALUES ('user', 'telegram',"
+            " '12', 'limit', 0, 60000, 'test', 1)");
+    f.wall = now + 10 * 86400000LL;
+    f.mono += 10 * 86400000LL;
+    core_fixture_run_until(&f, core_fixture_never, 1200); /* the tick reloads */
+    core_purge(f.core);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM limiter_state"
+                                     " WHERE key = 'w|u:telegram:new'"),
+             1);
+    T_EQ_INT(core_fixture_release(&f), 0);
+}
+
 /* 10,000 messages from one user in one window: one notice, 30 asks. */
 static void
 test_flood(void)
@@ -579,6 +631,7 @@ main(void)
     test_spec_example();
     test_flood();
     test_run_queue();
+    test_limiter_purge();
     test_budget();
     test_resume();
     test_overrides();
