@@ -62,8 +62,12 @@
  * start from the loop's idle phase, at most this many or this long per
  * loop turn, so a burst of admissions never holds the next intake back.
  */
-#define CORE_RUN_BATCH 8
-#define CORE_RUN_SLICE_NS 500000ULL
+#ifndef CORE_RUN_BATCH
+#define CORE_RUN_BATCH 32
+#endif
+#ifndef CORE_RUN_SLICE_NS
+#define CORE_RUN_SLICE_NS 2000000ULL
+#endif
 #define CORE_RUN_LAST_EVERY 16
 /* users refused lately, whose queued jobs go last: slots, probes, how long */
 #define CORE_HOT_SLOTS 4096
