@@ -455,12 +455,8 @@ method_name(int m)
 static int
 capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
 {
-    char *v;
-    int rc = -1;
+    char v[FAKE_HDR_VALUE_MAX];
 
-    v = malloc(FAKE_HDR_VALUE_MAX);
-    if (v == NULL)
-        return -1;
     for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
         const char *name =
             (const char *)lws_token_to_string((enum lws_token_indexes)t);
@@ -477,7 +473,7 @@ capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
                          (enum lws_token_indexes)t) < 0)
             continue;
         if (logent_add_hdr(e, name, nlen - 1, v))
-            goto out;
+            return -1;
     }
     for (size_t i = 0; i < f->ncapture; i++) {
         char n[128];
@@ -488,23 +484,19 @@ capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
         if (lws_hdr_custom_copy(wsi, v, FAKE_HDR_VALUE_MAX, n, nl) < 0)
             continue;
         if (logent_add_hdr(e, f->capture[i], strlen(f->capture[i]), v))
-            goto out;
+            return -1;
     }
-    rc = 0;
-out:
-    free(v);
-    return rc;
+    return 0;
 }
 
-/* path + "?" + the query fragments lws split on '&' */
+/* path + "?" + the query fragments lws split on '&'; built in a scratch
+ * buffer, kept at its exact size (the log holds one per request) */
 static char *
 capture_path(struct lws *wsi, const char *uri, int uri_len)
 {
-    char *p = malloc(FAKE_PATH_MAX);
+    char p[FAKE_PATH_MAX];
     size_t n;
 
-    if (p == NULL)
-        return NULL;
     n = (size_t)uri_len < FAKE_PATH_MAX - 1 ? (size_t)uri_len
                                             : FAKE_PATH_MAX - 1;
     memcpy(p, uri, n);
@@ -522,7 +514,7 @@ capture_path(struct lws *wsi, const char *uri, int uri_len)
         }
         n += strlen(p + n);
     }
-    return p;
+    return xmemdup(p, n);
 }
 
 /* ---- HTTP transactions ------------------------------------------------ */
@@ -745,6 +737,8 @@ http_begin(struct fake *f, struct lws *wsi)
 
         if (want > f->body_max)
             x->too_large = 1; /* read and discard it, then answer 413 */
+        else if ((x->req->body = malloc((size_t)want + 1)) != NULL)
+            x->body_cap = (size_t)want + 1; /* the log keeps it: exact size */
         x->state = HTTP_READING;
         rc = 0;
         goto out;
