@@ -429,6 +429,35 @@ store_exec(struct store *st, const char *sql, char *err, size_t errlen)
 }
 
 /*
+ * After a migration that rewrote table text (schema_rewrites): no IN list
+ * may be left in a CHECK of jobs or messages (the rewrite matched), and
+ * schema_version goes up by one so every connection, this one included,
+ * parses the tables again before its next statement.
+ */
+static int
+store_schema_bump(struct store *st, char *err, size_t errlen)
+{
+    char sql[64];
+    int left = -1, cookie = -1;
+
+    if (pragma_int(st->db,
+                   "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                   " AND ((name = 'jobs' AND sql LIKE '%state IN (%')"
+                   " OR (name = 'messages' AND sql LIKE '%role IN (%'))",
+                   &left) < 0 ||
+        pragma_int(st->db, "PRAGMA schema_version", &cookie) < 0) {
+        errf(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+        return -1;
+    }
+    if (left != 0) {
+        errf(err, errlen, "%s: a CHECK was not rewritten", st->path);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA schema_version = %d", cookie + 1);
+    return store_exec(st, sql, err, errlen);
+}
+
+/*
  * Applies migrations current+1..target, each in its own transaction that
  * also sets user_version, so a crash leaves the db at a known version.
  * The version is re-read under the write lock: parleyctl and parleyd may
@@ -462,6 +491,8 @@ store_migrate(struct store *st, int target, char *err, size_t errlen)
                 goto fail;
         }
         if (store_exec(st, schema_sql(version), err, errlen) < 0)
+            goto fail;
+        if (schema_rewrites(version) && store_schema_bump(st, err, errlen) < 0)
             goto fail;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
         if (store_exec(st, sql, err, errlen) < 0 ||
@@ -1437,6 +1468,11 @@ store_conversation_id(struct store *st, const char *platform, const char *chat,
                    chat, thread, now_ms);
     if (s == NULL || store_run(st, s, "conv_insert") < 0)
         return -1;
+    /* the row this insert made (one connection, used by one thread) */
+    if (sqlite3_changes(st->db) == 1) {
+        *id = sqlite3_last_insert_rowid(st->db);
+        return 0;
+    }
     s = store_prep(st, STMT_CONV_GET, 0, "conv_get", "ttt", platform, chat,
                    thread);
     if ((v = store_read_int(st, s, "conv_get")) < 0)
