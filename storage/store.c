@@ -535,6 +535,13 @@ store_open_at_version(const char *path, int version, char *err, size_t errlen)
         errf(err, errlen, "%s: unknown schema version %d", path, version);
         goto out;
     }
+    /*
+     * No allocation statistics (nobody reads them): without this every
+     * sqlite3_malloc and sqlite3_free takes a process-wide mutex.  Only
+     * possible before SQLite initialises, i.e. at the first open; later
+     * calls return SQLITE_MISUSE and change nothing.
+     */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if ((st = calloc(1, sizeof(*st))) == NULL ||
         (st->path = strdup(path)) == NULL) {
         errf(err, errlen, "%s: out of memory", path);
