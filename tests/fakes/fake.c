@@ -612,7 +612,14 @@ resp_error(struct fake_resp *out, int status, const char *json)
     return resp_copy(out, &r);
 }
 
-/* The request is complete: log it, decide the reply, arm the delay. */
+/*
+ * The request is complete: log it, decide the reply, arm the delay.
+ * Returns 1 when the reply is due now and is a plain one: the caller,
+ * still in lws's callback for this request, writes it at once
+ * (http_write) rather than after a poll round trip for writability.
+ */
+static int http_write(struct fake_http *x);
+
 static int
 http_dispatch(struct fake_http *x)
 {
@@ -688,6 +695,8 @@ http_dispatch(struct fake_http *x)
         return 0;
     }
     x->state = HTTP_READY;
+    if (x->resp.npieces == 0)
+        return 1;
     lws_callback_on_writable(x->wsi);
     return 0;
 }
@@ -743,7 +752,8 @@ http_begin(struct fake *f, struct lws *wsi)
         rc = 0;
         goto out;
     }
-    rc = http_dispatch(x);
+    if ((rc = http_dispatch(x)) > 0)
+        return http_write(x); /* on failure lws closes: CLOSED_HTTP detaches */
 out:
     if (rc)
         http_detach(x);
@@ -948,12 +958,17 @@ http_write(struct fake_http *x)
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             goto out;
         x->headers_sent = 1;
-        if (x->resp.body_len > 0) {
+        free(buf);
+        buf = NULL;
+        /* HTTP/1.1: the body may follow in this same callback unless the
+         * socket is full (one poll round trip less per reply) */
+        if (x->resp.body_len > 0 && lws_send_pipe_choked(wsi)) {
             lws_callback_on_writable(wsi);
             rc = 0;
             goto out;
         }
-    } else if (x->sent < limit) {
+    }
+    if (x->sent < limit) {
         size_t n = limit - x->sent;
         int final;
 
@@ -973,7 +988,7 @@ http_write(struct fake_http *x)
             rc = 0;
             goto out;
         }
-    } else if (x->resp.fault == FAKE_FAULT_PARTIAL) {
+    } else if (x->resp.fault == FAKE_FAULT_PARTIAL && x->resp.body_len > 0) {
         goto out; /* half the body is out: cut the connection */
     }
 
@@ -1290,11 +1305,15 @@ fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
          */
         if (x == NULL || x->state != HTTP_READING)
             return 0;
-        if (http_dispatch(x)) {
+        switch (http_dispatch(x)) {
+        case 0:
+            return 0;
+        case 1:
+            return http_write(x);
+        default:
             http_detach(x);
             return -1;
         }
-        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return x ? http_write(x) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:
