@@ -20,9 +20,14 @@
  * checkpoint copies each page once however often it was committed since
  * the last one, and fsyncs: under a burst every commit rewrites the same
  * hot pages (the job table's tail, its append-only indexes), so a longer
- * interval writes less.  16 MB of WAL at most, under journal_size_limit.
+ * interval writes less.  Each one also ends on the loop (ckpt_tail: the
+ * tail's copy and two fsyncs, then the WAL header's fsync when the next
+ * commit rewinds it, ~1-4 ms in all): at 1000 msg/s in small groups a
+ * message writes ~17 WAL pages, so 4000 pages meant four such stalls a
+ * second, enough to be the p99 of bench_e2e's latency.  64 MB of WAL at
+ * most (journal_size_limit trims what a rewind leaves beyond it).
  */
-#define STORE_WAL_CHECKPOINT_PAGES 4000
+#define STORE_WAL_CHECKPOINT_PAGES 16000
 /*
  * The loop connection's page cache, KiB (SQLite's default is 2000).  The
  * jobs table's unique key and jobs_user take one random leaf page per
