@@ -463,6 +463,27 @@ store_schema_bump(struct store *st, char *err, size_t errlen)
 }
 
 /*
+ * Runs a migration that edits sqlite_schema: a SQLite built or configured
+ * "defensive" refuses writable_schema, so that is lifted for the
+ * migration only and put back as it was.
+ */
+static int
+store_rewrite(struct store *st, const char *sql, char *err, size_t errlen)
+{
+    int defensive = 0, rc;
+
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+    if (defensive)
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
+    rc = store_exec(st, sql, err, errlen);
+    if (rc == 0)
+        rc = store_schema_bump(st, err, errlen);
+    if (defensive)
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    return rc;
+}
+
+/*
  * Applies migrations current+1..target, each in its own transaction that
  * also sets user_version, so a crash leaves the db at a known version.
  * The version is re-read under the write lock: parleyctl and parleyd may
@@ -495,9 +516,9 @@ store_migrate(struct store *st, int target, char *err, size_t errlen)
             if (store_exec(st, sql, err, errlen) < 0)
                 goto fail;
         }
-        if (store_exec(st, schema_sql(version), err, errlen) < 0)
-            goto fail;
-        if (schema_rewrites(version) && store_schema_bump(st, err, errlen) < 0)
+        if ((schema_rewrites(version)
+                 ? store_rewrite(st, schema_sql(version), err, errlen)
+                 : store_exec(st, schema_sql(version), err, errlen)) < 0)
             goto fail;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
         if (store_exec(st, sql, err, errlen) < 0 ||
