@@ -308,6 +308,32 @@ static const char migration_jobs_limited[] =
     "CREATE INDEX jobs_user ON jobs (platform, user_id)"
     " WHERE state = 'sent' OR state = 'failed';";
 
+/*
+ * 7: the CHECKs on jobs.state and messages.role as OR chains.  SQLite
+ * evaluates "x IN (three or more constants)" by building an ephemeral
+ * table, once per statement run: a btree opened, filled and closed for
+ * every job insert, every job save and every history message (six per
+ * answered message).  "x = 'a' OR x = 'b'..." allows the same values and
+ * is a few comparisons.  Every stored row already passes it, so the table
+ * text is rewritten in place (SQLite's documented procedure for changing
+ * a CHECK, https://sqlite.org/lang_altertable.html#otheralter); store.c
+ * bumps schema_version in the same transaction (schema_rewrites()).
+ */
+static const char migration_checks_or[] =
+    "PRAGMA writable_schema = ON;"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    " 'CHECK (state IN (  ''received'', ''limited'', ''queued'', ''asking'',"
+    " ''answered'', ''sent'',  ''failed''))',"
+    " 'CHECK (state = ''received'' OR state = ''limited'' OR"
+    " state = ''queued'' OR state = ''asking'' OR state = ''answered'' OR"
+    " state = ''sent'' OR state = ''failed'')')"
+    " WHERE type = 'table' AND name = 'jobs';"
+    "UPDATE sqlite_schema SET sql = replace(sql,"
+    " 'CHECK (role IN (''system'', ''user'', ''assistant''))',"
+    " 'CHECK (role = ''system'' OR role = ''user'' OR role = ''assistant'')')"
+    " WHERE type = 'table' AND name = 'messages';"
+    "PRAGMA writable_schema = OFF;";
+
 static const struct {
     const char *name;
     const char *sql;
@@ -318,6 +344,7 @@ static const struct {
     {"commands", migration_commands},
     {"jobs_lean", migration_jobs_lean},
     {"jobs_limited", migration_jobs_limited},
+    {"checks_or", migration_checks_or},
 };
 
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -334,6 +361,13 @@ schema_sql(int version)
     if (version < 1 || version > MIGRATIONS_N)
         return NULL;
     return migrations[version - 1].sql;
+}
+
+int
+schema_rewrites(int version)
+{
+    return version >= 1 && version <= MIGRATIONS_N &&
+           migrations[version - 1].sql == migration_checks_or;
 }
 
 const char *

@@ -19,6 +19,13 @@ const char *schema_sql(int version);
 const char *schema_name(int version);
 
 /*
+ * 1 if migration `version` rewrites table text in sqlite_schema (under
+ * writable_schema): the caller then bumps PRAGMA schema_version in the
+ * same transaction, so every connection parses the tables again.
+ */
+int schema_rewrites(int version);
+
+/*
  * PRAGMA application_id of a parley database ('PRLY'): a file that carries
  * another id is some other program's database and is never migrated.
  */

@@ -20,9 +20,14 @@
  * checkpoint copies each page once however often it was committed since
  * the last one, and fsyncs: under a burst every commit rewrites the same
  * hot pages (the job table's tail, its append-only indexes), so a longer
- * interval writes less.  16 MB of WAL at most, under journal_size_limit.
+ * interval writes less.  Each one also ends on the loop (ckpt_tail: the
+ * tail's copy and two fsyncs, then the WAL header's fsync when the next
+ * commit rewinds it, ~1-4 ms in all): at 1000 msg/s in small groups a
+ * message writes ~17 WAL pages, so 4000 pages meant four such stalls a
+ * second, enough to be the p99 of bench_e2e's latency.  64 MB of WAL at
+ * most (journal_size_limit trims what a rewind leaves beyond it).
  */
-#define STORE_WAL_CHECKPOINT_PAGES 4000
+#define STORE_WAL_CHECKPOINT_PAGES 16000
 /*
  * The loop connection's page cache, KiB (SQLite's default is 2000).  The
  * jobs table's unique key and jobs_user take one random leaf page per
@@ -429,6 +434,56 @@ store_exec(struct store *st, const char *sql, char *err, size_t errlen)
 }
 
 /*
+ * After a migration that rewrote table text (schema_rewrites): no IN list
+ * may be left in a CHECK of jobs or messages (the rewrite matched), and
+ * schema_version goes up by one so every connection, this one included,
+ * parses the tables again before its next statement.
+ */
+static int
+store_schema_bump(struct store *st, char *err, size_t errlen)
+{
+    char sql[64];
+    int left = -1, cookie = -1;
+
+    if (pragma_int(st->db,
+                   "SELECT count(*) FROM sqlite_schema WHERE type = 'table'"
+                   " AND ((name = 'jobs' AND sql LIKE '%state IN (%')"
+                   " OR (name = 'messages' AND sql LIKE '%role IN (%'))",
+                   &left) < 0 ||
+        pragma_int(st->db, "PRAGMA schema_version", &cookie) < 0) {
+        errf(err, errlen, "%s: %s", st->path, sqlite3_errmsg(st->db));
+        return -1;
+    }
+    if (left != 0) {
+        errf(err, errlen, "%s: a CHECK was not rewritten", st->path);
+        return -1;
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA schema_version = %d", cookie + 1);
+    return store_exec(st, sql, err, errlen);
+}
+
+/*
+ * Runs a migration that edits sqlite_schema: a SQLite built or configured
+ * "defensive" refuses writable_schema, so that is lifted for the
+ * migration only and put back as it was.
+ */
+static int
+store_rewrite(struct store *st, const char *sql, char *err, size_t errlen)
+{
+    int defensive = 0, rc;
+
+    sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, -1, &defensive);
+    if (defensive)
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 0, NULL);
+    rc = store_exec(st, sql, err, errlen);
+    if (rc == 0)
+        rc = store_schema_bump(st, err, errlen);
+    if (defensive)
+        sqlite3_db_config(st->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    return rc;
+}
+
+/*
  * Applies migrations current+1..target, each in its own transaction that
  * also sets user_version, so a crash leaves the db at a known version.
  * The version is re-read under the write lock: parleyctl and parleyd may
@@ -461,7 +516,9 @@ store_migrate(struct store *st, int target, char *err, size_t errlen)
             if (store_exec(st, sql, err, errlen) < 0)
                 goto fail;
         }
-        if (store_exec(st, schema_sql(version), err, errlen) < 0)
+        if ((schema_rewrites(version)
+                 ? store_rewrite(st, schema_sql(version), err, errlen)
+                 : store_exec(st, schema_sql(version), err, errlen)) < 0)
             goto fail;
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", version);
         if (store_exec(st, sql, err, errlen) < 0 ||
@@ -504,6 +561,13 @@ store_open_at_version(const char *path, int version, char *err, size_t errlen)
         errf(err, errlen, "%s: unknown schema version %d", path, version);
         goto out;
     }
+    /*
+     * No allocation statistics (nobody reads them): without this every
+     * sqlite3_malloc and sqlite3_free takes a process-wide mutex.  Only
+     * possible before SQLite initialises, i.e. at the first open; later
+     * calls return SQLITE_MISUSE and change nothing.
+     */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     if ((st = calloc(1, sizeof(*st))) == NULL ||
         (st->path = strdup(path)) == NULL) {
         errf(err, errlen, "%s: out of memory", path);
@@ -1437,6 +1501,11 @@ store_conversation_id(struct store *st, const char *platform, const char *chat,
                    chat, thread, now_ms);
     if (s == NULL || store_run(st, s, "conv_insert") < 0)
         return -1;
+    /* the row this insert made (one connection, used by one thread) */
+    if (sqlite3_changes(st->db) == 1) {
+        *id = sqlite3_last_insert_rowid(st->db);
+        return 0;
+    }
     s = store_prep(st, STMT_CONV_GET, 0, "conv_get", "ttt", platform, chat,
                    thread);
     if ((v = store_read_int(st, s, "conv_get")) < 0)

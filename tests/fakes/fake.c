@@ -455,12 +455,8 @@ method_name(int m)
 static int
 capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
 {
-    char *v;
-    int rc = -1;
+    char v[FAKE_HDR_VALUE_MAX];
 
-    v = malloc(FAKE_HDR_VALUE_MAX);
-    if (v == NULL)
-        return -1;
     for (int t = 0; t < (int)WSI_TOKEN_COUNT; t++) {
         const char *name =
             (const char *)lws_token_to_string((enum lws_token_indexes)t);
@@ -477,7 +473,7 @@ capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
                          (enum lws_token_indexes)t) < 0)
             continue;
         if (logent_add_hdr(e, name, nlen - 1, v))
-            goto out;
+            return -1;
     }
     for (size_t i = 0; i < f->ncapture; i++) {
         char n[128];
@@ -488,23 +484,19 @@ capture_headers(struct fake *f, struct lws *wsi, struct fake_logent *e)
         if (lws_hdr_custom_copy(wsi, v, FAKE_HDR_VALUE_MAX, n, nl) < 0)
             continue;
         if (logent_add_hdr(e, f->capture[i], strlen(f->capture[i]), v))
-            goto out;
+            return -1;
     }
-    rc = 0;
-out:
-    free(v);
-    return rc;
+    return 0;
 }
 
-/* path + "?" + the query fragments lws split on '&' */
+/* path + "?" + the query fragments lws split on '&'; built in a scratch
+ * buffer, kept at its exact size (the log holds one per request) */
 static char *
 capture_path(struct lws *wsi, const char *uri, int uri_len)
 {
-    char *p = malloc(FAKE_PATH_MAX);
+    char p[FAKE_PATH_MAX];
     size_t n;
 
-    if (p == NULL)
-        return NULL;
     n = (size_t)uri_len < FAKE_PATH_MAX - 1 ? (size_t)uri_len
                                             : FAKE_PATH_MAX - 1;
     memcpy(p, uri, n);
@@ -522,7 +514,7 @@ capture_path(struct lws *wsi, const char *uri, int uri_len)
         }
         n += strlen(p + n);
     }
-    return p;
+    return xmemdup(p, n);
 }
 
 /* ---- HTTP transactions ------------------------------------------------ */
@@ -620,7 +612,14 @@ resp_error(struct fake_resp *out, int status, const char *json)
     return resp_copy(out, &r);
 }
 
-/* The request is complete: log it, decide the reply, arm the delay. */
+/*
+ * The request is complete: log it, decide the reply, arm the delay.
+ * Returns 1 when the reply is due now and is a plain one: the caller,
+ * still in lws's callback for this request, writes it at once
+ * (http_write) rather than after a poll round trip for writability.
+ */
+static int http_write(struct fake_http *x);
+
 static int
 http_dispatch(struct fake_http *x)
 {
@@ -696,6 +695,8 @@ http_dispatch(struct fake_http *x)
         return 0;
     }
     x->state = HTTP_READY;
+    if (x->resp.npieces == 0)
+        return 1;
     lws_callback_on_writable(x->wsi);
     return 0;
 }
@@ -745,11 +746,14 @@ http_begin(struct fake *f, struct lws *wsi)
 
         if (want > f->body_max)
             x->too_large = 1; /* read and discard it, then answer 413 */
+        else if ((x->req->body = malloc((size_t)want + 1)) != NULL)
+            x->body_cap = (size_t)want + 1; /* the log keeps it: exact size */
         x->state = HTTP_READING;
         rc = 0;
         goto out;
     }
-    rc = http_dispatch(x);
+    if ((rc = http_dispatch(x)) > 0)
+        return http_write(x); /* on failure lws closes: CLOSED_HTTP detaches */
 out:
     if (rc)
         http_detach(x);
@@ -954,12 +958,17 @@ http_write(struct fake_http *x)
         if (lws_finalize_write_http_header(wsi, start, &p, end))
             goto out;
         x->headers_sent = 1;
-        if (x->resp.body_len > 0) {
+        free(buf);
+        buf = NULL;
+        /* HTTP/1.1: the body may follow in this same callback unless the
+         * socket is full (one poll round trip less per reply) */
+        if (x->resp.body_len > 0 && lws_send_pipe_choked(wsi)) {
             lws_callback_on_writable(wsi);
             rc = 0;
             goto out;
         }
-    } else if (x->sent < limit) {
+    }
+    if (x->sent < limit) {
         size_t n = limit - x->sent;
         int final;
 
@@ -979,7 +988,7 @@ http_write(struct fake_http *x)
             rc = 0;
             goto out;
         }
-    } else if (x->resp.fault == FAKE_FAULT_PARTIAL) {
+    } else if (x->resp.fault == FAKE_FAULT_PARTIAL && x->resp.body_len > 0) {
         goto out; /* half the body is out: cut the connection */
     }
 
@@ -1296,11 +1305,15 @@ fake_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
          */
         if (x == NULL || x->state != HTTP_READING)
             return 0;
-        if (http_dispatch(x)) {
+        switch (http_dispatch(x)) {
+        case 0:
+            return 0;
+        case 1:
+            return http_write(x);
+        default:
             http_detach(x);
             return -1;
         }
-        return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE:
         return x ? http_write(x) : 0;
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -83,6 +83,8 @@ struct telegram_fake {
     size_t gwin_n, gwin_cap;
     struct tf_chat *chats;
     size_t nchats, capchats;
+    size_t *chat_slots; /* open addressing: chat index + 1, 0 = empty */
+    size_t nslots;      /* a power of two, at least 2 * nchats */
     struct tf_update *ups;
     size_t nups, capups;
     int64_t next_update;
@@ -128,24 +130,79 @@ grow(void **p, size_t *cap, size_t need, size_t size)
     return 0;
 }
 
+/* ---- chats by id: an open-addressing index over tf->chats ---- */
+
+static size_t
+chat_hash(int64_t id, size_t mask)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+
+    return (size_t)(h >> 32) & mask;
+}
+
+/* The slot holding id, or the empty slot where it would go. */
+static size_t
+chat_slot(const struct telegram_fake *tf, int64_t id)
+{
+    size_t mask = tf->nslots - 1, i = chat_hash(id, mask);
+
+    while (tf->chat_slots[i] != 0 && tf->chats[tf->chat_slots[i] - 1].id != id)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static struct tf_chat *
+chat_find(const struct telegram_fake *tf, int64_t id)
+{
+    size_t i;
+
+    if (tf->nslots == 0)
+        return NULL;
+    i = chat_slot(tf, id);
+    return tf->chat_slots[i] ? &tf->chats[tf->chat_slots[i] - 1] : NULL;
+}
+
+/* Makes room for one more chat in the index (load <= 1/2). */
+static int
+chat_index_grow(struct telegram_fake *tf)
+{
+    size_t n = tf->nslots ? tf->nslots : 64, *old = tf->chat_slots;
+
+    if (2 * (tf->nchats + 1) <= tf->nslots)
+        return 0;
+    while (2 * (tf->nchats + 1) > n)
+        n *= 2;
+    tf->chat_slots = calloc(n, sizeof(*tf->chat_slots));
+    if (tf->chat_slots == NULL) {
+        tf->chat_slots = old;
+        return -1;
+    }
+    tf->nslots = n;
+    for (size_t k = 0; k < tf->nchats; k++)
+        tf->chat_slots[chat_slot(tf, tf->chats[k].id)] = k + 1;
+    free(old);
+    return 0;
+}
+
 static struct tf_chat *
 chat_get(struct telegram_fake *tf, int64_t id, const char *type)
 {
-    struct tf_chat *c;
+    struct tf_chat *c = chat_find(tf, id);
 
-    for (size_t i = 0; i < tf->nchats; i++)
-        if (tf->chats[i].id == id) {
-            if (type != NULL)
-                snprintf(tf->chats[i].type, sizeof(tf->chats[i].type), "%s",
-                         type);
-            return &tf->chats[i];
-        }
+    if (c != NULL) {
+        if (type != NULL)
+            snprintf(c->type, sizeof(c->type), "%s", type);
+        return c;
+    }
+    if (chat_index_grow(tf))
+        return NULL;
     if (grow((void **)&tf->chats, &tf->capchats, tf->nchats + 1,
              sizeof(*tf->chats)))
         return NULL;
     c = &tf->chats[tf->nchats++];
     memset(c, 0, sizeof(*c));
     c->id = id;
+    tf->chat_slots[chat_slot(tf, id)] = tf->nchats;
     c->next_msg = 1;
     if (type == NULL)
         type = id > 0                  ? "private"
@@ -929,14 +986,51 @@ kind_allowed(const struct telegram_fake *tf, const char *kind)
     return strstr(tf->allowed, q) != NULL;
 }
 
+/* The getUpdates reply: up to limit pending updates of an allowed kind,
+ * their stored JSON joined as is (it is what json-c would print again).
+ * Returns how many; *body is per-request storage (NULL if out of memory). */
+static size_t
+updates_json(struct telegram_fake *tf, int64_t limit, const char **body)
+{
+    static const char head[] = "{\"ok\":true,\"result\":[", tail[] = "]}";
+    size_t n = 0, len = sizeof(head) + sizeof(tail), at;
+    char *b;
+
+    for (size_t i = 0; i < tf->nups && (int64_t)n < limit; i++)
+        if (kind_allowed(tf, tf->ups[i].kind)) {
+            len += strlen(tf->ups[i].json) + 1;
+            n++;
+        }
+    *body = b = fake_alloc(tf->f, len);
+    if (b == NULL)
+        return n;
+    memcpy(b, head, sizeof(head) - 1);
+    at = sizeof(head) - 1;
+    n = 0;
+    for (size_t i = 0; i < tf->nups && (int64_t)n < limit; i++) {
+        size_t l;
+
+        if (!kind_allowed(tf, tf->ups[i].kind))
+            continue;
+        if (n++ > 0)
+            b[at++] = ',';
+        l = strlen(tf->ups[i].json);
+        memcpy(b + at, tf->ups[i].json, l);
+        at += l;
+    }
+    memcpy(b + at, tail, sizeof(tail));
+    return n;
+}
+
 static int
 m_get_updates(struct telegram_fake *tf, json_object *p,
               struct fake_response *resp)
 {
     int64_t offset = 0, limit = 100, timeout = 0, now = fake_now_ms();
-    json_object *allowed, *arr;
+    json_object *allowed;
     struct tf_script *s;
-    size_t k = 0;
+    const char *body;
+    size_t k = 0, n;
 
     tf->st.get_updates++;
     if ((s = script_take(tf, "getUpdates", 0)) != NULL)
@@ -975,25 +1069,17 @@ m_get_updates(struct telegram_fake *tf, json_object *p,
         json_object_put(allowed);
     }
     if (p_i64(p, "offset", &offset) && offset > 0) {
-        /* confirms every update before offset */
-        for (size_t i = 0; i < tf->nups; i++) {
-            if (tf->ups[i].id < offset)
-                free(tf->ups[i].json);
-            else
-                tf->ups[k++] = tf->ups[i];
-        }
-        tf->nups = k;
+        /* confirms every update before offset (ids grow along ups) */
+        while (k < tf->nups && tf->ups[k].id < offset)
+            free(tf->ups[k++].json);
+        if (k > 0)
+            memmove(tf->ups, tf->ups + k, (tf->nups - k) * sizeof(*tf->ups));
+        tf->nups -= k;
         if (offset > tf->offset)
             tf->offset = offset;
     }
-    arr = json_object_new_array();
-    for (size_t i = 0;
-         i < tf->nups && (int64_t)json_object_array_length(arr) < limit; i++) {
-        if (!kind_allowed(tf, tf->ups[i].kind))
-            continue;
-        json_object_array_add(arr, json_tokener_parse(tf->ups[i].json));
-    }
-    if (json_object_array_length(arr) == 0 && timeout > 0) {
+    n = updates_json(tf, limit, &body);
+    if (n == 0 && timeout > 0) {
         int64_t hold = timeout * 1000;
         if (hold > tf->hold_max)
             hold = tf->hold_max;
@@ -1002,7 +1088,12 @@ m_get_updates(struct telegram_fake *tf, json_object *p,
     } else {
         tf->held_until = 0;
     }
-    return api_ok(tf, resp, arr);
+    if (body == NULL)
+        return api_error(tf, resp, 500, "Internal Server Error: out of memory",
+                         0, 0);
+    resp->status = 200;
+    resp->body = body;
+    return 0;
 }
 
 static json_object *
@@ -1566,6 +1657,7 @@ telegram_fake_free(struct telegram_fake *tf)
         free(tf->ups[i].json);
     free(tf->ups);
     free(tf->chats);
+    free(tf->chat_slots);
     free(tf->gwin);
     free(tf->scripts);
     free(tf->queries);
@@ -1647,13 +1739,10 @@ size_t
 telegram_fake_sent(const struct telegram_fake *tf, int64_t chat,
                    const struct telegram_fake_sent **out)
 {
-    for (size_t i = 0; i < tf->nchats; i++)
-        if (tf->chats[i].id == chat) {
-            *out = tf->chats[i].sent;
-            return tf->chats[i].nsent;
-        }
-    *out = NULL;
-    return 0;
+    const struct tf_chat *c = chat_find(tf, chat);
+
+    *out = c != NULL ? c->sent : NULL;
+    return c != NULL ? c->nsent : 0;
 }
 
 void
@@ -1668,10 +1757,9 @@ telegram_fake_stats(const struct telegram_fake *tf,
 uint64_t
 telegram_fake_429s(const struct telegram_fake *tf, int64_t chat)
 {
-    for (size_t i = 0; i < tf->nchats; i++)
-        if (tf->chats[i].id == chat)
-            return tf->chats[i].n429;
-    return 0;
+    const struct tf_chat *c = chat_find(tf, chat);
+
+    return c != NULL ? c->n429 : 0;
 }
 
 int
@@ -1686,19 +1774,17 @@ telegram_fake_answered(const struct telegram_fake *tf, const char *query_id)
 uint64_t
 telegram_fake_actions(const struct telegram_fake *tf, int64_t chat)
 {
-    for (size_t i = 0; i < tf->nchats; i++)
-        if (tf->chats[i].id == chat)
-            return tf->chats[i].actions;
-    return 0;
+    const struct tf_chat *c = chat_find(tf, chat);
+
+    return c != NULL ? c->actions : 0;
 }
 
 int64_t
 telegram_fake_action_ms(const struct telegram_fake *tf, int64_t chat)
 {
-    for (size_t i = 0; i < tf->nchats; i++)
-        if (tf->chats[i].id == chat)
-            return tf->chats[i].action_ms;
-    return 0;
+    const struct tf_chat *c = chat_find(tf, chat);
+
+    return c != NULL ? c->action_ms : 0;
 }
 
 /* The message, deleted or not. */
@@ -1749,13 +1835,10 @@ size_t
 telegram_fake_ops(const struct telegram_fake *tf, int64_t chat,
                   const int64_t **times)
 {
-    for (size_t i = 0; i < tf->nchats; i++)
-        if (tf->chats[i].id == chat) {
-            *times = tf->chats[i].ops;
-            return tf->chats[i].nops;
-        }
-    *times = NULL;
-    return 0;
+    const struct tf_chat *c = chat_find(tf, chat);
+
+    *times = c != NULL ? c->ops : NULL;
+    return c != NULL ? c->nops : 0;
 }
 
 size_t

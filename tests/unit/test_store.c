@@ -956,6 +956,100 @@ raw_plan_uses(sqlite3 *db, const char *sql, const char *index)
     return uses;
 }
 
+/* How many OpenEphemeral a statement's program has, -1 on error. */
+static int
+raw_ephemerals(sqlite3 *db, const char *sql)
+{
+    char ex[1024];
+    sqlite3_stmt *s = NULL;
+    int n = 0;
+
+    snprintf(ex, sizeof(ex), "EXPLAIN %s", sql);
+    if (sqlite3_prepare_v2(db, ex, -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    while (sqlite3_step(s) == SQLITE_ROW)
+        n += strcmp((const char *)sqlite3_column_text(s, 1), "OpenEphemeral") ==
+             0;
+    sqlite3_finalize(s);
+    return n;
+}
+
+/*
+ * Migration 7: the CHECKs on jobs.state and messages.role are OR chains,
+ * so a job insert or save and a message insert build no ephemeral table;
+ * they still refuse what they refused.
+ */
+static void
+test_checks_or(void)
+{
+    char path[256], err[256] = "";
+    struct store *st;
+    sqlite3 *db;
+
+    db_path(path, sizeof(path), "checks");
+    /* a db with rows at version 6, then upgraded */
+    st = store_open_at_version(path, 6, err, sizeof(err));
+    T_OKF(st != NULL, "%s", err);
+    store_close(st);
+    db = raw_open(path);
+    T_EQ_INT(raw_exec(db, "INSERT INTO conversations VALUES (1, 'telegram',"
+                          " '-1', '', 1);"
+                          "INSERT INTO messages (conversation_id, role, text,"
+                          " created_ms) VALUES (1, 'user', 'hi', 1);"
+                          "INSERT INTO jobs (platform, chat_id, message_id,"
+                          " user_id, state, created_ms, updated_ms) VALUES"
+                          " ('telegram', '-1', '1', '11', 'queued', 1, 1)"),
+             SQLITE_OK);
+    sqlite3_close(db);
+    st = store_open(path, err, sizeof(err));
+    T_OKF(st != NULL, "%s", err);
+    T_EQ_INT(st ? store_schema_version(st) : -1, store_latest_version());
+    db = raw_open(path);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+                         " (name = 'jobs' AND sql LIKE '%state IN (%') OR"
+                         " (name = 'messages' AND sql LIKE '%role IN (%')"),
+             0);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM sqlite_master WHERE"
+                         " name = 'jobs' AND sql LIKE"
+                         " '%state = ''sent'' OR state = ''failed'')%'"),
+             1);
+    T_EQ_INT(raw_ephemerals(db, "INSERT INTO jobs (platform, chat_id,"
+                                " message_id, user_id, state, created_ms,"
+                                " updated_ms) VALUES ('t', '1', '2', '3',"
+                                " 'queued', 1, 1)"),
+             0);
+    T_EQ_INT(raw_ephemerals(db, "UPDATE jobs SET state = 'sent' WHERE id = 1"),
+             0);
+    T_EQ_INT(raw_ephemerals(db, "INSERT INTO messages (conversation_id, role,"
+                                " text, created_ms) VALUES (1, 'user', 'x',"
+                                " 1)"),
+             0);
+    /* the same values pass, others do not */
+    T_EQ_INT(raw_exec(db, "UPDATE jobs SET state = 'failed' WHERE id = 1;"
+                          "INSERT INTO messages (conversation_id, role, text,"
+                          " created_ms) VALUES (1, 'assistant', 'yo', 2)"),
+             SQLITE_OK);
+    T_OK(sqlite3_exec(db, "UPDATE jobs SET state = 'done' WHERE id = 1", NULL,
+                      NULL, NULL) == SQLITE_CONSTRAINT);
+    T_OK(sqlite3_exec(db,
+                      "INSERT INTO messages (conversation_id, role, text,"
+                      " created_ms) VALUES (1, 'tool', 'x', 3)",
+                      NULL, NULL, NULL) == SQLITE_CONSTRAINT);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM messages"), 2);
+    {
+        sqlite3_stmt *s = NULL;
+
+        T_OK(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) ==
+             SQLITE_OK);
+        T_OK(sqlite3_step(s) == SQLITE_ROW);
+        T_EQ_STR((const char *)sqlite3_column_text(s, 0), "ok");
+        sqlite3_finalize(s);
+    }
+    sqlite3_close(db);
+    store_close(st);
+    db_remove(path);
+}
+
 /*
  * Migrations 5, 6: jobs_user holds answered and failed jobs only and
  * jobs_answer rows with an answer; forget and the answers FK still find
@@ -1057,6 +1151,7 @@ main(void)
     test_loop();
     test_jobs_unique();
     test_jobs_lean();
+    test_checks_or();
     test_core_accessors();
     rmdir(tmpdir);
     return t_done();
