@@ -105,6 +105,8 @@ struct soak {
     int last_exit;       /* wait status of the final SIGTERM stop */
     struct life lives[256];
     int nlives;
+    long series_kb[4096]; /* every sample of the run, for its trajectory */
+    int nseries;
     int traffic_on;
     /* kills mid-stream: when (fake_now_ms), LLM replies in flight then */
     int64_t kill_ms[256];
@@ -185,6 +187,8 @@ life_sample(struct soak *s)
     if (kb > l->max_kb)
         l->max_kb = kb;
     l->samples++;
+    if (s->nseries < (int)(sizeof(s->series_kb) / sizeof(s->series_kb[0])))
+        s->series_kb[s->nseries++] = kb;
 }
 
 static void
@@ -744,6 +748,20 @@ report(struct soak *s, const char *path, double secs, int kill_every,
                 ((l->end_us ? l->end_us : mono_us()) - l->start_us) / 1e6,
                 l->samples, l->first_kb / 1024.0, l->last_kb / 1024.0,
                 l->max_kb / 1024.0, l->killed ? "kill -9" : "SIGTERM");
+    }
+    if (s->nseries >= 10) {
+        /* flat or still climbing: the largest sample of each tenth */
+        fprintf(f, "\nRSS over the run, the largest sample of each tenth of "
+                   "it (across restarts):");
+        for (int t = 0; t < 10; t++) {
+            long m = 0;
+
+            for (int i = t * s->nseries / 10; i < (t + 1) * s->nseries / 10;
+                 i++)
+                m = s->series_kb[i] > m ? s->series_kb[i] : m;
+            fprintf(f, "%s %.1f", t ? "," : "", m / 1024.0);
+        }
+        fprintf(f, " MB.\n");
     }
     fprintf(f, "\nJob states at the end:");
     {
