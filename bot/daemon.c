@@ -5,6 +5,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,17 @@
 #define DRAIN_MAX_MS                                                           \
     1000 /* for close frames to leave */ /* SPEC §9: exit within 10 s of      \
                                             SIGTERM */
+/*
+ * glibc keeps freed chunks in its arenas and gives back on its own only a
+ * free top of the main heap.  After a burst (thousands of requests in
+ * flight, then answered) the few objects still alive are spread over the
+ * heap, so RSS would stay at the burst's peak for the rest of the
+ * process's life.  Every TRIM_CHECK_MS, when the arenas hold more than
+ * TRIM_SLACK free bytes, malloc_trim(0) releases their free pages
+ * (madvise), in every arena, the threadpool's too.
+ */
+#define TRIM_CHECK_MS 5000
+#define TRIM_SLACK ((size_t)4 << 20)
 #define EXIT_OK 0
 #define EXIT_RUNTIME 2
 #define EXIT_INTERNAL 70
@@ -67,6 +81,39 @@ daemon_close_handle(uv_handle_t *h)
 {
     if (h->loop != NULL && !uv_is_closing(h))
         uv_close(h, NULL);
+}
+
+#ifdef __GLIBC__
+static void
+daemon_on_trim(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    struct mallinfo2 mi = mallinfo2();
+    uint64_t t0;
+    int released;
+
+    if (mi.fordblks < TRIM_SLACK)
+        return;
+    t0 = uv_hrtime();
+    released = malloc_trim(0);
+    d->trims += released != 0;
+    log_debug("malloc_trim: %zu KB free in the arenas, released=%d in %llu us",
+              mi.fordblks >> 10, released,
+              (unsigned long long)((uv_hrtime() - t0) / 1000));
+}
+#endif
+
+static void
+daemon_trim_start(struct daemon *d)
+{
+#ifdef __GLIBC__
+    /* never keeps the loop alive on its own */
+    uv_timer_start(&d->trim_timer, daemon_on_trim, TRIM_CHECK_MS,
+                   TRIM_CHECK_MS);
+    uv_unref((uv_handle_t *)&d->trim_timer);
+#else
+    (void)d;
+#endif
 }
 
 /*
@@ -156,6 +203,7 @@ daemon_stop(struct daemon *d, int exit_code)
 
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
+    daemon_close_handle((uv_handle_t *)&d->trim_timer);
     /* intake stops first; the gateways get a moment to send their
      * resumable close frames before the transports go */
     telegram_stop(d->telegram);
@@ -709,6 +757,9 @@ daemon_init(struct daemon *d, const char *config_path, struct config *cfg)
     d->stop_timer.data = d;
     uv_timer_init(&d->loop, &d->drain_timer);
     d->drain_timer.data = d;
+    uv_timer_init(&d->loop, &d->trim_timer);
+    d->trim_timer.data = d;
+    daemon_trim_start(d);
     d->started_ms = daemon_now_ms(d);
     d->started_unix = daemon_wall_s();
     notify_init(&d->notify);
@@ -816,6 +867,7 @@ daemon_release(struct daemon *d)
     daemon_close_handle((uv_handle_t *)&d->sig_int);
     daemon_close_handle((uv_handle_t *)&d->sig_hup);
     daemon_close_handle((uv_handle_t *)&d->watchdog);
+    daemon_close_handle((uv_handle_t *)&d->trim_timer);
     daemon_close_handle((uv_handle_t *)&d->drain_timer);
     daemon_free_subsystems(d);
     if (!uv_is_closing((uv_handle_t *)&d->stop_timer)) {
