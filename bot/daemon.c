@@ -39,12 +39,18 @@
  * free top of the main heap.  After a burst (thousands of requests in
  * flight, then answered) the few objects still alive are spread over the
  * heap, so RSS would stay at the burst's peak for the rest of the
- * process's life.  Every TRIM_CHECK_MS, when the arenas hold more than
- * TRIM_SLACK free bytes, malloc_trim(0) releases their free pages
- * (madvise), in every arena, the threadpool's too.
+ * process's life.  malloc_trim(0) releases the free pages (madvise) of
+ * every arena, the threadpool's too, but holds each arena's lock while it
+ * does, and costs a syscall per free run of pages: 9 to 20 ms per MB
+ * given back, measured in a small VM (page freeing is slow there).  So
+ * it runs only when it pays and the loop is quiet: checked every
+ * TRIM_CHECK_MS, when at most TRIM_QUIET HTTP requests are in flight
+ * (a burst is over), RSS grew by TRIM_SLACK since the last trim and the
+ * arenas hold more than TRIM_SLACK free bytes.  Once per burst, then.
  */
 #define TRIM_CHECK_MS 5000
-#define TRIM_SLACK ((size_t)4 << 20)
+#define TRIM_SLACK (8LL << 20)
+#define TRIM_QUIET 64
 #define EXIT_OK 0
 #define EXIT_RUNTIME 2
 #define EXIT_INTERNAL 70
@@ -83,38 +89,7 @@ daemon_close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-#ifdef __GLIBC__
-static void
-daemon_on_trim(uv_timer_t *t)
-{
-    struct daemon *d = t->data;
-    struct mallinfo2 mi = mallinfo2();
-    uint64_t t0;
-    int released;
-
-    if (mi.fordblks < TRIM_SLACK)
-        return;
-    t0 = uv_hrtime();
-    released = malloc_trim(0);
-    d->trims += released != 0;
-    log_debug("malloc_trim: %zu KB free in the arenas, released=%d in %llu us",
-              mi.fordblks >> 10, released,
-              (unsigned long long)((uv_hrtime() - t0) / 1000));
-}
-#endif
-
-static void
-daemon_trim_start(struct daemon *d)
-{
-#ifdef __GLIBC__
-    /* never keeps the loop alive on its own */
-    uv_timer_start(&d->trim_timer, daemon_on_trim, TRIM_CHECK_MS,
-                   TRIM_CHECK_MS);
-    uv_unref((uv_handle_t *)&d->trim_timer);
-#else
-    (void)d;
-#endif
-}
+static void daemon_trim_start(struct daemon *d);
 
 /*
  * The graceful stop: say STOPPING=1, stop intake, release the subsystems
@@ -316,6 +291,46 @@ daemon_rss_bytes(void)
         rss = -1;
     fclose(f);
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
+}
+
+#ifdef __GLIBC__
+static void
+daemon_on_trim(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    struct mallinfo2 mi;
+    long long rss = daemon_rss_bytes(), after;
+    uint64_t t0;
+
+    if (rss < 0 || rss < d->trim_rss + TRIM_SLACK ||
+        http_in_flight(d->http) > TRIM_QUIET)
+        return;
+    mi = mallinfo2();
+    if ((long long)mi.fordblks < TRIM_SLACK)
+        return;
+    t0 = uv_hrtime();
+    malloc_trim(0);
+    after = daemon_rss_bytes();
+    d->trim_rss = after >= 0 ? after : rss;
+    d->trims++;
+    log_info("malloc_trim: %zu MB free in the arenas, RSS %lld -> %lld MB in "
+             "%llu ms",
+             mi.fordblks >> 20, rss >> 20, d->trim_rss >> 20,
+             (unsigned long long)((uv_hrtime() - t0) / 1000000));
+}
+#endif
+
+static void
+daemon_trim_start(struct daemon *d)
+{
+#ifdef __GLIBC__
+    /* never keeps the loop alive on its own */
+    uv_timer_start(&d->trim_timer, daemon_on_trim, TRIM_CHECK_MS,
+                   TRIM_CHECK_MS);
+    uv_unref((uv_handle_t *)&d->trim_timer);
+#else
+    (void)d;
+#endif
 }
 
 static long long
