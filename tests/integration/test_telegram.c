@@ -572,7 +572,7 @@ test_send_cap(void)
     struct node n;
     struct cap c;
     struct telegram_status st;
-    char db[128], text[32];
+    char db[128], text[48];
     size_t nlog, k = 0, displaced = 0, dup = 0, max_disp = 0;
     int64_t t0;
 
