@@ -41,8 +41,9 @@
  * heap, so RSS would stay at the burst's peak for the rest of the
  * process's life.  malloc_trim(0) releases the free pages (madvise) of
  * every arena, the threadpool's too, but holds each arena's lock while it
- * does, and costs a syscall per free run of pages: 9 to 20 ms per MB
- * given back, measured in a small VM (page freeing is slow there).  So
+ * does, and costs a syscall per free run of pages: 2 to 20 ms per MB
+ * given back, measured in a small shared VM (page freeing is slow
+ * there).  So
  * it runs only when it pays and the loop is quiet: checked every
  * TRIM_CHECK_MS, when at most TRIM_QUIET HTTP requests are in flight
  * (a burst is over), RSS grew by TRIM_SLACK since the last trim and the
