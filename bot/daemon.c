@@ -43,11 +43,10 @@
  * every arena, the threadpool's too, but holds each arena's lock while it
  * does, and costs a syscall per free run of pages: 2 to 20 ms per MB
  * given back, measured in a small shared VM (page freeing is slow
- * there).  So
- * it runs only when it pays and the loop is quiet: checked every
- * TRIM_CHECK_MS, when at most TRIM_QUIET HTTP requests are in flight
- * (a burst is over), RSS grew by TRIM_SLACK since the last trim and the
- * arenas hold more than TRIM_SLACK free bytes.  Once per burst, then.
+ * there).  So it runs only when it pays and the loop is quiet: checked
+ * every TRIM_CHECK_MS, when at most TRIM_QUIET HTTP requests are in
+ * flight (a burst is over), RSS grew by TRIM_SLACK since the last trim
+ * and the arenas hold more than TRIM_SLACK free bytes.  Once per burst.
  */
 #define TRIM_CHECK_MS 5000
 #define TRIM_SLACK (8LL << 20)
