@@ -524,9 +524,10 @@ test_group_pacing(void)
 
 /* ---- the cap on sends in flight ---- */
 
-#define CAP_CHATS 400
+#define CAP_CHATS 600
 #define CAP_CHAT0 7000000LL
-#define CAP_LATENCY_MS 150
+#define CAP_LATENCY_MS 300
+#define CAP_ASK_MS 3000
 
 struct cap {
     struct node *n;
@@ -560,11 +561,20 @@ cap_chat_of(const struct fake_request *r)
     return strtoll(p + strlen("\"chat_id\":"), NULL, 10);
 }
 
+static int
+cap_all_asked(void *arg)
+{
+    struct node *n = arg;
+
+    return n->asker.asks >= CAP_CHATS;
+}
+
 /*
- * 400 private chats asking at once, every Bot API reply 150 ms late, send
- * pacing off: at most TELEGRAM_SENDS_INFLIGHT_MAX sendMessage and
- * TELEGRAM_MISC_INFLIGHT_MAX other calls on the wire, every answer
- * delivered once, started in the order core handed them over.
+ * 600 private chats asking at once; the model answers them all 3 s later,
+ * when every Bot API reply comes 300 ms late; send pacing off: at most
+ * TELEGRAM_SENDS_INFLIGHT_MAX sendMessage and TELEGRAM_MISC_INFLIGHT_MAX
+ * other calls on the wire, every answer delivered once, started in the
+ * order core handed them over.
  */
 static void
 test_send_cap(void)
@@ -580,23 +590,27 @@ test_send_cap(void)
     T_OK(node_up(&n, &loop, db, telegram_fake_base(tf), TELEGRAM_FAKE_TOKEN,
                  "chat_send_rate = off\ngroup_send_rate = off\n"
                  "global_send_rate = off\n",
-                 0) == 0);
+                 CAP_ASK_MS) == 0);
     /* the fake's overall 30/s out of the way: its 429s are not the point */
     telegram_fake_set_limits(tf, 0, 0, 0, 0, 1000000, 1000);
     /* registered (getMe answered) before the latency starts */
     run_for(500);
     fake_log_clear(telegram_fake_server(tf));
-    fake_set_latency(telegram_fake_server(tf), CAP_LATENCY_MS);
     t0 = fake_now_ms();
     for (int64_t i = 0; i < CAP_CHATS; i++) {
         snprintf(text, sizeof(text), "q%" PRId64, i);
         msg(CAP_CHAT0 + i, "private", CAP_CHAT0 + i, text, 0, 0);
     }
+    /* all taken in at full speed, then the Bot API slows down before the
+     * answers come: they all queue at once */
+    T_OK(run_until(cap_all_asked, &n, CAP_ASK_MS - 500));
+    fake_set_latency(telegram_fake_server(tf), CAP_LATENCY_MS);
     memset(&c, 0, sizeof(c));
     c.n = &n;
     T_OK(run_until(cap_all_sent, &c, 30000));
     fake_set_latency(telegram_fake_server(tf), 0);
-    run_for(300); /* a duplicate would show up now */
+    /* the last replies (300 ms late) come back; a duplicate would show */
+    run_for(CAP_LATENCY_MS + 1000);
     telegram_status(n.tg, &st);
     fprintf(stderr,
             "cap: %d answers in %" PRId64 " ms; on the wire at most %zu "
@@ -605,7 +619,7 @@ test_send_cap(void)
             st.misc_inflight_max, c.fake_max,
             (unsigned long long)st.typing_skipped);
     T_OK(st.sends_inflight_max <= TELEGRAM_SENDS_INFLIGHT_MAX);
-    /* the cap is what bounded them: 400 answers, 150 ms each */
+    /* the cap is what bounded them: 600 answers at once, 300 ms each */
     T_EQ_INT(st.sends_inflight_max, TELEGRAM_SENDS_INFLIGHT_MAX);
     T_OK(st.misc_inflight_max <= TELEGRAM_MISC_INFLIGHT_MAX);
     T_OKF(c.fake_max <=
