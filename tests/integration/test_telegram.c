@@ -622,8 +622,10 @@ test_send_cap(void)
     /* the cap is what bounded them: 600 answers at once, 300 ms each */
     T_EQ_INT(st.sends_inflight_max, TELEGRAM_SENDS_INFLIGHT_MAX);
     T_OK(st.misc_inflight_max <= TELEGRAM_MISC_INFLIGHT_MAX);
+    /* + the poll, + 1 of slack: the fake may not have retired a reply
+     * it has written when the next request arrives */
     T_OKF(c.fake_max <=
-              TELEGRAM_SENDS_INFLIGHT_MAX + TELEGRAM_MISC_INFLIGHT_MAX + 1,
+              TELEGRAM_SENDS_INFLIGHT_MAX + TELEGRAM_MISC_INFLIGHT_MAX + 2,
           "%zu in flight at the fake", c.fake_max);
     T_EQ_INT(st.sends_inflight, 0);
     T_EQ_INT(st.queued, 0);
