@@ -54,8 +54,9 @@ struct telegram;
  * the wire only cost memory: each is a libcurl transfer and an HTTP/1.1
  * connection (~12 KB), where a queued one is ~100 bytes.  256 (3 MB at
  * most) keeps a burst's answers flowing when send pacing is off, as in
- * the benchmarks: with 64, normal users' answers waited up to 370 ms
- * behind a flood's (bench_e2e d), with 256 up to 100 ms, as before.
+ * the benchmarks: with 64, normal users' answers waited up to 370-630 ms
+ * behind a flood's (bench_e2e d), with 256 up to 100-170 ms, like with
+ * no cap (67-139 ms).
  */
 #define TELEGRAM_SENDS_INFLIGHT_MAX 256
 #define TELEGRAM_MISC_INFLIGHT_MAX 32
