@@ -60,6 +60,9 @@ struct daemon {
     uv_timer_t watchdog;
     uv_timer_t stop_timer;
     uv_timer_t drain_timer; /* the stop waits for close frames */
+    uv_timer_t trim_timer;  /* gives freed heap back (daemon.c) */
+    uint64_t trims;         /* malloc_trim calls */
+    long long trim_rss;     /* RSS after the last one, bytes */
     int64_t drain_ms;
     int loop_ready;
     int64_t started_ms;

@@ -74,12 +74,20 @@ struct tg_chat {
     int active;
 };
 
-/* A request that is neither the poll nor a send (typing, callbacks). */
+/*
+ * A request that is neither the poll nor a send (typing, callbacks):
+ * queued (body set, on t->mhead) until a slot frees, then in flight
+ * (req set, on t->misc).
+ */
 struct tg_misc {
     struct tg_misc *next, *prev;
     struct telegram *t;
     struct http_req *req;
     const char *what;
+    char *body;       /* while queued */
+    int64_t chat;     /* typing: the chat as asked (before migration) */
+    int64_t since_ms; /* queued at */
+    int typing;
 };
 
 struct tg_fence {
@@ -112,7 +120,8 @@ struct telegram {
     struct tg_chat *buckets[TG_BUCKETS];
     struct tg_chat *ahead, *atail;
     size_t queued;
-    struct tg_misc *misc;
+    struct tg_misc *misc;          /* in flight */
+    struct tg_misc *mhead, *mtail; /* queued, FIFO (next links) */
     struct tg_fence fences[TG_FENCES];
     size_t nfence;
     struct telegram_status status;
@@ -524,6 +533,8 @@ send_issue(struct telegram *t, struct tg_chat *c)
     }
     c->inflight = 1;
     t->status.sends++;
+    if (++t->status.sends_inflight > t->status.sends_inflight_max)
+        t->status.sends_inflight_max = t->status.sends_inflight;
 }
 
 /* 403: the chat is gone for us; every queued send fails with it. */
@@ -613,6 +624,7 @@ send_done(const struct http_response *r, void *arg)
 
     s->req = NULL;
     c->inflight = 0;
+    t->status.sends_inflight--;
     if (r->error != HTTP_OK) {
         send_backoff(t, c, s, http_error_name(r->error));
         goto out;
@@ -705,6 +717,9 @@ pump(struct telegram *t)
     stop = t->atail;
     for (c = t->ahead; c != NULL; c = nx) {
         int last = c == stop;
+        /* every slot taken: send_done pumps again when one frees */
+        if (t->status.sends_inflight >= TELEGRAM_SENDS_INFLIGHT_MAX)
+            return;
         nx = c->anext;
         if (c->inflight || c->head == NULL)
             goto next;
@@ -826,6 +841,17 @@ ops_send(void *ctx, const struct action *a)
     return 0;
 }
 
+static void misc_pump(struct telegram *t);
+
+static void
+misc_free(struct tg_misc *m)
+{
+    if (m == NULL)
+        return;
+    free(m->body);
+    free(m);
+}
+
 static void
 misc_done(const struct http_response *r, void *arg)
 {
@@ -841,7 +867,9 @@ misc_done(const struct http_response *r, void *arg)
         t->misc = m->next;
     if (m->next)
         m->next->prev = m->prev;
-    free(m);
+    misc_free(m);
+    t->status.misc_inflight--;
+    misc_pump(t);
     if (r->error != HTTP_OK) {
         log_debug("telegram %s failed: %s", what, http_error_name(r->error));
         return;
@@ -861,29 +889,107 @@ misc_done(const struct http_response *r, void *arg)
         log_debug("telegram %s status=%d: %s", what, code, err.description);
 }
 
+/* Puts m on the wire; on failure it is dropped (logged by http). */
 static void
-misc_call(struct telegram *t, const char *method, char *body)
+misc_issue(struct telegram *t, struct tg_misc *m)
+{
+    m->req = call(t, m->what, m->body, TG_CALL_TIMEOUT_MS, misc_done, m);
+    free(m->body);
+    m->body = NULL;
+    if (m->req == NULL) {
+        misc_free(m);
+        return;
+    }
+    m->prev = NULL;
+    m->next = t->misc;
+    if (t->misc)
+        t->misc->prev = m;
+    t->misc = m;
+    if (++t->status.misc_inflight > t->status.misc_inflight_max)
+        t->status.misc_inflight_max = t->status.misc_inflight;
+}
+
+/*
+ * A queued typing action is worth sending only while its chat still
+ * waits: not once the answer is queued or on its way (the status would
+ * outlive it), nor after the refresh interval (core asked again by then).
+ */
+static int
+misc_stale(struct telegram *t, const struct tg_misc *m)
+{
+    struct tg_chat *c;
+
+    if (!m->typing)
+        return 0;
+    if (now_ms(t) - m->since_ms > TG_TYPING_MS)
+        return 1;
+    c = chat_find(t, m->chat);
+    return c != NULL && (c->head != NULL || c->inflight || c->inactive ||
+                         c->blocked_until > now_ms(t));
+}
+
+/* Queued calls go out, oldest first, while slots are free. */
+static void
+misc_pump(struct telegram *t)
+{
+    struct tg_misc *m;
+
+    if (t->state == TG_STOPPED || t->state == TG_FATAL)
+        return;
+    while (t->mhead != NULL &&
+           t->status.misc_inflight < TELEGRAM_MISC_INFLIGHT_MAX) {
+        m = t->mhead;
+        t->mhead = m->next;
+        if (t->mhead == NULL)
+            t->mtail = NULL;
+        m->next = NULL;
+        t->status.misc_queued--;
+        if (misc_stale(t, m)) {
+            t->status.typing_skipped++;
+            misc_free(m);
+            continue;
+        }
+        misc_issue(t, m);
+    }
+}
+
+/* Sends body (owned) as method now, or queues it behind the others. */
+static void
+misc_call(struct telegram *t, const char *method, char *body, int64_t chat,
+          int typing)
 {
     struct tg_misc *m;
 
     if (body == NULL)
         return;
+    if (t->status.misc_queued >= TELEGRAM_MISC_QUEUE_MAX) {
+        t->status.misc_dropped++;
+        log_warnx("telegram %s dropped: %zu calls already queued", method,
+                  t->status.misc_queued);
+        free(body);
+        return;
+    }
     if ((m = calloc(1, sizeof(*m))) == NULL) {
         free(body);
         return;
     }
     m->t = t;
     m->what = method;
-    m->req = call(t, method, body, TG_CALL_TIMEOUT_MS, misc_done, m);
-    free(body);
-    if (m->req == NULL) {
-        free(m);
+    m->body = body;
+    m->chat = chat;
+    m->typing = typing;
+    m->since_ms = now_ms(t);
+    if (t->mhead == NULL &&
+        t->status.misc_inflight < TELEGRAM_MISC_INFLIGHT_MAX) {
+        misc_issue(t, m);
         return;
     }
-    m->next = t->misc;
-    if (t->misc)
-        t->misc->prev = m;
-    t->misc = m;
+    if (t->mtail)
+        t->mtail->next = m;
+    else
+        t->mhead = m;
+    t->mtail = m;
+    t->status.misc_queued++;
 }
 
 /* connector_ops.typing */
@@ -904,7 +1010,8 @@ ops_typing(void *ctx, const char *chat, const char *thread)
         return; /* would only earn another 403 / 429 */
     if (c != NULL && c->migrated_to)
         id = c->migrated_to;
-    misc_call(t, "sendChatAction", telegram_codec_chat_action(id, th));
+    misc_call(t, "sendChatAction", telegram_codec_chat_action(id, th),
+              c != NULL ? c->id : id, 1);
 }
 
 /* ---- receiving ---- */
@@ -1051,7 +1158,8 @@ poll_done(const struct http_response *r, void *arg)
             t->status.callbacks++;
             misc_call(
                 t, "answerCallbackQuery",
-                telegram_codec_answer_callback(ups.v[i].callback_id, NULL));
+                telegram_codec_answer_callback(ups.v[i].callback_id, NULL), 0,
+                0);
         }
     next_offset = ups.next_offset;
     free(evs);
@@ -1289,8 +1397,15 @@ cancel_all(struct telegram *t)
         struct tg_misc *m = t->misc;
         t->misc = m->next;
         http_cancel(m->req);
-        free(m);
+        misc_free(m);
     }
+    while (t->mhead != NULL) {
+        struct tg_misc *m = t->mhead;
+        t->mhead = m->next;
+        misc_free(m);
+    }
+    t->mtail = NULL;
+    t->status.misc_inflight = t->status.misc_queued = 0;
     for (size_t b = 0; b < TG_BUCKETS; b++)
         for (struct tg_chat *c = t->buckets[b]; c; c = c->hnext) {
             struct tg_send *s;
@@ -1299,6 +1414,7 @@ cancel_all(struct telegram *t)
                 c->head->req = NULL;
             }
             c->inflight = 0;
+            t->status.sends_inflight = 0;
             /* unsent parts stay in their jobs: the next start sends them */
             while ((s = queue_pop(t, c)) != NULL)
                 send_free(s);

@@ -38,8 +38,29 @@ struct core;
  * pacer slots as sends, with the same 429 / migrate / 403 / plain-text
  * handling.  "Message is not modified" → SEND_OK; an edit of a message
  * that is gone → SEND_FAILED "not_found"; a delete of one → SEND_OK.
+ *
+ * Concurrency: at most TELEGRAM_SENDS_INFLIGHT_MAX sends (over all chats)
+ * and TELEGRAM_MISC_INFLIGHT_MAX other calls (typing, callback answers)
+ * are on the wire at once; the rest wait in memory, sends in their chat
+ * queues (served round robin, as the slots free), the other calls in one
+ * FIFO of at most TELEGRAM_MISC_QUEUE_MAX.  A queued typing action that
+ * waited longer than its refresh interval, or whose chat already has an
+ * answer queued or in flight, is dropped (counted in typing_skipped).
  */
 struct telegram;
+
+/*
+ * Telegram takes about 30 messages per second in all, so more sends on
+ * the wire only cost memory: each is a libcurl transfer and an HTTP/1.1
+ * connection (~12 KB), where a queued one is ~100 bytes.  256 (3 MB at
+ * most) keeps a burst's answers flowing when send pacing is off, as in
+ * the benchmarks: with 64, normal users' answers waited up to 370-630 ms
+ * behind a flood's (bench_e2e d), with 256 up to 100-170 ms, like with
+ * no cap (67-139 ms).
+ */
+#define TELEGRAM_SENDS_INFLIGHT_MAX 256
+#define TELEGRAM_MISC_INFLIGHT_MAX 32
+#define TELEGRAM_MISC_QUEUE_MAX 20000
 
 struct telegram *telegram_new(uv_loop_t *loop, struct http *http,
                               struct core *core, struct store *st,
@@ -68,6 +89,11 @@ struct telegram_status {
         fallbacks_plain, migrations, callbacks;
     uint64_t edits, deletes; /* of sent: editMessageText, deleteMessage */
     size_t queued;           /* sends waiting in the chat queues */
+    size_t sends_inflight;   /* sends on the wire */
+    size_t misc_inflight, misc_queued;            /* typing, callback answers */
+    size_t sends_inflight_max, misc_inflight_max; /* high-water marks */
+    uint64_t typing_skipped; /* stale or superseded by the answer */
+    uint64_t misc_dropped;   /* the misc queue was full */
 };
 void telegram_status(const struct telegram *t, struct telegram_status *s);
 

@@ -94,6 +94,7 @@ struct http_req {
     size_t nhdrs;
     struct curl_slist *headers; /* request headers; curl reads them */
     char *send_body;            /* our copy; curl reads it (POSTFIELDS) */
+    size_t send_len;
     uint64_t started_ms;
     char errbuf[CURL_ERROR_SIZE];
     struct http_req *prev, *next; /* h->reqs */
@@ -476,6 +477,31 @@ http_on_body(char *ptr, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/*
+ * Once the response has begun and every byte of the request went out,
+ * libcurl reads neither the body nor the header list again (it resends a
+ * request only when a reused connection died before any reply, and we
+ * follow no redirects): they go now rather than when the reply is
+ * complete, which for an LLM call is seconds later, and a prompt with its
+ * history can be the largest part of a request in flight.
+ */
+static void
+http_release_sent(struct http_req *r)
+{
+    curl_off_t up = -1;
+
+    if (r->send_body == NULL && r->headers == NULL)
+        return;
+    if (r->send_body != NULL &&
+        (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T, &up) != CURLE_OK ||
+         up < 0 || (uint64_t)up < r->send_len))
+        return;
+    free(r->send_body);
+    r->send_body = NULL;
+    curl_slist_free_all(r->headers);
+    r->headers = NULL;
+}
+
 static size_t
 http_on_header(char *ptr, size_t size, size_t nmemb, void *userp)
 {
@@ -485,6 +511,8 @@ http_on_header(char *ptr, size_t size, size_t nmemb, void *userp)
 
     if (r->state != REQ_ACTIVE)
         return 0;
+    if (r->hlen == 0)
+        http_release_sent(r);
     /* a new status line starts a new response (after 100 Continue or a
      * proxy's CONNECT): only the final one's headers are kept */
     if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0)
@@ -928,6 +956,7 @@ http_setup(struct http_req *r, const struct http_request *rq)
         if (rq->body_len)
             memcpy(r->send_body, rq->body, rq->body_len);
         r->send_body[rq->body_len] = '\0';
+        r->send_len = rq->body_len;
         cc |= curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                                (curl_off_t)rq->body_len);
         cc |= curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->send_body);

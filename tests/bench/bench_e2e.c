@@ -509,6 +509,16 @@ inflight_cond(void *arg)
     return sends(s->e) >= s->want || !parleyd_child_alive(&s->e->pd);
 }
 
+/* after the drain: parleyd gives freed heap back within its trim check
+ * (bot/daemon.c, every 5 s) */
+#define SETTLE_MS 7000
+
+static int
+settle_cond(void *arg)
+{
+    return mono_us() >= *(int64_t *)arg;
+}
+
 static void
 bench_inflight(const char *bin)
 {
@@ -516,8 +526,8 @@ bench_inflight(const char *bin)
     int n = scaled(10000), done = 0;
     struct msg *msgs = calloc((size_t)n, sizeof(*msgs));
     struct inflight s;
-    long rss0;
-    int64_t c0, c1, t0, t1;
+    long rss0, rss_drained = 0;
+    int64_t c0, c1, t0, t1, settle;
 
     if (msgs == NULL || env_open(&e, bin,
                                  "user = off\nchat = off\n"
@@ -539,6 +549,10 @@ bench_inflight(const char *bin)
     loop_until(&e.loop, inflight_cond, &s, 120000);
     t1 = mono_us();
     c1 = proc_cpu_ms(e.pd.pid);
+    settle = mono_us() + SETTLE_MS * 1000;
+    loop_until(&e.loop, settle_cond, &settle, SETTLE_MS + 1000);
+    if (parleyd_child_alive(&e.pd))
+        rss_drained = proc_rss_kb(e.pd.pid);
     collect(&e, msgs, n);
     for (int k = 0; k < n; k++)
         done += msgs[k].sent_us > 0;
@@ -552,6 +566,9 @@ bench_inflight(const char *bin)
            "%.1f / %.1f / %.1f MB | < 80 MB |\n",
            rss0 / 1024.0, s.rss_at_max / 1024.0,
            proc_hwm_kb(e.pd.pid) / 1024.0);
+    printf("| c. parleyd RSS %d s after the last answer | %.1f MB | "
+           "near idle |\n",
+           SETTLE_MS / 1000, rss_drained / 1024.0);
     printf("| c. parleyd CPU (utime + stime) over the run | %.2f s | |\n",
            (c1 - c0) / 1000.0);
 out:

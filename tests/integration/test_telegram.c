@@ -522,6 +522,147 @@ test_group_pacing(void)
     node_down(&n);
 }
 
+/* ---- the cap on sends in flight ---- */
+
+#define CAP_CHATS 600
+#define CAP_CHAT0 7000000LL
+#define CAP_LATENCY_MS 300
+#define CAP_ASK_MS 3000
+
+struct cap {
+    struct node *n;
+    size_t fake_max; /* requests in flight at the fake, the poll included */
+};
+
+static int
+cap_all_sent(void *arg)
+{
+    struct cap *c = arg;
+    size_t in = fake_inflight(telegram_fake_server(tf));
+    int all = 1;
+
+    if (in > c->fake_max)
+        c->fake_max = in;
+    for (int64_t i = 0; i < CAP_CHATS && all; i++)
+        all = sent_count(CAP_CHAT0 + i) >= 1;
+    return all;
+}
+
+/* The chat of a logged sendMessage, or 0. */
+static int64_t
+cap_chat_of(const struct fake_request *r)
+{
+    const char *p;
+    size_t n = strlen(r->path), m = strlen("/sendMessage");
+
+    if (n < m || strcmp(r->path + n - m, "/sendMessage") != 0 ||
+        r->body == NULL || (p = strstr(r->body, "\"chat_id\":")) == NULL)
+        return 0;
+    return strtoll(p + strlen("\"chat_id\":"), NULL, 10);
+}
+
+static int
+cap_all_asked(void *arg)
+{
+    struct node *n = arg;
+
+    return n->asker.asks >= CAP_CHATS;
+}
+
+/*
+ * 600 private chats asking at once; the model answers them all 3 s later,
+ * when every Bot API reply comes 300 ms late; send pacing off: at most
+ * TELEGRAM_SENDS_INFLIGHT_MAX sendMessage and TELEGRAM_MISC_INFLIGHT_MAX
+ * other calls on the wire, every answer delivered once, started in the
+ * order core handed them over.
+ */
+static void
+test_send_cap(void)
+{
+    struct node n;
+    struct cap c;
+    struct telegram_status st;
+    char db[128], text[48];
+    size_t nlog, k = 0, displaced = 0, dup = 0, max_disp = 0;
+    int64_t t0;
+
+    snprintf(db, sizeof(db), "%s/cap.db", tmpdir);
+    T_OK(node_up(&n, &loop, db, telegram_fake_base(tf), TELEGRAM_FAKE_TOKEN,
+                 "chat_send_rate = off\ngroup_send_rate = off\n"
+                 "global_send_rate = off\n",
+                 CAP_ASK_MS) == 0);
+    /* the fake's overall 30/s out of the way: its 429s are not the point */
+    telegram_fake_set_limits(tf, 0, 0, 0, 0, 1000000, 1000);
+    /* registered (getMe answered) before the latency starts */
+    run_for(500);
+    fake_log_clear(telegram_fake_server(tf));
+    t0 = fake_now_ms();
+    for (int64_t i = 0; i < CAP_CHATS; i++) {
+        snprintf(text, sizeof(text), "q%" PRId64, i);
+        msg(CAP_CHAT0 + i, "private", CAP_CHAT0 + i, text, 0, 0);
+    }
+    /* all taken in at full speed, then the Bot API slows down before the
+     * answers come: they all queue at once */
+    T_OK(run_until(cap_all_asked, &n, CAP_ASK_MS - 500));
+    fake_set_latency(telegram_fake_server(tf), CAP_LATENCY_MS);
+    memset(&c, 0, sizeof(c));
+    c.n = &n;
+    T_OK(run_until(cap_all_sent, &c, 30000));
+    fake_set_latency(telegram_fake_server(tf), 0);
+    /* the last replies (300 ms late) come back; a duplicate would show */
+    run_for(CAP_LATENCY_MS + 1000);
+    telegram_status(n.tg, &st);
+    fprintf(stderr,
+            "cap: %d answers in %" PRId64 " ms; on the wire at most %zu "
+            "sends, %zu other calls, %zu at the fake; typing skipped %llu\n",
+            CAP_CHATS, fake_now_ms() - t0, st.sends_inflight_max,
+            st.misc_inflight_max, c.fake_max,
+            (unsigned long long)st.typing_skipped);
+    T_OK(st.sends_inflight_max <= TELEGRAM_SENDS_INFLIGHT_MAX);
+    /* the cap is what bounded them: 600 answers at once, 300 ms each */
+    T_EQ_INT(st.sends_inflight_max, TELEGRAM_SENDS_INFLIGHT_MAX);
+    T_OK(st.misc_inflight_max <= TELEGRAM_MISC_INFLIGHT_MAX);
+    /* + the poll, + 1 of slack: the fake may not have retired a reply
+     * it has written when the next request arrives */
+    T_OKF(c.fake_max <=
+              TELEGRAM_SENDS_INFLIGHT_MAX + TELEGRAM_MISC_INFLIGHT_MAX + 2,
+          "%zu in flight at the fake", c.fake_max);
+    T_EQ_INT(st.sends_inflight, 0);
+    T_EQ_INT(st.queued, 0);
+    T_EQ_INT(st.misc_dropped, 0);
+    for (int64_t i = 0; i < CAP_CHATS; i++) {
+        snprintf(text, sizeof(text), "answer to: q%" PRId64, i);
+        if (sent_count(CAP_CHAT0 + i) != 1)
+            dup++;
+        else if (strcmp(sent_last(CAP_CHAT0 + i)->text, text) != 0)
+            dup++;
+    }
+    T_EQ_INT(dup, 0);
+    /*
+     * FIFO: the k-th sendMessage to arrive is chat k's, give or take the
+     * requests on the wire together (their connections race).
+     */
+    nlog = fake_log_size(telegram_fake_server(tf));
+    for (size_t i = 0; i < nlog; i++) {
+        int64_t chat = cap_chat_of(fake_log_get(telegram_fake_server(tf), i));
+        size_t d;
+        if (chat < CAP_CHAT0 || chat >= CAP_CHAT0 + CAP_CHATS)
+            continue;
+        d = (size_t)(chat - CAP_CHAT0) > k ? (size_t)(chat - CAP_CHAT0) - k
+                                           : k - (size_t)(chat - CAP_CHAT0);
+        if (d > max_disp)
+            max_disp = d;
+        displaced += d > TELEGRAM_SENDS_INFLIGHT_MAX;
+        k++;
+    }
+    fprintf(stderr, "cap: %zu sendMessage logged, most displaced by %zu\n", k,
+            max_disp);
+    T_EQ_INT(k, CAP_CHATS);
+    T_EQ_INT(displaced, 0);
+    telegram_fake_set_limits(tf, 0, 0, 0, 0, 30, 1000);
+    node_down(&n);
+}
+
 static void
 test_fatal(void)
 {
@@ -700,6 +841,7 @@ main(int argc, char **argv)
     test_429();
     test_long();
     test_group_pacing();
+    test_send_cap();
     test_fatal();
     test_kill9(argv[0]);
     telegram_fake_free(tf);
