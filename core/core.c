@@ -69,6 +69,8 @@
 #define CORE_RUN_SLICE_NS 2000000ULL
 #endif
 #define CORE_RUN_LAST_EVERY 16
+/* of them from the last lane: a flood's own answers never crowd intake */
+#define CORE_RUN_LAST_BATCH 4
 /* users refused lately, whose queued jobs go last: slots, probes, how long */
 #define CORE_HOT_SLOTS 4096
 #define CORE_HOT_PROBES 8
@@ -199,14 +201,19 @@ struct job {
     struct stream_step spend;  /* the stream action in flight */
     struct job *rprev, *rnext; /* run queue links */
     int rq;                    /* run queue it is on: RUN_NONE, _FIRST, _LAST */
+    int running;               /* counted in its user's hot entry */
+    int last;                  /* counted in its user's hot entry's last */
 };
 
 enum { RUN_NONE = -1, RUN_FIRST = 0, RUN_LAST = 1 };
 
-/* A user refused lately (hot_mark): a hash of platform and user. */
+/* A user refused lately (hot_mark) or being served (jobs started and not
+ * finished): a hash of platform and user. */
 struct hot {
     uint64_t h;
-    int64_t until; /* mono */
+    int64_t until; /* mono: refused lately until then */
+    int running;   /* jobs started from the run queue, not finished */
+    int last;      /* jobs waiting in RUN_LAST (the user's next go there) */
 };
 
 struct connector {
@@ -407,51 +414,107 @@ hot_hash(const char *platform, const char *user)
     return (h ^ kv_hash(user)) * 0x9e3779b97f4a7c15ULL | 1;
 }
 
-/* A user was refused: their queued jobs go after everyone else's. */
-static void
-hot_mark(struct core *c, const struct store_job *r, int64_t mono)
+/*
+ * The user's entry, made if need be in place of the probed entry that
+ * cools first among those serving no job (NULL: none free, or no memory:
+ * fairness is lost, nothing else).
+ */
+static struct hot *
+hot_entry(struct core *c, const struct store_job *r, int64_t mono)
 {
     uint64_t h = hot_hash(r->platform, r->user);
     struct hot *slot = NULL;
 
     if (c->hot == NULL &&
         (c->hot = calloc(CORE_HOT_SLOTS, sizeof(*c->hot))) == NULL)
-        return; /* fairness is lost, nothing else */
+        return NULL;
     for (unsigned i = 0; i < CORE_HOT_PROBES; i++) {
         struct hot *e = &c->hot[(h + i) & (CORE_HOT_SLOTS - 1)];
 
-        if (e->h == h) {
-            slot = e;
-            break;
-        }
-        /* else the one that cools first */
-        if (slot == NULL || e->until < slot->until)
+        if (e->h == h)
+            return e;
+        if (e->running == 0 && e->last == 0 &&
+            (slot == NULL || e->until < slot->until))
             slot = e;
     }
-    slot->h = h;
-    slot->until = mono + CORE_HOT_MS;
+    if (slot != NULL) {
+        slot->h = h;
+        slot->until = mono; /* not refused */
+        slot->running = slot->last = 0;
+    }
+    return slot;
 }
 
-static int
-hot_is(const struct core *c, const struct store_job *r, int64_t mono)
+static struct hot *
+hot_find(const struct core *c, const struct store_job *r)
 {
     uint64_t h;
 
     if (c->hot == NULL)
-        return 0;
+        return NULL;
     h = hot_hash(r->platform, r->user);
     for (unsigned i = 0; i < CORE_HOT_PROBES; i++) {
-        const struct hot *e = &c->hot[(h + i) & (CORE_HOT_SLOTS - 1)];
+        struct hot *e = &c->hot[(h + i) & (CORE_HOT_SLOTS - 1)];
 
         if (e->h == h)
-            return e->until > mono;
+            return e;
     }
-    return 0;
+    return NULL;
+}
+
+/* A user was refused: their queued jobs go after everyone else's. */
+static void
+hot_mark(struct core *c, const struct store_job *r, int64_t mono)
+{
+    struct hot *e = hot_entry(c, r, mono);
+
+    if (e != NULL)
+        e->until = mono + CORE_HOT_MS;
+}
+
+/* Goes last: refused lately, a job of theirs is being served already, or
+ * waits last (a user's jobs start in the order they came). */
+static int
+hot_is(const struct core *c, const struct store_job *r, int64_t mono)
+{
+    const struct hot *e = hot_find(c, r);
+
+    return e != NULL && (e->until > mono || e->running > 0 || e->last > 0);
+}
+
+/* j starts: its user is being served until it finishes. */
+static void
+hot_start(struct core *c, struct job *j, int64_t mono)
+{
+    struct hot *e = hot_entry(c, &j->row, mono);
+
+    if (e != NULL) {
+        e->running++;
+        j->running = 1;
+    }
+}
+
+static void
+hot_done(struct core *c, struct job *j)
+{
+    struct hot *e;
+
+    if (!j->running)
+        return;
+    j->running = 0;
+    if ((e = hot_find(c, &j->row)) != NULL && e->running > 0)
+        e->running--;
 }
 
 static void
 run_push(struct core *c, struct job *j, int q)
 {
+    struct hot *e;
+
+    if (q == RUN_LAST && (e = hot_entry(c, &j->row, core_mono(c))) != NULL) {
+        e->last++;
+        j->last = 1;
+    }
     j->rq = q;
     j->rnext = NULL;
     j->rprev = c->run_tail[q];
@@ -470,6 +533,13 @@ run_unlink(struct core *c, struct job *j)
 
     if (q == RUN_NONE)
         return;
+    if (j->last) {
+        struct hot *e = hot_find(c, &j->row);
+
+        if (e != NULL && e->last > 0)
+            e->last--;
+        j->last = 0;
+    }
     if (j->rprev != NULL)
         j->rprev->rnext = j->rnext;
     else
@@ -483,26 +553,32 @@ run_unlink(struct core *c, struct job *j)
     c->nrun--;
 }
 
-/* The next job to start: everyone's in order, then the hot users' (one
- * in CORE_RUN_LAST_EVERY even so: waiting last is not starving). */
+/* The next job to start: everyone's in order, then (if last) the hot
+ * users' — one in CORE_RUN_LAST_EVERY even so: last is not starved. */
 static struct job *
-run_pop(struct core *c, int64_t mono)
+run_pop(struct core *c, int64_t mono, int last, int *from_last)
 {
     struct job *j;
 
-    if (++c->run_pops % CORE_RUN_LAST_EVERY == 0 &&
+    *from_last = 1;
+    if (last && ++c->run_pops % CORE_RUN_LAST_EVERY == 0 &&
         (j = c->run_head[RUN_LAST]) != NULL) {
         run_unlink(c, j);
         return j;
     }
+    *from_last = 0;
     while ((j = c->run_head[RUN_FIRST]) != NULL) {
         run_unlink(c, j);
         if (!hot_is(c, &j->row, mono))
             return j;
         run_push(c, j, RUN_LAST);
     }
-    if ((j = c->run_head[RUN_LAST]) != NULL)
+    if (!last)
+        return NULL;
+    if ((j = c->run_head[RUN_LAST]) != NULL) {
         run_unlink(c, j);
+        *from_last = 1;
+    }
     return j;
 }
 
@@ -514,9 +590,11 @@ run_cb(uv_idle_t *h)
     int64_t mono = core_mono(c);
     struct job *j;
 
-    for (int n = 0; n < CORE_RUN_BATCH && !c->stopping; n++) {
-        if ((j = run_pop(c, mono)) == NULL)
+    for (int n = 0, last = 0, from; n < CORE_RUN_BATCH && !c->stopping; n++) {
+        if ((j = run_pop(c, mono, last < CORE_RUN_LAST_BATCH, &from)) == NULL)
             break;
+        last += from;
+        hot_start(c, j, mono);
         job_step(j);
         if (uv_hrtime() >= until)
             break;
@@ -549,6 +627,7 @@ job_finish(struct job *j)
         return;
     j->finished = 1;
     run_unlink(c, j);
+    hot_done(c, j);
     if (j->stream_counted && (k = core_connector(c, j->row.platform)) != NULL &&
         k->streams > 0)
         k->streams--;

@@ -116,52 +116,54 @@ test_spec_example(void)
 }
 
 /*
- * Intake first, refused users last: jobs start from core's run queue
- * after the batch is taken in, and a user refused since their jobs were
- * admitted waits behind everyone else (docs/core.md "Intake first").
+ * Intake first, one job per user at a time first, refused users last:
+ * jobs start from core's run queue after the batch is taken in; a user
+ * refused since their jobs were admitted, or with a job being served,
+ * waits behind everyone else (docs/core.md "Intake first").
  */
 static void
 test_run_queue(void)
 {
     struct core_fixture f;
-    struct event evs[8];
-    char ids[8][16], texts[8][32];
+    /* a flooder's 5 (3 admitted, a notice, 1 silent), then others; 80
+     * twice, with 79 between */
+    static const char *users[] = {"66", "66", "66", "66", "66",
+                                  "77", "78", "80", "79", "80"};
+    static const char *order[] = {"77-5", "78-6", "80-7", "79-8",
+                                  "66-0", "66-1", "66-2", "80-9"};
+    enum { N = sizeof(users) / sizeof(users[0]) };
+    struct event evs[N];
+    char ids[N][16], texts[N][32];
     struct core_stats s;
 
-    if (core_fixture_init(&f, &params, "runq", "user = 3/60s\nnotice = once\n",
-                          0) < 0) {
+    if (core_fixture_init(&f, &params, "runq",
+                          "user = 3/60s\nnotice = once\n", 0) < 0) {
         T_OK(0);
         return;
     }
     f.fa.mode = CORE_FIXTURE_NEVER;
-    /* a flooder's 5 (3 admitted, a notice, 1 silent), then 3 others */
-    for (int i = 0; i < 8; i++) {
-        const char *user = i < 5 ? "66" : i == 5 ? "77" : i == 6 ? "78" : "79";
-
+    for (int i = 0; i < N; i++) {
         snprintf(ids[i], sizeof(ids[i]), "%d", i);
-        snprintf(texts[i], sizeof(texts[i]), "%s-%d", user, i);
-        evs[i] =
-            core_fixture_event(user, user, ids[i], texts[i], EVENT_PRIVATE);
+        snprintf(texts[i], sizeof(texts[i]), "%s-%d", users[i], i);
+        evs[i] = core_fixture_event(users[i], users[i], ids[i], texts[i],
+                                    EVENT_PRIVATE);
     }
-    T_EQ_INT(core_accept_batch(f.core, evs, 8), 0);
+    T_EQ_INT(core_accept_batch(f.core, evs, N), 0);
     /* taken in and committed, nothing started yet */
     core_stats(f.core, &s);
-    T_EQ_INT(s.accepted, 8);
-    T_EQ_INT(s.admitted, 6);
+    T_EQ_INT(s.accepted, N);
+    T_EQ_INT(s.admitted, 8);
     T_EQ_INT(s.limited, 2);
-    T_EQ_INT((int)s.runnable, 7); /* 6 asks and the notice */
+    T_EQ_INT((int)s.runnable, 9); /* 8 asks and the notice */
     T_EQ_INT(f.fa.asks, 0);
     T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
-    T_EQ_INT(f.fa.asks, 6);
-    /* the three others first, in order, then the flooder's three */
-    T_EQ_STR(f.fa.asked[0], "77-5");
-    T_EQ_STR(f.fa.asked[1], "78-6");
-    T_EQ_STR(f.fa.asked[2], "79-7");
-    T_EQ_STR(f.fa.asked[3], "66-0");
-    T_EQ_STR(f.fa.asked[4], "66-1");
-    T_EQ_STR(f.fa.asked[5], "66-2");
+    T_EQ_INT(f.fa.asks, 8);
+    /* everyone's first in order; then the flooder's three, and 80's
+     * second (80 was being served): each user's in the order they came */
+    for (int i = 0; i < 8; i++)
+        T_EQ_STR(f.fa.asked[i], order[i]);
     /* the silent refusal keeps no row; the notice's row is there */
-    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM jobs"), 7);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM jobs"), 9);
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
