@@ -136,8 +136,8 @@ test_run_queue(void)
     char ids[N][16], texts[N][32];
     struct core_stats s;
 
-    if (core_fixture_init(&f, &params, "runq",
-                          "user = 3/60s\nnotice = once\n", 0) < 0) {
+    if (core_fixture_init(&f, &params, "runq", "user = 3/60s\nnotice = once\n",
+                          0) < 0) {
         T_OK(0);
         return;
     }
