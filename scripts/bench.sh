@@ -79,8 +79,10 @@ NOTE
     if [ -f docs/soak-nokill.md ]; then
         echo
         echo "One process for the whole run (no kill, so RSS over a long life shows):"
-        echo "\`make soak SOAK_SECONDS=300 SOAK_KILL_EVERY=0 SOAK_REPORT=docs/soak-nokill.md\`,"
+        echo "\`make soak SOAK_SECONDS=1200 SOAK_KILL_EVERY=0 SOAK_REPORT=docs/soak-nokill.md\`,"
         echo "[soak-nokill.md](soak-nokill.md). Last result: $(grep -m1 '^\*\*Result' docs/soak-nokill.md || echo none)"
+        rss=$(grep -m1 '^RSS over the run' docs/soak-nokill.md || true)
+        if [ -n "$rss" ]; then echo "$rss"; fi
     fi
 } >"$TMP"
 mv "$TMP" "$OUT"
