@@ -71,7 +71,8 @@
 #define CORE_RUN_LAST_EVERY 16
 /* of them from the last lane: a flood's own answers never crowd intake */
 #define CORE_RUN_LAST_BATCH 4
-/* users refused lately, whose queued jobs go last: slots, probes, how long */
+/* users refused lately or being served, whose queued jobs go last: slots,
+ * probes, how long a refusal keeps a user there */
 #define CORE_HOT_SLOTS 4096
 #define CORE_HOT_PROBES 8
 #define CORE_HOT_MS 60000
@@ -257,7 +258,7 @@ struct core {
     size_t nrun;
     unsigned run_pops;
     uv_idle_t *runner;
-    struct hot *hot; /* CORE_HOT_SLOTS, allocated on the first refusal */
+    struct hot *hot; /* CORE_HOT_SLOTS, allocated on first use */
 
     int backlog;        /* unfinished jobs may wait in the database */
     int64_t scan_after; /* resume cursor (job id) */
@@ -404,7 +405,8 @@ job_closed(uv_handle_t *h)
     free(j);
 }
 
-/* ---- the run queue: intake first, refused users last ---- */
+/* ---- the run queue: intake first, one job per user first, refused
+ * users last ---- */
 
 static uint64_t
 hot_hash(const char *platform, const char *user)
