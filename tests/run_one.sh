@@ -18,8 +18,11 @@ elif [ $rc -eq 77 ]; then
     echo "SKIP $name: $(tail -n 1 "$log")"
 else
     echo fail >"$logdir/$file.verdict"
-    # one write, so parallel runs do not interleave inside the report
-    printf 'FAIL %s (exit %s, %ss), last lines of %s:\n%s\n' "$name" "$rc" \
-        "$secs" "$log" "$(tail -n 25 "$log" | sed 's/^/    /')"
+    # one write, so parallel runs do not interleave inside the report; the
+    # test's own failed checks first, since a daemon log can fill the tail
+    printf 'FAIL %s (exit %s, %ss)\n  its failed checks:\n%s\n  last lines of %s:\n%s\n' \
+        "$name" "$rc" "$secs" \
+        "$(grep -a -m 10 '^FAIL\|FAIL:\|checks, [0-9]* failed' "$log" | sed 's/^/    /')" \
+        "$log" "$(tail -n 25 "$log" | sed 's/^/    /')"
 fi
 exit 0

@@ -1279,6 +1279,7 @@ m_send_message(struct telegram_fake *tf, json_object *p,
     markup_of(p, &m->keyboard, &m->cb_up);
     op_note(c, now);
     rec_add(c, m->message_id, tf->me_id, 1, "Parley", vis);
+    tf->st.delivered++;
     return api_ok(tf, resp, message_obj(tf, c, m));
 }
 
@@ -1565,6 +1566,7 @@ h_control(struct fake *f, const struct fake_request *req,
         ADD("deleteWebhook", st.delete_webhook);
         ADD("getUpdates", st.get_updates);
         ADD("sendMessage", st.send_message);
+        ADD("delivered", st.delivered);
         ADD("editMessageText", st.edit_message);
         ADD("deleteMessage", st.delete_message);
         ADD("not_modified", st.not_modified);

@@ -174,6 +174,7 @@ struct telegram_fake_stats {
     uint64_t get_me, delete_webhook, get_updates, send_message, edit_message,
         chat_action, answer_callback;
     uint64_t delete_message, not_modified;
+    uint64_t delivered; /* sendMessage calls that stored a message */
     uint64_t err401, err404, err409, err429, err403, err400;
     uint64_t overlaps;      /* getUpdates that overlapped a held one */
     int64_t offset;         /* the last confirmed offset */
