@@ -60,6 +60,9 @@ private_dirty_kb(pid_t pid)
     return kb;
 }
 
+/* systemd/parleyd.service's Environment= */
+#define UNIT_ENV "GNUTLS_NO_IMPLICIT_INIT=1"
+
 static int
 cmp64(const void *a, const void *b)
 {
@@ -67,10 +70,12 @@ cmp64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* One run: spawn, wait for READY=1, optionally idle, sample RSS, stop. */
+/* One run: spawn (with env, NAME=VALUE, if not NULL), wait for READY=1,
+ * optionally idle, sample RSS, stop. */
 static int
 run_once(const char *bin, const char *conf, const char *sock, int fd,
-         int idle_ms, int64_t *ready_us, long *rss, long *dirty)
+         const char *env, int idle_ms, int64_t *ready_us, long *rss,
+         long *dirty)
 {
     char buf[512];
     int64_t t0 = now_us();
@@ -81,6 +86,12 @@ run_once(const char *bin, const char *conf, const char *sock, int fd,
         int nul = open("/dev/null", O_WRONLY);
         dup2(nul, 2);
         setenv("NOTIFY_SOCKET", sock, 1);
+        if (env != NULL && strchr(env, '=') != NULL) {
+            char name[64];
+            size_t n = (size_t)(strchr(env, '=') - env);
+            snprintf(name, sizeof(name), "%.*s", (int)n, env);
+            setenv(name, env + n + 1, 1);
+        }
         execl(bin, "parleyd", "-c", conf, (char *)NULL);
         _exit(127);
     }
@@ -118,7 +129,7 @@ main(int argc, char **argv)
     const char *bin = argc > 1 ? argv[1] : "build/parleyd";
     struct sockaddr_un a;
     int64_t ready[RUNS];
-    long rss = 0, rss_idle = 0, dirty = 0, dirty_idle = 0;
+    long rss = 0, rss_idle = 0, rss_unit = 0, dirty = 0, dirty_idle = 0;
     int fd, i;
     FILE *f;
 
@@ -139,12 +150,15 @@ main(int argc, char **argv)
         return 1;
 
     for (i = 0; i < RUNS; i++)
-        if (run_once(bin, conf, sock, fd, 0, &ready[i], &rss, &dirty) == -1) {
+        if (run_once(bin, conf, sock, fd, NULL, 0, &ready[i], &rss, &dirty) ==
+            -1) {
             fprintf(stderr, "bench_daemon: run %d failed\n", i);
             return 1;
         }
-    if (run_once(bin, conf, sock, fd, 2000, &ready[0], &rss_idle,
-                 &dirty_idle) == -1)
+    if (run_once(bin, conf, sock, fd, NULL, 2000, &ready[0], &rss_idle,
+                 &dirty_idle) == -1 ||
+        run_once(bin, conf, sock, fd, UNIT_ENV, 2000, &ready[0], &rss_unit,
+                 &dirty) == -1)
         return 1;
     qsort(ready + 1, RUNS - 1, sizeof(ready[0]), cmp64);
     printf(
@@ -157,6 +171,9 @@ main(int argc, char **argv)
     printf("| of which private dirty (the process's own memory) | %.1f MB "
            "|\n",
            (double)dirty_idle / 1024.0);
+    printf("| idle RSS after 2 s with the unit's environment (%s) | %.1f MB "
+           "|\n",
+           UNIT_ENV, (double)rss_unit / 1024.0);
     close(fd);
     unlink(sock);
     char cmd[160];
