@@ -681,6 +681,54 @@ test_inflight_cap(void)
     fx_release(&f);
 }
 
+/*
+ * Six DMs at once, one slot for typing and reactions, REST replies 400 ms
+ * late, the model 100 ms: the first channel's typing takes the slot; the
+ * others wait for it and by then their answers are queued or on the wire,
+ * so they are dropped (typing_skipped), not sent after the answer.
+ */
+static void
+test_typing_superseded(void)
+{
+    struct fx f;
+    struct discord_status ds;
+    struct discord_fake_stats st;
+    char chan[20];
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    discord_set_inflight_max(f.d, 0, 1);
+    f.fa.delay_ms = 100;
+    fake_set_latency(discord_fake_server(f.df), 400);
+    for (int i = 0; i < 6; i++) {
+        snprintf(chan, sizeof(chan), "%d", 820000 + i);
+        dm(&f, chan, NULL, "hello", NULL, NULL);
+    }
+    for (int i = 0; i < 6; i++) {
+        snprintf(chan, sizeof(chan), "%d", 820000 + i);
+        T_OK(wait_sent(&f, chan, 1, 10000));
+    }
+    T_OK(WAIT_STAT(&f, reactions, 12, 10000));
+    fake_set_latency(discord_fake_server(f.df), 0);
+    discord_status(f.d, &ds);
+    discord_fake_stats(f.df, &st);
+    printf("typing superseded: %llu typing sent, %llu skipped, %zu other "
+           "calls on the wire at most\n",
+           (unsigned long long)st.typing, (unsigned long long)ds.typing_skipped,
+           ds.misc_inflight_max);
+    T_OK(ds.typing_skipped >= 1);
+    T_OK(st.typing < 6);
+    T_EQ_INT(ds.misc_inflight_max, 1);
+    for (int i = 0; i < 6; i++) {
+        snprintf(chan, sizeof(chan), "%d", 820000 + i);
+        T_EQ_INT(discord_fake_sent_count(f.df, chan), 1);
+    }
+    fx_release(&f);
+}
+
 int
 main(void)
 {
@@ -693,6 +741,7 @@ main(void)
     test_bucket_no_429();
     test_restart_resumes();
     test_inflight_cap();
+    test_typing_superseded();
     printf("total %lld ms\n", (long long)(fake_now_ms() - t0));
     return t_done();
 }
