@@ -52,6 +52,8 @@ struct dc_item {
     int controls_only; /* edit: the text is shown, only the reactions */
     int attempts;
     int64_t not_before;
+    int64_t since_ms;     /* queued at (typing: stale after typing_ms) */
+    int held;             /* waited for a slot on the wire at least once */
     struct http_req *req; /* in flight */
 };
 
@@ -82,6 +84,7 @@ struct discord {
     char agent[128];
     int gw_send_limit;
     int64_t gw_send_window, typing_ms;
+    size_t sends_max, misc_max; /* on the wire; tests may lower them */
     int64_t saved_seq;
     void (*tap)(void *arg, uint64_t send_id, const struct send_result *r);
     void *tap_arg;
@@ -482,6 +485,7 @@ item_new(struct discord *d, enum dc_kind kind, const char *chat)
         return NULL;
     it->d = d;
     it->kind = kind;
+    it->since_ms = now_ms();
     memcpy(it->chat, chat, strlen(chat) + 1);
     if (d->tail != NULL)
         d->tail->next = it;
@@ -514,6 +518,55 @@ static int
 item_is_send(const struct dc_item *it)
 {
     return it->kind == DC_MSG || it->kind == DC_EDIT || it->kind == DC_DELETE;
+}
+
+/* Whether a slot on the wire is free for it (sends and the other calls,
+ * typing and reactions, each have their own). */
+static int
+slot_free(const struct discord *d, const struct dc_item *it)
+{
+    if (item_is_send(it))
+        return d->stat.sends_inflight < d->sends_max;
+    return d->stat.misc_inflight < d->misc_max;
+}
+
+static void
+slot_take(struct discord *d, const struct dc_item *it)
+{
+    if (item_is_send(it)) {
+        if (++d->stat.sends_inflight > d->stat.sends_inflight_max)
+            d->stat.sends_inflight_max = d->stat.sends_inflight;
+    } else if (++d->stat.misc_inflight > d->stat.misc_inflight_max) {
+        d->stat.misc_inflight_max = d->stat.misc_inflight;
+    }
+}
+
+static void
+slot_give(struct discord *d, const struct dc_item *it)
+{
+    if (item_is_send(it))
+        d->stat.sends_inflight--;
+    else
+        d->stat.misc_inflight--;
+}
+
+/*
+ * A typing indicator that waited for a slot is worth sending only while
+ * its channel still waits: not after the refresh interval (core asked
+ * again by then), nor once a send to the channel is queued or on its way
+ * (the indicator would outlive the answer).
+ */
+static int
+typing_stale(const struct discord *d, const struct dc_item *it, int64_t now)
+{
+    int64_t ttl = d->typing_ms > 0 ? d->typing_ms : DC_TYPING_MS;
+
+    if (now - it->since_ms > ttl)
+        return 1;
+    for (const struct dc_item *x = d->head; x != NULL; x = x->next)
+        if (item_is_send(x) && strcmp(x->chat, it->chat) == 0)
+            return 1;
+    return 0;
 }
 
 static enum discord_verb
@@ -648,6 +701,7 @@ rest_done(const struct http_response *r, void *arg)
     int drop = 1;
 
     it->req = NULL;
+    slot_give(d, it);
     memset(&e, 0, sizeof(e));
     e.retry_after_ms = -1;
     if (r->error != HTTP_OK) {
@@ -739,7 +793,9 @@ item_start(struct discord *d, struct dc_item *it)
         d->stat.sends++;
     it->req = http_send(d->http, &rq, rest_done, it);
     free(body);
-    if (it->req == NULL) {
+    if (it->req != NULL)
+        slot_take(d, it);
+    else {
         discord_rest_cancel(d->rest, item_route(it), it->chat);
         it->not_before = now_ms() + 1000;
     }
@@ -797,6 +853,16 @@ pump_fired(uv_timer_t *t)
         }
         if (it->not_before > now) {
             w = it->not_before - now;
+        } else if (!slot_free(d, it)) {
+            /* every slot of its kind taken: rest_done pumps again */
+            it->held = 1;
+            continue;
+        } else if (it->kind == DC_TYPING && it->held &&
+                   typing_stale(d, it, now)) {
+            d->stat.typing_skipped++;
+            item_unlink(d, it);
+            item_free(it);
+            continue;
         } else if ((w = discord_rest_acquire(d->rest, item_route(it), it->chat,
                                              now)) == 0) {
             item_start(d, it);
@@ -948,6 +1014,8 @@ discord_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
         d->timers[i].data = d;
         d->handles++;
     }
+    d->sends_max = DISCORD_SENDS_INFLIGHT_MAX;
+    d->misc_max = DISCORD_MISC_INFLIGHT_MAX;
     uv_timer_init(loop, &d->pump);
     d->pump.data = d;
     d->handles++;
@@ -977,6 +1045,13 @@ discord_set_limits(struct discord *d, int gw_send_limit,
     d->gw_send_limit = gw_send_limit;
     d->gw_send_window = gw_send_window_ms;
     d->typing_ms = typing_ms;
+}
+
+void
+discord_set_inflight_max(struct discord *d, size_t sends, size_t misc)
+{
+    d->sends_max = sends > 0 ? sends : DISCORD_SENDS_INFLIGHT_MAX;
+    d->misc_max = misc > 0 ? misc : DISCORD_MISC_INFLIGHT_MAX;
 }
 
 int
@@ -1054,6 +1129,7 @@ discord_stop(struct discord *d)
         item_unlink(d, it);
         item_free(it);
     }
+    d->stat.sends_inflight = d->stat.misc_inflight = 0;
     for (int i = 0; i < DGW_TIMER_COUNT; i++)
         uv_timer_stop(&d->timers[i]);
     uv_timer_stop(&d->pump);

@@ -45,9 +45,26 @@ struct core;
  * edit → SEND_FAILED "not_found"; a delete of a message already gone
  * (10008) → SEND_OK.  send_done reports message_id = target_id.
  *
+ * Concurrency: at most DISCORD_SENDS_INFLIGHT_MAX sends (creates, edits,
+ * deletes) and DISCORD_MISC_INFLIGHT_MAX other calls (typing, reactions)
+ * are on the wire at once; the rest wait in the queue, in order, with the
+ * buckets, the global limit and 429 handling unchanged.  A typing
+ * indicator that waited for a slot is dropped (typing_skipped) when it is
+ * older than the typing interval or a send to its channel is queued.
+ *
  * Stop: closes the gateway with 4000 (resumable) and saves the session.
  */
 struct discord;
+
+/*
+ * The global limit (DISCORD_REST_GLOBAL_N a second) already bounds what
+ * goes out to 50 × the round trip in seconds; the caps bound it when
+ * Discord answers slowly (up to DC_REST_TIMEOUT, 30 s: 1,500 transfers of
+ * ~12 KB each).  256 sustains the 50/s up to a 5 s round trip; reactions
+ * are two per answer, and typing best effort.
+ */
+#define DISCORD_SENDS_INFLIGHT_MAX 256
+#define DISCORD_MISC_INFLIGHT_MAX 64
 
 struct discord *discord_new(uv_loop_t *loop, struct http *http,
                             struct ws_ctx *ws, struct core *core,
@@ -83,6 +100,9 @@ struct discord_status {
         retries_429, reactions, typing, identifies, resumes, heartbeats,
         zombies, edits, deletes;
     size_t queued;
+    size_t sends_inflight, misc_inflight;         /* on the wire */
+    size_t sends_inflight_max, misc_inflight_max; /* high-water marks */
+    uint64_t typing_skipped; /* waited for a slot: stale or superseded */
 };
 void discord_status(const struct discord *d, struct discord_status *s);
 
@@ -99,5 +119,7 @@ void discord_set_send_tap(struct discord *d,
  * defaults).  Call before discord_start. */
 void discord_set_limits(struct discord *d, int gw_send_limit,
                         int64_t gw_send_window_ms, int64_t typing_ms);
+/* Tests: lower the caps on calls on the wire (0 = the defaults). */
+void discord_set_inflight_max(struct discord *d, size_t sends, size_t misc);
 
 #endif

@@ -867,6 +867,8 @@ api_done(const struct http_response *r, void *arg)
         s->reqs = q->next;
     if (q->next)
         q->next->prev = q->prev;
+    if (q->kind == REQ_POST || q->kind == REQ_REACT)
+        s->stats.sends_inflight--;
     if (!s->stopped) {
         if (q->kind == REQ_AUTH || q->kind == REQ_OPEN)
             on_setup_reply(s, q->kind, r);
@@ -916,6 +918,7 @@ react_queue(struct slack *s, const char *chat, const char *ts, const char *name)
         (it = calloc(1, sizeof(*it))) == NULL)
         return; /* best effort */
     it->kind = ITEM_REACT;
+    it->queued_at = now_ms(s);
     snprintf(it->chat, sizeof(it->chat), "%s", chat);
     snprintf(it->ts, sizeof(it->ts), "%s", ts);
     snprintf(it->name, sizeof(it->name), "%s", name);
@@ -983,18 +986,18 @@ chan_ready_at(struct slack *s, const struct slack_chan *ch)
 }
 
 /*
- * Of the channels whose head waits on gate and is otherwise free to go,
- * the one queued longest: a gate serves channels in order, so a channel
- * streaming busily cannot starve another.
+ * Of the channels whose head may go now, the one queued longest.  Slots
+ * on the wire (SLACK_CALLS_INFLIGHT_MAX) go oldest first, and so does a
+ * Tier 3 gate: of the heads waiting on it, the oldest goes and the gate
+ * closes again, so a channel streaming busily cannot starve another.
  */
 static struct slack_chan *
-gate_turn(struct slack *s, const int64_t *gate, int64_t now)
+chan_oldest_ready(struct slack *s, int64_t now)
 {
     struct slack_chan *best = NULL;
 
     for (struct slack_chan *ch = s->chans; ch; ch = ch->next)
-        if (ch->head && !ch->inflight && ch->next_at <= now &&
-            item_gate(s, ch->head) == gate &&
+        if (ch->head && !ch->inflight && chan_ready_at(s, ch) <= now &&
             (best == NULL || ch->head->queued_at < best->head->queued_at))
             best = ch;
     return best;
@@ -1042,6 +1045,8 @@ chan_issue(struct slack *s, struct slack_chan *ch)
     }
     if (it->kind != ITEM_REACT)
         s->stats.sends++;
+    if (++s->stats.sends_inflight > s->stats.sends_inflight_max)
+        s->stats.sends_inflight_max = s->stats.sends_inflight;
     ch->inflight = 1;
     ch->next_at = now_ms(s) + chan_interval(s, ch);
     if (gate)
@@ -1053,31 +1058,34 @@ send_pump(uv_timer_t *t)
 {
     struct slack *s = t->data;
     int64_t now = now_ms(s), next = 0;
-    struct slack_chan **pp = &s->chans;
+    struct slack_chan **pp = &s->chans, *ch;
+    int full;
 
     if (s->stopped)
         return;
+    while (s->stats.sends_inflight < SLACK_CALLS_INFLIGHT_MAX &&
+           (ch = chan_oldest_ready(s, now)) != NULL)
+        chan_issue(s, ch);
+    /* every slot taken: api_done pumps again when one frees */
+    full = s->stats.sends_inflight >= SLACK_CALLS_INFLIGHT_MAX;
     while (*pp) {
-        struct slack_chan *ch = *pp;
-        const int64_t *gate;
         int64_t at;
 
+        ch = *pp;
         if (ch->head == NULL && !ch->inflight && ch->next_at <= now) {
             *pp = ch->next; /* idle and its pacing is over: forget it */
             free(ch);
             continue;
         }
-        gate = item_gate(s, ch->head);
-        if (ch->head && !ch->inflight && chan_ready_at(s, ch) <= now &&
-            (gate == NULL || gate_turn(s, gate, now) == ch))
-            chan_issue(s, ch);
         if (!ch->inflight) {
             /* a head's time, or an idle channel's end of pacing (to
-             * forget it); a gated head that lost its turn retries soon */
+             * forget it); a head ready now waits for a slot */
             at = ch->head ? chan_ready_at(s, ch) : ch->next_at;
-            if (at <= now)
+            if (at <= now && full)
+                at = 0;
+            else if (at <= now)
                 at = now + 1;
-            if (next == 0 || at < next)
+            if (at > 0 && (next == 0 || at < next))
                 next = at;
         }
         pp = &ch->next;
@@ -1295,6 +1303,7 @@ slack_stop(struct slack *s)
         http_cancel(q->r);
         free(q);
     }
+    s->stats.sends_inflight = 0;
     while (s->chans) {
         struct slack_chan *ch = s->chans;
 

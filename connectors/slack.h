@@ -48,8 +48,23 @@ struct core;
  * edit_window_closed → "forbidden".  An edit with feedback gets the
  * reactions like an answer's last message.  Both report message_id =
  * target_id.
+ *
+ * Concurrency: each channel has at most one call on the wire, and all
+ * channels together (reactions included) at most SLACK_CALLS_INFLIGHT_MAX;
+ * the rest wait in their channel queues (pacing, Retry-After and the Tier 3
+ * gates unchanged), and a freed slot goes to the channel whose head has
+ * waited longest.
  */
 struct slack;
+
+/*
+ * A call on the wire is a libcurl transfer and an HTTP/1.1 connection
+ * (~12 KB), a queued message ~300 bytes and its text: thousands of answers
+ * coming back at once to as many channels would otherwise all be on the wire
+ * together. 256 sustains 1 post per channel per second to 256 channels up to a
+ * 1 s round trip.
+ */
+#define SLACK_CALLS_INFLIGHT_MAX 256
 
 struct slack *slack_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
                         struct core *core, struct store *st,
@@ -104,8 +119,10 @@ struct slack_status {
     uint64_t connects, hellos, envelopes, acks, not_acked, duplicates, ignored,
         accepted, sends, sent, send_errors, retries_429, reactions, edits,
         deletes;
-    int64_t ack_max_ms; /* envelope in → ack queued, slowest */
-    size_t queued;      /* messages waiting in the channel queues */
+    int64_t ack_max_ms;        /* envelope in → ack queued, slowest */
+    size_t queued;             /* messages waiting in the channel queues */
+    size_t sends_inflight;     /* Web API calls on the wire (not setup) */
+    size_t sends_inflight_max; /* high-water mark */
 };
 void slack_status(const struct slack *s, struct slack_status *out);
 

@@ -9,6 +9,7 @@
 #include "tests/t.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -547,6 +548,187 @@ test_restart_resumes(void)
     fx_release(&f);
 }
 
+/* ---- the cap on calls in flight ---- */
+
+#define CAP_CHANS 50
+#define CAP_PER_CHAN 2
+#define CAP_FEEDBACK 10 /* channels whose last answer gets 👍/👎 */
+#define CAP_SENDS 8
+#define CAP_MISC 2
+#define CAP_LATENCY_MS 250
+#define CAP_ID 0x7c00000000000000ULL
+
+struct dcap {
+    struct fx *f;
+    int outcomes[CAP_CHANS * CAP_PER_CHAN];
+    int ok, done;
+    size_t fake_max; /* requests in flight at the fake */
+};
+
+static void
+cap_tap(void *arg, uint64_t send_id, const struct send_result *r)
+{
+    struct dcap *c = arg;
+    uint64_t n = send_id & ~CAP_ID;
+
+    if ((send_id & CAP_ID) != CAP_ID || n >= CAP_CHANS * CAP_PER_CHAN)
+        return;
+    c->outcomes[n]++;
+    c->done++;
+    if (r->status == SEND_OK)
+        c->ok++;
+}
+
+static int
+cap_settled(struct fx *f, const void *arg)
+{
+    struct dcap *c = (struct dcap *)(uintptr_t)arg;
+    size_t in = fake_inflight(discord_fake_server(f->df));
+
+    if (in > c->fake_max)
+        c->fake_max = in;
+    return c->done >= CAP_CHANS * CAP_PER_CHAN &&
+           stat_of(f, offsetof(struct discord_fake_stats, reactions)) >=
+               2 * CAP_FEEDBACK;
+}
+
+/*
+ * 100 answers to 50 channels at once, every REST reply 250 ms late, the
+ * caps lowered to 8 sends and 2 other calls (the global 50/s alone would
+ * allow ~12 on the wire; the real caps, 256 and 64, bind the same way at
+ * a 5 s round trip): never more on the wire, each answer once, in order
+ * within its channel, no 429 caused.
+ */
+static void
+test_inflight_cap(void)
+{
+    struct fx f;
+    struct dcap c;
+    struct discord_status ds;
+    struct discord_fake_stats st;
+    struct discord_fake_sent m;
+    char chan[32], text[64], idem[48];
+    int64_t t0;
+    int misordered = 0;
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    memset(&c, 0, sizeof(c));
+    c.f = &f;
+    discord_set_send_tap(f.d, cap_tap, &c);
+    discord_set_inflight_max(f.d, CAP_SENDS, CAP_MISC);
+    fake_set_latency(discord_fake_server(f.df), CAP_LATENCY_MS);
+    t0 = fake_now_ms();
+    for (int k = 0; k < CAP_PER_CHAN; k++)
+        for (int i = 0; i < CAP_CHANS; i++) {
+            struct action a;
+            int n = k * CAP_CHANS + i;
+
+            snprintf(chan, sizeof(chan), "%d", 810000 + i);
+            snprintf(text, sizeof(text), "answer %d of %s", k, chan);
+            snprintf(idem, sizeof(idem), "job:cap%d:0", n);
+            memset(&a, 0, sizeof(a));
+            a.kind = ACTION_ANSWER;
+            a.send_id = CAP_ID | (uint64_t)n;
+            a.chat = chan;
+            a.thread = "";
+            a.reply_to = "";
+            a.text = text;
+            a.idem_key = idem;
+            a.parts = 1;
+            a.feedback = k == CAP_PER_CHAN - 1 && i < CAP_FEEDBACK;
+            a.target_id = "";
+            T_EQ_INT(discord_send(f.d, &a), 0);
+        }
+    T_OK(run_until(&f, cap_settled, &c, 30000));
+    fake_set_latency(discord_fake_server(f.df), 0);
+    run_until(&f, NULL, NULL, CAP_LATENCY_MS + 300); /* a duplicate shows */
+    discord_status(f.d, &ds);
+    discord_fake_stats(f.df, &st);
+    printf("inflight cap: %d answers in %lld ms; on the wire at most %zu "
+           "sends, %zu other calls, %zu at the fake\n",
+           CAP_CHANS * CAP_PER_CHAN, (long long)(fake_now_ms() - t0),
+           ds.sends_inflight_max, ds.misc_inflight_max, c.fake_max);
+    T_OK(ds.sends_inflight_max <= CAP_SENDS);
+    T_EQ_INT(ds.sends_inflight_max, CAP_SENDS); /* the cap bound them */
+    T_OK(ds.misc_inflight_max <= CAP_MISC);
+    /* + 1 of slack: a reply written but not yet retired at the fake */
+    T_OKF(c.fake_max <= CAP_SENDS + CAP_MISC + 1, "%zu at the fake",
+          c.fake_max);
+    T_EQ_INT(ds.sends_inflight, 0);
+    T_EQ_INT(ds.misc_inflight, 0);
+    T_EQ_INT(ds.queued, 0);
+    T_EQ_INT(c.ok, CAP_CHANS * CAP_PER_CHAN);
+    for (int n = 0; n < CAP_CHANS * CAP_PER_CHAN; n++)
+        T_EQ_INT(c.outcomes[n], 1);
+    for (int i = 0; i < CAP_CHANS; i++) {
+        snprintf(chan, sizeof(chan), "%d", 810000 + i);
+        T_EQ_INT(discord_fake_sent_count(f.df, chan), CAP_PER_CHAN);
+        for (int k = 0; k < CAP_PER_CHAN; k++) {
+            snprintf(text, sizeof(text), "answer %d of %s", k, chan);
+            if (discord_fake_sent_get(f.df, chan, (size_t)k, &m) != 0 ||
+                strcmp(m.content, text) != 0)
+                misordered++;
+        }
+    }
+    T_EQ_INT(misordered, 0);
+    T_EQ_INT(st.dup_nonce, 0);
+    T_EQ_INT(st.caused_429, 0);
+    T_EQ_INT(st.reactions, 2 * CAP_FEEDBACK);
+    fx_release(&f);
+}
+
+/*
+ * Six DMs at once, one slot for typing and reactions, REST replies 400 ms
+ * late, the model 100 ms: the first channel's typing takes the slot; the
+ * others wait for it and by then their answers are queued or on the wire,
+ * so they are dropped (typing_skipped), not sent after the answer.
+ */
+static void
+test_typing_superseded(void)
+{
+    struct fx f;
+    struct discord_status ds;
+    struct discord_fake_stats st;
+    char chan[20];
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    discord_set_inflight_max(f.d, 0, 1);
+    f.fa.delay_ms = 100;
+    fake_set_latency(discord_fake_server(f.df), 400);
+    for (int i = 0; i < 6; i++) {
+        snprintf(chan, sizeof(chan), "%d", 820000 + i);
+        dm(&f, chan, NULL, "hello", NULL, NULL);
+    }
+    for (int i = 0; i < 6; i++) {
+        snprintf(chan, sizeof(chan), "%d", 820000 + i);
+        T_OK(wait_sent(&f, chan, 1, 10000));
+    }
+    T_OK(WAIT_STAT(&f, reactions, 12, 10000));
+    fake_set_latency(discord_fake_server(f.df), 0);
+    discord_status(f.d, &ds);
+    discord_fake_stats(f.df, &st);
+    printf("typing superseded: %llu typing sent, %llu skipped, %zu other "
+           "calls on the wire at most\n",
+           (unsigned long long)st.typing, (unsigned long long)ds.typing_skipped,
+           ds.misc_inflight_max);
+    T_OK(ds.typing_skipped >= 1);
+    T_OK(st.typing < 6);
+    T_EQ_INT(ds.misc_inflight_max, 1);
+    for (int i = 0; i < 6; i++) {
+        snprintf(chan, sizeof(chan), "%d", 820000 + i);
+        T_EQ_INT(discord_fake_sent_count(f.df, chan), 1);
+    }
+    fx_release(&f);
+}
+
 int
 main(void)
 {
@@ -558,6 +740,8 @@ main(void)
     test_fatal();
     test_bucket_no_429();
     test_restart_resumes();
+    test_inflight_cap();
+    test_typing_superseded();
     printf("total %lld ms\n", (long long)(fake_now_ms() - t0));
     return t_done();
 }

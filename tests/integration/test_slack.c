@@ -8,6 +8,7 @@
 
 #include "connectors/slack.h"
 #include "core/core.h"
+#include "core/event.h"
 #include "core/log.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
@@ -490,6 +491,133 @@ test_send_errors(void)
     fixture_release(&fx);
 }
 
+/* ---- the cap on calls in flight ---- */
+
+#define CAP_CHANS 400
+#define CAP_PER_CHAN 2
+#define CAP_LATENCY_MS 300
+#define CAP_ID 0x5c00000000000000ULL
+
+struct scap {
+    struct fixture *fx;
+    int outcomes[CAP_CHANS * CAP_PER_CHAN];
+    int ok, done;
+    size_t fake_max; /* requests in flight at the fake */
+};
+
+static struct scap *scap;
+
+static void
+cap_observe(void *arg, uint64_t send_id, const struct send_result *r)
+{
+    struct scap *c = arg;
+    uint64_t n = send_id & ~CAP_ID;
+
+    if ((send_id & CAP_ID) != CAP_ID || n >= CAP_CHANS * CAP_PER_CHAN)
+        return;
+    c->outcomes[n]++;
+    c->done++;
+    if (r->status == SEND_OK)
+        c->ok++;
+}
+
+static int
+cap_settled(struct fixture *fx)
+{
+    size_t in = fake_inflight(slack_fake_server(fx->sf));
+
+    if (in > scap->fake_max)
+        scap->fake_max = in;
+    return scap->done >= CAP_CHANS * CAP_PER_CHAN;
+}
+
+/*
+ * 800 answers to 400 channels at once (two each, paced 1/s per channel),
+ * every Web API reply 300 ms late: at most SLACK_CALLS_INFLIGHT_MAX calls
+ * on the wire, each answer once, in order within its channel, no 429.
+ */
+static void
+test_inflight_cap(void)
+{
+    struct fixture fx;
+    struct scap c;
+    struct slack_status ss;
+    struct slack_fake_stats st;
+    struct slack_fake_msg m;
+    struct connector_ops ops;
+    char chan[32], text[64];
+    int64_t t0;
+    int misordered = 0, counts = 0;
+
+    T_OK(fixture_init(&fx, "cap", 50) == 0);
+    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK(run_until(&fx, is_up, 5000));
+    memset(&c, 0, sizeof(c));
+    c.fx = &fx;
+    scap = &c;
+    slack_set_send_observer(fx.sl, cap_observe, &c);
+    slack_connector_ops(fx.sl, &ops);
+    fake_set_latency(slack_fake_server(fx.sf), CAP_LATENCY_MS);
+    t0 = fake_now_ms();
+    for (int k = 0; k < CAP_PER_CHAN; k++)
+        for (int i = 0; i < CAP_CHANS; i++) {
+            struct action a;
+
+            snprintf(chan, sizeof(chan), "C%d", 9000 + i);
+            snprintf(text, sizeof(text), "answer %d of %s", k, chan);
+            memset(&a, 0, sizeof(a));
+            a.kind = ACTION_ANSWER;
+            a.send_id = CAP_ID | (uint64_t)(k * CAP_CHANS + i);
+            a.chat = chan;
+            a.thread = "";
+            a.reply_to = "";
+            a.text = text;
+            a.idem_key = "";
+            a.parts = 1;
+            a.target_id = "";
+            T_EQ_INT(ops.send(ops.ctx, &a), 0);
+        }
+    T_OK(run_until(&fx, cap_settled, 30000));
+    fake_set_latency(slack_fake_server(fx.sf), 0);
+    run_until(&fx, never, CAP_LATENCY_MS + 300); /* a duplicate shows */
+    slack_status(fx.sl, &ss);
+    slack_fake_stats(fx.sf, &st);
+    fprintf(stderr,
+            "inflight cap: %d answers in %lld ms; on the wire at most %zu "
+            "calls, %zu at the fake\n",
+            CAP_CHANS * CAP_PER_CHAN, (long long)(fake_now_ms() - t0),
+            ss.sends_inflight_max, c.fake_max);
+    T_OK(ss.sends_inflight_max <= SLACK_CALLS_INFLIGHT_MAX);
+    /* the cap is what bound them: 400 channels ready at once */
+    T_EQ_INT(ss.sends_inflight_max, SLACK_CALLS_INFLIGHT_MAX);
+    /* + 1 of slack: a reply written but not yet retired at the fake */
+    T_OKF(c.fake_max <= SLACK_CALLS_INFLIGHT_MAX + 1, "%zu at the fake",
+          c.fake_max);
+    T_EQ_INT(ss.sends_inflight, 0);
+    T_EQ_INT(ss.queued, 0);
+    T_EQ_INT(c.ok, CAP_CHANS * CAP_PER_CHAN);
+    for (int n = 0; n < CAP_CHANS * CAP_PER_CHAN; n++)
+        if (c.outcomes[n] != 1)
+            counts++;
+    T_EQ_INT(counts, 0);
+    for (int i = 0; i < CAP_CHANS; i++) {
+        snprintf(chan, sizeof(chan), "C%d", 9000 + i);
+        if (slack_fake_count(fx.sf, chan, 1) != CAP_PER_CHAN)
+            misordered++;
+        for (int k = 0; k < CAP_PER_CHAN; k++) {
+            snprintf(text, sizeof(text), "answer %d of %s", k, chan);
+            if (slack_fake_message(fx.sf, chan, (size_t)k, &m) != 0 ||
+                strcmp(m.text, text) != 0)
+                misordered++;
+        }
+    }
+    T_EQ_INT(misordered, 0);
+    T_EQ_INT(st.posts, CAP_CHANS * CAP_PER_CHAN);
+    T_EQ_INT(st.posts_429, 0);
+    scap = NULL;
+    fixture_release(&fx);
+}
+
 int
 main(void)
 {
@@ -511,6 +639,7 @@ main(void)
     RUN(fatal);
     RUN(send_errors);
     RUN(twenty_answers);
+    RUN(inflight_cap);
     rmdir(tmpdir);
     curl_global_cleanup();
     return t_done();
