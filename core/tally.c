@@ -1,6 +1,7 @@
 /* tally: usage counters summed in memory between two writes (pure). */
 #include "core/tally.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,9 @@ struct tally {
     struct tally_entry *e;
     size_t n, cap, max;
     uint32_t *idx;
-    size_t icap; /* power of two, 0 before the first key */
+    size_t icap;   /* power of two, 0 before the first key */
+    size_t cursor; /* keys a part-way drain visited */
+    int draining;  /* sorted, part-way through tally_drain_some */
 };
 
 static uint64_t
@@ -76,7 +79,7 @@ tally_free(struct tally *t)
 size_t
 tally_keys(const struct tally *t)
 {
-    return t->n;
+    return t->n - t->cursor;
 }
 
 static void
@@ -149,6 +152,8 @@ tally_add(struct tally *t, const char *scope, const char *platform,
     struct tally_entry *x;
     uint64_t h;
 
+    if (t->draining)
+        return -1; /* a part-way drain: the entries are not indexed */
     if (strlen(scope) > TALLY_SCOPE_MAX ||
         strlen(platform) > TALLY_PLATFORM_MAX ||
         strlen(target) > TALLY_TARGET_MAX)
@@ -188,19 +193,32 @@ tally_cmp(const void *pa, const void *pb)
 }
 
 size_t
-tally_drain(struct tally *t, tally_fn fn, void *arg)
+tally_drain_some(struct tally *t, size_t max, tally_fn fn, void *arg)
 {
-    size_t n = t->n;
+    size_t done = 0;
 
-    if (n == 0)
+    if (t->n == 0)
         return 0;
-    qsort(t->e, n, sizeof(*t->e), tally_cmp);
-    for (size_t i = 0; i < n; i++) {
-        const struct tally_entry *x = &t->e[i];
+    if (!t->draining) {
+        qsort(t->e, t->n, sizeof(*t->e), tally_cmp);
+        t->draining = 1;
+        t->cursor = 0;
+    }
+    for (; t->cursor < t->n && done < max; t->cursor++, done++) {
+        const struct tally_entry *x = &t->e[t->cursor];
 
         fn(arg, x->scope, x->platform, x->target, x->day, &x->c);
     }
-    t->n = 0;
-    memset(t->idx, 0, t->icap * sizeof(*t->idx));
-    return n;
+    if (t->cursor == t->n) {
+        t->n = t->cursor = 0;
+        t->draining = 0;
+        memset(t->idx, 0, t->icap * sizeof(*t->idx));
+    }
+    return done;
+}
+
+size_t
+tally_drain(struct tally *t, tally_fn fn, void *arg)
+{
+    return tally_drain_some(t, SIZE_MAX, fn, arg);
 }

@@ -51,4 +51,12 @@ typedef void (*tally_fn)(void *arg, const char *scope, const char *platform,
                          const struct tally_counts *c);
 size_t tally_drain(struct tally *t, tally_fn fn, void *arg);
 
+/*
+ * As tally_drain, but visits at most max keys, resuming in the same order
+ * where the previous call stopped; the tally empties once every key was
+ * visited.  While a drain is part-way, tally_add refuses every key and
+ * tally_keys counts the keys not yet visited.  Returns the keys visited.
+ */
+size_t tally_drain_some(struct tally *t, size_t max, tally_fn fn, void *arg);
+
 #endif

@@ -27,12 +27,17 @@ mem=$(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
             -e 's/memory) | \(.*\) MB |$/memory) | \1 MB | |/'
     cat <<'NOTE'
 
-Idle RSS is dominated by shared libraries: Debian's libcurl alone maps 42
-libraries (OpenSSL, GnuTLS via librtmp, Kerberos, LDAP, libssh2, nghttp2…);
-a program that only links parley's libraries measures ~7.4 MB RSS before
-doing anything, and `curl_global_init` (OpenSSL 3 initialisation) adds
-~2.3 MB. Those pages are clean and shared with every other process using
-the same libraries; the private dirty line is what parleyd itself holds.
+Idle RSS is dominated by shared libraries: Debian's libcurl alone pulls in 30
+libraries (OpenSSL, GnuTLS via librtmp, Kerberos, LDAP, libssh2, nghttp2…).
+A C program that links only libcurl and calls `curl_global_init` (OpenSSL 3
+initialisation) measures ~9.5 MB RSS on this machine (7.5 MB before the
+call), so the 10 MB target leaves no room for SQLite (1.2 MB resident),
+libuv, libwebsockets, libsodium, json-c and parleyd's own 2.2 MB of private
+memory. GnuTLS initialises itself when loaded, although parley never
+uses it; the systemd unit sets `GNUTLS_NO_IMPLICIT_INIT=1`, which the last
+row measures. Those library pages are clean and shared with every other
+process using the same libraries; the private dirty row is what parleyd
+itself holds.
 NOTE
     for b in "$BUILD"/tests/bench/bench_*; do
         case "$b" in *.o|*.d|*/bench_daemon|*/bench_e2e) continue ;; esac
@@ -49,7 +54,12 @@ NOTE
 The real parleyd as a child process of `tests/bench/bench_e2e`, which runs the
 Telegram and LLM fakes (`tests/fakes/`) in-process on one libuv loop: private
 chats, parley's send pacing and the fake's flood limits out of the way, LLM
-pacing and streaming off, limits off except in d. e. streams: `[llm] stream =
+pacing and streaming off, limits off except in d. and d'. d. is the target's
+scenario: 1,000 users already over their limits flood while normal users chat
+(each flooder first uses its allowance, 3 messages answered, in a warm-up).
+d'. is the same flood from flooders who start within their limits: in its
+first ~100 ms their 3,000 first messages look like anyone's and are answered,
+so the normal users who speak then wait behind them. e. streams: `[llm] stream =
 true`, `stream_interval` 1500 ms (the default), parley's default send pacing and
 the fake's real Telegram flood limits; the LLM fake streams a ~300-token echo,
 2 tokens per SSE event, 20 ms apart, a new stream every 400 ms; "first visible
@@ -60,8 +70,9 @@ stamps and the driver's injection stamps, one monotonic clock (`fake_now_us`).
 "LLM reply sent" is the LLM request's arrival (the fake answers in the same
 loop turn). The fakes share the machine with parleyd: the bench process's CPU
 is shown where it matters. Reproduce: `make bench`, or one scenario with
-`build/tests/bench/bench_e2e build/parleyd throughput|latency|inflight|flood|stream`
-(`BENCH_E2E_SCALE=0.2` for a quick look).
+`build/tests/bench/bench_e2e build/parleyd throughput|latency|inflight|flood|onset|stream`
+(flood runs d. and d'., onset d'. alone; `BENCH_E2E_SCALE=0.2` for a quick
+look; `BENCH_E2E_DUMP=1` prints every sample of b. and d. on stderr).
 
 NOTE
     "$BUILD/tests/bench/bench_e2e" "$BUILD/parleyd"

@@ -27,7 +27,9 @@
  * second, enough to be the p99 of bench_e2e's latency.  64 MB of WAL at
  * most (journal_size_limit trims what a rewind leaves beyond it).
  */
+#ifndef STORE_WAL_CHECKPOINT_PAGES
 #define STORE_WAL_CHECKPOINT_PAGES 16000
+#endif
 /*
  * The loop connection's page cache, KiB (SQLite's default is 2000).  The
  * jobs table's unique key and jobs_user take one random leaf page per

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /*
@@ -467,6 +468,18 @@ bench_latency(const char *bin)
            "| %.0f %% of "
            "one core | |\n",
            n, rate, (c1 - c0) / 10.0 / ((t1 - t0) / 1e6 * 100.0) * 100.0);
+    if (getenv("BENCH_E2E_DUMP") != NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        fprintf(stderr, "dump b t0 at mono %.6f wall %.6f\n", t0 / 1e6,
+                ts.tv_sec + ts.tv_nsec / 1e9 - (mono_us() - t0) / 1e6);
+    }
+    if (getenv("BENCH_E2E_DUMP") != NULL)
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, "dump b %d at %.4f handed→llm %.3f llm→sent %.3f\n",
+                    i, (msgs[i].inject_us - t0) / 1e6,
+                    (msgs[i].llm_us - msgs[i].handed_us) / 1e3,
+                    (msgs[i].sent_us - msgs[i].llm_us) / 1e3);
     row_pct("b. handed to parleyd → LLM request at the fake", msgs, n,
             OFF(handed_us), OFF(llm_us), "p99 < 2 ms");
     row_pct("b. LLM reply sent → sendMessage at the fake", msgs, n, OFF(llm_us),

@@ -219,6 +219,61 @@ test_limiter_purge(void)
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
+static int usage_partial; /* a count seen between 10 and 290 */
+
+static int
+usage_complete(struct core_fixture *f)
+{
+    long long n = core_fixture_db_int(f, "SELECT total(requests) FROM usage"
+                                         " WHERE scope = 'user'");
+
+    if (n >= 10 && n <= 290)
+        usage_partial = 1;
+    return n == 300;
+}
+
+/*
+ * The usage counters reach the table without a flush: the tick's round
+ * (or the last job finishing) hands them to usage_trickle, which writes a
+ * chunk per 2 ms tick of its own timer until every key is in.
+ */
+static void
+test_usage_trickle(void)
+{
+    struct core_fixture f;
+    char user[16], id[16];
+
+    if (core_fixture_init(&f, &params, "trickle",
+                          "user = off\nchat = off\nuser_tokens = off\n",
+                          1) < 0) {
+        T_OK(0);
+        return;
+    }
+    f.mono = 1000000;
+    f.wall = 1700000000000;
+    for (int i = 0; i < 300; i++) {
+        struct event ev;
+
+        snprintf(user, sizeof(user), "%d", 100 + i);
+        snprintf(id, sizeof(id), "%d", i + 1);
+        ev = core_fixture_event(user, user, id, "hi", EVENT_PRIVATE);
+        T_EQ_INT(core_accept(f.core, &ev), 0);
+    }
+    T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
+    f.mono += 1000; /* a round may start: 250 ms since the last */
+    usage_partial = 0;
+    T_OK(core_fixture_run_until(&f, usage_complete, 5000));
+    /* in chunks (8 keys of 600 a 2 ms tick), not in one turn */
+    T_OK(usage_partial);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM usage"
+                                     " WHERE scope = 'user'"),
+             300);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM usage"
+                                     " WHERE scope = 'chat'"),
+             300);
+    T_EQ_INT(core_fixture_release(&f), 0);
+}
+
 /* 10,000 messages from one user in one window: one notice, 30 asks. */
 static void
 test_flood(void)
@@ -634,6 +689,7 @@ main(void)
     test_flood();
     test_run_queue();
     test_limiter_purge();
+    test_usage_trickle();
     test_budget();
     test_resume();
     test_overrides();

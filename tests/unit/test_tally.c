@@ -72,6 +72,48 @@ test_sum(void)
     tally_free(NULL);
 }
 
+/* A drain in chunks: the same key order across calls, adds refused
+ * while part-way, empty and reusable once every key was visited. */
+static void
+test_drain_some(void)
+{
+    struct tally *t = tally_new(64);
+    struct tally_counts d = {1, 0, 0, 0, 0};
+    static struct seen s;
+    char target[16];
+
+    T_OK(t != NULL);
+    for (int i = 9; i >= 0; i--) {
+        snprintf(target, sizeof(target), "u%d", i);
+        T_EQ_INT(tally_add(t, "user", "telegram", target, 100, &d), 0);
+    }
+    s.n = 0;
+    T_EQ_INT(tally_drain_some(t, 4, seen_one, &s), 4);
+    T_EQ_INT(tally_keys(t), 6);
+    T_EQ_INT(tally_add(t, "user", "telegram", "u0", 100, &d), -1);
+    T_EQ_INT(tally_drain_some(t, 4, seen_one, &s), 4);
+    T_EQ_INT(tally_drain_some(t, 4, seen_one, &s), 2);
+    T_EQ_INT(s.n, 10);
+    for (int i = 0; i < 10; i++) {
+        char want[64];
+
+        snprintf(want, sizeof(want), "user|telegram|u%d|100", i);
+        T_EQ_STR(s.key[i], want);
+        T_EQ_INT(s.c[i].requests, 1);
+    }
+    T_EQ_INT(tally_keys(t), 0);
+    T_EQ_INT(tally_drain_some(t, 4, seen_one, &s), 0);
+    T_EQ_INT(tally_add(t, "user", "telegram", "u0", 100, &d), 0);
+    /* a full drain finishes a part-way one */
+    T_EQ_INT(tally_add(t, "user", "telegram", "u1", 100, &d), 0);
+    s.n = 0;
+    T_EQ_INT(tally_drain_some(t, 1, seen_one, &s), 1);
+    T_EQ_INT(tally_drain(t, seen_one, &s), 1);
+    T_EQ_INT(s.n, 2);
+    T_EQ_STR(s.key[1], "user|telegram|u1|100");
+    tally_free(t);
+}
+
 /* The bound: max keys, then -1 (an existing key still adds); strings
  * over their bound are refused. */
 static void
@@ -170,6 +212,7 @@ int
 main(void)
 {
     test_sum();
+    test_drain_some();
     test_bounds();
     test_growth();
     test_totals();
