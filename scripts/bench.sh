@@ -76,6 +76,23 @@ look; `BENCH_E2E_DUMP=1` prints every sample of b. and d. on stderr).
 
 NOTE
     "$BUILD/tests/bench/bench_e2e" "$BUILD/parleyd"
+    cat <<'NOTE'
+
+What b.'s tail is made of (`BENCH_E2E_DUMP=1`, strace of parleyd's
+fsyncs): the slow samples come in clusters of 2-10 consecutive messages,
+each one a stall of the loop. The largest: the end of each WAL checkpoint,
+which the loop does itself (every ~0.8 s at 1000 msg/s: the tail's copy
+and three fsyncs, 1-4 ms on this VM's disk; docs/storage.md
+"Checkpoints"). The same runs with checkpoints moved out of the way
+(`-DSTORE_WAL_CHECKPOINT_PAGES=400000`, an experiment, not a setting) gave
+a p99 of 1.5-2.2 ms. Next in line was the usage write (~500 keys every
+250 ms held the loop ~1 ms); it is now written in chunks (docs/core.md
+"Usage"), but three A/B pairs without checkpoints showed no difference in
+the p99 (1.65, 1.99, 2.21 ms before; 1.79, 1.77, 2.24 after). A cluster
+every 250 ms remains unexplained (it stays when core's 250 ms tick is set
+to 1 s). The numbers move by ±0.5 ms between runs on this VM, and reach
+3-6 ms while anything else runs on it.
+NOTE
     echo
     echo "## Soak"
     echo
