@@ -147,6 +147,9 @@ env_open(struct env *e, const char *bin, const char *limits, int llm_latency_ms,
         fprintf(stderr, "bench_e2e: parleyd not ready (log: %s)\n", log);
         return -1;
     }
+    /* the previous scenario's writes reach the disk now, not as the
+     * kernel's writeback in the middle of this one's fsyncs */
+    sync();
     /* the first getUpdates: the connector is up */
     loop_for(&e->loop, 300);
     return 0;
