@@ -274,6 +274,34 @@ chat_get(struct telegram *t, int64_t id)
     return c;
 }
 
+/*
+ * The group c became a supergroup: later sends go to the new id
+ * (connector_state 'migrated:<old>', read back by chat_get), and what
+ * core and the store keep under the old id moves there, once per old id
+ * and new id (several sends in flight may each get the 400).
+ */
+static void
+chat_migrated(struct telegram *t, struct tg_chat *c, int64_t to)
+{
+    char key[64], val[32], old[32];
+
+    if (c->migrated_to == to)
+        return;
+    c->migrated_to = to;
+    kv_key(key, sizeof(key), "migrated", c->id);
+    snprintf(val, sizeof(val), "%" PRId64, to);
+    snprintf(old, sizeof(old), "%" PRId64, c->id);
+    if (store_kv_set(t->st, TG_PLATFORM, key, val) < 0)
+        log_warnx("telegram chat migration not saved chat=%" PRId64, c->id);
+    if (core_chat_migrate(t->core, TG_PLATFORM, old, val) < 0)
+        log_warnx("telegram chat data not moved chat=%" PRId64 " to=%" PRId64,
+                  c->id, to);
+    t->status.migrations++;
+    log_warnx("telegram chat migrated chat=%" PRId64 " to=%" PRId64
+              " (resending there)",
+              c->id, to);
+}
+
 /* A chat with nothing queued and nothing to remember is dropped, so
  * memory follows the chats with sends, not every chat ever seen. */
 static void
@@ -659,15 +687,7 @@ send_done(const struct http_response *r, void *arg)
         goto out;
     }
     if (code == 400 && err.migrate_to_chat_id != 0) {
-        char key[64], val[32];
-        c->migrated_to = err.migrate_to_chat_id;
-        kv_key(key, sizeof(key), "migrated", c->id);
-        snprintf(val, sizeof(val), "%" PRId64, c->migrated_to);
-        store_kv_set(t->st, TG_PLATFORM, key, val);
-        t->status.migrations++;
-        log_warnx("telegram chat migrated chat=%" PRId64 " to=%" PRId64
-                  " (resending there)",
-                  c->id, c->migrated_to);
+        chat_migrated(t, c, err.migrate_to_chat_id);
         goto out;
     }
     if (code == 400 && edit_settled(t, c, s, &err))

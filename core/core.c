@@ -824,6 +824,21 @@ core_reload_caches(struct core *c)
     log_debug("core caches reloaded overrides=%zu bans=%zu", o.n, b.n);
 }
 
+int
+core_chat_migrate(struct core *c, const char *platform, const char *old_chat,
+                  const char *new_chat)
+{
+    if (store_chat_migrate(c->st, platform, old_chat, new_chat, core_wall(c)) <
+        0)
+        return -1;
+    /* our own writes do not move data_version: reload now, so the moved
+     * per-chat overrides apply to the new id from the next message on */
+    core_reload_caches(c);
+    log_info("core chat migrated platform=%s chat=%s to=%s", platform, old_chat,
+             new_chat);
+    return 0;
+}
+
 static void
 core_load_admins(struct core *c)
 {

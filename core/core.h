@@ -130,6 +130,16 @@ int core_accept_batch_kv(struct core *c, const struct event *evs, size_t n,
                          const char *value);
 
 /*
+ * A chat's id changed (a Telegram group became a supergroup, learned by
+ * the connector): what the store keeps under old_chat moves to new_chat
+ * (store_chat_migrate) and the override cache is reloaded.  The limiter's
+ * in-memory windows are not moved: the new id starts fresh.  Jobs already
+ * taken keep the old id (the connector redirects their sends).  0 / -1.
+ */
+int core_chat_migrate(struct core *c, const char *platform,
+                      const char *old_chat, const char *new_chat);
+
+/*
  * SIGTERM: stop taking events (core_accept returns -1), cancel the asks in
  * flight (their jobs stay `asking` and are asked again after a restart),
  * persist the limiter state, commit.  Idempotent.

@@ -1668,6 +1668,115 @@ store_forget_chat(struct store *st, const char *platform, const char *chat)
                            platform, chat, NULL);
 }
 
+/*
+ * A Telegram group became a supergroup (its id changed).  Per table (?1
+ * platform, ?2 old chat, ?3 new chat, ?4 now):
+ * - conversations: renamed to the new id, so the history and the answers
+ *   (which hang off conversation_id) follow.  When the new id already has
+ *   a conversation for the same thread (users spoke in the supergroup
+ *   before we learned of the move), the old one's messages and answers
+ *   are moved into it and the old row goes: message ids grow with time,
+ *   so the history loads as one, the old part first.
+ * - usage (scope 'chat'): added into the new id's day rows (one day may
+ *   have counts under both ids), then the old rows go.
+ * - overrides (scope 'chat'): renamed; where the new id has its own of
+ *   the same kind, that one wins (an admin set it for the supergroup).
+ * - chats: the old row's model and persona are copied where the new row
+ *   has none (the new one's settings win); the old row stays, inactive,
+ *   with migrated_to = the new id: store_feedback_vote follows it.
+ * - sent_messages stay: Telegram message ids are per chat, so the old
+ *   group's ids would collide with the supergroup's.  Answers sent after
+ *   the move by jobs of the old chat are recorded by core under the old
+ *   id too; a vote from the new chat finds them through chats.migrated_to.
+ * - jobs stay: (chat, message_id) is the redelivery key of updates from
+ *   the old group, and reply_to names its messages; the connector
+ *   redirects their sends.  Finished ones are purged by age as usual.
+ * - limiter_state stays: core's limiter lives in memory (loaded once at
+ *   start) and writes its keys back over these rows, so a rename here
+ *   would be overwritten; the new id's windows and chat budget start
+ *   fresh (docs/telegram.md), the old keys expire and are purged.
+ * - bans are per user, feedback per answer, connector_state's
+ *   'migrated:<old>' is the redirect itself, audit is a log: untouched.
+ * Idempotent: a second run finds nothing left under the old id but the
+ * chats row, which it rewrites the same way.  A savepoint makes it all or
+ * nothing inside the loop's write group.
+ */
+int
+store_chat_migrate(struct store *st, const char *platform, const char *old_chat,
+                   const char *new_chat, int64_t now_ms)
+{
+    static const char *const sql[] = {
+        /* same thread under both ids: merge into the new conversation */
+        "UPDATE messages SET conversation_id = (SELECT n.id FROM"
+        " conversations o JOIN conversations n ON n.platform = o.platform"
+        " AND n.chat_id = ?3 AND n.thread_id = o.thread_id"
+        " WHERE o.id = messages.conversation_id)"
+        " WHERE conversation_id IN (SELECT o.id FROM conversations o"
+        " JOIN conversations n ON n.platform = o.platform AND n.chat_id = ?3"
+        " AND n.thread_id = o.thread_id WHERE o.platform = ?1"
+        " AND o.chat_id = ?2)",
+        "UPDATE answers SET conversation_id = (SELECT n.id FROM"
+        " conversations o JOIN conversations n ON n.platform = o.platform"
+        " AND n.chat_id = ?3 AND n.thread_id = o.thread_id"
+        " WHERE o.id = answers.conversation_id)"
+        " WHERE conversation_id IN (SELECT o.id FROM conversations o"
+        " JOIN conversations n ON n.platform = o.platform AND n.chat_id = ?3"
+        " AND n.thread_id = o.thread_id WHERE o.platform = ?1"
+        " AND o.chat_id = ?2)",
+        /* now empty: nothing cascades */
+        "DELETE FROM conversations WHERE platform = ?1 AND chat_id = ?2"
+        " AND thread_id IN (SELECT thread_id FROM conversations"
+        " WHERE platform = ?1 AND chat_id = ?3)",
+        "UPDATE conversations SET chat_id = ?3 WHERE platform = ?1"
+        " AND chat_id = ?2",
+        "INSERT INTO usage (scope, platform, target, day, requests, limited,"
+        " tokens_in, tokens_out, cost_micro_usd) SELECT scope, platform, ?3,"
+        " day, requests, limited, tokens_in, tokens_out, cost_micro_usd"
+        " FROM usage WHERE scope = 'chat' AND platform = ?1 AND target = ?2"
+        " ON CONFLICT (scope, platform, target, day) DO UPDATE SET"
+        " requests = requests + excluded.requests,"
+        " limited = limited + excluded.limited,"
+        " tokens_in = tokens_in + excluded.tokens_in,"
+        " tokens_out = tokens_out + excluded.tokens_out,"
+        " cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+        "DELETE FROM usage WHERE scope = 'chat' AND platform = ?1"
+        " AND target = ?2",
+        "UPDATE OR IGNORE overrides SET target = ?3 WHERE scope = 'chat'"
+        " AND platform = ?1 AND target = ?2",
+        "DELETE FROM overrides WHERE scope = 'chat' AND platform = ?1"
+        " AND target = ?2",
+        "INSERT INTO chats (platform, chat_id, model, persona, created_ms,"
+        " updated_ms) SELECT platform, ?3, model, persona, ?4, ?4 FROM chats"
+        " WHERE platform = ?1 AND chat_id = ?2 AND (model IS NOT NULL"
+        " OR persona IS NOT NULL) ON CONFLICT (platform, chat_id) DO UPDATE"
+        " SET model = coalesce(model, excluded.model),"
+        " persona = coalesce(persona, excluded.persona),"
+        " updated_ms = excluded.updated_ms",
+        "INSERT INTO chats (platform, chat_id, active, migrated_to,"
+        " created_ms, updated_ms) VALUES (?1, ?2, 0, ?3, ?4, ?4)"
+        " ON CONFLICT (platform, chat_id) DO UPDATE SET active = 0,"
+        " migrated_to = ?3, updated_ms = ?4",
+    };
+    long rc = 0;
+
+    if (strcmp(old_chat, new_chat) == 0)
+        return 0;
+    if (store_write_begin(st) < 0 ||
+        store_exec_bound(st, "SAVEPOINT chat_migrate", "") < 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rc >= 0; i++)
+        rc = store_exec_bound(st, sql[i], "ttti", platform, old_chat, new_chat,
+                              now_ms);
+    if (rc < 0) {
+        store_exec_bound(st, "ROLLBACK TO chat_migrate", "");
+        store_exec_bound(st, "RELEASE chat_migrate", "");
+        log_warnx("store chat migrate failed platform=%s chat=%s to=%s",
+                  platform, old_chat, new_chat);
+        return -1;
+    }
+    return store_exec_bound(st, "RELEASE chat_migrate", "") < 0 ? -1 : 0;
+}
+
 int
 store_job_delete(struct store *st, int64_t id)
 {
@@ -1745,6 +1854,50 @@ store_sent_add(struct store *st, const char *platform, const char *chat,
     return s == NULL ? -1 : store_run(st, s, "sent_add");
 }
 
+/*
+ * The answer a message of a chat that migrated to `chat` was recorded
+ * for: the newest such row (a send redirected after the move is newer
+ * than the old group's own messages).  The answer id, 0 none, -1 error.
+ * Only on a vote's miss: chats has no index on migrated_to and needs none
+ * (one row per chat with settings or a migration).
+ */
+static int64_t
+sent_find_migrated(struct store *st, const char *platform, const char *chat,
+                   const char *platform_msg_id)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t answer = -1;
+    int step;
+
+    store_read_begin(st);
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT s.answer_id FROM chats c JOIN sent_messages"
+                           " s ON s.platform = c.platform AND s.chat_id ="
+                           " c.chat_id WHERE c.platform = ?1 AND"
+                           " c.migrated_to = ?2 AND s.platform_msg_id = ?3"
+                           " ORDER BY s.created_ms DESC LIMIT 1",
+                           -1, &s, NULL) != SQLITE_OK) {
+        log_warnx("store sent_find_migrated prepare failed err=\"%s\"",
+                  sqlite3_errmsg(st->db));
+        goto out;
+    }
+    if (bind_text(s, 1, platform) != SQLITE_OK ||
+        bind_text(s, 2, chat) != SQLITE_OK ||
+        bind_text(s, 3, platform_msg_id) != SQLITE_OK)
+        goto out;
+    step = sqlite3_step(s);
+    if (step == SQLITE_ROW)
+        answer = sqlite3_column_int64(s, 0);
+    else if (step == SQLITE_DONE)
+        answer = 0;
+    else
+        log_warnx("store sent_find_migrated failed err=\"%s\"",
+                  sqlite3_errmsg(st->db));
+out:
+    sqlite3_finalize(s);
+    return answer;
+}
+
 int
 store_feedback_vote(struct store *st, const char *platform, const char *chat,
                     const char *platform_msg_id, const char *user_id, int vote,
@@ -1759,10 +1912,15 @@ store_feedback_vote(struct store *st, const char *platform, const char *chat,
         return -1;
     if (sqlite3_step(s) != SQLITE_ROW) {
         stmt_release(s);
-        return 0;
+        /* not ours here: perhaps sent by a job of a chat that migrated
+         * to this one, recorded under the old id (store_chat_migrate) */
+        if ((answer =
+                 sent_find_migrated(st, platform, chat, platform_msg_id)) <= 0)
+            return answer < 0 ? -1 : 0;
+    } else {
+        answer = sqlite3_column_int64(s, 0);
+        stmt_release(s);
     }
-    answer = sqlite3_column_int64(s, 0);
-    stmt_release(s);
     if (vote == 0)
         s = store_prep(st, STMT_VOTE_DEL, 1, "vote_del", "it", answer, user_id);
     else

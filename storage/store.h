@@ -208,6 +208,19 @@ int store_forget_user(struct store *st, const char *platform, const char *user);
  * settings, limiter rows and finished jobs.
  */
 int store_forget_chat(struct store *st, const char *platform, const char *chat);
+/*
+ * A chat's id changed (a Telegram group became a supergroup): its
+ * conversations (history, answers), per-chat usage and overrides and its
+ * model/persona move to new_chat, merging with what new_chat already has
+ * (the new id's overrides and settings win, usage adds up); the old chats
+ * row stays, inactive, with migrated_to = new_chat, and votes from
+ * new_chat on messages recorded under the old id find their answer.
+ * jobs, sent_messages and limiter rows stay (store.c says why).  All or
+ * nothing, idempotent.  0 / -1.
+ */
+int store_chat_migrate(struct store *st, const char *platform,
+                       const char *old_chat, const char *new_chat,
+                       int64_t now_ms);
 /* Deletes one job row (a finished `forget` leaves no trace).  0 / -1. */
 int store_job_delete(struct store *st, int64_t id);
 /*

@@ -105,6 +105,17 @@ core_unregister_connector(struct core *c, const char *platform)
 }
 
 int
+core_chat_migrate(struct core *c, const char *platform, const char *old_chat,
+                  const char *new_chat)
+{
+    (void)c;
+    (void)platform;
+    (void)old_chat;
+    (void)new_chat;
+    return 0;
+}
+
+int
 core_accept_batch(struct core *c, const struct event *evs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

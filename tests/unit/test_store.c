@@ -1133,6 +1133,157 @@ test_jobs_lean(void)
     db_remove(path);
 }
 
+/* One stored message, appended to the string arg (history load order). */
+static int
+cat_message(void *arg, const char *role, const char *text, int64_t tokens)
+{
+    char *buf = arg;
+    size_t n = strlen(buf);
+
+    (void)tokens;
+    snprintf(buf + n, 256 - n, "%s%s:%s", n ? "," : "", role, text);
+    return 0;
+}
+
+/*
+ * A group migrates to a supergroup: history, chat usage, overrides and
+ * settings move (merging with what the new id has); sent_messages stay
+ * and votes from the new id still find them; twice is as once.
+ */
+static void
+test_chat_migrate(void)
+{
+    char path[256], err[256] = "", hist[256];
+    struct store *st;
+    struct store_usage u;
+    int64_t conv_old = 0, conv_new = 0, conv = 0, m = 0, ans = 0, now = 5000;
+    char *model = NULL, *persona = NULL;
+    sqlite3 *db;
+
+    db_path(path, sizeof(path), "migrate");
+    st = store_open(path, err, sizeof(err));
+    T_OKF(st != NULL, "%s", err);
+    if (st == NULL)
+        return;
+    /* old group -4: a conversation, an answer sent as message 7 */
+    T_EQ_INT(store_conversation_id(st, "telegram", "-4", "", now, &conv_old),
+             0);
+    T_EQ_INT(
+        store_message_add(st, conv_old, "user", "11", "6", "q1", 1, now, NULL),
+        0);
+    T_EQ_INT(store_message_add(st, conv_old, "assistant", NULL, "7", "a1", 1,
+                               now, &m),
+             0);
+    T_EQ_INT(store_answer_add(st, conv_old, m, "telegram", "11", "main", 1, 1,
+                              0, 1, now, &ans),
+             0);
+    T_EQ_INT(store_sent_add(st, "telegram", "-4", "7", ans, 0, now), 0);
+    /* the supergroup -1004 already has a conversation (same thread) */
+    T_EQ_INT(
+        store_conversation_id(st, "telegram", "-1004", "", now + 1, &conv_new),
+        0);
+    T_EQ_INT(store_message_add(st, conv_new, "user", "12", "2", "q2", 1,
+                               now + 1, NULL),
+             0);
+    /* a topic only the old id has: renamed, not merged */
+    T_EQ_INT(store_conversation_id(st, "telegram", "-4", "9", now, &conv), 0);
+    /* usage of the same day under both, overrides, settings */
+    T_EQ_INT(
+        store_usage_add(st, "chat", "telegram", "-4", now, 3, 1, 10, 20, 30),
+        0);
+    T_EQ_INT(
+        store_usage_add(st, "chat", "telegram", "-1004", now, 1, 0, 1, 2, 3),
+        0);
+    T_EQ_INT(store_override_set(st, "chat", "telegram", "-4", "limit", 5, 60000,
+                                "", now),
+             0);
+    T_EQ_INT(store_override_set(st, "chat", "telegram", "-4", "budget", 100,
+                                86400000, "", now),
+             0);
+    T_EQ_INT(store_override_set(st, "chat", "telegram", "-1004", "budget", 7,
+                                86400000, "", now),
+             0);
+    T_EQ_INT(store_chat_set(st, "telegram", "-4", "model", "big", now), 0);
+    T_EQ_INT(store_chat_set(st, "telegram", "-4", "persona", "old", now), 0);
+    T_EQ_INT(store_chat_set(st, "telegram", "-1004", "persona", "new", now), 0);
+    T_EQ_INT(store_flush(st), 0);
+
+    for (int round = 0; round < 2; round++) {
+        T_EQ_INT(store_chat_migrate(st, "telegram", "-4", "-1004", now + 2), 0);
+        T_EQ_INT(store_flush(st), 0);
+        db = raw_open(path);
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM conversations WHERE"
+                             " chat_id = '-4'"),
+                 0);
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM conversations WHERE"
+                             " chat_id = '-1004'"),
+                 2);
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM answers WHERE"
+                             " conversation_id IN (SELECT id FROM"
+                             " conversations WHERE chat_id = '-1004')"),
+                 1);
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM usage WHERE target ="
+                             " '-4'"),
+                 0);
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM overrides WHERE target ="
+                             " '-4'"),
+                 0);
+        /* the new id's own budget wins; the old limit moved */
+        T_EQ_INT(raw_int(db, "SELECT rate_n FROM overrides WHERE target ="
+                             " '-1004' AND kind = 'budget'"),
+                 7);
+        T_EQ_INT(raw_int(db, "SELECT rate_n FROM overrides WHERE target ="
+                             " '-1004' AND kind = 'limit'"),
+                 5);
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM chats WHERE chat_id ="
+                             " '-4' AND active = 0 AND migrated_to ="
+                             " '-1004'"),
+                 1);
+        /* sent_messages keep the old group's ids */
+        T_EQ_INT(raw_int(db, "SELECT count(*) FROM sent_messages WHERE"
+                             " chat_id = '-4'"),
+                 1);
+        sqlite3_close(db);
+        /* usage of the day added up, not doubled by the second round */
+        T_EQ_INT(store_usage_get(st, "chat", "telegram", "-1004", now, &u), 0);
+        T_EQ_INT(u.requests, 4);
+        T_EQ_INT(u.limited, 1);
+        T_EQ_INT(u.tokens_in, 11);
+        T_EQ_INT(u.tokens_out, 22);
+        T_EQ_INT(u.cost_micro_usd, 33);
+        /* one history, the old part first */
+        T_EQ_INT(store_conversation_id(st, "telegram", "-1004", "", now, &conv),
+                 0);
+        T_EQ_INT(conv, conv_new);
+        hist[0] = '\0';
+        T_EQ_INT(store_history_load(st, conv, 10, cat_message, hist), 3);
+        T_EQ_STR(hist, "user:q2,assistant:a1,user:q1");
+        /* settings: the new persona wins, the old model comes along */
+        T_EQ_INT(store_chat_settings(st, "telegram", "-1004", &model, &persona),
+                 1);
+        T_EQ_STR(model ? model : "(null)", "big");
+        T_EQ_STR(persona ? persona : "(null)", "new");
+        free(model);
+        free(persona);
+        model = persona = NULL;
+    }
+    /* a vote from the new chat on message 7 (recorded under -4) counts;
+     * an unknown message does not */
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-1004", "7", "12", 1, now),
+             1);
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-1004", "8", "12", 1, now),
+             0);
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-4", "7", "11", -1, now), 1);
+    T_EQ_INT(store_flush(st), 0);
+    db = raw_open(path);
+    T_EQ_INT(raw_int(db, "SELECT count(*) FROM feedback"), 2);
+    sqlite3_close(db);
+    /* the same id: nothing to do */
+    T_EQ_INT(store_chat_migrate(st, "telegram", "-1004", "-1004", now), 0);
+    store_close(st);
+    db_remove(path);
+}
+
 int
 main(void)
 {
@@ -1153,6 +1304,7 @@ main(void)
     test_jobs_lean();
     test_checks_or();
     test_core_accessors();
+    test_chat_migrate();
     rmdir(tmpdir);
     return t_done();
 }
