@@ -371,6 +371,60 @@ test_addressing(void)
     node_down(&n);
 }
 
+static int
+count_rows(void *arg, const char *role, const char *text, int64_t tokens)
+{
+    (void)role;
+    (void)text;
+    (void)tokens;
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* A group becomes a supergroup: the answer goes to the new id, the history
+ * continues there, and a vote on that answer from the new chat counts. */
+static void
+test_migrate(void)
+{
+    const int64_t old = -4008, to = -1004008;
+    struct node n;
+    char db[128], qid[32];
+    struct want w;
+    struct core_stats cs;
+    int64_t conv = 0, end;
+    int rows = 0;
+
+    snprintf(db, sizeof(db), "%s/migrate.db", tmpdir);
+    T_OK(node_up(&n, &loop, db, telegram_fake_base(tf), TELEGRAM_FAKE_TOKEN, "",
+                 0) == 0);
+    msg(old, "group", 2001, "@ParleyBot first", 0, 0);
+    w = (struct want){old, 1};
+    T_OK(run_until(has_sent, &w, 10000));
+    telegram_fake_migrate(tf, old, to);
+    msg(old, "group", 2001, "@ParleyBot second", 0, 0);
+    w = (struct want){to, 1};
+    T_OK(run_until(has_sent, &w, 10000));
+    T_EQ_INT(sent_count(old), 1);
+    if (sent_count(to) != 1) {
+        node_down(&n);
+        return;
+    }
+    T_CONTAINS(sent_last(to)->text, ": second");
+    telegram_fake_callback(tf, to, sent_last(to)->message_id, 2002,
+                           sent_last(to)->cb_up, qid, sizeof(qid));
+    end = fake_now_ms() + 5000;
+    while (telegram_fake_answered(tf, qid) == 0 && fake_now_ms() < end)
+        run_for(50);
+    T_EQ_INT(telegram_fake_answered(tf, qid), 1);
+    core_stats(n.core, &cs);
+    T_EQ_INT(cs.votes, 1);
+    /* both questions and answers are the new id's history */
+    T_EQ_INT(store_conversation_id(n.st, "telegram", "-1004008", "", 1, &conv),
+             0);
+    T_EQ_INT(store_history_load(n.st, conv, 10, count_rows, &rows), 4);
+    node_down(&n);
+}
+
 static void
 test_429(void)
 {
@@ -838,6 +892,7 @@ main(int argc, char **argv)
     uv_timer_init(&loop, &tick);
     uv_timer_start(&tick, tick_cb, 20, 20);
     test_addressing();
+    test_migrate();
     test_429();
     test_long();
     test_group_pacing();
