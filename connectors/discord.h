@@ -103,6 +103,7 @@ struct discord_status {
     size_t sends_inflight, misc_inflight;         /* on the wire */
     size_t sends_inflight_max, misc_inflight_max; /* high-water marks */
     uint64_t typing_skipped; /* waited for a slot: stale or superseded */
+    uint64_t dms_opened;     /* POST /users/@me/channels that gave a DM */
 };
 void discord_status(const struct discord *d, struct discord_status *s);
 
