@@ -30,6 +30,17 @@
 #define ROUTE_DELETE "DELETE /channels/messages"
 #define ROUTE_TYPING "POST /channels/typing"
 #define ROUTE_REACTIONS "PUT /channels/messages/reactions"
+#define ROUTE_DM "POST /users/@me/channels" /* no major parameter */
+
+/*
+ * A chat "@<user id>" is that user's DM (docs/discord.md "Admin DMs"):
+ * the first send opens it, and its channel id is kept here and in
+ * connector_state ('discord', "dm:<user>").  Channel ids are snowflakes
+ * (digits only): no real channel looks like this.
+ */
+#define DC_DM_MARK '@'
+#define DC_DMS_MAX 64 /* users whose DM channel is remembered in memory */
+#define DC_DM_KEY_MAX (DISCORD_SNOWFLAKE_MAX + 8)
 
 /* DC_MSG, DC_EDIT and DC_DELETE are core's sends (one outcome each);
  * typing and reactions are best effort */
@@ -51,10 +62,21 @@ struct dc_item {
     int bad_target;    /* edit/delete of an id that is no snowflake */
     int controls_only; /* edit: the text is shown, only the reactions */
     int attempts;
+    /* chat was "@user": dm_user is the user; dm_open while the DM must
+     * still be opened (the item is then that request), after which chat
+     * is the DM channel's id.  bad_dm: "@" and no user id. */
+    char dm_user[DISCORD_SNOWFLAKE_MAX];
+    int dm_open, bad_dm;
     int64_t not_before;
     int64_t since_ms;     /* queued at (typing: stale after typing_ms) */
     int held;             /* waited for a slot on the wire at least once */
     struct http_req *req; /* in flight */
+};
+
+/* A user's DM channel, learnt from POST /users/@me/channels. */
+struct dc_dm {
+    char user[DISCORD_SNOWFLAKE_MAX];
+    char channel[DISCORD_SNOWFLAKE_MAX];
 };
 
 struct discord {
@@ -86,6 +108,8 @@ struct discord {
     int64_t gw_send_window, typing_ms;
     size_t sends_max, misc_max; /* on the wire; tests may lower them */
     int64_t saved_seq;
+    struct dc_dm dms[DC_DMS_MAX];
+    size_t ndms, dm_next; /* in use; the next to replace when full */
     void (*tap)(void *arg, uint64_t send_id, const struct send_result *r);
     void *tap_arg;
     struct discord_status stat;
@@ -499,6 +523,8 @@ item_new(struct discord *d, enum dc_kind kind, const char *chat)
 static const char *
 item_route(const struct dc_item *it)
 {
+    if (it->dm_open)
+        return ROUTE_DM;
     switch (it->kind) {
     case DC_MSG:
         return ROUTE_MESSAGES;
@@ -511,6 +537,13 @@ item_route(const struct dc_item *it)
     default:
         return ROUTE_REACTIONS;
     }
+}
+
+/* The route's major parameter: the channel, none for opening a DM. */
+static const char *
+item_major(const struct dc_item *it)
+{
+    return it->dm_open ? "" : it->chat;
 }
 
 /* 1 for core's sends: they report exactly one outcome */
@@ -550,6 +583,133 @@ slot_give(struct discord *d, const struct dc_item *it)
         d->stat.misc_inflight--;
 }
 
+/* A snowflake: 1 to 20 digits (it goes into a URL path). */
+static int
+is_snowflake(const char *s)
+{
+    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
+
+    return n > 0 && n < DISCORD_SNOWFLAKE_MAX && s[n] == '\0';
+}
+
+/* ---- user DMs: "@<user>" → the DM channel ---- */
+
+static struct dc_dm *
+dm_find(struct discord *d, const char *user)
+{
+    for (size_t i = 0; i < d->ndms; i++)
+        if (strcmp(d->dms[i].user, user) == 0)
+            return &d->dms[i];
+    return NULL;
+}
+
+static void
+dm_key(const char *user, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "dm:%s", user);
+}
+
+/* Remembers user's DM channel (both snowflakes); save: in the store too. */
+static void
+dm_remember(struct discord *d, const char *user, const char *channel, int save)
+{
+    struct dc_dm *m = dm_find(d, user);
+    char key[DC_DM_KEY_MAX];
+
+    if (m == NULL) {
+        if (d->ndms < DC_DMS_MAX) {
+            m = &d->dms[d->ndms++];
+        } else {
+            m = &d->dms[d->dm_next];
+            d->dm_next = (d->dm_next + 1) % DC_DMS_MAX;
+        }
+        memcpy(m->user, user, strlen(user) + 1);
+    }
+    memcpy(m->channel, channel, strlen(channel) + 1);
+    dm_key(user, key, sizeof(key));
+    if (save && store_kv_set(d->st, "discord", key, channel) < 0)
+        log_warnx("discord cannot save the DM channel of user=%s (it is "
+                  "opened again after a restart)",
+                  user);
+}
+
+/* user's DM channel is gone (404): the next send opens it again. */
+static void
+dm_forget(struct discord *d, const char *user)
+{
+    struct dc_dm *m = dm_find(d, user);
+    char key[DC_DM_KEY_MAX];
+
+    if (m != NULL) {
+        *m = d->dms[--d->ndms];
+        if (d->dm_next >= d->ndms)
+            d->dm_next = 0;
+    }
+    dm_key(user, key, sizeof(key));
+    store_kv_del(d->st, "discord", key);
+    log_info("discord DM channel of user=%s forgotten", user);
+}
+
+/* user's DM channel, from memory or the store: 1 found (into out), 0. */
+static int
+dm_lookup(struct discord *d, const char *user, char *out, size_t cap)
+{
+    struct dc_dm *m = dm_find(d, user);
+    char key[DC_DM_KEY_MAX], ch[DISCORD_SNOWFLAKE_MAX];
+
+    if (m == NULL) {
+        dm_key(user, key, sizeof(key));
+        if (store_kv_get(d->st, "discord", key, ch, sizeof(ch)) != 1 ||
+            !is_snowflake(ch))
+            return 0;
+        dm_remember(d, user, ch, 0);
+        m = dm_find(d, user);
+    }
+    snprintf(out, cap, "%s", m->channel);
+    return 1;
+}
+
+/* Every queued send to user that waits for its DM goes to channel now. */
+static void
+dm_resolve(struct discord *d, const char *user, const char *channel)
+{
+    for (struct dc_item *x = d->head; x != NULL; x = x->next)
+        if (x->dm_open && x->req == NULL && strcmp(x->dm_user, user) == 0) {
+            memcpy(x->chat, channel, strlen(channel) + 1);
+            x->dm_open = 0;
+            x->attempts = 0; /* the message is a request of its own */
+            x->not_before = 0;
+        }
+}
+
+/* 1 when an earlier item opens the same DM: this one waits for it. */
+static int
+dm_waits(const struct discord *d, const struct dc_item *it)
+{
+    for (const struct dc_item *x = d->head; x != NULL && x != it; x = x->next)
+        if (x->dm_open && strcmp(x->dm_user, it->dm_user) == 0)
+            return 1;
+    return 0;
+}
+
+/* A send to "@user": to the DM channel if known, else open it first. */
+static void
+dm_target(struct discord *d, struct dc_item *it)
+{
+    const char *user = it->chat + 1;
+    char ch[DISCORD_SNOWFLAKE_MAX];
+
+    if (!is_snowflake(user)) {
+        it->bad_dm = 1; /* reported from the pump, not from here */
+        return;
+    }
+    memcpy(it->dm_user, user, strlen(user) + 1);
+    if (dm_lookup(d, user, ch, sizeof(ch)))
+        memcpy(it->chat, ch, strlen(ch) + 1);
+    else
+        it->dm_open = 1;
+}
+
 /*
  * A typing indicator that waited for a slot is worth sending only while
  * its channel still waits: not after the refresh interval (core asked
@@ -572,6 +732,8 @@ typing_stale(const struct discord *d, const struct dc_item *it, int64_t now)
 static enum discord_verb
 item_verb(const struct dc_item *it)
 {
+    if (it->dm_open)
+        return DISCORD_CREATE;
     return it->kind == DC_EDIT     ? DISCORD_EDIT
            : it->kind == DC_DELETE ? DISCORD_DELETE
                                    : DISCORD_CREATE;
@@ -662,6 +824,29 @@ send_again(struct discord *d, struct dc_item *it, const struct http_response *r,
     return drop;
 }
 
+/* The DM opened: its channel, for this send and every other to the user
+ * (they go on as messages).  A reply without a DM channel's id is
+ * Discord's fault, as a 5xx would be.  0: the item stays queued. */
+static int
+dm_opened(struct discord *d, struct dc_item *it, const struct http_response *r,
+          int64_t now)
+{
+    char ch[DISCORD_SNOWFLAKE_MAX];
+    const char *why = NULL;
+
+    if (discord_codec_dm_channel(r->body, r->body_len, ch, sizeof(ch), &why) <
+        0) {
+        log_warnx("discord DM of user=%s: bad reply why=%s", it->dm_user,
+                  why ? why : "?");
+        return send_again(d, it, r, now);
+    }
+    d->stat.dms_opened++;
+    log_info("discord DM opened user=%s channel=%s", it->dm_user, ch);
+    dm_remember(d, it->dm_user, ch, 1);
+    dm_resolve(d, it->dm_user, ch);
+    return 0;
+}
+
 /* The outcome of a create, edit or delete (not a 429).  1 when done. */
 static int
 send_outcome(struct discord *d, struct dc_item *it,
@@ -673,6 +858,8 @@ send_outcome(struct discord *d, struct dc_item *it,
 
     switch (discord_codec_outcome(item_verb(it), status, e->code, &cls)) {
     case DISCORD_OUT_OK:
+        if (it->dm_open)
+            return dm_opened(d, it, r, now);
         send_ok(d, it, r);
         return 1;
     case DISCORD_OUT_AGAIN:
@@ -685,6 +872,8 @@ send_outcome(struct discord *d, struct dc_item *it,
     log_warnx("discord %s failed status=%ld code=%lld channel=%s class=%s",
               item_route(it), status, (long long)e->code, it->chat, cls);
     send_result(d, it, SEND_FAILED, NULL, 0, cls);
+    if (status == 404 && it->dm_user[0] != '\0' && !it->dm_open)
+        dm_forget(d, it->dm_user); /* the next send opens it again */
     if (status == 401)
         dc_fatal(d, "discord rejected the token (401 from the REST API)");
     return 1;
@@ -705,7 +894,7 @@ rest_done(const struct http_response *r, void *arg)
     memset(&e, 0, sizeof(e));
     e.retry_after_ms = -1;
     if (r->error != HTTP_OK) {
-        discord_rest_cancel(d->rest, item_route(it), it->chat);
+        discord_rest_cancel(d->rest, item_route(it), item_major(it));
     } else {
         memset(&h, 0, sizeof(h));
         h.limit = http_response_header(r, "X-RateLimit-Limit");
@@ -720,7 +909,8 @@ rest_done(const struct http_response *r, void *arg)
             memset(&e, 0, sizeof(e));
             e.retry_after_ms = -1;
         }
-        discord_rest_done(d->rest, item_route(it), it->chat, (int)r->status, &h,
+        discord_rest_done(d->rest, item_route(it), item_major(it),
+                          (int)r->status, &h,
                           r->status == 429 ? e.retry_after_ms : -1,
                           r->status == 429 && e.global, now);
     }
@@ -763,7 +953,15 @@ item_start(struct discord *d, struct dc_item *it)
     rq.headers = hdrs;
     rq.timeout_ms = DC_REST_TIMEOUT;
     rq.url = url;
-    if (it->kind == DC_MSG) {
+    if (it->dm_open) {
+        snprintf(url, sizeof(url), "%s/users/@me/channels", base);
+        if ((body = discord_codec_dm_open(it->dm_user)) == NULL) {
+            it->not_before = now_ms() + 1000; /* out of memory */
+            discord_rest_cancel(d->rest, item_route(it), item_major(it));
+            return;
+        }
+        rq.method = "POST";
+    } else if (it->kind == DC_MSG) {
         struct discord_create m = {it->text, it->reply_to, it->nonce};
 
         snprintf(url, sizeof(url), "%s/channels/%s/messages", base, it->chat);
@@ -789,14 +987,14 @@ item_start(struct discord *d, struct dc_item *it)
         rq.body = body;
         rq.body_len = strlen(body);
     }
-    if (it->kind == DC_MSG)
+    if (it->kind == DC_MSG && !it->dm_open)
         d->stat.sends++;
     it->req = http_send(d->http, &rq, rest_done, it);
     free(body);
     if (it->req != NULL)
         slot_take(d, it);
     else {
-        discord_rest_cancel(d->rest, item_route(it), it->chat);
+        discord_rest_cancel(d->rest, item_route(it), item_major(it));
         it->not_before = now_ms() + 1000;
     }
 }
@@ -813,6 +1011,17 @@ bad_target_done(struct discord *d, struct dc_item *it)
         send_result(d, it, SEND_FAILED, NULL, 0, "not_found");
     else
         send_result(d, it, SEND_OK, it->target, 0, NULL);
+    item_unlink(d, it);
+    item_free(it);
+}
+
+/* A send to "@" and no user id: nobody to open a DM with. */
+static void
+bad_dm_done(struct discord *d, struct dc_item *it)
+{
+    log_warnx("discord %s: chat \"%s\" is no user DM", item_route(it),
+              it->chat);
+    send_result(d, it, SEND_FAILED, NULL, 0, "bad_request");
     item_unlink(d, it);
     item_free(it);
 }
@@ -841,10 +1050,12 @@ pump_fired(uv_timer_t *t)
         nx = it->next;
         if (it->req != NULL)
             continue;
-        if (it->bad_target || it->controls_only) {
+        if (it->bad_target || it->controls_only || it->bad_dm) {
             /* its outcome may have queued more (core's next action):
              * look again at once */
-            if (it->bad_target)
+            if (it->bad_dm)
+                bad_dm_done(d, it);
+            else if (it->bad_target)
                 bad_target_done(d, it);
             else
                 controls_done(d, it);
@@ -863,8 +1074,10 @@ pump_fired(uv_timer_t *t)
             item_unlink(d, it);
             item_free(it);
             continue;
-        } else if ((w = discord_rest_acquire(d->rest, item_route(it), it->chat,
-                                             now)) == 0) {
+        } else if (it->dm_open && dm_waits(d, it)) {
+            continue; /* an earlier send opens it; its reply pumps */
+        } else if ((w = discord_rest_acquire(d->rest, item_route(it),
+                                             item_major(it), now)) == 0) {
             item_start(d, it);
             continue;
         } else if (it->kind == DC_TYPING) {
@@ -894,15 +1107,6 @@ dc_pump_soon(struct discord *d, int64_t ms)
 
 /* ---- connector_ops ---- */
 
-/* A snowflake: 1 to 20 digits (it goes into a URL path). */
-static int
-is_snowflake(const char *s)
-{
-    size_t n = s != NULL ? strspn(s, "0123456789") : 0;
-
-    return n > 0 && n < DISCORD_SNOWFLAKE_MAX && s[n] == '\0';
-}
-
 /*
  * ANSWER and NOTICE: a new message replying to the user's.  EDIT and
  * DELETE: our message target_id, through the same queue, buckets (their
@@ -931,6 +1135,8 @@ op_send(void *ctx, const struct action *a)
         return -1;
     }
     it->send_id = a->send_id;
+    if (it->chat[0] == DC_DM_MARK)
+        dm_target(d, it);
     /* the 👍/👎 go on an answer's last part only (core asks for them on
      * every part of a whole answer); an edit with feedback is the final
      * edit of the last part */
@@ -955,6 +1161,8 @@ op_typing(void *ctx, const char *chat, const char *thread)
     struct discord *d = ctx;
 
     (void)thread; /* a Discord thread is a channel: chat is its id */
+    if (chat[0] == DC_DM_MARK)
+        return; /* a user's DM: core's own notices, nobody waits */
     for (struct dc_item *it = d->head; it != NULL; it = it->next)
         if (it->kind == DC_TYPING && strcmp(it->chat, chat) == 0)
             return;
@@ -970,7 +1178,7 @@ op_react(void *ctx, const char *chat, const char *message_id, const char *emoji)
                     : strcmp(emoji, "-1") == 0 ? EMOJI_DOWN
                                                : NULL;
 
-    if (e == NULL || message_id == NULL)
+    if (e == NULL || message_id == NULL || chat[0] == DC_DM_MARK)
         return;
     queue_reaction(d, chat, message_id, e);
     dc_pump_soon(d, 0);

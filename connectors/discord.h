@@ -37,6 +37,12 @@ struct core;
  * reactions from the bot.  Typing: POST /channels/{id}/typing, every 8 s
  * while core waits for the model.
  *
+ * User DMs: a chat "@<user id>" (core's alerts to admins) is that user's
+ * DM: before the first send POST /users/@me/channels opens it, through
+ * the same queue, caps, buckets and 429/5xx handling as the send; the
+ * channel is kept in memory and in connector_state ('discord',
+ * "dm:<user>"); a refusal (403 50007) fails the send like any 403.
+ *
  * Streaming (can_edit): ACTION_EDIT is PATCH /channels/{c}/messages/{m}
  * {content, allowed_mentions parse:[]} and ACTION_DELETE is DELETE of the
  * same path, queued with the sends and paced by the same buckets (Discord
@@ -103,6 +109,7 @@ struct discord_status {
     size_t sends_inflight, misc_inflight;         /* on the wire */
     size_t sends_inflight_max, misc_inflight_max; /* high-water marks */
     uint64_t typing_skipped; /* waited for a slot: stale or superseded */
+    uint64_t dms_opened;     /* POST /users/@me/channels that gave a DM */
 };
 void discord_status(const struct discord *d, struct discord_status *s);
 

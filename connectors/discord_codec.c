@@ -723,6 +723,45 @@ out:
     return rc;
 }
 
+char *
+discord_codec_dm_open(const char *user)
+{
+    json_object *o;
+
+    if (!snowflake_ok(user) || (o = json_object_new_object()) == NULL)
+        return NULL;
+    json_object_object_add(o, "recipient_id", json_object_new_string(user));
+    return body_string(o);
+}
+
+int
+discord_codec_dm_channel(const char *body, size_t len, char *id, size_t cap,
+                         const char **why)
+{
+    json_object *root = json_codec_parse(&body_limits, body, len, why);
+    int64_t type = -1;
+    int rc = -1;
+
+    if (cap > 0)
+        id[0] = '\0';
+    if (root == NULL)
+        return -1;
+    if (!get_snowflake(root, "id", id, cap)) {
+        *why = "no channel id";
+        goto out;
+    }
+    if (json_codec_i64(root, "type", &type) && type != DISCORD_CHANNEL_DM) {
+        id[0] = '\0';
+        *why = "not a DM channel";
+        goto out;
+    }
+    *why = NULL;
+    rc = 0;
+out:
+    json_object_put(root);
+    return rc;
+}
+
 int
 discord_codec_error(const char *body, size_t len, struct discord_error *e)
 {

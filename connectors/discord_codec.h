@@ -199,6 +199,19 @@ void discord_codec_nonce(const char *idem_key, char *buf, size_t cap);
 int discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
                              const char **why);
 
+/*
+ * A user's DM (docs/discord.md "Admin DMs"): POST /users/@me/channels
+ * {"recipient_id": user} opens it (or returns the one already open) and
+ * answers with the channel object, type 1 (DM).  dm_open: the body,
+ * malloc'd, NULL when user is no snowflake or on OOM.  dm_channel: the
+ * channel id of the reply; -1 with *why when there is none or the
+ * channel is not a DM.
+ */
+#define DISCORD_CHANNEL_DM 1
+char *discord_codec_dm_open(const char *user);
+int discord_codec_dm_channel(const char *body, size_t len, char *id, size_t cap,
+                             const char **why);
+
 /* An error body: {message, code} and for 429 {retry_after (s), global}. */
 struct discord_error {
     char message[DISCORD_ERROR_MAX];

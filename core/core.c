@@ -2626,18 +2626,21 @@ job_timer_cb(uv_timer_t *t)
  * retried like any reply).  A Telegram private chat's id is the user's
  * id; Slack's chat.postMessage takes a user id as the channel and posts
  * in the app's DM.  A Discord DM channel must be opened first (POST
- * /users/@me/channels), which struct connector_ops has no call for: there
- * the alert is logged instead.  0 queued, -1 not possible (logged).
+ * /users/@me/channels): the chat is "@<user id>", which the Discord
+ * connector opens (once) and posts in (docs/discord.md "Admin DMs").
+ * 0 queued, -1 not possible (logged).
  */
 static int
 core_tell_admin(struct core *c, const char *platform, const char *user,
                 const char *text, int64_t wall, int seq)
 {
+    const char *mark = strcmp(platform, "discord") == 0 ? "@" : "";
     struct store_job r;
     struct job *j;
     int64_t id = 0;
 
-    if (strcmp(platform, "telegram") != 0 && strcmp(platform, "slack") != 0) {
+    if (strcmp(platform, "telegram") != 0 && strcmp(platform, "slack") != 0 &&
+        mark[0] == '\0') {
         log_warnx("core cannot message %s admins privately: alert logged only",
                   platform);
         return -1;
@@ -2648,7 +2651,7 @@ core_tell_admin(struct core *c, const char *platform, const char *user,
     }
     memset(&r, 0, sizeof(r));
     snprintf(r.platform, sizeof(r.platform), "%s", platform);
-    snprintf(r.chat, sizeof(r.chat), "%s", user);
+    snprintf(r.chat, sizeof(r.chat), "%s%s", mark, user);
     snprintf(r.message_id, sizeof(r.message_id), "parley:alert:%" PRId64 ":%d",
              wall, seq);
     r.flags = CORE_JOB_INTERNAL | EVENT_PRIVATE;

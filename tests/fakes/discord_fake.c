@@ -18,6 +18,8 @@
 #define DF_INTENT_MESSAGE_CONTENT 32768
 #define DF_DISCORD_EPOCH 1420070400000LL
 #define DF_GLOBAL_N 50
+#define DF_DMS_MAX 64
+#define DF_CANNOT_DM 50007 /* "Cannot send messages to this user" */
 #define DF_FRAME_MAX 4096
 
 /* Discord gives creating, editing and deleting messages a bucket each */
@@ -27,11 +29,19 @@ enum df_route {
     DF_R_DELETE,
     DF_R_TYPING,
     DF_R_REACTIONS,
+    DF_R_DM, /* POST /users/@me/channels: no channel, one bucket */
     DF_R_COUNT
 };
 
 static const char *const route_bucket[DF_R_COUNT] = {
-    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ", "f6a7rxn"};
+    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ", "f6a7rxn", "c2d3dm"};
+
+/* A user's DM channel with the bot, and whether the user takes DMs. */
+struct df_dm {
+    char user[24];
+    char channel[24];
+    int refuse; /* enum discord_fake_refuse */
+};
 
 struct df_event {
     int64_t seq;
@@ -101,6 +111,8 @@ struct discord_fake {
     struct df_session *current;
     struct df_msg *msgs;
     size_t nmsgs, capmsgs;
+    struct df_dm dms[DF_DMS_MAX];
+    size_t ndms;
     struct df_bucket buckets[DF_BUCKETS_MAX];
     size_t nbuckets;
     int limits[DF_R_COUNT];
@@ -1096,6 +1108,85 @@ rest_delete(struct discord_fake *df, const char *channel, const char *id,
     return 0;
 }
 
+static struct df_dm *
+dm_of_user(struct discord_fake *df, const char *user)
+{
+    for (size_t i = 0; i < df->ndms; i++)
+        if (strcmp(df->dms[i].user, user) == 0)
+            return &df->dms[i];
+    return NULL;
+}
+
+static struct df_dm *
+dm_of_channel(struct discord_fake *df, const char *channel)
+{
+    for (size_t i = 0; i < df->ndms; i++)
+        if (strcmp(df->dms[i].channel, channel) == 0)
+            return &df->dms[i];
+    return NULL;
+}
+
+/* user's entry, made (without a channel yet) when new; NULL when full. */
+static struct df_dm *
+dm_get(struct discord_fake *df, const char *user)
+{
+    struct df_dm *m = dm_of_user(df, user);
+
+    if (m != NULL || df->ndms == DF_DMS_MAX)
+        return m;
+    m = &df->dms[df->ndms++];
+    memset(m, 0, sizeof(*m));
+    snprintf(m->user, sizeof(m->user), "%.23s", user);
+    return m;
+}
+
+/* POST /users/@me/channels {recipient_id}: the user's DM channel (the
+ * same one every time), or 403 50007 when the user refuses DMs. */
+static int
+rest_dm_open(struct discord_fake *df, const struct fake_request *req,
+             struct fake_response *resp)
+{
+    json_object *body = parse(req->body, req->body_len), *o, *rs, *u;
+    const char *user = jstr(body, "recipient_id");
+    struct df_dm *m = NULL;
+    int rc = 0;
+
+    if (user == NULL || user[0] == '\0' ||
+        strspn(user, "0123456789") != strlen(user) || strlen(user) > 20) {
+        rc = rest_error(df, resp, 400, "Invalid Form Body", 50035);
+        goto out;
+    }
+    if ((m = dm_get(df, user)) == NULL) {
+        rc = -1;
+        goto out;
+    }
+    if (m->refuse == DISCORD_FAKE_REFUSE_OPEN) {
+        df->st.dm_refused++;
+        rc = rest_error(df, resp, 403, "Cannot send messages to this user",
+                        DF_CANNOT_DM);
+        goto out;
+    }
+    if (m->channel[0] == '\0')
+        new_snowflake(df, m->channel, sizeof(m->channel));
+    df->st.dm_opens++;
+    o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(m->channel));
+    json_object_object_add(o, "type", json_object_new_int(1));
+    json_object_object_add(o, "last_message_id", NULL);
+    rs = json_object_new_array();
+    u = json_object_new_object();
+    json_object_object_add(u, "id", json_object_new_string(m->user));
+    json_object_object_add(u, "username", json_object_new_string("someone"));
+    json_object_array_add(rs, u);
+    json_object_object_add(o, "recipients", rs);
+    resp->status = 200;
+    resp->body = reply_json(df->f, o);
+out:
+    if (body != NULL)
+        json_object_put(body);
+    return rc;
+}
+
 static int
 rest_create(struct discord_fake *df, const char *channel,
             const struct fake_request *req, struct fake_response *resp)
@@ -1104,7 +1195,14 @@ rest_create(struct discord_fake *df, const char *channel,
     const char *content = jstr(body, "content"), *nonce = jstr(body, "nonce");
     int enforce = (int)jint(body, "enforce_nonce", 0);
     struct df_msg *m = NULL;
+    struct df_dm *dm = dm_of_channel(df, channel);
 
+    if (dm != NULL && dm->refuse == DISCORD_FAKE_REFUSE_SEND) {
+        df->st.dm_refused++;
+        rest_error(df, resp, 403, "Cannot send messages to this user",
+                   DF_CANNOT_DM);
+        goto out;
+    }
     if (check_content(df, body, resp) < 0)
         goto out;
     if (nonce != NULL && enforce)
@@ -1189,6 +1287,12 @@ rest_handler(struct fake *f, const struct fake_request *req,
             fake_port(df->f), df->start_remaining < 0 ? 0 : df->start_remaining,
             df->start_reset_after);
         return 0;
+    }
+    if (n == 3 && strcmp(seg[0], "users") == 0 && strcmp(seg[1], "@me") == 0 &&
+        strcmp(seg[2], "channels") == 0 && strcmp(req->method, "POST") == 0) {
+        if (bucket_gate(df, DF_R_DM, "", resp))
+            return 0;
+        return rest_dm_open(df, req, resp);
     }
     if (n >= 3 && strcmp(seg[0], "channels") == 0) {
         const char *ch = seg[1];
@@ -1347,11 +1451,13 @@ control_handler(struct fake *f, const struct fake_request *req,
             ",\"r429\":%" PRIu64 ",\"caused_429\":%" PRIu64
             ",\"edits\":%" PRIu64 ",\"edit_same\":%" PRIu64
             ",\"deletes\":%" PRIu64 ",\"unknown_message\":%" PRIu64
+            ",\"dm_opens\":%" PRIu64 ",\"dm_refused\":%" PRIu64
             ",\"last_client_close\":%d,\"live\":%d}",
             s.connections, s.identifies, s.resumes, s.resumed, s.heartbeats,
             s.readies, s.dispatched, s.replayed, s.created, s.dup_nonce,
             s.typing, s.reactions, s.r429, s.caused_429, s.edits, s.edit_same,
-            s.deletes, s.unknown_message, s.last_client_close, s.live);
+            s.deletes, s.unknown_message, s.dm_opens, s.dm_refused,
+            s.last_client_close, s.live);
     } else {
         resp->status = 404;
         resp->body = "{\"ok\":false}";
@@ -1390,6 +1496,8 @@ discord_fake_new(uv_loop_t *loop, int port, const char *token)
     df->windows[DF_R_TYPING] = 5000;
     df->limits[DF_R_REACTIONS] = 1;
     df->windows[DF_R_REACTIONS] = 250;
+    df->limits[DF_R_DM] = 5;
+    df->windows[DF_R_DM] = 5000;
     if ((df->beats = calloc(DF_BEATS_MAX, sizeof(*df->beats))) == NULL ||
         (df->f = fake_new(loop, port)) == NULL) {
         free(df->beats);
@@ -1503,6 +1611,31 @@ void
 discord_fake_global_429(struct discord_fake *df, int64_t retry_after_ms)
 {
     df->global_script = retry_after_ms;
+}
+
+int
+discord_fake_refuse_dm(struct discord_fake *df, const char *user,
+                       enum discord_fake_refuse how)
+{
+    struct df_dm *m = dm_get(df, user);
+
+    if (m == NULL)
+        return -1;
+    m->refuse = how;
+    return 0;
+}
+
+int
+discord_fake_dm_channel(const struct discord_fake *df, const char *user,
+                        char *buf, size_t cap)
+{
+    for (size_t i = 0; i < df->ndms; i++)
+        if (strcmp(df->dms[i].user, user) == 0 &&
+            df->dms[i].channel[0] != '\0') {
+            snprintf(buf, cap, "%s", df->dms[i].channel);
+            return 0;
+        }
+    return -1;
 }
 
 void

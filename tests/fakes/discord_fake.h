@@ -30,6 +30,11 @@
  *     DELETE /channels/{c}/messages/{m} → 204; gone → 404 10008; another
  *          author's → 403 50013.  Dispatched as MESSAGE_DELETE.
  *     POST /channels/{c}/typing → 204
+ *     POST /users/@me/channels {recipient_id} → the user's DM channel
+ *          {id, type 1, recipients:[{id}]}, the same id every time for the
+ *          same user; a user refusing DMs → 403 code 50007 (at the open or
+ *          at each message to the channel: discord_fake_refuse_dm).
+ *          Messages to a DM channel are recorded like any channel's.
  *     PUT  /channels/{c}/messages/{m}/reactions/{emoji}/@me → 204
  *          (unknown message → 404 code 10008); the reaction is also
  *          dispatched as MESSAGE_REACTION_ADD by the bot, like Discord does
@@ -37,14 +42,14 @@
  *   -Bucket.  Buckets are ENFORCED, fixed windows per (route, channel):
  *   creating, editing and deleting messages 5 per 5 s each (a bucket per
  *   route: an edit does not use a create's room), typing 5 per 5 s,
- *   reactions 1 per 250 ms; over → 429 {message, retry_after, global:false}
- * with Retry-After and X-RateLimit-Scope: user.  All requests together: 50 per
- * second, over → a global 429.  discord_fake_global_429() makes the next
- * request a global 429 (X-RateLimit-Global: true) and every request before its
- * retry_after another one; 429s other than the scripted one count as "caused"
- * (the client did not wait), except for requests arriving within
- * DISCORD_FAKE_SLACK_MS of the scripted one (they were in flight before the
- * client could know).
+ *   reactions 1 per 250 ms, opening DMs 5 per 5 s (one bucket); over → 429
+ * {message, retry_after, global:false} with Retry-After and X-RateLimit-Scope:
+ * user.  All requests together: 50 per second, over → a global 429.
+ * discord_fake_global_429() makes the next request a global 429
+ * (X-RateLimit-Global: true) and every request before its retry_after another
+ * one; 429s other than the scripted one count as "caused" (the client did not
+ * wait), except for requests arriving within DISCORD_FAKE_SLACK_MS of the
+ * scripted one (they were in flight before the client could know).
  *
  *   The gateway at /gateway (and /resume, the resume_gateway_url): HELLO
  *   {heartbeat_interval}; op 1 → op 11 ACK (unless acks are off: a
@@ -139,6 +144,19 @@ void discord_fake_set_bucket(struct discord_fake *df, int limit,
  * later); scripted, so not counted in caused_429. */
 void discord_fake_edit_429(struct discord_fake *df, int64_t retry_after_ms);
 void discord_fake_global_429(struct discord_fake *df, int64_t retry_after_ms);
+/* Whether user takes DMs from the bot: refused with 403 code 50007 when the
+ * DM is opened, or (as Discord does for a user who closed their DMs) when
+ * a message is posted to it.  -1 when the table of users is full. */
+enum discord_fake_refuse {
+    DISCORD_FAKE_REFUSE_NONE = 0,
+    DISCORD_FAKE_REFUSE_OPEN,
+    DISCORD_FAKE_REFUSE_SEND,
+};
+int discord_fake_refuse_dm(struct discord_fake *df, const char *user,
+                           enum discord_fake_refuse how);
+/* The DM channel opened for user: 0 (into buf), -1 none yet. */
+int discord_fake_dm_channel(const struct discord_fake *df, const char *user,
+                            char *buf, size_t cap);
 
 /* ---- observing ---- */
 struct discord_fake_stats {
@@ -148,6 +166,7 @@ struct discord_fake_stats {
     /* edits done (edit_same of them with unchanged content), deletes
      * done, edits and deletes of a message that does not exist */
     uint64_t edits, edit_same, deletes, unknown_message;
+    uint64_t dm_opens, dm_refused; /* DMs opened (repeats too); 50007s */
     int last_client_close; /* the close code of the last client close, 0 */
     int live;              /* gateway connections open now */
 };

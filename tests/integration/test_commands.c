@@ -403,11 +403,14 @@ test_forget(void)
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
-/* [feedback] alert: the admins hear once an hour, Discord is logged. */
+/* [feedback] alert: the admins hear once an hour, in their private chat:
+ * telegram:999 in chat 999, discord:22 in chat "@22" (the Discord
+ * connector opens that DM; test_discord test_user_dm). */
 static void
 test_feedback_alert(void)
 {
     struct core_fixture f;
+    struct connector_ops dops;
     struct event v;
     char id[16], target[16];
     int alerts = 0;
@@ -419,6 +422,10 @@ test_feedback_alert(void)
         T_OK(0);
         return;
     }
+    /* the test connector also as the discord one: its sends recorded too */
+    dops = core_fixture_conn_ops(&f.tc, 0, 2000);
+    dops.platform = "discord";
+    T_EQ_INT(core_register_connector(f.core, &dops), 0);
     for (int i = 0; i < 6; i++) {
         snprintf(id, sizeof(id), "q%d", i);
         ask(&f, "11", "-100", id, "question", EVENT_MENTIONED);
@@ -441,13 +448,13 @@ test_feedback_alert(void)
     }
     for (int i = 0; i < f.tc.nsends; i++)
         if (strstr(f.tc.sends[i].text, "feedback alert") != NULL) {
+            T_EQ_STR(f.tc.sends[i].chat, alerts == 0 ? "999" : "@22");
             alerts++;
-            T_EQ_STR(f.tc.sends[i].chat, "999");
             T_EQ_STR(f.tc.sends[i].reply_to, "");
             T_EQ_INT(f.tc.sends[i].kind, ACTION_NOTICE);
             T_CONTAINS(f.tc.sends[i].text, "3 of the last 4 votes");
         }
-    T_EQ_INT(alerts, 1);
+    T_EQ_INT(alerts, 2);
     /* more 👎 within the hour: no second alert, also after a restart */
     v.target_id = "s4";
     T_EQ_INT(core_accept(f.core, &v), 0);
@@ -456,7 +463,7 @@ test_feedback_alert(void)
     v.target_id = "s5";
     T_EQ_INT(core_accept(f.core, &v), 0);
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 2000));
-    T_EQ_INT(f.tc.nsends, 7);
+    T_EQ_INT(f.tc.nsends, 8);
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT count(*) FROM connector_state WHERE key ="
                      " 'feedback_alert_ms'"),

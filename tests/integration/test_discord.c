@@ -1,7 +1,7 @@
 /* test_discord: the Discord connector against the fake (tests/fakes/
  * discord_fake) with a real core and a fake asker: heartbeats, zombie →
  * resume, op 7 without loss, fatal 4004/4014, buckets without 429s, DMs and
- * guild addressing, votes, resume after a restart. */
+ * guild addressing, votes, resume after a restart, user DMs ("@<id>"). */
 #include "connectors/discord.h"
 #include "core/core.h"
 #include "tests/fakes/core_fixture.h"
@@ -729,6 +729,158 @@ test_typing_superseded(void)
     fx_release(&f);
 }
 
+/* ---- a user's DM: "@<user id>" ---- */
+
+#define DM_ID 0x7d00000000000000ULL
+#define DM_SENDS 8
+
+struct dmcap {
+    int done[DM_SENDS];
+    enum send_status status[DM_SENDS];
+    char cls[DM_SENDS][24];
+};
+
+static void
+dm_tap(void *arg, uint64_t send_id, const struct send_result *r)
+{
+    struct dmcap *c = arg;
+    uint64_t n = send_id & ~DM_ID;
+
+    if ((send_id & DM_ID) != DM_ID || n >= DM_SENDS)
+        return;
+    c->done[n]++;
+    c->status[n] = r->status;
+    snprintf(c->cls[n], sizeof(c->cls[n]), "%s",
+             r->error_class ? r->error_class : "");
+}
+
+struct dm_wait {
+    const struct dmcap *c;
+    int n;
+};
+
+static int
+dm_settled(struct fx *f, const void *arg)
+{
+    const struct dm_wait *w = arg;
+
+    (void)f;
+    return w->c->done[w->n] > 0;
+}
+
+/* A notice to chat as core sends its alerts (no reply, no feedback), and
+ * the wait for its outcome. */
+static int
+dm_notice(struct fx *f, const struct dmcap *c, int n, const char *chat,
+          const char *text, int wait)
+{
+    struct dm_wait w = {c, n};
+    struct action a;
+    char idem[32];
+
+    snprintf(idem, sizeof(idem), "job:dm%d:0", n);
+    memset(&a, 0, sizeof(a));
+    a.kind = ACTION_NOTICE;
+    a.send_id = DM_ID | (uint64_t)n;
+    a.chat = chat;
+    a.thread = "";
+    a.reply_to = "";
+    a.text = text;
+    a.idem_key = idem;
+    a.parts = 1;
+    a.target_id = "";
+    if (discord_send(f->d, &a) < 0)
+        return 0;
+    return !wait || run_until(f, dm_settled, &w, 10000);
+}
+
+/*
+ * Sends to "@<user>" (core's alerts to an admin): the DM is opened once
+ * for two sends queued together and a third later, the messages land in
+ * it, and its channel is remembered across a restart (connector_state);
+ * a user refusing DMs (403 50007 at the open or at the message) and a
+ * chat "@" without a user id end as SEND_FAILED.
+ */
+static void
+test_user_dm(void)
+{
+    struct fx f;
+    struct dmcap c;
+    struct discord_fake_stats st;
+    struct discord_status ds;
+    struct discord_fake_sent m;
+    struct dm_wait w;
+    char ch[32] = "", saved[32] = "";
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    memset(&c, 0, sizeof(c));
+    discord_set_send_tap(f.d, dm_tap, &c);
+    T_OK(dm_notice(&f, &c, 0, "@777000111", "alert one", 0));
+    T_OK(dm_notice(&f, &c, 1, "@777000111", "alert two", 1));
+    w.c = &c;
+    w.n = 0;
+    T_OK(run_until(&f, dm_settled, &w, 10000));
+    T_EQ_INT(c.status[0], SEND_OK);
+    T_EQ_INT(c.status[1], SEND_OK);
+    T_EQ_INT(discord_fake_dm_channel(f.df, "777000111", ch, sizeof(ch)), 0);
+    T_EQ_INT(discord_fake_sent_count(f.df, ch), 2);
+    T_OK(discord_fake_sent_get(f.df, ch, 0, &m) == 0 &&
+         strcmp(m.content, "alert one") == 0);
+    T_OK(discord_fake_sent_get(f.df, ch, 1, &m) == 0 &&
+         strcmp(m.content, "alert two") == 0);
+    T_EQ_INT(
+        store_kv_get(f.st, "discord", "dm:777000111", saved, sizeof(saved)), 1);
+    T_EQ_STR(saved, ch);
+    T_OK(dm_notice(&f, &c, 2, "@777000111", "alert three", 1));
+    T_EQ_INT(c.status[2], SEND_OK);
+    T_EQ_INT(discord_fake_sent_count(f.df, ch), 3);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.dm_opens, 1);
+    T_EQ_INT(st.caused_429, 0);
+    discord_status(f.d, &ds);
+    T_EQ_INT(ds.dms_opened, 1);
+    /* refused at the open: no message, the send fails, nothing saved */
+    T_EQ_INT(
+        discord_fake_refuse_dm(f.df, "888000111", DISCORD_FAKE_REFUSE_OPEN), 0);
+    T_OK(dm_notice(&f, &c, 3, "@888000111", "alert", 1));
+    T_EQ_INT(c.status[3], SEND_FAILED);
+    T_EQ_STR(c.cls[3], "forbidden");
+    T_EQ_INT(
+        store_kv_get(f.st, "discord", "dm:888000111", saved, sizeof(saved)), 0);
+    /* refused at the message: opened, then the post is 403 50007 */
+    T_EQ_INT(
+        discord_fake_refuse_dm(f.df, "999000111", DISCORD_FAKE_REFUSE_SEND), 0);
+    T_OK(dm_notice(&f, &c, 4, "@999000111", "alert", 1));
+    T_EQ_INT(c.status[4], SEND_FAILED);
+    T_EQ_STR(c.cls[4], "forbidden");
+    /* "@" and no user id: failed, nothing asked of Discord */
+    T_OK(dm_notice(&f, &c, 5, "@ann", "alert", 1));
+    T_EQ_INT(c.status[5], SEND_FAILED);
+    T_EQ_STR(c.cls[5], "bad_request");
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.dm_refused, 2);
+    T_EQ_INT(st.dm_opens, 2); /* 777000111 and 999000111 */
+    for (int i = 0; i < 6; i++)
+        T_EQ_INT(c.done[i], 1);
+    /* a restart: the DM channel comes from connector_state */
+    fx_discord_down(&f);
+    T_EQ_INT(fx_discord(&f), 0);
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    discord_set_send_tap(f.d, dm_tap, &c);
+    T_OK(dm_notice(&f, &c, 6, "@777000111", "after restart", 1));
+    T_EQ_INT(c.status[6], SEND_OK);
+    T_EQ_INT(discord_fake_sent_count(f.df, ch), 4);
+    discord_fake_stats(f.df, &st);
+    T_EQ_INT(st.dm_opens, 2);
+    discord_status(f.d, &ds);
+    T_EQ_INT(ds.queued, 0);
+    fx_release(&f);
+}
+
 int
 main(void)
 {
@@ -742,6 +894,7 @@ main(void)
     test_restart_resumes();
     test_inflight_cap();
     test_typing_superseded();
+    test_user_dm();
     printf("total %lld ms\n", (long long)(fake_now_ms() - t0));
     return t_done();
 }

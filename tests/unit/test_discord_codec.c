@@ -552,6 +552,35 @@ test_edit_outcome(void)
     T_EQ_STR(cls, "bad_request");
 }
 
+/* Opening a user's DM: the body, and the channel of the reply. */
+static void
+test_dm(void)
+{
+    const char *why = NULL, *j;
+    char id[DISCORD_SNOWFLAKE_MAX], *b;
+
+    b = discord_codec_dm_open("123456789012345678");
+    T_EQ_STR(b, "{\"recipient_id\":\"123456789012345678\"}");
+    free(b);
+    T_OK(discord_codec_dm_open("12a") == NULL);
+    T_OK(discord_codec_dm_open("") == NULL);
+    T_OK(discord_codec_dm_open("123456789012345678901") == NULL);
+    j = "{\"id\":\"319674150115610528\",\"type\":1,\"last_message_id\":null,"
+        "\"recipients\":[{\"id\":\"82198898841029460\",\"username\":\"u\"}]}";
+    T_EQ_INT(discord_codec_dm_channel(j, strlen(j), id, sizeof(id), &why), 0);
+    T_EQ_STR(id, "319674150115610528");
+    j = "{\"id\":\"319674150115610528\",\"type\":0}";
+    T_EQ_INT(discord_codec_dm_channel(j, strlen(j), id, sizeof(id), &why), -1);
+    T_EQ_STR(id, "");
+    j = "{\"type\":1}";
+    T_EQ_INT(discord_codec_dm_channel(j, strlen(j), id, sizeof(id), &why), -1);
+    j = "{\"id\":\"../x\",\"type\":1}";
+    T_EQ_INT(discord_codec_dm_channel(j, strlen(j), id, sizeof(id), &why), -1);
+    j = "<html>bad gateway";
+    T_EQ_INT(discord_codec_dm_channel(j, strlen(j), id, sizeof(id), &why), -1);
+    T_OK(why != NULL);
+}
+
 int
 main(void)
 {
@@ -561,5 +590,6 @@ main(void)
     test_outgoing();
     test_rest();
     test_edit_outcome();
+    test_dm();
     return t_done();
 }
