@@ -701,11 +701,16 @@ discord_codec_nonce(const char *idem_key, char *buf, size_t cap)
     snprintf(buf, cap, "h%016" PRIx64, h);
 }
 
-int
-discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
-                         const char **why)
+/*
+ * The "id" of the object in body (a message, a channel) into id; with
+ * want_type >= 0, a "type" present must equal it.  0, or -1 with *why.
+ */
+static int
+object_id(const char *body, size_t len, const char *what, int64_t want_type,
+          char *id, size_t cap, const char **why)
 {
     json_object *root = json_codec_parse(&body_limits, body, len, why);
+    int64_t type = -1;
     int rc = -1;
 
     if (cap > 0)
@@ -713,7 +718,13 @@ discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
     if (root == NULL)
         return -1;
     if (!get_snowflake(root, "id", id, cap)) {
-        *why = "no message id";
+        *why = what;
+        goto out;
+    }
+    if (want_type >= 0 && json_codec_i64(root, "type", &type) &&
+        type != want_type) {
+        id[0] = '\0';
+        *why = "not a DM channel";
         goto out;
     }
     *why = NULL;
@@ -721,6 +732,13 @@ discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
 out:
     json_object_put(root);
     return rc;
+}
+
+int
+discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,
+                         const char **why)
+{
+    return object_id(body, len, "no message id", -1, id, cap, why);
 }
 
 char *
@@ -738,28 +756,8 @@ int
 discord_codec_dm_channel(const char *body, size_t len, char *id, size_t cap,
                          const char **why)
 {
-    json_object *root = json_codec_parse(&body_limits, body, len, why);
-    int64_t type = -1;
-    int rc = -1;
-
-    if (cap > 0)
-        id[0] = '\0';
-    if (root == NULL)
-        return -1;
-    if (!get_snowflake(root, "id", id, cap)) {
-        *why = "no channel id";
-        goto out;
-    }
-    if (json_codec_i64(root, "type", &type) && type != DISCORD_CHANNEL_DM) {
-        id[0] = '\0';
-        *why = "not a DM channel";
-        goto out;
-    }
-    *why = NULL;
-    rc = 0;
-out:
-    json_object_put(root);
-    return rc;
+    return object_id(body, len, "no channel id", DISCORD_CHANNEL_DM, id, cap,
+                     why);
 }
 
 int

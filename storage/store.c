@@ -40,6 +40,16 @@
 /* WAL pages past a threadpool checkpoint that the loop copies itself */
 #define STORE_CKPT_TAIL_MAX 64
 
+/* a usage row that exists already gets the counts added (store_usage_add,
+ * store_chat_migrate) */
+#define USAGE_ADD_ON_CONFLICT                                                  \
+    " ON CONFLICT (scope, platform, target, day) DO UPDATE SET"                \
+    " requests = requests + excluded.requests,"                                \
+    " limited = limited + excluded.limited,"                                   \
+    " tokens_in = tokens_in + excluded.tokens_in,"                             \
+    " tokens_out = tokens_out + excluded.tokens_out,"                          \
+    " cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd"
+
 /*
  * The statement cache: one slot per statement, prepared on first use with
  * SQLITE_PREPARE_PERSISTENT, reset (and its bindings cleared, so no
@@ -180,13 +190,7 @@ static const char *const stmt_sql[STMT_N] = {
     [STMT_USAGE_ADD] =
         "INSERT INTO usage (scope, platform, target, day, requests, limited,"
         " tokens_in, tokens_out, cost_micro_usd)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-        " ON CONFLICT (scope, platform, target, day) DO UPDATE SET"
-        " requests = requests + excluded.requests,"
-        " limited = limited + excluded.limited,"
-        " tokens_in = tokens_in + excluded.tokens_in,"
-        " tokens_out = tokens_out + excluded.tokens_out,"
-        " cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)" USAGE_ADD_ON_CONFLICT,
     [STMT_USAGE_GET] = "SELECT requests, limited, tokens_in, tokens_out,"
                        " cost_micro_usd FROM usage WHERE scope = ?1"
                        " AND platform = ?2 AND target = ?3 AND day = ?4",
@@ -1732,13 +1736,8 @@ store_chat_migrate(struct store *st, const char *platform, const char *old_chat,
         "INSERT INTO usage (scope, platform, target, day, requests, limited,"
         " tokens_in, tokens_out, cost_micro_usd) SELECT scope, platform, ?3,"
         " day, requests, limited, tokens_in, tokens_out, cost_micro_usd"
-        " FROM usage WHERE scope = 'chat' AND platform = ?1 AND target = ?2"
-        " ON CONFLICT (scope, platform, target, day) DO UPDATE SET"
-        " requests = requests + excluded.requests,"
-        " limited = limited + excluded.limited,"
-        " tokens_in = tokens_in + excluded.tokens_in,"
-        " tokens_out = tokens_out + excluded.tokens_out,"
-        " cost_micro_usd = cost_micro_usd + excluded.cost_micro_usd",
+        " FROM usage WHERE scope = 'chat' AND platform = ?1 AND target = "
+        "?2" USAGE_ADD_ON_CONFLICT,
         "DELETE FROM usage WHERE scope = 'chat' AND platform = ?1"
         " AND target = ?2",
         "UPDATE OR IGNORE overrides SET target = ?3 WHERE scope = 'chat'"

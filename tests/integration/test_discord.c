@@ -6,6 +6,7 @@
 #include "core/core.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/discord_fake.h"
+#include "tests/fakes/send_tally.h"
 #include "tests/t.h"
 
 #include <stddef.h>
@@ -558,31 +559,10 @@ test_restart_resumes(void)
 #define CAP_LATENCY_MS 250
 #define CAP_ID 0x7c00000000000000ULL
 
-struct dcap {
-    struct fx *f;
-    int outcomes[CAP_CHANS * CAP_PER_CHAN];
-    int ok, done;
-    size_t fake_max; /* requests in flight at the fake */
-};
-
-static void
-cap_tap(void *arg, uint64_t send_id, const struct send_result *r)
-{
-    struct dcap *c = arg;
-    uint64_t n = send_id & ~CAP_ID;
-
-    if ((send_id & CAP_ID) != CAP_ID || n >= CAP_CHANS * CAP_PER_CHAN)
-        return;
-    c->outcomes[n]++;
-    c->done++;
-    if (r->status == SEND_OK)
-        c->ok++;
-}
-
 static int
 cap_settled(struct fx *f, const void *arg)
 {
-    struct dcap *c = (struct dcap *)(uintptr_t)arg;
+    struct send_tally *c = (struct send_tally *)(uintptr_t)arg;
     size_t in = fake_inflight(discord_fake_server(f->df));
 
     if (in > c->fake_max)
@@ -603,7 +583,7 @@ static void
 test_inflight_cap(void)
 {
     struct fx f;
-    struct dcap c;
+    struct send_tally c;
     struct discord_status ds;
     struct discord_fake_stats st;
     struct discord_fake_sent m;
@@ -616,9 +596,8 @@ test_inflight_cap(void)
         return;
     }
     T_OK(run_until(&f, is_up, NULL, 5000));
-    memset(&c, 0, sizeof(c));
-    c.f = &f;
-    discord_set_send_tap(f.d, cap_tap, &c);
+    send_tally_init(&c, CAP_ID, CAP_CHANS * CAP_PER_CHAN);
+    discord_set_send_tap(f.d, send_tally_note, &c);
     discord_set_inflight_max(f.d, CAP_SENDS, CAP_MISC);
     fake_set_latency(discord_fake_server(f.df), CAP_LATENCY_MS);
     t0 = fake_now_ms();
@@ -662,8 +641,7 @@ test_inflight_cap(void)
     T_EQ_INT(ds.misc_inflight, 0);
     T_EQ_INT(ds.queued, 0);
     T_EQ_INT(c.ok, CAP_CHANS * CAP_PER_CHAN);
-    for (int n = 0; n < CAP_CHANS * CAP_PER_CHAN; n++)
-        T_EQ_INT(c.outcomes[n], 1);
+    T_EQ_INT(send_tally_not_once(&c), 0);
     for (int i = 0; i < CAP_CHANS; i++) {
         snprintf(chan, sizeof(chan), "%d", 810000 + i);
         T_EQ_INT(discord_fake_sent_count(f.df, chan), CAP_PER_CHAN);

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
+#include "tests/fakes/send_tally.h"
 #include "tests/t.h"
 
 static char tmpdir[64];
@@ -498,28 +499,7 @@ test_send_errors(void)
 #define CAP_LATENCY_MS 300
 #define CAP_ID 0x5c00000000000000ULL
 
-struct scap {
-    struct fixture *fx;
-    int outcomes[CAP_CHANS * CAP_PER_CHAN];
-    int ok, done;
-    size_t fake_max; /* requests in flight at the fake */
-};
-
-static struct scap *scap;
-
-static void
-cap_observe(void *arg, uint64_t send_id, const struct send_result *r)
-{
-    struct scap *c = arg;
-    uint64_t n = send_id & ~CAP_ID;
-
-    if ((send_id & CAP_ID) != CAP_ID || n >= CAP_CHANS * CAP_PER_CHAN)
-        return;
-    c->outcomes[n]++;
-    c->done++;
-    if (r->status == SEND_OK)
-        c->ok++;
-}
+static struct send_tally *scap;
 
 static int
 cap_settled(struct fixture *fx)
@@ -540,22 +520,21 @@ static void
 test_inflight_cap(void)
 {
     struct fixture fx;
-    struct scap c;
+    struct send_tally c;
     struct slack_status ss;
     struct slack_fake_stats st;
     struct slack_fake_msg m;
     struct connector_ops ops;
     char chan[32], text[64];
     int64_t t0;
-    int misordered = 0, counts = 0;
+    int misordered = 0;
 
     T_OK(fixture_init(&fx, "cap", 50) == 0);
     T_EQ_INT(slack_start(fx.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
-    memset(&c, 0, sizeof(c));
-    c.fx = &fx;
+    send_tally_init(&c, CAP_ID, CAP_CHANS * CAP_PER_CHAN);
     scap = &c;
-    slack_set_send_observer(fx.sl, cap_observe, &c);
+    slack_set_send_observer(fx.sl, send_tally_note, &c);
     slack_connector_ops(fx.sl, &ops);
     fake_set_latency(slack_fake_server(fx.sf), CAP_LATENCY_MS);
     t0 = fake_now_ms();
@@ -596,10 +575,7 @@ test_inflight_cap(void)
     T_EQ_INT(ss.sends_inflight, 0);
     T_EQ_INT(ss.queued, 0);
     T_EQ_INT(c.ok, CAP_CHANS * CAP_PER_CHAN);
-    for (int n = 0; n < CAP_CHANS * CAP_PER_CHAN; n++)
-        if (c.outcomes[n] != 1)
-            counts++;
-    T_EQ_INT(counts, 0);
+    T_EQ_INT(send_tally_not_once(&c), 0);
     for (int i = 0; i < CAP_CHANS; i++) {
         snprintf(chan, sizeof(chan), "C%d", 9000 + i);
         if (slack_fake_count(fx.sf, chan, 1) != CAP_PER_CHAN)
