@@ -91,9 +91,9 @@ a p99 of 1.5-2.2 ms. Next in line was the usage write (~500 keys every
 the p99 (1.65, 1.99, 2.21 ms before; 1.79, 1.77, 2.24 after). A cluster
 every 250 ms remains unexplained (it stays when core's 250 ms tick is set
 to 1 s). The numbers move by ±0.5 ms between runs on this VM, and reach
-3-6 ms while anything else runs on it. a. varies too: nine runs of
+3-6 ms while anything else runs on it. a. varies too: seven runs of
 `throughput` on this tree, the same day, gave 4,469-5,175 msg/s and
-194-222 us of parleyd CPU per message (the tree of the hour before, built
+194-222 us of parleyd CPU per message (the tree of an hour before, built
 alongside: 4,638-5,025 msg/s, 195-214 us).
 NOTE
     echo
