@@ -298,7 +298,7 @@ chat_migrated(struct telegram *t, struct tg_chat *c, int64_t to)
                   c->id, to);
     t->status.migrations++;
     log_warnx("telegram chat migrated chat=%" PRId64 " to=%" PRId64
-              " (resending there)",
+              " (sends go there now)",
               c->id, to);
 }
 
@@ -1084,6 +1084,23 @@ my_chat_member(struct telegram *t, const struct telegram_update *u)
     }
 }
 
+/* A service message says a group became a supergroup: the same move as
+ * a send's 400 with migrate_to_chat_id (chat_migrated), before the
+ * batch's events, which may already come from the new id. */
+static void
+migrate_update(struct telegram *t, const struct telegram_update *u)
+{
+    struct tg_chat *c = chat_get(t, u->migrate_from);
+
+    if (c == NULL) {
+        log_warnx(
+            "telegram chat migration dropped: out of memory chat=%" PRId64,
+            u->migrate_from);
+        return;
+    }
+    chat_migrated(t, c, u->migrate_to);
+}
+
 static void
 poll_done(const struct http_response *r, void *arg)
 {
@@ -1140,6 +1157,8 @@ poll_done(const struct http_response *r, void *arg)
         const struct telegram_update *u = &ups.v[i];
         if (u->kind == TELEGRAM_UPDATE_MY_CHAT_MEMBER)
             my_chat_member(t, u);
+        else if (u->kind == TELEGRAM_UPDATE_MIGRATE)
+            migrate_update(t, u);
         else if (u->kind == TELEGRAM_UPDATE_EDITED)
             log_debug("telegram edit ignored chat=%s", u->chat_s);
         if (telegram_update_event(u, &evs[nev]) == 0)

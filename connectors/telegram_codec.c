@@ -364,6 +364,31 @@ read_text(json_object *msg, const struct telegram_me *me,
     return 0;
 }
 
+/*
+ * The service messages of a group's upgrade to a supergroup: the old
+ * group gets migrate_to_chat_id, the supergroup migrate_from_chat_id.
+ * 1 (kind MIGRATE, both ids set) or 0 (an ordinary message).
+ */
+static int
+read_migrate(json_object *msg, struct telegram_update *u)
+{
+    int64_t id = 0;
+
+    if (json_codec_i64(msg, "migrate_to_chat_id", &id) && id != 0 &&
+        id != u->chat_id) {
+        u->migrate_from = u->chat_id;
+        u->migrate_to = id;
+    } else if (json_codec_i64(msg, "migrate_from_chat_id", &id) && id != 0 &&
+               id != u->chat_id) {
+        u->migrate_from = id;
+        u->migrate_to = u->chat_id;
+    } else {
+        return 0;
+    }
+    u->kind = TELEGRAM_UPDATE_MIGRATE;
+    return 1;
+}
+
 static void
 read_message(json_object *msg, const struct telegram_me *me,
              struct telegram_update *u)
@@ -375,7 +400,7 @@ read_message(json_object *msg, const struct telegram_me *me,
         json_codec_get(msg, "reply_to_message", json_type_object);
     int64_t rid = 0, rfrom = 0;
 
-    if (read_chat(msg, u) < 0 ||
+    if (read_chat(msg, u) < 0 || read_migrate(msg, u) ||
         !json_codec_i64(msg, "message_id", &u->message_id) ||
         u->message_id <= 0 || from == NULL ||
         !json_codec_i64(from, "id", &u->from_id) || u->from_id == 0)

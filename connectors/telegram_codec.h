@@ -53,11 +53,12 @@ struct telegram_me {
 };
 
 enum telegram_update_kind {
-    TELEGRAM_UPDATE_SKIP = 0,      /* unknown kind, or nothing we use */
-    TELEGRAM_UPDATE_MESSAGE,       /* a message → EVENT_MESSAGE */
-    TELEGRAM_UPDATE_EDITED,        /* edited_message: ignored (docs) */
-    TELEGRAM_UPDATE_CALLBACK,      /* callback_query */
-    TELEGRAM_UPDATE_MY_CHAT_MEMBER /* our membership in a chat changed */
+    TELEGRAM_UPDATE_SKIP = 0,       /* unknown kind, or nothing we use */
+    TELEGRAM_UPDATE_MESSAGE,        /* a message → EVENT_MESSAGE */
+    TELEGRAM_UPDATE_EDITED,         /* edited_message: ignored (docs) */
+    TELEGRAM_UPDATE_CALLBACK,       /* callback_query */
+    TELEGRAM_UPDATE_MY_CHAT_MEMBER, /* our membership in a chat changed */
+    TELEGRAM_UPDATE_MIGRATE /* a group became a supergroup (service message) */
 };
 
 enum telegram_chat_type {
@@ -94,6 +95,10 @@ struct telegram_update {
     int vote; /* +1 / -1 for "fb:+:…" / "fb:-:…", 0 = not a vote */
     /* MY_CHAT_MEMBER: 1 when we were kicked or left, 0 when (re)added */
     int removed;
+    /* MIGRATE: the group's old id and the supergroup's, from either
+     * service message (migrate_to_chat_id in the old chat,
+     * migrate_from_chat_id in the new one) */
+    int64_t migrate_from, migrate_to;
 };
 
 struct telegram_updates {

@@ -425,6 +425,48 @@ test_migrate(void)
     node_down(&n);
 }
 
+/*
+ * The upgrade told by a service message (migrate_from_chat_id in the
+ * supergroup), no send refused first: the group's history moves once and
+ * the new id's first question continues it.
+ */
+static void
+test_migrate_service(void)
+{
+    const int64_t old = -4009, to = -1004009;
+    struct node n;
+    char db[128], raw[256];
+    struct want w;
+    struct telegram_status ts;
+    int64_t conv = 0;
+    int rows = 0;
+
+    snprintf(db, sizeof(db), "%s/migrate_service.db", tmpdir);
+    T_OK(node_up(&n, &loop, db, telegram_fake_base(tf), TELEGRAM_FAKE_TOKEN, "",
+                 0) == 0);
+    msg(old, "group", 2011, "@ParleyBot first", 0, 0);
+    w = (struct want){old, 1};
+    T_OK(run_until(has_sent, &w, 10000));
+    snprintf(raw, sizeof(raw),
+             "{\"message\":{\"message_id\":1,\"from\":{\"id\":2011,"
+             "\"is_bot\":false,\"first_name\":\"U\"},\"chat\":{\"id\":%lld,"
+             "\"type\":\"supergroup\",\"title\":\"G\"},\"date\":1,"
+             "\"migrate_from_chat_id\":%lld}}",
+             (long long)to, (long long)old);
+    telegram_fake_raw(tf, raw);
+    msg(to, "supergroup", 2011, "@ParleyBot second", 0, 0);
+    w = (struct want){to, 1};
+    T_OK(run_until(has_sent, &w, 10000));
+    T_EQ_INT(sent_count(old), 1);
+    telegram_status(n.tg, &ts);
+    T_EQ_INT(ts.migrations, 1);
+    /* the old group's question and answer, then the new id's */
+    T_EQ_INT(store_conversation_id(n.st, "telegram", "-1004009", "", 1, &conv),
+             0);
+    T_EQ_INT(store_history_load(n.st, conv, 10, count_rows, &rows), 4);
+    node_down(&n);
+}
+
 static void
 test_429(void)
 {
@@ -893,6 +935,7 @@ main(int argc, char **argv)
     uv_timer_start(&tick, tick_cb, 20, 20);
     test_addressing();
     test_migrate();
+    test_migrate_service();
     test_429();
     test_long();
     test_group_pacing();

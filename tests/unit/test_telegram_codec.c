@@ -191,6 +191,15 @@ static const struct upd_case upd_cases[] = {
      "\"user\":{\"id\":777000111,\"is_bot\":true,\"first_name\":\"P\"},"
      "\"status\":\"kicked\",\"until_date\":0}}}",
      TELEGRAM_UPDATE_MY_CHAT_MEMBER, 0, "-4001", "", "", "", "", NULL, 0},
+    {"group upgraded: migrate_to_chat_id in the old group",
+     "{\"update_id\":10,\"message\":{\"message_id\":12," FROM_ANN "," GROUP
+     ",\"date\":1,\"migrate_to_chat_id\":-1004001}}",
+     TELEGRAM_UPDATE_MIGRATE, 0, "-4001", "", "", "", "", NULL, 0},
+    {"group upgraded: migrate_from_chat_id in the supergroup",
+     "{\"update_id\":10,\"message\":{\"message_id\":1," FROM_ANN
+     ",\"chat\":{\"id\":-1004001,\"type\":\"supergroup\",\"title\":\"G\"},"
+     "\"date\":1,\"migrate_from_chat_id\":-4001}}",
+     TELEGRAM_UPDATE_MIGRATE, 0, "-1004001", "", "", "", "", NULL, 0},
     {"edited message is not answered",
      "{\"update_id\":10,\"edited_message\":{\"message_id\":6," FROM_ANN "," PRIV
      ",\"date\":1,\"edit_date\":2,\"text\":\"hello!\"}}",
@@ -254,6 +263,10 @@ test_updates(void)
                   "%s: text \"%s\"", c->name, u->text ? u->text : "(null)");
         if (c->kind == TELEGRAM_UPDATE_MY_CHAT_MEMBER)
             T_EQ_INT(u->removed, 1);
+        if (c->kind == TELEGRAM_UPDATE_MIGRATE) {
+            T_EQ_INT(u->migrate_from, -4001);
+            T_EQ_INT(u->migrate_to, -1004001);
+        }
         rc = telegram_update_event(u, &ev);
         if (c->kind == TELEGRAM_UPDATE_MESSAGE) {
             const char *why = NULL;
