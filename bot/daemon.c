@@ -409,6 +409,17 @@ daemon_collect_llm(struct daemon *d)
     free(ls);
 }
 
+/* A connector's HTTP calls on the wire, against its caps (docs/metrics.md). */
+static void
+daemon_collect_inflight(struct daemon *d, const char *platform, size_t sends,
+                        size_t other)
+{
+    metrics_set(d->metrics, METRIC_CONNECTOR_INFLIGHT, (double)sends, platform,
+                "send");
+    metrics_set(d->metrics, METRIC_CONNECTOR_INFLIGHT, (double)other, platform,
+                "other");
+}
+
 static void
 daemon_collect_pipeline(struct daemon *d)
 {
@@ -431,6 +442,8 @@ daemon_collect_pipeline(struct daemon *d)
         metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ds.sent,
                           "discord");
         daemon_collect_edits(d, "discord", ds.edits, ds.deletes);
+        daemon_collect_inflight(d, "discord", ds.sends_inflight,
+                                ds.misc_inflight);
     }
     if (d->slack != NULL) {
         struct slack_status ss;
@@ -441,6 +454,8 @@ daemon_collect_pipeline(struct daemon *d)
         metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ss.sent,
                           "slack");
         daemon_collect_edits(d, "slack", ss.edits, ss.deletes);
+        /* Slack counts its reactions with its sends (one cap for both) */
+        daemon_collect_inflight(d, "slack", ss.sends_inflight, 0);
     }
     if (d->telegram != NULL) {
         telegram_status(d->telegram, &ts);
@@ -449,6 +464,8 @@ daemon_collect_pipeline(struct daemon *d)
         metrics_set_total(d->metrics, METRIC_ANSWERS_SENT, (double)ts.sent,
                           "telegram");
         daemon_collect_edits(d, "telegram", ts.edits, ts.deletes);
+        daemon_collect_inflight(d, "telegram", ts.sends_inflight,
+                                ts.misc_inflight);
     }
     daemon_collect_llm(d);
 }

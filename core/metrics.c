@@ -140,6 +140,15 @@ static const struct family_def families[METRIC__COUNT] = {
                              {"platform"},
                              NULL,
                              0},
+    [METRIC_CONNECTOR_INFLIGHT] = {"parley_connector_calls_in_flight",
+                                   "HTTP calls of a connector on the wire "
+                                   "(kind send: messages, edits, deletes; "
+                                   "other: typing, reactions, callbacks).",
+                                   METRIC_GAUGE,
+                                   2,
+                                   {"platform", "kind"},
+                                   NULL,
+                                   0},
     [METRIC_ANSWER_LATENCY] = {"parley_answer_latency_seconds",
                                "Time from an inbound message to its answer "
                                "being sent.",

@@ -32,9 +32,10 @@ enum metric_id {
     METRIC_FEEDBACK_VOTES,        /* platform, vote: up|down */
     METRIC_STREAM_EDITS,          /* platform, kind: edit|delete */
     /* gauges */
-    METRIC_LLM_BREAKER_STATE, /* model: 0 closed, 1 half-open, 2 open */
-    METRIC_QUEUE_DEPTH,       /* state: job state (queued, asking, …) */
-    METRIC_CONNECTOR_UP,      /* platform: 1 connected, 0 not */
+    METRIC_LLM_BREAKER_STATE,  /* model: 0 closed, 1 half-open, 2 open */
+    METRIC_QUEUE_DEPTH,        /* state: job state (queued, asking, …) */
+    METRIC_CONNECTOR_UP,       /* platform: 1 connected, 0 not */
+    METRIC_CONNECTOR_INFLIGHT, /* platform, kind: send|other: on the wire */
     /* histograms */
     METRIC_ANSWER_LATENCY, /* platform: seconds, message in → answer sent */
     /* process (set by bot/ before each scrape) */

@@ -154,6 +154,7 @@ ok '[ "$code" = 503 ]'
 ok 'grep -q "\"telegram\":\"down\"" "$T/h.json"'
 curl -s -o "$T/m.txt" "$U:$port/metrics"
 ok 'grep -q "^parley_connector_up{platform=\"telegram\"} 0$" "$T/m.txt"'
+ok 'grep -q "^parley_connector_calls_in_flight{platform=\"telegram\",kind=\"send\"} 0$" "$T/m.txt"'
 [ -n "$PROMTOOL" ] && ok '"$PROMTOOL" check metrics <"$T/m.txt"'
 stop; rc=$?
 ok '[ $rc -eq 0 ]'

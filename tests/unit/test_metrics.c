@@ -308,6 +308,8 @@ dump(void)
         metrics_inc(m, METRIC_FEEDBACK_VOTES, platforms[i], "up");
         metrics_inc(m, METRIC_FEEDBACK_VOTES, platforms[i], "down");
         metrics_set(m, METRIC_CONNECTOR_UP, i != 1, platforms[i]);
+        metrics_set(m, METRIC_CONNECTOR_INFLIGHT, 3 * i, platforms[i], "send");
+        metrics_set(m, METRIC_CONNECTOR_INFLIGHT, i, platforms[i], "other");
         metrics_observe(m, METRIC_ANSWER_LATENCY, 0.8 * (i + 1), platforms[i]);
     }
     metrics_inc(m, METRIC_LIMITED, "user");
