@@ -37,7 +37,15 @@ memory. GnuTLS initialises itself when loaded, although parley never
 uses it; the systemd unit sets `GNUTLS_NO_IMPLICIT_INIT=1`, which the last
 row measures. Those library pages are clean and shared with every other
 process using the same libraries; the private dirty row is what parleyd
-itself holds.
+itself holds. Where the rest goes (smaps of an idle parleyd, 2026-11-23):
+libcrypto 3.2 MB, libc 1.5 MB, SQLite 1.2 MB, the heap 1.0 MB, libcurl
+0.6 MB, GnuTLS and p11-kit 1.0 MB, then 20 libraries of 0.1-0.3 MB each.
+Loading libcurl and its libraries alone, before any call, is 6.5 MB (the
+loader resolves every symbol of every library at start). Two OpenSSL
+options would give back 0.9 MB and are not taken: skipping its error
+strings (0.5 MB) would leave TLS failures in the log as bare codes, and
+skipping /etc/ssl/openssl.cnf (0.4 MB) would drop the system's TLS policy
+(Debian's minimum security level).
 NOTE
     for b in "$BUILD"/tests/bench/bench_*; do
         case "$b" in *.o|*.d|*/bench_daemon|*/bench_e2e) continue ;; esac
@@ -95,6 +103,24 @@ to 1 s). The numbers move by ±0.5 ms between runs on this VM, and reach
 `throughput` on this tree, the same day, gave 4,469-5,175 msg/s and
 194-222 us of parleyd CPU per message (the tree of an hour before, built
 alongside: 4,638-5,025 msg/s, 195-214 us).
+
+Why c. stops at 4,096 requests on the wire, and why 10,000 under 80 MB
+is out of reach with libcurl: valgrind's massif on `bench_llm` (2,000
+asks in flight, `BENCH_LLM_ASKS=2000 valgrind --tool=massif
+build/tests/bench/bench_llm`, 2026-11-23) puts 14.6 KB of heap on each
+request at the peak, 11.1 KB of it libcurl's own: 5,360 B for the easy
+handle (`curl_easy_init`, one allocation, the size of libcurl 7.88's
+`struct Curl_easy`), 1,496 B for the connection, 1,025 B for the receive
+buffer (already cut from 16 KB with `CURLOPT_BUFFERSIZE`), and ~3.2 KB of
+smaller allocations libcurl makes while the request runs; parley's part is
+~3.5 KB (the ask, its request record and headers, the socket's poll
+handle). HTTP/2 multiplexing (what libcurl does over TLS, the real
+providers' case) shares the connection but not the easy handle or the
+buffer: 10,000 × 6.4 KB = 64 MB, plus 13 MB idle, leaves ~0.3 KB per
+conversation for everything else under 80 MB. So core keeps at most
+4,096 jobs in memory and the rest wait in SQLite (docs/core.md; parleyd's
+own split per conversation: docs/architecture.md "Memory under load");
+the target needs an HTTP client with a smaller transfer than libcurl's.
 NOTE
     echo
     echo "## Soak"
