@@ -16,6 +16,7 @@
 #include "core/commands.h"
 #include "core/log.h"
 #include "core/notice.h"
+#include "core/ratelimit.h"
 #include "storage/store.h"
 
 /* as parleyd: 0 ok, 1 usage or configuration error, 2 database error */
@@ -256,7 +257,7 @@ static int
 cmd_override(struct ctl *x, int argc, char **argv)
 {
     const char *kind = argv[0], *scope, *why = NULL;
-    char platform[16], id[80], target[100], rate[32];
+    char platform[16], id[80], target[100], rate[32], why2[96];
     struct rate r;
     int is_default, rc;
 
@@ -271,8 +272,9 @@ cmd_override(struct ctl *x, int argc, char **argv)
         fprintf(stderr, "parleyctl: RATE \"%s\": %s\n", argv[3], why);
         return EXIT_USAGE;
     }
-    if (!is_default && strcmp(kind, "limit") == 0 && r.n > (1LL << 20))
-        return usage_error("RATE: at most 1048576 requests per window%s", NULL);
+    if (!is_default && ratelimit_rate_check(r, strcmp(kind, "budget") == 0,
+                                            why2, sizeof(why2)) < 0)
+        return usage_error("RATE: %s", why2);
     snprintf(target, sizeof(target), "%s:%s", platform, id);
     if (is_default) {
         snprintf(rate, sizeof(rate), "default");

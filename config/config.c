@@ -14,6 +14,8 @@
 #include <ini.h>
 #include <sodium.h>
 
+#include "core/ratelimit.h"
+
 /*
  * The whole grammar is one table: every key of every section, its type,
  * where it lives and its default (a string parsed like a value, so that
@@ -1200,6 +1202,34 @@ token_require(struct parse_ctx *x, enum sect s, const struct secret *tok,
          sections[s].name, sections[s].name, key);
 }
 
+/* [limits] rates the limiter would refuse at every call (every request
+ * would be told 429): refused here, where the line is known. */
+static void
+limits_check(struct parse_ctx *x)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        int bucket;
+    } keys[] = {
+        {"user", offsetof(struct config_limits, user), 0},
+        {"chat", offsetof(struct config_limits, chat), 0},
+        {"global", offsetof(struct config_limits, global), 0},
+        {"user_tokens", offsetof(struct config_limits, user_tokens), 1},
+        {"chat_tokens", offsetof(struct config_limits, chat_tokens), 1},
+    };
+    char why[96];
+
+    for (size_t i = 0; i < NNAMES(keys); i++) {
+        const struct rate *r =
+            (const struct rate *)((const char *)&x->c->limits + keys[i].off);
+
+        if (ratelimit_rate_check(*r, keys[i].bucket, why, sizeof(why)) < 0)
+            perr(x, seen_line(x, S_LIMITS, keys[i].key), "limits.%s: %s",
+                 keys[i].key, why);
+    }
+}
+
 static void
 validate(struct parse_ctx *x)
 {
@@ -1252,6 +1282,8 @@ validate(struct parse_ctx *x)
                      c->models[m].name, required[r]);
         }
     }
+
+    limits_check(x);
 
     if (c->retry.min > c->retry.max) {
         int line = seen_line(x, S_RETRY, "max");

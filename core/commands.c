@@ -249,6 +249,7 @@ parse_rate(const struct commands_entry *e, const char *w,
            struct commands_parsed *out, char *err, size_t errlen)
 {
     const char *why = NULL;
+    char why2[96];
 
     if (is_word(w, "default")) {
         out->is_default = 1;
@@ -258,10 +259,11 @@ parse_rate(const struct commands_entry *e, const char *w,
         errf(err, errlen, "usage: %s (RATE: %s)", e->usage, why);
         return -1;
     }
-    /* request windows hold one slot per request (core/ratelimit) */
-    if (strcmp(e->name, "limit") == 0 && out->rate.n > RATELIMIT_WINDOW_MAX_N) {
-        errf(err, errlen, "usage: %s (RATE: at most %lld requests per window)",
-             e->usage, (long long)RATELIMIT_WINDOW_MAX_N);
+    /* what core/ratelimit takes: a request window holds one slot per
+     * request, a budget's refill is exact integer arithmetic */
+    if (ratelimit_rate_check(out->rate, strcmp(e->name, "budget") == 0, why2,
+                             sizeof(why2)) < 0) {
+        errf(err, errlen, "usage: %s (RATE: %s)", e->usage, why2);
         return -1;
     }
     return 0;

@@ -2,6 +2,7 @@
 #include "core/ratelimit.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -693,19 +694,44 @@ key_ok(const char *key, size_t *len)
     return *len >= 1 && *len <= RATELIMIT_KEY_MAX;
 }
 
+int64_t
+ratelimit_n_max(int64_t window_ms, int bucket)
+{
+    if (window_ms < 1 || window_ms > RATELIMIT_WINDOW_MAX_MS)
+        return 0;
+    return bucket ? RATELIMIT_BUCKET_MAX_NW / window_ms
+                  : RATELIMIT_WINDOW_MAX_N;
+}
+
+int
+ratelimit_rate_check(struct rate r, int bucket, char *why, size_t len)
+{
+    int64_t max = ratelimit_n_max(r.window_ms, bucket);
+    char w[VALUE_FORMAT_MAX];
+
+    if (r.n == 0 || (r.n >= 1 && r.n <= max))
+        return 0;
+    if (max < 1)
+        snprintf(why, len, "a window of at most 3650d");
+    else if (!bucket)
+        snprintf(why, len, "at most %lld requests per window", (long long)max);
+    else {
+        value_format_duration(r.window_ms, w, sizeof(w));
+        snprintf(why, len, "at most %lld tokens per %s", (long long)max, w);
+    }
+    return -1;
+}
+
 static int
 window_rate_ok(struct rate r)
 {
-    return r.n >= 1 && r.n <= RATELIMIT_WINDOW_MAX_N && r.window_ms >= 1 &&
-           r.window_ms <= RATELIMIT_WINDOW_MAX_MS;
+    return r.n >= 1 && r.n <= ratelimit_n_max(r.window_ms, 0);
 }
 
 static int
 bucket_rate_ok(struct rate r)
 {
-    return r.n >= 1 && r.window_ms >= 1 &&
-           r.window_ms <= RATELIMIT_WINDOW_MAX_MS &&
-           r.n <= RATELIMIT_BUCKET_MAX_NW / r.window_ms;
+    return r.n >= 1 && r.n <= ratelimit_n_max(r.window_ms, 1);
 }
 
 /* Times stay far from int64 limits so now + W and now - age never wrap. */

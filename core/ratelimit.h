@@ -38,6 +38,17 @@
 #define RATELIMIT_WINDOW_MAX_MS (3650LL * 86400000LL)
 /* Budgets: N * window_ms must not exceed this (exact integer refill). */
 #define RATELIMIT_BUCKET_MAX_NW (1LL << 62)
+/*
+ * The largest n a request window (bucket 0) or a token bucket (1) of
+ * window_ms takes, 0 for a window out of range: a rate above it makes
+ * every call on it fail, so configuration, chat commands and parleyctl
+ * refuse it where it is given.
+ */
+int64_t ratelimit_n_max(int64_t window_ms, int bucket);
+/* 0 when r is off or taken, else -1 and why = "at most 1048576 requests
+ * per window" or "at most 53375995583 tokens per 1d" (for the user). */
+int ratelimit_rate_check(struct rate r, int bucket, char *why, size_t len);
+
 /* Entries examined for an idle victim when a new key meets the key cap. */
 #define RATELIMIT_EVICT_SCAN 64
 

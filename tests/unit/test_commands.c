@@ -86,6 +86,8 @@ static const struct {
      0, ""},
     {"telegram", "limit", "user 77 2000000/1d", "", USAGE,
      "(RATE: at most 1048576 requests per window)", 0, "", 0, 0, 0, 0, ""},
+    {"telegram", "budget", "user 77 100000000000/1d", "", USAGE,
+     "(RATE: at most 53375995583 tokens per 1d)", 0, "", 0, 0, 0, 0, ""},
     {"telegram", "limit", "user 77", "", USAGE,
      "usage: limit user WHO RATE|default", 0, "", 0, 0, 0, 0, ""},
     {"telegram", "limit", "user 5/60s", "", USAGE,

@@ -493,6 +493,13 @@ static const struct {
     {"[slack]\nenabled = no\napi_base = http://a b\n",
      FN ":3: ", "must not contain blanks"},
     {"[slack]\nenabled = no\napi_base =\n", FN ":3: ", "slack.api_base"},
+    /* limits the limiter would refuse at every request */
+    {"[limits]\nuser = 2000000/1d\n",
+     FN ":2: ", "limits.user: at most 1048576 requests per window"},
+    {"[limits]\n\nglobal = 1048577/1s\n",
+     FN ":3: ", "limits.global: at most 1048576 requests per window"},
+    {"[limits]\nchat = 1048576/1s\nuser_tokens = 100000000000/1d\n",
+     FN ":3: ", "limits.user_tokens: at most 53375995583 tokens per 1d"},
     /* retry */
     {"[retry]\nmin = 2m\nmax = 1m\n",
      FN ":3: ", "retry.min (2m) is greater than retry.max (1m)"},

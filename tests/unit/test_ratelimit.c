@@ -358,6 +358,35 @@ test_rate_change(void)
     ratelimit_free(rl);
 }
 
+/* The bounds callers check before a rate reaches the limiter: exactly the
+ * rates its calls take. */
+static void
+test_rate_check(void)
+{
+    struct ratelimit *rl = ratelimit_new(16);
+    int64_t wait;
+    char why[96];
+    const int64_t day = 86400000;
+    const int64_t bmax = RATELIMIT_BUCKET_MAX_NW / day;
+
+    T_EQ_INT(ratelimit_rate_check(R(0, 0), 0, why, sizeof(why)), 0);
+    T_EQ_INT(ratelimit_rate_check(R(1 << 20, 1000), 0, why, sizeof(why)), 0);
+    T_EQ_INT(ratelimit_hit(rl, "k", R(1 << 20, 1000), 0, &wait),
+             RATELIMIT_ADMITTED);
+    T_EQ_INT(ratelimit_rate_check(R((1 << 20) + 1, 1000), 0, why, sizeof(why)),
+             -1);
+    T_EQ_STR(why, "at most 1048576 requests per window");
+    T_EQ_INT(ratelimit_hit(rl, "k2", R((1 << 20) + 1, 1000), 0, &wait),
+             RATELIMIT_ERROR);
+    T_EQ_INT(ratelimit_rate_check(R(bmax, day), 1, why, sizeof(why)), 0);
+    T_EQ_INT(ratelimit_rate_check(R(bmax + 1, day), 1, why, sizeof(why)), -1);
+    T_EQ_STR(why, "at most 53375995583 tokens per 1d");
+    T_EQ_INT(ratelimit_rate_check(R(5, RATELIMIT_WINDOW_MAX_MS + 1), 0, why,
+                                  sizeof(why)),
+             -1);
+    ratelimit_free(rl);
+}
+
 static void
 test_bad_args(void)
 {
@@ -755,6 +784,7 @@ main(void)
     test_property();
     test_rate_change();
     test_ring_growth();
+    test_rate_check();
     test_bad_args();
     test_bucket_refill();
     test_bucket_settle();
