@@ -54,7 +54,7 @@ static const struct commands_entry table[] = {
     {"model", NULL, "model NAME|default", "this chat's model", COMMANDS_ADMIN,
      COMMANDS_ARGS_NAME, core_cmd_model},
     {"persona", NULL, "persona TEXT|default", "this chat's system prompt",
-     COMMANDS_CHAT_ADMIN, COMMANDS_ARGS_TEXT, core_cmd_persona},
+     COMMANDS_ADMIN, COMMANDS_ARGS_TEXT, core_cmd_persona},
 };
 
 #define TABLE_N (sizeof(table) / sizeof(table[0]))

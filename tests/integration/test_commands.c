@@ -89,7 +89,8 @@ test_user_commands(void)
     T_CONTAINS(r, "limit user WHO RATE|default");
     r = run_cmd(&f, "12", "-100", "c3", "help", "", EVENT_ADMIN, "");
     T_CONTAINS(r, "limit chat RATE|default");
-    T_CONTAINS(r, "persona TEXT|default");
+    /* SPEC §7: a chat's administrators act on its limits only */
+    T_OK(r != NULL && strstr(r, "persona") == NULL);
     T_OK(r != NULL && strstr(r, "ban WHO") == NULL);
     /* usage: the two questions and this command are in the window */
     r = run_cmd(&f, "11", "-100", "c4", "usage", "", 0, "");
@@ -209,18 +210,21 @@ test_admin_commands(void)
     T_CONTAINS(r, "this chat asks main first");
     r = run_cmd(&f, "13", "-100", "a18", "model", "main", EVENT_ADMIN, "");
     T_CONTAINS(r, "only the bot's admins");
-    r = run_cmd(&f, "13", "-100", "a19", "persona",
-                "You speak like a pirate, \"arr\".", EVENT_ADMIN, "");
+    /* the persona is the bot's admins' (SPEC §7): a chat's own
+     * administrator is refused, and so is a user in their private chat */
+    r = run_cmd(&f, "13", "-100", "a19", "persona", "evil", EVENT_ADMIN, "");
+    T_CONTAINS(r, "only the bot's admins may use \"persona\"");
+    r = run_cmd(&f, "999", "-100", "a19b", "persona",
+                "You speak like a pirate, \"arr\".", 0, "");
     T_CONTAINS(r, "system prompt is set");
     ask(&f, "15", "-100", "p1", "who are you?", EVENT_MENTIONED);
     T_EQ_STR(f.fa.last_system, "You speak like a pirate, \"arr\".");
     T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
     r = run_cmd(&f, "11", "-100", "a20", "persona", "evil", 0, "");
-    T_CONTAINS(r, "only this chat's administrators");
-    /* in a private chat the user administers that chat */
+    T_CONTAINS(r, "only the bot's admins may use \"persona\"");
     r = run_cmd(&f, "11", "11", "a21", "persona", "Be brief.", EVENT_PRIVATE,
                 "");
-    T_CONTAINS(r, "system prompt is set");
+    T_CONTAINS(r, "only the bot's admins may use \"persona\"");
     /* stats */
     r = run_cmd(&f, "999", "-100", "a22", "stats", "", 0, "");
     T_CONTAINS(r, "requests: ");
@@ -230,13 +234,13 @@ test_admin_commands(void)
     r = run_cmd(&f, "11", "-100", "a23", "stats", "", 0, "");
     T_CONTAINS(r, "only the bot's admins may use \"stats\"");
     /* every admin action is in the audit log, refusals are not */
-    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM audit"), 10);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM audit"), 9);
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT count(*) FROM audit WHERE action = 'persona'"
                      " AND target = 'telegram:-100'"),
              1);
     core_stats(f.core, &s);
-    T_EQ_INT(s.admin_actions, 10);
+    T_EQ_INT(s.admin_actions, 9);
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 

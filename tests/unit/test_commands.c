@@ -250,7 +250,7 @@ test_roles(void)
         {"limit", "chat", 0, 1, 1},  {"budget", "user", 0, 0, 1},
         {"budget", "chat", 0, 1, 1}, {"ban", NULL, 0, 0, 1},
         {"unban", NULL, 0, 0, 1},    {"stats", NULL, 0, 0, 1},
-        {"model", NULL, 0, 0, 1},    {"persona", NULL, 0, 1, 1},
+        {"model", NULL, 0, 0, 1},    {"persona", NULL, 0, 0, 1},
     };
     const struct commands_entry *t;
     size_t n, found = 0;
@@ -284,7 +284,8 @@ test_roles(void)
     T_CONTAINS(help, "Commands: help, reset, usage, limits, forget.\n");
     T_OK(strstr(help, "limit chat") == NULL && strstr(help, "WHO") == NULL);
     T_OK(commands_help(COMMANDS_ROLE_CHAT_ADMIN, help, sizeof(help)) > 0);
-    T_CONTAINS(help, "forget, limit, budget, persona.");
+    T_CONTAINS(help, "forget, limit, budget.");
+    T_OK(strstr(help, "persona") == NULL);
     T_CONTAINS(help, "\nlimit chat RATE|default");
     T_OK(strstr(help, "limit user") == NULL && strstr(help, "stats") == NULL);
     T_OK(commands_help(COMMANDS_ROLE_ADMIN, help, sizeof(help)) > 0);
