@@ -437,6 +437,11 @@ commands_parse(const char *name, const char *args, const char *platform,
         err[0] = '\0';
     if (platform == NULL)
         platform = "";
+    /* Telegram clients send /start (with a deep-link payload after it)
+     * when a user first opens the bot's chat: it is answered with help */
+    if (name != NULL && strcmp(name, "start") == 0 &&
+        strcmp(platform, "telegram") == 0)
+        name = "help";
     for (size_t i = 0; i < TABLE_N; i++)
         if (name != NULL && strcmp(table[i].name, name) == 0) {
             first = &table[i];

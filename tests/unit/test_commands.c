@@ -32,6 +32,11 @@ static const struct {
     {"slack", "usage", NULL, "", OK, "usage", NONE, "", 0, 0, 0, 0, ""},
     {"telegram", "limits", "", "77", OK, "limits", NONE, "", 0, 0, 0, 0, ""},
     {"slack", "forget", "", "", OK, "forget", NONE, "", 0, 0, 0, 0, ""},
+    /* Telegram's /start, with or without a deep-link payload: help */
+    {"telegram", "start", "", "", OK, "help", NONE, "", 0, 0, 0, 0, ""},
+    {"telegram", "start", "ref-42", "", OK, "help", NONE, "", 0, 0, 0, 0, ""},
+    {"discord", "start", "", "", UNKNOWN, "unknown command \"start\"", NONE, "",
+     0, 0, 0, 0, ""},
     {"telegram", "nope", "", "", UNKNOWN, "unknown command \"nope\"; try help",
      NONE, "", 0, 0, 0, 0, ""},
     {"telegram", "LIMIT", "", "", UNKNOWN, "unknown command", NONE, "", 0, 0, 0,
