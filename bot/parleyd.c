@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/resource.h>
 
 #include "bot/daemon.h"
@@ -46,7 +47,37 @@ print_diag(const struct config_diag *diag)
         fprintf(stderr, "warning: %s\n", diag->warnings[i]);
 }
 
-/* --check-config: parse and validate only; never network or database. */
+/*
+ * The secrets the service would resolve at start (env:, file:, cred:).
+ * Run by systemd itself (ExecStartPre: the parent is PID 1 and
+ * INVOCATION_ID is set; a process a service merely spawns, a CI job's
+ * test say, has another parent) the environment and credentials are the
+ * service's own, so one that fails is an error and the unit does not
+ * start; from a shell they may be missing here and set there, so it is a
+ * warning.
+ */
+static int
+check_secrets(struct config *cfg)
+{
+    struct config_diag diag;
+    int strict = getenv("INVOCATION_ID") != NULL && getppid() == 1, rc = 0;
+
+    memset(&diag, 0, sizeof(diag));
+    if (config_resolve_secrets(cfg, &diag) == -1) {
+        for (size_t i = 0; i < diag.nerrors; i++)
+            fprintf(stderr, "%s%s%s\n",
+                    strict ? "" : "warning: ", diag.errors[i],
+                    strict ? ""
+                           : " (not here; the service's environment or "
+                             "credentials may provide it)");
+        rc = strict ? -1 : 0;
+    }
+    config_diag_release(&diag);
+    return rc;
+}
+
+/* --check-config: parse, validate and resolve the secrets only; never
+ * network or database. */
 static int
 check_config(const char *path)
 {
@@ -61,6 +92,8 @@ check_config(const char *path)
     }
     print_diag(&diag);
     config_print(cfg, stdout);
+    if (check_secrets(cfg) < 0)
+        goto out;
     rc = 0;
 out:
     config_free(cfg);

@@ -26,7 +26,7 @@ ok '[ $rc -eq 1 ]'
 # referenced secrets exist in the environment and credentials directory
 mkdir -p "$T/creds"
 for c in telegram_token discord_token slack_app_token slack_bot_token \
-         openai_api_key openai_api_key_2 anthropic_api_key; do
+         openai_key openai_key_2 anthropic_key; do
     echo "SECRET-$c-0123456789" >"$T/creds/$c"
 done
 CREDENTIALS_DIRECTORY="$T/creds" TELEGRAM_TOKEN=SECRET-env-0123456789 \
@@ -37,6 +37,29 @@ ok 'grep -q "^\[bot\]" "$T/out"'
 ok 'grep -q "^\[telegram\]" "$T/out"'
 ok 'grep -q "^\[retry\]" "$T/out"'
 [ $rc -ne 0 ] && cat "$T/err"
+# every secret of the example resolves from those credentials
+ok '! grep -q "warning:.*cred:" "$T/err"'
+
+# secrets are resolved too: run by systemd itself (ExecStartPre: parent
+# PID 1, INVOCATION_ID set) one that fails is an error, else a warning
+rm "$T/creds/openai_key_2"
+INVOCATION_ID=test CREDENTIALS_DIRECTORY="$T/creds" \
+    "$B/parleyd" --check-config -c "$S/examples/parley.conf" >"$T/out" 2>"$T/err"; rc=$?
+ok '[ $rc -eq 0 ]'
+ok 'grep -q "^warning: .*model.main.api_key: cred:openai_key_2.*may provide it" "$T/err"'
+ok '! grep -q SECRET "$T/out" "$T/err"'
+# as ExecStartPre: a PID namespace whose PID 1 is the shell that runs it
+if unshare --pid --fork true 2>/dev/null; then
+    INVOCATION_ID=test CREDENTIALS_DIRECTORY="$T/creds" PB="$B/parleyd" \
+        PC="$S/examples/parley.conf" unshare --pid --fork sh -c \
+        '"$PB" --check-config -c "$PC"; rc=$?; exit $rc' >"$T/out" 2>"$T/err"
+    rc=$?
+    ok '[ $rc -eq 1 ]'
+    ok 'grep -q "^[^w].*model.main.api_key: cred:openai_key_2" "$T/err"'
+    ok '! grep -q SECRET "$T/out" "$T/err"'
+else
+    echo "test_cli: unshare --pid not permitted, the ExecStartPre case skipped"
+fi
 
 # a literal secret is redacted
 printf '[telegram]\nenabled = true\ntoken = 123:SECRET-literal\n[llm]\nmodels =\n' >"$T/lit.conf"
