@@ -68,8 +68,8 @@ check_secrets(struct config *cfg)
             fprintf(stderr, "%s%s%s\n",
                     strict ? "" : "warning: ", diag.errors[i],
                     strict ? ""
-                           : " (not here; the service's environment or "
-                             "credentials may provide it)");
+                           : " (a warning: the service's own environment "
+                             "may provide it)");
         rc = strict ? -1 : 0;
     }
     config_diag_release(&diag);

@@ -43,8 +43,8 @@ wait_for() { # URL PATTERN SECONDS
 
 say "parleyd --version; --check-config examples/parley.conf"
 "$BUILD/parleyd" --version
-"$BUILD/parleyd" --check-config examples/parley.conf >"$DEMO/check.out"
-echo "check-config: exit $? ($(wc -l <"$DEMO/check.out") lines, secrets redacted:"
+"$BUILD/parleyd" --check-config examples/parley.conf >"$DEMO/check.out" 2>"$DEMO/check.err"
+echo "check-config: exit $? ($(wc -l <"$DEMO/check.out") lines; $(grep -c '^warning: .*cred:' "$DEMO/check.err") cred: secrets left to the unit's credentials; secrets redacted:"
 grep -E "token|api_key" "$DEMO/check.out" | head -n 3 | sed 's/^/    /'
 echo "    …)"
 printf '[bot]\nfavourite_colour = blue\n' >"$DEMO/bad.conf"

@@ -46,7 +46,7 @@ rm "$T/creds/openai_key_2"
 INVOCATION_ID=test CREDENTIALS_DIRECTORY="$T/creds" \
     "$B/parleyd" --check-config -c "$S/examples/parley.conf" >"$T/out" 2>"$T/err"; rc=$?
 ok '[ $rc -eq 0 ]'
-ok 'grep -q "^warning: .*model.main.api_key: cred:openai_key_2.*may provide it" "$T/err"'
+ok 'grep -q "^warning: .*model.main.api_key: cred:openai_key_2.*(a warning" "$T/err"'
 ok '! grep -q SECRET "$T/out" "$T/err"'
 # as ExecStartPre: a PID namespace whose PID 1 is the shell that runs it
 if unshare --pid --fork true 2>/dev/null; then
