@@ -92,6 +92,8 @@ dispatch_kind(const char *t)
         return DISCORD_T_MESSAGE_CREATE;
     if (strcmp(t, "MESSAGE_REACTION_ADD") == 0)
         return DISCORD_T_REACTION_ADD;
+    if (strcmp(t, "MESSAGE_REACTION_REMOVE") == 0)
+        return DISCORD_T_REACTION_REMOVE;
     return DISCORD_T_OTHER;
 }
 
@@ -379,7 +381,9 @@ discord_codec_frame(const char *buf, size_t len, const char *self_id,
             goto out;
         if (f->t == DISCORD_T_MESSAGE_CREATE)
             decode_message(d, self_id, &f->msg);
-        if (f->t == DISCORD_T_REACTION_ADD)
+        /* a removal carries no member and no message author: the
+         * checks that need them pass, core finds no vote to remove */
+        if (f->t == DISCORD_T_REACTION_ADD || f->t == DISCORD_T_REACTION_REMOVE)
             decode_reaction(d, self_id, &f->reaction);
         break;
     default:
@@ -431,7 +435,8 @@ discord_frame_event(const struct discord_frame *f, struct event *ev)
         ev->text = f->msg.text;
         return 0;
     }
-    if (f->t == DISCORD_T_REACTION_ADD && !f->reaction.skip) {
+    if ((f->t == DISCORD_T_REACTION_ADD || f->t == DISCORD_T_REACTION_REMOVE) &&
+        !f->reaction.skip) {
         ev->kind = EVENT_VOTE;
         ev->chat = f->reaction.channel_id;
         ev->user = f->reaction.user_id;
@@ -439,6 +444,8 @@ discord_frame_event(const struct discord_frame *f, struct event *ev)
         ev->target_id = f->reaction.message_id;
         ev->vote = f->reaction.vote;
         ev->flags = f->reaction.guild_id[0] ? 0 : EVENT_PRIVATE;
+        if (f->t == DISCORD_T_REACTION_REMOVE)
+            ev->flags |= EVENT_UNVOTE;
         return 0;
     }
     return -1;

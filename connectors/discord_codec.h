@@ -54,6 +54,7 @@ enum discord_dispatch {
     DISCORD_T_RESUMED,
     DISCORD_T_MESSAGE_CREATE,
     DISCORD_T_REACTION_ADD,
+    DISCORD_T_REACTION_REMOVE,
 };
 
 /* READY: what a resume needs, and who we are. */

@@ -2726,9 +2726,16 @@ core_feedback_alert(struct core *c)
 static int
 core_vote(struct core *c, const struct event *ev)
 {
-    int rc = store_feedback_vote(c->st, ev->platform, ev->chat, ev->target_id,
-                                 ev->user, ev->vote, core_wall(c));
+    int rc;
 
+    if (ev->flags & EVENT_UNVOTE) {
+        rc = store_feedback_unvote(c->st, ev->platform, ev->chat, ev->target_id,
+                                   ev->user, ev->vote);
+        c->stats.unvotes += rc == 1;
+        return rc < 0 ? -1 : 0;
+    }
+    rc = store_feedback_vote(c->st, ev->platform, ev->chat, ev->target_id,
+                             ev->user, ev->vote, core_wall(c));
     if (rc < 0)
         return -1;
     c->stats.votes += rc == 1;

@@ -73,6 +73,7 @@ struct core_stats {
     uint64_t duplicates; /* redeliveries dropped */
     uint64_t ignored;    /* not addressed to us, from bots, invalid */
     uint64_t votes;
+    uint64_t unvotes; /* votes withdrawn (a reaction taken back) */
     uint64_t admitted;
     uint64_t limited; /* refused by a limit or a ban */
     uint64_t notices; /* 429 notices queued */

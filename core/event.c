@@ -50,7 +50,7 @@ event_check(const struct event *ev, const char **why)
     } else {
         if (!field_ok(ev->target_id, EVENT_ID_MAX, 1))
             w = "bad vote target";
-        else if (ev->vote < -1 || ev->vote > 1)
+        else if (ev->vote != -1 && ev->vote != 1)
             w = "vote out of range";
     }
     if (why != NULL)

@@ -32,6 +32,7 @@ enum event_flag {
     EVENT_FROM_BOT = 1u << 4,     /* sent by some bot */
     EVENT_FROM_SELF = 1u << 5,    /* sent by this bot */
     EVENT_ADMIN = 1u << 6,        /* the platform says: chat administrator */
+    EVENT_UNVOTE = 1u << 7,       /* EVENT_VOTE: the reaction taken back */
 };
 
 /*
@@ -59,7 +60,9 @@ struct event {
      */
     const char *command;
     const char *text;
-    /* EVENT_VOTE: our platform message voted on, and +1 / -1 (0 = removed) */
+    /* EVENT_VOTE: our platform message voted on, and +1 / -1; with
+     * EVENT_UNVOTE that reaction was taken back (the vote goes if it is
+     * still the user's, docs/core.md) */
     const char *target_id;
     int vote;
 };

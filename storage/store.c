@@ -186,7 +186,7 @@ static const char *const stmt_sql[STMT_N] = {
         " ON CONFLICT (answer_id, user_id) DO UPDATE SET vote = excluded.vote,"
         " updated_ms = excluded.updated_ms",
     [STMT_VOTE_DEL] = "DELETE FROM feedback WHERE answer_id = ?1"
-                      " AND user_id = ?2",
+                      " AND user_id = ?2 AND vote = ?3",
     [STMT_USAGE_ADD] =
         "INSERT INTO usage (scope, platform, target, day, requests, limited,"
         " tokens_in, tokens_out, cost_micro_usd)"
@@ -1897,10 +1897,11 @@ out:
     return answer;
 }
 
-int
-store_feedback_vote(struct store *st, const char *platform, const char *chat,
-                    const char *platform_msg_id, const char *user_id, int vote,
-                    int64_t now_ms)
+/* The answer a platform message of ours belongs to: > 0, 0 not ours, -1
+ * error. */
+static int64_t
+feedback_answer(struct store *st, const char *platform, const char *chat,
+                const char *platform_msg_id)
 {
     sqlite3_stmt *s;
     int64_t answer;
@@ -1909,25 +1910,49 @@ store_feedback_vote(struct store *st, const char *platform, const char *chat,
                    platform_msg_id);
     if (s == NULL)
         return -1;
-    if (sqlite3_step(s) != SQLITE_ROW) {
-        stmt_release(s);
-        /* not ours here: perhaps sent by a job of a chat that migrated
-         * to this one, recorded under the old id (store_chat_migrate) */
-        if ((answer =
-                 sent_find_migrated(st, platform, chat, platform_msg_id)) <= 0)
-            return answer < 0 ? -1 : 0;
-    } else {
+    if (sqlite3_step(s) == SQLITE_ROW) {
         answer = sqlite3_column_int64(s, 0);
         stmt_release(s);
+        return answer;
     }
-    if (vote == 0)
-        s = store_prep(st, STMT_VOTE_DEL, 1, "vote_del", "it", answer, user_id);
-    else
-        s = store_prep(st, STMT_VOTE_SET, 1, "vote_set", "ittii", answer,
-                       platform, user_id, (int64_t)vote, now_ms);
+    stmt_release(s);
+    /* not ours here: perhaps sent by a job of a chat that migrated to
+     * this one, recorded under the old id (store_chat_migrate) */
+    return sent_find_migrated(st, platform, chat, platform_msg_id);
+}
+
+int
+store_feedback_vote(struct store *st, const char *platform, const char *chat,
+                    const char *platform_msg_id, const char *user_id, int vote,
+                    int64_t now_ms)
+{
+    sqlite3_stmt *s;
+    int64_t answer = feedback_answer(st, platform, chat, platform_msg_id);
+
+    if (answer <= 0)
+        return answer < 0 ? -1 : 0;
+    s = store_prep(st, STMT_VOTE_SET, 1, "vote_set", "ittii", answer, platform,
+                   user_id, (int64_t)vote, now_ms);
     if (s == NULL || store_run(st, s, "vote") < 0)
         return -1;
     return 1;
+}
+
+int
+store_feedback_unvote(struct store *st, const char *platform, const char *chat,
+                      const char *platform_msg_id, const char *user_id,
+                      int vote)
+{
+    sqlite3_stmt *s;
+    int64_t answer = feedback_answer(st, platform, chat, platform_msg_id);
+
+    if (answer <= 0)
+        return answer < 0 ? -1 : 0;
+    s = store_prep(st, STMT_VOTE_DEL, 1, "vote_del", "iti", answer, user_id,
+                   (int64_t)vote);
+    if (s == NULL || store_run(st, s, "unvote") < 0)
+        return -1;
+    return sqlite3_changes(st->db) > 0 ? 1 : 0;
 }
 
 #define DAY_MS 86400000LL

@@ -278,11 +278,17 @@ int store_answer_add(struct store *st, int64_t conversation_id,
 int store_sent_add(struct store *st, const char *platform, const char *chat,
                    const char *platform_msg_id, int64_t answer_id, int part,
                    int64_t now_ms);
-/* A vote on one of our platform messages: +1/-1 upserts (last vote wins),
- * 0 removes.  1 stored, 0 not one of our answers, -1 error. */
+/* A vote on one of our platform messages: +1/-1 upserts (last vote wins).
+ * 1 stored, 0 not one of our answers, -1 error. */
 int store_feedback_vote(struct store *st, const char *platform,
                         const char *chat, const char *platform_msg_id,
                         const char *user_id, int vote, int64_t now_ms);
+/* A reaction taken back: the user's vote on that answer goes if it is
+ * still `vote` (+1/-1; a 👍 taken back after a 👎 leaves the 👎).  1
+ * removed, 0 nothing to remove or not ours, -1 error. */
+int store_feedback_unvote(struct store *st, const char *platform,
+                          const char *chat, const char *platform_msg_id,
+                          const char *user_id, int vote);
 /* Adds to the daily counters of (scope "user"|"chat", platform, target,
  * day = now_ms / 86400000). */
 int store_usage_add(struct store *st, const char *scope, const char *platform,

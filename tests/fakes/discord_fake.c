@@ -752,12 +752,15 @@ discord_fake_message(struct discord_fake *df, const struct discord_fake_msg *m,
     return session_dispatch(df, df->current, "MESSAGE_CREATE", d, 1);
 }
 
-int64_t
-discord_fake_reaction(struct discord_fake *df, const char *channel,
-                      const char *message, const char *user, const char *emoji)
+/* MESSAGE_REACTION_ADD (removed 0) or _REMOVE, which, as Discord's, has
+ * no member and no message_author_id. */
+static int64_t
+reaction_dispatch(struct discord_fake *df, const char *channel,
+                  const char *message, const char *user, const char *emoji,
+                  int removed)
 {
     json_object *d, *e;
-    struct df_msg *m = msg_find(df, channel, message);
+    struct df_msg *m = removed ? NULL : msg_find(df, channel, message);
 
     if (df->current == NULL || !df->current->valid)
         return 0;
@@ -774,7 +777,24 @@ discord_fake_reaction(struct discord_fake *df, const char *channel,
     json_object_object_add(d, "emoji", e);
     json_object_object_add(d, "burst", json_object_new_boolean(0));
     json_object_object_add(d, "type", json_object_new_int(0));
-    return session_dispatch(df, df->current, "MESSAGE_REACTION_ADD", d, 1);
+    return session_dispatch(
+        df, df->current,
+        removed ? "MESSAGE_REACTION_REMOVE" : "MESSAGE_REACTION_ADD", d, 1);
+}
+
+int64_t
+discord_fake_reaction(struct discord_fake *df, const char *channel,
+                      const char *message, const char *user, const char *emoji)
+{
+    return reaction_dispatch(df, channel, message, user, emoji, 0);
+}
+
+int64_t
+discord_fake_reaction_remove(struct discord_fake *df, const char *channel,
+                             const char *message, const char *user,
+                             const char *emoji)
+{
+    return reaction_dispatch(df, channel, message, user, emoji, 1);
 }
 
 /* ---- REST ---- */

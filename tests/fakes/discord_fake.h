@@ -134,6 +134,10 @@ int64_t discord_fake_message(struct discord_fake *df,
 int64_t discord_fake_reaction(struct discord_fake *df, const char *channel,
                               const char *message, const char *user,
                               const char *emoji);
+/* The user takes the reaction back: MESSAGE_REACTION_REMOVE. */
+int64_t discord_fake_reaction_remove(struct discord_fake *df,
+                                     const char *channel, const char *message,
+                                     const char *user, const char *emoji);
 
 /* ---- REST knobs ---- */
 /* The size of the create, edit and delete message buckets (each its own). */

@@ -291,8 +291,19 @@ test_heartbeat_dm_vote(void)
     run_until(&f, NULL, NULL, 300);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.votes, 1);
+    /* taking back a 👍 they did not give leaves the 👎; taking back the
+     * 👎 withdraws the vote */
+    discord_fake_reaction_remove(f.df, "600", vote_id, "7", "\xf0\x9f\x91\x8d");
+    run_until(&f, NULL, NULL, 300);
+    core_stats(f.core, &cs);
+    T_EQ_INT(cs.unvotes, 0);
+    discord_fake_reaction_remove(f.df, "600", vote_id, "7", "\xf0\x9f\x91\x8e");
+    run_until(&f, NULL, NULL, 300);
+    core_stats(f.core, &cs);
+    T_EQ_INT(cs.unvotes, 1);
+    T_EQ_INT(cs.votes, 1);
     discord_status(f.d, &ds);
-    T_EQ_INT(ds.votes, 1);
+    T_EQ_INT(ds.votes, 3);
     T_EQ_STR(ds.self_id, DISCORD_FAKE_BOT_ID);
     /* typing was shown while the model worked */
     discord_fake_stats(f.df, &st);

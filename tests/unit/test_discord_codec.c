@@ -349,7 +349,29 @@ test_reactions(void)
             T_EQ_STR(ev.target_id, "90");
             T_EQ_STR(ev.user, "7");
             T_EQ_STR(ev.chat, "5");
+            T_EQ_INT(ev.flags & EVENT_UNVOTE, 0);
         }
+        discord_frame_release(&f);
+    }
+    /* a reaction taken back: no member, no message author */
+    {
+        static const char rm[] =
+            "{\"op\":0,\"s\":5,\"t\":\"MESSAGE_REACTION_REMOVE\",\"d\":{"
+            "\"user_id\":\"7\",\"channel_id\":\"5\",\"message_id\":\"90\","
+            "\"guild_id\":\"3\",\"emoji\":{\"id\":null,\"name\":"
+            "\"\xf0\x9f\x91\x8e\"},\"burst\":false,\"type\":0}}";
+        struct discord_frame f;
+        struct event ev;
+        const char *why = NULL;
+
+        T_EQ_INT(discord_codec_frame(rm, strlen(rm), SELF, &f, &why), 0);
+        T_EQ_INT(f.t, DISCORD_T_REACTION_REMOVE);
+        T_EQ_INT(discord_frame_event(&f, &ev), 0);
+        T_EQ_INT(event_check(&ev, &why), 0);
+        T_EQ_INT(ev.kind, EVENT_VOTE);
+        T_EQ_INT(ev.vote, -1);
+        T_OK(ev.flags & EVENT_UNVOTE);
+        T_EQ_INT(ev.flags & EVENT_PRIVATE, 0);
         discord_frame_release(&f);
     }
 }

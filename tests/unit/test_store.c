@@ -883,6 +883,12 @@ test_core_accessors(void)
     T_EQ_INT(store_feedback_vote(st, "telegram", "-100", "s1", "12", -1, 14),
              1);
     T_EQ_INT(store_feedback_vote(st, "telegram", "-100", "zz", "12", 1, 14), 0);
+    /* a reaction taken back: only the vote it gave goes */
+    T_EQ_INT(store_feedback_unvote(st, "telegram", "-100", "s1", "12", 1), 0);
+    T_EQ_INT(store_feedback_unvote(st, "telegram", "-100", "zz", "12", -1), 0);
+    T_EQ_INT(store_feedback_vote(st, "telegram", "-100", "s1", "13", 1, 14), 1);
+    T_EQ_INT(store_feedback_unvote(st, "telegram", "-100", "s1", "13", 1), 1);
+    T_EQ_INT(store_feedback_unvote(st, "telegram", "-100", "s1", "13", 1), 0);
     T_EQ_INT(store_usage_add(st, "user", "telegram", "11", 86400000 * 3 + 5, 1,
                              0, 3, 2, 5),
              0);
