@@ -251,6 +251,7 @@ decode_message(json_object *d, const char *self, struct discord_message *m)
     }
     if (self[0] != '\0' && strcmp(ref_author, self) == 0)
         m->flags |= EVENT_REPLY_TO_BOT;
+    copy_cut(m->reply_author, sizeof(m->reply_author), ref_author);
     if (mentions != NULL && self[0] != '\0') {
         size_t n = json_object_array_length(mentions);
 
@@ -429,6 +430,7 @@ discord_frame_event(const struct discord_frame *f, struct event *ev)
         ev->user_name = f->msg.author_name;
         ev->message_id = f->msg.id;
         ev->reply_to = f->msg.reply_to;
+        ev->reply_to_user = f->msg.reply_author;
         ev->flags = f->msg.flags;
         ev->ts_ms = f->msg.ts_ms;
         ev->command = f->msg.command;

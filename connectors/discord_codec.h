@@ -79,7 +79,8 @@ struct discord_message {
     char guild_id[DISCORD_SNOWFLAKE_MAX]; /* "" in DMs */
     char author_id[DISCORD_SNOWFLAKE_MAX];
     char author_name[EVENT_NAME_MAX];
-    char reply_to[DISCORD_SNOWFLAKE_MAX]; /* message_reference.message_id */
+    char reply_to[DISCORD_SNOWFLAKE_MAX];     /* message_reference.message_id */
+    char reply_author[DISCORD_SNOWFLAKE_MAX]; /* its author, "" = not given */
     char command[EVENT_COMMAND_MAX];
     unsigned flags;
     int64_t ts_ms; /* from the snowflake */

@@ -389,6 +389,23 @@ read_migrate(json_object *msg, struct telegram_update *u)
     return 1;
 }
 
+/*
+ * The author of the message replied to, for a command's WHO given as a
+ * reply: its from.id, or for an anonymous admin (GroupAnonymousBot) the
+ * chat it posted as, as read_message names such authors.
+ */
+static void
+reply_author(json_object *reply, int64_t from, struct telegram_update *u)
+{
+    json_object *sc = json_codec_get(reply, "sender_chat", json_type_object);
+    int64_t chat = 0;
+
+    if (from == TG_ANON_ADMIN_ID && sc != NULL &&
+        json_codec_i64(sc, "id", &chat) && chat != 0)
+        from = chat;
+    u->reply_from_id = from;
+}
+
 static void
 read_message(json_object *msg, const struct telegram_me *me,
              struct telegram_update *u)
@@ -434,6 +451,7 @@ read_message(json_object *msg, const struct telegram_me *me,
                            "id", &rfrom) &&
             rfrom == me->id && me->id != 0)
             u->flags |= EVENT_REPLY_TO_BOT;
+        reply_author(reply, rfrom, u);
     }
     if (read_text(msg, me, u) < 0)
         return;
@@ -526,6 +544,7 @@ read_update(json_object *obj, const struct telegram_me *me,
     id_str(u->message_s, sizeof(u->message_s), u->message_id);
     id_str(u->from_s, sizeof(u->from_s), u->from_id);
     id_str(u->reply_s, sizeof(u->reply_s), u->reply_to_id);
+    id_str(u->reply_from_s, sizeof(u->reply_from_s), u->reply_from_id);
 }
 
 void
@@ -699,6 +718,7 @@ telegram_update_event(const struct telegram_update *u, struct event *ev)
     ev->user = u->from_s;
     ev->user_name = u->from_name;
     ev->reply_to = u->reply_s;
+    ev->reply_to_user = u->reply_from_s;
     ev->flags = u->flags;
     ev->ts_ms = u->date > 0 && u->date < INT64_MAX / 1000 ? u->date * 1000 : 0;
     ev->command = u->command;

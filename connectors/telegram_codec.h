@@ -82,10 +82,12 @@ struct telegram_update {
     int64_t thread_id;  /* forum topic (message_thread_id), 0 = none */
     int64_t message_id; /* MESSAGE; CALLBACK: the message with the button */
     int64_t from_id;
-    int64_t reply_to_id; /* 0 = not a reply */
-    int64_t date;        /* unix seconds */
-    unsigned flags;      /* enum event_flag */
+    int64_t reply_to_id;   /* 0 = not a reply */
+    int64_t reply_from_id; /* its author (an anonymous admin: the chat) */
+    int64_t date;          /* unix seconds */
+    unsigned flags;        /* enum event_flag */
     char chat_s[24], thread_s[24], message_s[24], from_s[24], reply_s[24];
+    char reply_from_s[24]; /* "" when unknown */
     char from_name[EVENT_NAME_MAX + 1];
     char command[EVENT_COMMAND_MAX + 1]; /* with EVENT_COMMAND, lower-case */
     char *text; /* mention / command stripped, trimmed */

@@ -84,6 +84,7 @@ struct commands_parsed {
 struct commands_call {
     const struct commands_parsed *p;
     const char *platform, *chat, *thread, *user, *reply_to;
+    const char *reply_to_user; /* reply_to's author if the platform said */
     enum commands_role role;
     int private_chat;
     int64_t job_id;

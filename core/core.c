@@ -1519,6 +1519,12 @@ who_resolve(struct core *c, const struct commands_call *call, char *id,
         snprintf(id, len, "%s", w->id);
         return 0;
     case COMMANDS_WHO_REPLY:
+        /* the platform named the replied message's author */
+        if (call->reply_to_user != NULL && call->reply_to_user[0] != '\0' &&
+            strcmp(w->id, call->reply_to) == 0) {
+            snprintf(id, len, "%s", call->reply_to_user);
+            return 0;
+        }
         rc = store_message_author(c->st, call->platform, call->chat, w->id, id,
                                   len);
         if (rc == 1)
@@ -1985,6 +1991,7 @@ core_command(struct core *c, const struct store_job *r)
     call.thread = r->thread;
     call.user = r->user;
     call.reply_to = r->reply_to;
+    call.reply_to_user = r->reply_to_user;
     call.role = core_role(c, r);
     call.private_chat = (r->flags & EVENT_PRIVATE) != 0;
     call.job_id = r->id;
@@ -2775,6 +2782,9 @@ job_row_from_event(const struct event *ev, int64_t wall, struct store_job *r)
     /* a command's WHO may be the author of the message it replies to */
     if (ev->reply_to != NULL && strlen(ev->reply_to) <= EVENT_ID_MAX)
         row_copy(r->reply_to, sizeof(r->reply_to), ev->reply_to);
+    if ((ev->flags & EVENT_COMMAND) && ev->reply_to_user != NULL &&
+        strlen(ev->reply_to_user) <= EVENT_ID_MAX)
+        row_copy(r->reply_to_user, sizeof(r->reply_to_user), ev->reply_to_user);
     r->flags = ev->flags & ~CORE_JOB_INTERNAL;
     r->state = STORE_JOB_RECEIVED;
     r->created_ms = wall;

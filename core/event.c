@@ -39,6 +39,9 @@ event_check(const struct event *ev, const char **why)
         w = "user name too long";
     else if (ev->reply_to != NULL && !field_ok(ev->reply_to, EVENT_ID_MAX, 0))
         w = "bad reply-to id";
+    else if (ev->reply_to_user != NULL &&
+             !field_ok(ev->reply_to_user, EVENT_ID_MAX, 0))
+        w = "bad reply-to author";
     else if (ev->kind == EVENT_MESSAGE) {
         if (!field_ok(ev->message_id, EVENT_ID_MAX, 1))
             w = "bad message id";

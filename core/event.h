@@ -51,8 +51,10 @@ struct event {
     const char *user_name; /* display name, for the prompt in groups */
     const char *message_id;
     const char *reply_to; /* message replied to, "" = none */
-    unsigned flags;       /* enum event_flag */
-    int64_t ts_ms;        /* platform timestamp, unix ms (0 = unknown) */
+    /* its author when the platform says (a command's WHO), ""/NULL = not */
+    const char *reply_to_user;
+    unsigned flags; /* enum event_flag */
+    int64_t ts_ms;  /* platform timestamp, unix ms (0 = unknown) */
     /*
      * EVENT_MESSAGE: the text with the bot mention removed.  For
      * EVENT_COMMAND, command is the bare lower-case name ("help", not

@@ -334,6 +334,15 @@ static const char migration_checks_or[] =
     " WHERE type = 'table' AND name = 'messages';"
     "PRAGMA writable_schema = OFF;";
 
+/*
+ * 8: jobs.reply_to_user, the author of the message a command replied to
+ * when the platform says (Telegram's reply_to_message.from, Discord's
+ * referenced_message.author): an admin's "/ban" as a reply to a message
+ * the bot never saw then still names its author.  `forget` clears it.
+ */
+static const char migration_reply_author[] =
+    "ALTER TABLE jobs ADD COLUMN reply_to_user TEXT NOT NULL DEFAULT '';";
+
 static const struct {
     const char *name;
     const char *sql;
@@ -345,6 +354,7 @@ static const struct {
     {"jobs_lean", migration_jobs_lean},
     {"jobs_limited", migration_jobs_limited},
     {"checks_or", migration_checks_or},
+    {"reply_author", migration_reply_author},
 };
 
 #define MIGRATIONS_N ((int)(sizeof(migrations) / sizeof(migrations[0])))

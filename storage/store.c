@@ -101,7 +101,7 @@ enum store_stmt {
 #define JOB_COLS                                                               \
     "id, platform, chat_id, thread_id, user_id, user_name, message_id, text,"  \
     " flags, state, attempts, next_at_ms, answer, answer_id, sent_parts,"      \
-    " error_class, reserved, created_ms, reply_to"
+    " error_class, reserved, created_ms, reply_to, reply_to_user"
 /* "unfinished": what a restart must resume (docs/core.md) */
 #define JOB_UNFINISHED                                                         \
     "(state IN ('received', 'queued', 'asking', 'answered')"                   \
@@ -138,9 +138,9 @@ static const char *const stmt_sql[STMT_N] = {
     [STMT_JOB_INSERT] =
         "INSERT INTO jobs (platform, chat_id, thread_id, user_id, user_name,"
         " message_id, text, flags, state, created_ms, updated_ms, reply_to,"
-        " answer, error_class, reserved)"
+        " answer, error_class, reserved, reply_to_user)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11, ?12, ?13,"
-        " ?14) ON CONFLICT (platform, chat_id, message_id) DO NOTHING",
+        " ?14, ?15) ON CONFLICT (platform, chat_id, message_id) DO NOTHING",
     [STMT_JOB_EXISTS] = "SELECT 1 FROM jobs WHERE platform = ?1 AND"
                         " chat_id = ?2 AND message_id = ?3",
     [STMT_JOB_SAVE] = "UPDATE jobs SET state = ?2, attempts = ?3,"
@@ -1329,6 +1329,7 @@ job_from_row(sqlite3_stmt *s, struct store_job *j)
     j->reserved = sqlite3_column_int64(s, 16);
     j->created_ms = sqlite3_column_int64(s, 17);
     col_copy(s, 18, j->reply_to, sizeof(j->reply_to));
+    col_copy(s, 19, j->reply_to_user, sizeof(j->reply_to_user));
     if (j->text == NULL && (j->text = strdup("")) == NULL) {
         store_job_release(j);
         return -1;
@@ -1345,12 +1346,12 @@ store_job_insert(struct store *st, const struct store_job *j, int64_t *id)
 {
     sqlite3_stmt *s;
 
-    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttitittti",
+    s = store_prep(st, STMT_JOB_INSERT, 1, "job_insert", "tttttttititttit",
                    j->platform, j->chat, j->thread, j->user, j->user_name,
                    j->message_id, j->text ? j->text : "", (int64_t)j->flags,
                    store_job_state_name(j->state), j->created_ms, j->reply_to,
                    j->answer, j->error_class[0] ? j->error_class : NULL,
-                   j->reserved);
+                   j->reserved, j->reply_to_user);
     if (s == NULL || store_run(st, s, "job_insert") < 0)
         return -1;
     if (sqlite3_changes(st->db) == 0)
@@ -1617,10 +1618,11 @@ store_forget_user(struct store *st, const char *platform, const char *user)
         /* refused ones (jobs_state_next's `limited` range) */
         "DELETE FROM jobs WHERE state = 'limited' AND platform = ?1 AND "
         "user_id = ?2 AND NOT " JOB_UNFINISHED,
-        /* admins' finished commands that named the user (ban 123...) */
+        /* admins' finished commands that named the user (ban 123...,
+         * or a reply to one of their messages) */
         "DELETE FROM jobs WHERE platform = ?1 AND (flags & 8) != 0 AND "
         "NOT " JOB_UNFINISHED " AND (instr(text, ?2) > 0"
-        " OR instr(coalesce(answer, ''), ?2) > 0)",
+        " OR instr(coalesce(answer, ''), ?2) > 0 OR reply_to_user = ?2)",
         "DELETE FROM overrides WHERE scope = 'user' AND platform = ?1"
         " AND target = ?2",
         "UPDATE overrides SET set_by = 'forgotten' WHERE set_by = ?3",

@@ -132,7 +132,8 @@ struct store_job {
     char error_class[STORE_CLASS_MAX + 1]; /* "" = none */
     int64_t reserved;
     int64_t created_ms;
-    char reply_to[STORE_ID_MAX + 1]; /* message replied to, "" = none */
+    char reply_to[STORE_ID_MAX + 1];      /* message replied to, "" = none */
+    char reply_to_user[STORE_ID_MAX + 1]; /* its author if known, else "" */
 };
 
 const char *store_job_state_name(enum store_job_state s);

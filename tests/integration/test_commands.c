@@ -199,6 +199,25 @@ test_admin_commands(void)
     T_CONTAINS(r, "telegram:14 is no longer banned");
     r = run_cmd(&f, "999", "-100", "a13", "ban", "", 0, "nosuchmsg");
     T_CONTAINS(r, "I don't know who wrote that message");
+    /* the platform named the replied message's author (a message the bot
+     * never saw): that is WHO, and it stays with the job until it runs */
+    {
+        struct event ev =
+            core_fixture_event("999", "-100", "a13b", "1h", EVENT_COMMAND);
+
+        ev.command = "ban";
+        ev.reply_to = "unseen77";
+        ev.reply_to_user = "77";
+        T_EQ_INT(core_accept(f.core, &ev), 0);
+        T_OK(core_fixture_run_until(&f, core_fixture_idle, 5000));
+        T_CONTAINS(reply_of(&f, "a13b"), "I ignore telegram:77 for 1h");
+        T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM jobs WHERE"
+                                         " message_id = 'a13b' AND"
+                                         " reply_to_user = '77'"),
+                 1);
+        r = run_cmd(&f, "999", "-100", "a13c", "unban", "77", 0, "");
+        T_CONTAINS(r, "telegram:77 is no longer banned");
+    }
     r = run_cmd(&f, "999", "-100", "a14", "ban", "@someone", 0, "");
     T_CONTAINS(r, "Telegram does not tell bots who @someone is");
     r = run_cmd(&f, "999", "-100", "a15", "ban", "999", 0, "");
@@ -234,13 +253,13 @@ test_admin_commands(void)
     r = run_cmd(&f, "11", "-100", "a23", "stats", "", 0, "");
     T_CONTAINS(r, "only the bot's admins may use \"stats\"");
     /* every admin action is in the audit log, refusals are not */
-    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM audit"), 9);
+    T_EQ_INT(core_fixture_db_int(&f, "SELECT count(*) FROM audit"), 11);
     T_EQ_INT(core_fixture_db_int(
                  &f, "SELECT count(*) FROM audit WHERE action = 'persona'"
                      " AND target = 'telegram:-100'"),
              1);
     core_stats(f.core, &s);
-    T_EQ_INT(s.admin_actions, 9);
+    T_EQ_INT(s.admin_actions, 11);
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 

@@ -269,6 +269,41 @@ test_messages(void)
     }
 }
 
+/* A reply names its author (a command's WHO), when Discord includes the
+ * referenced message. */
+static void
+test_reply_author(void)
+{
+    static const struct {
+        const char *d, *want;
+    } cases[] = {
+        {"\"message_reference\":{\"message_id\":\"91\"},"
+         "\"referenced_message\":{\"id\":\"91\",\"author\":{\"id\":\"8\"}}",
+         "8"},
+        {"\"message_reference\":{\"message_id\":\"91\"}", ""},
+        {"\"mentions\":[]", ""},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char json[1024];
+        struct discord_frame f;
+        struct event ev;
+        const char *why = NULL;
+
+        snprintf(
+            json, sizeof(json),
+            "{\"op\":0,\"s\":3,\"t\":\"MESSAGE_CREATE\",\"d\":{"
+            "\"id\":\"120\",\"channel_id\":\"5\",\"guild_id\":\"9\"," AUTHOR
+            ",\"content\":\"/ban 1h\",\"type\":19,%s}}",
+            cases[i].d);
+        T_EQ_INT(discord_codec_frame(json, strlen(json), SELF, &f, &why), 0);
+        T_EQ_INT(discord_frame_event(&f, &ev), 0);
+        T_OKF(event_check(&ev, &why) == 0, "case %zu: %s", i, why);
+        T_EQ_STR(ev.reply_to_user, cases[i].want);
+        discord_frame_release(&f);
+    }
+}
+
 struct react_case {
     const char *name;
     const char *d;
@@ -608,6 +643,7 @@ main(void)
 {
     test_frames();
     test_messages();
+    test_reply_author();
     test_reactions();
     test_outgoing();
     test_rest();

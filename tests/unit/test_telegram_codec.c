@@ -312,6 +312,52 @@ test_names(void)
     telegram_updates_release(&ups);
 }
 
+/* A reply names its author (a command's WHO); an anonymous admin is the
+ * chat it posted as, as for the sender. */
+static void
+test_reply_author(void)
+{
+    static const struct {
+        const char *reply, *want;
+    } cases[] = {
+        {",\"reply_to_message\":{\"message_id\":11,\"from\":{\"id\":5,"
+         "\"is_bot\":false,\"first_name\":\"Bo\"}," GROUP
+         ",\"date\":1,\"text\":\"x\"}",
+         "5"},
+        {",\"reply_to_message\":{\"message_id\":11,\"from\":{\"id\":"
+         "1087968824,\"is_bot\":true,\"first_name\":\"Group\"},"
+         "\"sender_chat\":{\"id\":-4001,\"title\":\"Team\",\"type\":"
+         "\"group\"}," GROUP ",\"date\":1,\"text\":\"x\"}",
+         "-4001"},
+        {",\"reply_to_message\":{\"message_id\":11," GROUP
+         ",\"date\":1,\"text\":\"x\"}",
+         ""},
+        {"", ""},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[1024];
+        struct telegram_updates ups;
+        struct telegram_error err;
+        struct event ev;
+        const char *why = NULL;
+
+        snprintf(body, sizeof(body),
+                 "{\"ok\":true,\"result\":[{\"update_id\":3,\"message\":{"
+                 "\"message_id\":12," FROM_ANN "," GROUP ",\"date\":1%s,"
+                 "\"text\":\"/ban\",\"entities\":[{\"offset\":0,"
+                 "\"length\":4,\"type\":\"bot_command\"}]}}]}",
+                 cases[i].reply);
+        T_EQ_INT(
+            telegram_codec_parse_updates(body, strlen(body), &me, &ups, &err),
+            TELEGRAM_PARSE_OK);
+        T_EQ_INT(telegram_update_event(&ups.v[0], &ev), 0);
+        T_OKF(event_check(&ev, &why) == 0, "case %zu: %s", i, why);
+        T_EQ_STR(ev.reply_to_user, cases[i].want);
+        telegram_updates_release(&ups);
+    }
+}
+
 static void
 test_batch(void)
 {
@@ -632,6 +678,7 @@ main(void)
 {
     test_updates();
     test_names();
+    test_reply_author();
     test_batch();
     test_errors();
     test_me_result();
