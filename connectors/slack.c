@@ -1272,7 +1272,7 @@ resp_unusable(const struct slack *s, const struct slack_resp *e)
     if (e == NULL)
         return "forgotten";
     if (now_ms(s) - e->at >= s->timing.resp_ttl_ms)
-        return "expired (30 minutes)";
+        return "expired (Slack takes posts for 30 minutes)";
     if (e->uses >= SLACK_RESP_USES)
         return "used up (5 posts)";
     return NULL;
