@@ -49,6 +49,14 @@ struct core;
  * reactions like an answer's last message.  Both report message_id =
  * target_id.
  *
+ * Slash commands: the response_url of each (hooks.slack.com or api_base's
+ * host only) is remembered in memory for 30 minutes and 5 posts, keyed
+ * by (channel, "cmd:<trigger_id>") = the answer's reply_to.  When
+ * chat.postMessage refuses the answer (not_in_channel, channel_not_found)
+ * it is posted there instead (in_channel, no token) and reported as
+ * "resp:<serial>.<n>"; edits of such a message are held and sent final
+ * with replace_original; used up or expired → SEND_FAILED "forbidden".
+ *
  * Concurrency: each channel has at most one call on the wire, and all
  * channels together (reactions included) at most SLACK_CALLS_INFLIGHT_MAX;
  * the rest wait in their channel queues (pacing, Retry-After and the Tier 3
