@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "connectors/slack_codec.h"
 #include "connectors/slack_format.h"
@@ -20,6 +21,10 @@
 #define SLACK_API_TIMEOUT_MS 30000
 #define SLACK_SEND_TRIES 5 /* local retries of a 5xx / network error */
 #define SLACK_REACT_CHAN "\001reactions"
+/* slash commands whose response_url is remembered (docs/slack.md) */
+#define SLACK_RESP_MAX 256
+#define SLACK_RESP_USES 5         /* Slack takes 5 posts per response_url */
+#define SLACK_RESP_PREFIX "resp:" /* our ids for messages posted there */
 
 struct slack;
 
@@ -29,7 +34,8 @@ struct slack_slot {
     struct ws_conn *ws;
 };
 
-enum item_kind { ITEM_POST, ITEM_EDIT, ITEM_DELETE, ITEM_REACT };
+/* FLUSH: a streamed text held back for a response_url (not reported) */
+enum item_kind { ITEM_POST, ITEM_EDIT, ITEM_DELETE, ITEM_REACT, ITEM_FLUSH };
 
 /*
  * One queued send: a part (maybe several messages), an edit or a delete
@@ -51,6 +57,32 @@ struct slack_item {
     int feedback;      /* POST, EDIT: add the reactions when done */
     int controls_only; /* EDIT: the text is shown; only the reactions */
     int tries;
+    /* POST: the command answered ("cmd:<trigger>"), for the fallback */
+    char cmd[EVENT_ID_MAX + 1];
+    /* != 0: goes to that remembered response_url, not the Web API */
+    uint64_t resp;
+    int flushing; /* POST via resp: the previous message's text first */
+};
+
+/*
+ * A slash command's response_url, for answers in channels where the bot
+ * cannot post (not_in_channel, channel_not_found).  Slack takes up to
+ * SLACK_RESP_USES posts within 30 minutes.  A message posted there has no
+ * ts: core gets "resp:<serial>.<n>" (the n-th post) and its edits are
+ * held back (pending) and sent with replace_original once final.
+ */
+struct slack_resp {
+    uint64_t serial;             /* 0 = free */
+    char chat[EVENT_ID_MAX + 1]; /* the command's channel */
+    char cmd[EVENT_ID_MAX + 1];  /* its message id, "cmd:<trigger>" */
+    char *url;
+    int64_t at;        /* uv_now() ms when it came */
+    int uses;          /* posts made (or tried) through it */
+    int direct_failed; /* chat.postMessage was refused */
+    int posted;        /* messages posted: the last one's n */
+    char *shown;       /* the last message's text as posted */
+    char *pending;     /* its newer text, not sent yet */
+    int64_t flush_at;  /* pending goes out then, 0 = not armed */
 };
 
 struct slack_chan {
@@ -61,7 +93,7 @@ struct slack_chan {
     int inflight;
 };
 
-enum req_kind { REQ_AUTH, REQ_OPEN, REQ_POST, REQ_REACT };
+enum req_kind { REQ_AUTH, REQ_OPEN, REQ_POST, REQ_REACT, REQ_RESP };
 
 struct slack_req {
     struct slack_req *prev, *next;
@@ -95,7 +127,7 @@ struct slack {
     void *observer_arg;
     char user_id[EVENT_ID_MAX + 1], bot_id[EVENT_ID_MAX + 1];
     struct slack_sm *sm;
-    uv_timer_t sm_timer, send_timer;
+    uv_timer_t sm_timer, send_timer, resp_timer;
     int timers_open; /* handles to close in slack_free */
     /* heap: a socket closing after slack_free still finds its slot */
     struct slack_slot *slots[SLACK_SLOTS];
@@ -109,11 +141,22 @@ struct slack {
     const struct slack_frame *frame; /* the envelope being accepted */
     int64_t frame_at;
     uint64_t seen[SLACK_SEEN_MAX];
+    struct slack_resp resps[SLACK_RESP_MAX];
+    uint64_t resp_serial;
     size_t seen_next;
     int registered, started, stopped, up, fatal_pending;
     char reason[SLACK_SM_REASON_MAX];
     struct slack_status stats;
 };
+
+/* response_url (below the send queues) */
+static void resp_remember(struct slack *s, const struct slack_inbound *in);
+static int resp_fallback(struct slack *s, struct slack_chan *ch,
+                         const char *error);
+static void on_resp_reply(struct slack *s, struct slack_chan *ch,
+                          const struct http_response *r);
+static void chan_issue_resp(struct slack *s, struct slack_chan *ch);
+static void resp_clear(struct slack_resp *e);
 
 /* ---- helpers ---- */
 
@@ -162,7 +205,7 @@ seen_add(struct slack *s, uint64_t h)
 static int
 item_reports(const struct slack_item *it)
 {
-    return it->kind != ITEM_REACT;
+    return it->kind != ITEM_REACT && it->kind != ITEM_FLUSH;
 }
 
 static void
@@ -189,24 +232,28 @@ secret_free(char *p)
 
 static void api_done(const struct http_response *r, void *arg);
 
+/*
+ * POSTs body (JSON) to url, with the token as a Bearer header when token
+ * is not NULL (a response_url never sees the bot token).
+ */
 static struct slack_req *
-api_call(struct slack *s, enum req_kind kind, const char *method,
-         const char *token, const char *body, struct slack_chan *chan)
+http_post(struct slack *s, enum req_kind kind, const char *url,
+          const char *token, const char *body, struct slack_chan *chan)
 {
     struct slack_req *q = calloc(1, sizeof(*q));
-    char url[1024], auth[1024];
+    char auth[1024];
     const char *headers[] = {
         auth, "Content-Type: application/json; charset=utf-8", "Expect:", NULL};
     struct http_request rq;
 
     if (q == NULL)
         return NULL;
-    snprintf(url, sizeof(url), "%s/%s", s->api_base, method);
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);
+    snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+             token ? token : "");
     memset(&rq, 0, sizeof(rq));
     rq.method = "POST";
     rq.url = url;
-    rq.headers = headers;
+    rq.headers = token ? headers : headers + 1;
     rq.body = body;
     rq.body_len = strlen(body);
     rq.timeout_ms = SLACK_API_TIMEOUT_MS;
@@ -225,6 +272,16 @@ api_call(struct slack *s, enum req_kind kind, const char *method,
         s->reqs->prev = q;
     s->reqs = q;
     return q;
+}
+
+static struct slack_req *
+api_call(struct slack *s, enum req_kind kind, const char *method,
+         const char *token, const char *body, struct slack_chan *chan)
+{
+    char url[1024];
+
+    snprintf(url, sizeof(url), "%s/%s", s->api_base, method);
+    return http_post(s, kind, url, token, body, chan);
 }
 
 /* Retry-After seconds → ms (1 s when absent or unreadable). */
@@ -341,6 +398,8 @@ do_accept(struct slack *s, const struct slack_sm_action *a)
             goto out;
         }
     }
+    if (f->env_type == SLACK_ENV_SLASH)
+        resp_remember(s, &f->in);
     if (s->core == NULL || core_accept(s->core, &ev) < 0) {
         ok = 0;
         s->stats.not_acked++;
@@ -758,7 +817,8 @@ on_send_ok(struct slack *s, struct slack_chan *ch, const char *ts)
 
     switch (it->kind) {
     case ITEM_REACT:
-        s->stats.reactions++;
+    case ITEM_FLUSH: /* cannot happen: a response_url's, on_resp_ok */
+        s->stats.reactions += it->kind == ITEM_REACT;
         item_done(s, ch, NULL);
         return;
     case ITEM_POST:
@@ -790,6 +850,10 @@ on_send_reply(struct slack *s, struct slack_req *q,
     ch->inflight = 0;
     if (it == NULL)
         return;
+    if (q->kind == REQ_RESP) {
+        on_resp_reply(s, ch, r);
+        return;
+    }
     if (r->error != HTTP_OK) {
         send_retry_later(s, ch, http_error_name(r->error));
         return;
@@ -819,6 +883,8 @@ on_send_reply(struct slack *s, struct slack_req *q,
         on_send_ok(s, ch, ts);
         return;
     }
+    if (it->kind == ITEM_POST && resp_fallback(s, ch, err.error))
+        return; /* reissued to the response_url */
     switch (err.cls) {
     case SLACK_ERR_RATE_LIMITED:
         hold_for(s, ch, retry_after_ms(r));
@@ -867,7 +933,7 @@ api_done(const struct http_response *r, void *arg)
         s->reqs = q->next;
     if (q->next)
         q->next->prev = q->prev;
-    if (q->kind == REQ_POST || q->kind == REQ_REACT)
+    if (q->kind == REQ_POST || q->kind == REQ_REACT || q->kind == REQ_RESP)
         s->stats.sends_inflight--;
     if (!s->stopped) {
         if (q->kind == REQ_AUTH || q->kind == REQ_OPEN)
@@ -936,7 +1002,7 @@ item_done(struct slack *s, struct slack_chan *ch, const struct send_result *res)
         ch->tail = NULL;
     s->queued--;
     if ((it->kind == ITEM_POST || it->kind == ITEM_EDIT) && res &&
-        res->status == SEND_OK && it->feedback) {
+        res->status == SEND_OK && it->feedback && !it->resp) {
         react_queue(s, it->chat, it->ts, "+1");
         react_queue(s, it->chat, it->ts, "-1");
     }
@@ -967,7 +1033,7 @@ chan_interval(const struct slack *s, const struct slack_chan *ch)
 static int64_t *
 item_gate(struct slack *s, const struct slack_item *it)
 {
-    if (it == NULL)
+    if (it == NULL || it->resp)
         return NULL;
     if (it->kind == ITEM_EDIT && !it->controls_only)
         return &s->update_at;
@@ -1027,6 +1093,10 @@ chan_issue(struct slack *s, struct slack_chan *ch)
     struct slack_req *q = NULL;
     struct send_result ok;
 
+    if (it->resp || it->kind == ITEM_FLUSH) {
+        chan_issue_resp(s, ch);
+        return;
+    }
     if (it->controls_only) { /* no call: the reactions follow item_done */
         memset(&ok, 0, sizeof(ok));
         ok.status = SEND_OK;
@@ -1141,13 +1211,437 @@ post_text(struct slack_item *it, const char *text)
     return it->chunks && it->nchunks > 0 ? 0 : -1;
 }
 
+/* ---- response_url: answers where the bot cannot post ---- */
+
+static void
+resp_clear(struct slack_resp *e)
+{
+    if (e->url != NULL) {
+        explicit_bzero(e->url, strlen(e->url)); /* a capability to post */
+        free(e->url);
+    }
+    free(e->shown);
+    free(e->pending);
+    memset(e, 0, sizeof(*e));
+}
+
+static struct slack_resp *
+resp_by_serial(struct slack *s, uint64_t serial)
+{
+    for (size_t i = 0; serial != 0 && i < SLACK_RESP_MAX; i++)
+        if (s->resps[i].serial == serial)
+            return &s->resps[i];
+    return NULL;
+}
+
+static struct slack_resp *
+resp_by_cmd(struct slack *s, const char *chat, const char *cmd)
+{
+    for (size_t i = 0; i < SLACK_RESP_MAX; i++) {
+        struct slack_resp *e = &s->resps[i];
+
+        if (e->serial != 0 && strcmp(e->chat, chat) == 0 &&
+            strcmp(e->cmd, cmd) == 0)
+            return e;
+    }
+    return NULL;
+}
+
+/* "resp:<serial>.<n>": the serial, and n in *n; 0 when not one of ours. */
+static uint64_t
+resp_target(const char *target, int *n)
+{
+    size_t plen = strlen(SLACK_RESP_PREFIX);
+    unsigned long long v;
+    char *end;
+
+    *n = 0;
+    if (target == NULL || strncmp(target, SLACK_RESP_PREFIX, plen) != 0)
+        return 0;
+    v = strtoull(target + plen, &end, 10);
+    if (*end != '.')
+        return 0;
+    *n = (int)strtol(end + 1, NULL, 10);
+    return (uint64_t)v;
+}
+
+/* Why e cannot take another post, or NULL when it can. */
+static const char *
+resp_unusable(const struct slack *s, const struct slack_resp *e)
+{
+    if (e == NULL)
+        return "forgotten";
+    if (now_ms(s) - e->at >= s->timing.resp_ttl_ms)
+        return "expired (Slack takes posts for 30 minutes)";
+    if (e->uses >= SLACK_RESP_USES)
+        return "used up (5 posts)";
+    return NULL;
+}
+
+/*
+ * A slash command came: its response_url is remembered when it may be
+ * called (hooks.slack.com or api_base's host), in a free or expired slot,
+ * else in the oldest one.  A redelivery finds its entry already there.
+ */
+static void
+resp_remember(struct slack *s, const struct slack_inbound *in)
+{
+    struct slack_resp *pick = NULL;
+    int64_t now = now_ms(s);
+    const char *why;
+
+    if (in->response_url[0] == '\0')
+        return;
+    if (!slack_response_url_ok(in->response_url, s->api_base, &why)) {
+        log_warnx("slack: response_url of %s ignored: %s", in->message_id, why);
+        return;
+    }
+    if (resp_by_cmd(s, in->chat, in->message_id) != NULL)
+        return;
+    for (size_t i = 0; i < SLACK_RESP_MAX; i++) {
+        struct slack_resp *e = &s->resps[i];
+
+        if (e->serial == 0 || now - e->at >= s->timing.resp_ttl_ms) {
+            pick = e;
+            break;
+        }
+        if (pick == NULL || e->at < pick->at)
+            pick = e;
+    }
+    resp_clear(pick);
+    if ((pick->url = strdup(in->response_url)) == NULL) {
+        log_warnx("slack: response_url of %s not kept: out of memory",
+                  in->message_id);
+        return;
+    }
+    pick->serial = ++s->resp_serial;
+    pick->at = now;
+    snprintf(pick->chat, sizeof(pick->chat), "%s", in->chat);
+    snprintf(pick->cmd, sizeof(pick->cmd), "%s", in->message_id);
+}
+
+static void resp_timer_cb(uv_timer_t *t);
+
+/* The quiet timer: at the earliest flush_at of a held text. */
+static void
+resp_arm(struct slack *s)
+{
+    int64_t next = 0, now = now_ms(s);
+
+    for (size_t i = 0; i < SLACK_RESP_MAX; i++) {
+        const struct slack_resp *e = &s->resps[i];
+
+        if (e->serial && e->pending && e->flush_at &&
+            (next == 0 || e->flush_at < next))
+            next = e->flush_at;
+    }
+    if (next > 0 && !s->stopped)
+        uv_timer_start(&s->resp_timer, resp_timer_cb,
+                       (uint64_t)(next > now ? next - now : 0), 0);
+    else
+        uv_timer_stop(&s->resp_timer);
+}
+
+/*
+ * A streamed text quiet for resp_quiet_ms without a final edit (feedback
+ * off, or the stream stopped): it goes out on its channel's queue.
+ */
+static void
+resp_timer_cb(uv_timer_t *t)
+{
+    struct slack *s = t->data;
+    int64_t now = now_ms(s);
+
+    for (size_t i = 0; i < SLACK_RESP_MAX && !s->stopped; i++) {
+        struct slack_resp *e = &s->resps[i];
+        struct slack_chan *ch;
+        struct slack_item *it;
+
+        if (!e->serial || !e->pending || !e->flush_at || e->flush_at > now)
+            continue;
+        if (s->queued >= SLACK_QUEUE_MAX ||
+            (ch = chan_get(s, e->chat)) == NULL ||
+            (it = calloc(1, sizeof(*it))) == NULL) {
+            e->flush_at = now + 1000;
+            continue;
+        }
+        it->kind = ITEM_FLUSH;
+        it->resp = e->serial;
+        it->queued_at = now;
+        snprintf(it->chat, sizeof(it->chat), "%s", e->chat);
+        chan_push(s, ch, it);
+        e->flush_at = 0;
+    }
+    resp_arm(s);
+    send_schedule(s);
+}
+
+/* An edit's text for the last message: held until final. */
+static void
+resp_hold(struct slack *s, struct slack_resp *e, const char *text)
+{
+    free(e->pending);
+    e->pending = NULL;
+    e->flush_at = 0;
+    if (e->shown == NULL || strcmp(e->shown, text) != 0) {
+        if ((e->pending = strdup(text)) == NULL)
+            log_warnx("slack: streamed text of %s dropped: out of memory",
+                      e->cmd);
+        else
+            e->flush_at = now_ms(s) + s->timing.resp_quiet_ms;
+    }
+    resp_arm(s);
+}
+
+/* The held text went out: it is what the message shows now. */
+static void
+resp_shown(struct slack_resp *e)
+{
+    if (e == NULL || e->pending == NULL)
+        return;
+    free(e->shown);
+    e->shown = e->pending;
+    e->pending = NULL;
+    e->flush_at = 0;
+}
+
+/* The head is finished without a call (st, error class cls). */
+static void
+resp_done(struct slack *s, struct slack_chan *ch, enum send_status st,
+          const char *cls)
+{
+    struct slack_item *it = ch->head;
+    struct send_result res = {st, it->ts, 0, cls};
+
+    if (st == SEND_FAILED)
+        s->stats.send_errors++;
+    item_done(s, ch, item_reports(it) ? &res : NULL);
+}
+
+/*
+ * The head goes to its response_url: a post (after the previous message's
+ * held text, if any), the final edit of the last message, or a held text
+ * (FLUSH).  Other edits are held and reported done at once; deletes and
+ * reactions are not possible there (reported done, logged).
+ */
+static void
+chan_issue_resp(struct slack *s, struct slack_chan *ch)
+{
+    struct slack_item *it = ch->head;
+    struct slack_resp *e = resp_by_serial(s, it->resp);
+    const char *why = resp_unusable(s, e);
+    struct slack_req *q = NULL;
+    char *body = NULL;
+    int n = 0;
+
+    if (e != NULL && strcmp(e->chat, it->chat) != 0)
+        e = NULL, why = "forgotten";
+    switch (it->kind) {
+    case ITEM_POST:
+        if (why != NULL) {
+            log_warnx("slack: answer to %s not sent: channel=%s refuses the "
+                      "bot and the command's response_url is %s",
+                      it->cmd, ch->id, why);
+            resp_done(s, ch, SEND_FAILED, "forbidden");
+            return;
+        }
+        it->flushing = e->pending != NULL;
+        body = slack_response_encode(
+            it->flushing ? e->pending : it->chunks[it->at], it->flushing);
+        break;
+    case ITEM_EDIT:
+        resp_target(it->ts, &n);
+        if (e == NULL) {
+            log_info("slack: edit of %s: its response_url is forgotten",
+                     it->ts);
+            resp_done(s, ch, SEND_FAILED, "not_found"); /* core posts anew */
+            return;
+        }
+        if (n != e->posted) {
+            log_debug("slack: edit of %s dropped: a later message was posted "
+                      "through its response_url",
+                      it->ts);
+            resp_done(s, ch, SEND_OK, NULL);
+            return;
+        }
+        if (it->controls_only)
+            log_debug("slack: reactions on %s dropped: a response_url message "
+                      "takes none",
+                      it->ts);
+        else
+            resp_hold(s, e, it->chunks[0]);
+        if (!it->feedback || e->pending == NULL) {
+            resp_done(s, ch, SEND_OK, NULL); /* held, or nothing new */
+            return;
+        }
+        if (why != NULL) { /* the final text, and no use left */
+            log_warnx("slack: final text of %s not shown: its response_url "
+                      "is %s",
+                      it->ts, why);
+            resp_done(s, ch, SEND_FAILED, "forbidden");
+            return;
+        }
+        body = slack_response_encode(e->pending, 1);
+        break;
+    case ITEM_FLUSH:
+        if (e == NULL || e->pending == NULL) {
+            item_done(s, ch, NULL);
+            return;
+        }
+        if (why != NULL) {
+            log_warnx("slack: streamed text of %s stays stale: its "
+                      "response_url is %s",
+                      e->cmd, why);
+            free(e->pending);
+            e->pending = NULL;
+            item_done(s, ch, NULL);
+            return;
+        }
+        body = slack_response_encode(e->pending, 1);
+        break;
+    default: /* DELETE: a response_url message cannot be deleted by us */
+        log_info("slack: %s not deleted: a message posted through a "
+                 "response_url stays",
+                 it->ts);
+        resp_done(s, ch, SEND_OK, NULL);
+        return;
+    }
+    if (body != NULL)
+        q = http_post(s, REQ_RESP, e->url, NULL, body, ch);
+    free(body);
+    if (q == NULL) {
+        ch->next_at = now_ms(s) + 1000;
+        return;
+    }
+    e->uses++; /* counted when tried: a lost reply may have used it */
+    if (it->kind != ITEM_FLUSH)
+        s->stats.sends++;
+    if (++s->stats.sends_inflight > s->stats.sends_inflight_max)
+        s->stats.sends_inflight_max = s->stats.sends_inflight;
+    ch->inflight = 1;
+    ch->next_at = now_ms(s) + chan_interval(s, ch);
+}
+
+/* The response_url took the head's post. */
+static void
+on_resp_ok(struct slack *s, struct slack_chan *ch)
+{
+    struct slack_item *it = ch->head;
+    struct slack_resp *e = resp_by_serial(s, it->resp);
+    struct send_result res = {SEND_OK, it->ts, 0, NULL};
+
+    s->stats.responses++;
+    switch (it->kind) {
+    case ITEM_POST:
+        if (it->flushing) { /* the previous message is final: now ours */
+            resp_shown(e);
+            it->flushing = 0;
+            return;
+        }
+        if (e != NULL) {
+            e->posted++;
+            free(e->shown);
+            e->shown = strdup(it->chunks[it->at]);
+            snprintf(it->ts, sizeof(it->ts), SLACK_RESP_PREFIX "%llu.%d",
+                     (unsigned long long)e->serial, e->posted);
+        }
+        if (++it->at < it->nchunks)
+            return;
+        s->stats.sent++;
+        if (it->feedback)
+            log_debug("slack: reactions on %s dropped: a response_url "
+                      "message takes none",
+                      it->ts);
+        break;
+    case ITEM_EDIT:
+        resp_shown(e);
+        s->stats.edits++;
+        break;
+    default: /* FLUSH */
+        resp_shown(e);
+        item_done(s, ch, NULL);
+        return;
+    }
+    item_done(s, ch, &res);
+}
+
+/*
+ * A response_url reply: 429 waits Retry-After, 5xx and network errors
+ * retry like Web API calls, anything else (expired_url, used_url,
+ * invalid_payload, 404) fails the send "forbidden" and retires the URL.
+ */
+static void
+on_resp_reply(struct slack *s, struct slack_chan *ch,
+              const struct http_response *r)
+{
+    struct slack_item *it = ch->head;
+    struct slack_resp *e = resp_by_serial(s, it->resp);
+    struct slack_api_error err;
+    struct send_result res = {SEND_FAILED, NULL, 0, "forbidden"};
+
+    if (r->error != HTTP_OK) {
+        send_retry_later(s, ch, http_error_name(r->error));
+        return;
+    }
+    if (slack_response_decode(r->status, r->body, r->body_len, &err) == 0) {
+        on_resp_ok(s, ch);
+        return;
+    }
+    switch (err.cls) {
+    case SLACK_ERR_RATE_LIMITED:
+        hold_for(s, ch, retry_after_ms(r));
+        log_warnx("slack: 429 response_url channel=%s retry_after_ms=%" PRId64,
+                  ch->id, ch->next_at - now_ms(s));
+        return;
+    case SLACK_ERR_SERVER:
+    case SLACK_ERR_BAD_REPLY:
+        send_retry_later(s, ch, err.error);
+        return;
+    default:
+        s->stats.send_errors++;
+        log_warnx("slack: response_url of %s refused the post: %s (HTTP %ld)",
+                  e ? e->cmd : it->ts, err.error, r->status);
+        if (e != NULL)
+            e->uses = SLACK_RESP_USES; /* Slack will not take more */
+        item_done(s, ch, item_reports(it) ? &res : NULL);
+        return;
+    }
+}
+
+/*
+ * chat.postMessage refused an answer to a slash command with
+ * not_in_channel or channel_not_found: it goes to the command's
+ * response_url instead (chan_issue_resp fails it "forbidden" when that is
+ * used up or expired), and so do the command's next parts.  0: no
+ * fallback, the error stands.
+ */
+static int
+resp_fallback(struct slack *s, struct slack_chan *ch, const char *error)
+{
+    struct slack_item *it = ch->head;
+    struct slack_resp *e;
+
+    if (strcmp(error, "not_in_channel") != 0 &&
+        strcmp(error, "channel_not_found") != 0)
+        return 0;
+    if (it->cmd[0] == '\0' || (e = resp_by_cmd(s, it->chat, it->cmd)) == NULL)
+        return 0;
+    e->direct_failed = 1;
+    it->resp = e->serial;
+    ch->next_at = now_ms(s);
+    log_info("slack: channel=%s refused the answer to %s (%s): it goes "
+             "through the command's response_url (%d of %d used)",
+             ch->id, it->cmd, error, e->uses, SLACK_RESP_USES);
+    return 1;
+}
+
 static int
 core_send(void *ctx, const struct action *a)
 {
     struct slack *s = ctx;
     struct slack_chan *ch;
     struct slack_item *it;
-    int rc = 0;
+    int rc = 0, n;
 
     if (s->stopped || s->queued >= SLACK_QUEUE_MAX)
         return -1;
@@ -1164,6 +1658,7 @@ core_send(void *ctx, const struct action *a)
         it->kind = a->kind == ACTION_EDIT ? ITEM_EDIT : ITEM_DELETE;
         snprintf(it->ts, sizeof(it->ts), "%s",
                  a->target_id ? a->target_id : "");
+        it->resp = resp_target(it->ts, &n); /* posted via a response_url */
         /* feedback on an edit: the final edit of the last part */
         it->feedback = a->kind == ACTION_EDIT && a->feedback;
         it->controls_only = it->feedback && a->controls_only;
@@ -1175,6 +1670,13 @@ core_send(void *ctx, const struct action *a)
         /* 👍/👎 once per answer: on its last message */
         it->feedback = a->feedback && a->part == a->parts - 1;
         rc = post_text(it, a->text);
+        if (a->reply_to && strncmp(a->reply_to, "cmd:", 4) == 0) {
+            struct slack_resp *e = resp_by_cmd(s, a->chat, a->reply_to);
+
+            snprintf(it->cmd, sizeof(it->cmd), "%s", a->reply_to);
+            if (e != NULL && e->direct_failed)
+                it->resp = e->serial; /* the channel refused us already */
+        }
         break;
     }
     if (rc < 0) {
@@ -1202,7 +1704,8 @@ slack_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
           void (*fatal)(void *arg, const char *why), void *fatal_arg)
 {
     struct slack *s = calloc(1, sizeof(*s));
-    struct slack_timing dflt = {1000, 60000, 10000, 10000, 10000, 1200, 1200};
+    struct slack_timing dflt = {1000, 60000, 10000,      10000, 10000,
+                                1200, 1200,  30 * 60000, 3000};
 
     if (s == NULL)
         return NULL;
@@ -1221,7 +1724,10 @@ slack_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
     s->rate = cfg->slack.channel_send_rate;
     uv_timer_init(loop, &s->sm_timer);
     uv_timer_init(loop, &s->send_timer);
-    s->sm_timer.data = s->send_timer.data = s;
+    uv_timer_init(loop, &s->resp_timer);
+    s->sm_timer.data = s->send_timer.data = s->resp_timer.data = s;
+    /* message ids "resp:<serial>.<n>" stay unique across restarts */
+    s->resp_serial = (uint64_t)time(NULL) * 1000;
     s->timers_open = 1;
     snprintf(s->reason, sizeof(s->reason), "starting");
     if (s->app_token == NULL || s->bot_token == NULL || s->api_base == NULL ||
@@ -1262,6 +1768,10 @@ slack_set_timing(struct slack *s, const struct slack_timing *t)
         s->timing.reaction_interval_ms = t->reaction_interval_ms;
     if (t->tier3_interval_ms > 0)
         s->timing.tier3_interval_ms = t->tier3_interval_ms;
+    if (t->resp_ttl_ms > 0)
+        s->timing.resp_ttl_ms = t->resp_ttl_ms;
+    if (t->resp_quiet_ms > 0)
+        s->timing.resp_quiet_ms = t->resp_quiet_ms;
 }
 
 int
@@ -1319,6 +1829,7 @@ slack_stop(struct slack *s)
     s->queued = 0;
     uv_timer_stop(&s->sm_timer);
     uv_timer_stop(&s->send_timer);
+    uv_timer_stop(&s->resp_timer);
     if (s->registered && s->core)
         core_unregister_connector(s->core, "slack");
     s->registered = 0;
@@ -1351,9 +1862,12 @@ slack_free(struct slack *s)
     secret_free(s->app_token);
     secret_free(s->bot_token);
     free(s->api_base);
-    s->timers_open = 2;
+    for (size_t i = 0; i < SLACK_RESP_MAX; i++)
+        resp_clear(&s->resps[i]);
+    s->timers_open = 3;
     uv_close((uv_handle_t *)&s->sm_timer, slack_timer_closed);
     uv_close((uv_handle_t *)&s->send_timer, slack_timer_closed);
+    uv_close((uv_handle_t *)&s->resp_timer, slack_timer_closed);
 }
 
 void

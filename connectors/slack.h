@@ -49,6 +49,14 @@ struct core;
  * reactions like an answer's last message.  Both report message_id =
  * target_id.
  *
+ * Slash commands: the response_url of each (hooks.slack.com or api_base's
+ * host only) is remembered in memory for 30 minutes and 5 posts, keyed
+ * by (channel, "cmd:<trigger_id>") = the answer's reply_to.  When
+ * chat.postMessage refuses the answer (not_in_channel, channel_not_found)
+ * it is posted there instead (in_channel, no token) and reported as
+ * "resp:<serial>.<n>"; edits of such a message are held and sent final
+ * with replace_original; used up or expired → SEND_FAILED "forbidden".
+ *
  * Concurrency: each channel has at most one call on the wire, and all
  * channels together (reactions included) at most SLACK_CALLS_INFLIGHT_MAX;
  * the rest wait in their channel queues (pacing, Retry-After and the Tier 3
@@ -97,6 +105,8 @@ struct slack_timing {
     int64_t ping_timeout_ms;      /* 10000 */
     int64_t reaction_interval_ms; /* 1200: reactions.add is Tier 3 */
     int64_t tier3_interval_ms;    /* 1200: chat.update, chat.delete each */
+    int64_t resp_ttl_ms;          /* 1800000: a response_url's life (Slack's) */
+    int64_t resp_quiet_ms;        /* 3000: a held streamed text goes out */
 };
 void slack_set_timing(struct slack *s, const struct slack_timing *t);
 
@@ -118,7 +128,7 @@ struct slack_status {
     char user_id[65], bot_id[65];
     uint64_t connects, hellos, envelopes, acks, not_acked, duplicates, ignored,
         accepted, sends, sent, send_errors, retries_429, reactions, edits,
-        deletes;
+        deletes, responses;    /* responses: posts taken by a response_url */
     int64_t ack_max_ms;        /* envelope in → ack queued, slowest */
     size_t queued;             /* messages waiting in the channel queues */
     size_t sends_inflight;     /* Web API calls on the wire (not setup) */

@@ -818,3 +818,128 @@ slack_post_decode(const char *body, size_t len, char *ts, size_t cap,
     json_object_put(root);
     return rc;
 }
+
+/* ---- response_url ---- */
+
+/* Length of url's "scheme://host[:port]", or 0 when it has none. */
+static size_t
+url_origin_len(const char *url)
+{
+    const char *p = strstr(url, "://");
+
+    if (p == NULL || p == url)
+        return 0;
+    p += 3;
+    return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+int
+slack_response_url_ok(const char *url, const char *api_base, const char **why)
+{
+    static const char hooks[] = "https://hooks.slack.com/";
+    size_t n, b;
+
+    *why = NULL;
+    if (url == NULL || url[0] == '\0') {
+        *why = "no response_url";
+        return 0;
+    }
+    if (strlen(url) >= SLACK_URL_MAX) {
+        *why = "response_url too long";
+        return 0;
+    }
+    for (const char *p = url; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '\\') {
+            *why = "response_url has blanks or control characters";
+            return 0;
+        }
+    n = url_origin_len(url);
+    if (n == 0 || memchr(url, '@', n) != NULL) {
+        *why = "response_url has no plain scheme://host";
+        return 0;
+    }
+    if (strncmp(url, hooks, sizeof(hooks) - 1) == 0)
+        return 1;
+    b = api_base ? url_origin_len(api_base) : 0;
+    if (b > 0 && b == n && strncasecmp(url, api_base, n) == 0 &&
+        (url[n] == '/' || url[n] == '\0'))
+        return 1;
+    *why = "response_url is neither hooks.slack.com nor the api_base host";
+    return 0;
+}
+
+char *
+slack_response_encode(const char *text, int replace_original)
+{
+    json_object *o = json_object_new_object();
+
+    if (o == NULL)
+        return NULL;
+    if (text == NULL) {
+        if (json_object_object_add(o, "delete_original",
+                                   json_object_new_boolean(1)) < 0)
+            goto fail;
+        return json_dup_obj(o);
+    }
+    if (jadd_str(o, "text", text) < 0 ||
+        jadd_str(o, "response_type", "in_channel") < 0 ||
+        json_object_object_add(o, "replace_original",
+                               json_object_new_boolean(replace_original)) < 0)
+        goto fail;
+    return json_dup_obj(o);
+fail:
+    json_object_put(o);
+    return NULL;
+}
+
+/* The short text of a non-JSON body, as an error name ("expired_url"). */
+static void
+short_error(const char *body, size_t len, long status,
+            struct slack_api_error *err)
+{
+    size_t n = 0;
+
+    while (n < len && n < sizeof(err->error) - 1 &&
+           (isalnum((unsigned char)body[n]) || body[n] == '_'))
+        n++;
+    if (n > 0 && (n == len || !isalnum((unsigned char)body[n])))
+        snprintf(err->error, sizeof(err->error), "%.*s", (int)n, body);
+    else
+        snprintf(err->error, sizeof(err->error), "HTTP %ld", status);
+}
+
+int
+slack_response_decode(long status, const char *body, size_t len,
+                      struct slack_api_error *err)
+{
+    json_object *root = NULL;
+
+    memset(err, 0, sizeof(*err));
+    if (body == NULL)
+        len = 0;
+    while (len > 0 && isspace((unsigned char)body[len - 1]))
+        len--;
+    if (status == 200 && len > 0 && body[0] == '{') {
+        int rc = reply_root(body, len, &root, err);
+
+        json_object_put(root);
+        if (rc < 0 && err->cls != SLACK_ERR_BAD_REPLY &&
+            err->cls != SLACK_ERR_SERVER && err->cls != SLACK_ERR_RATE_LIMITED)
+            err->cls = SLACK_ERR_FORBIDDEN; /* used, expired, invalid */
+        return rc;
+    }
+    if (status == 200)
+        return 0; /* "ok" (or nothing): accepted */
+    if (len > 0 && body[0] == '{') {
+        if (reply_root(body, len, &root, err) == 0)
+            snprintf(err->error, sizeof(err->error), "HTTP %ld", status);
+        json_object_put(root);
+    } else
+        short_error(body ? body : "", len, status, err);
+    if (err->error[0] == '\0' || err->cls == SLACK_ERR_BAD_REPLY)
+        short_error(body ? body : "", len, status, err);
+    err->cls = status == 429   ? SLACK_ERR_RATE_LIMITED
+               : status >= 500 ? SLACK_ERR_SERVER
+                               : SLACK_ERR_FORBIDDEN;
+    return -1;
+}

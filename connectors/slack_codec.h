@@ -175,4 +175,33 @@ char *slack_update_encode(const char *channel, const char *ts,
                           const char *text);
 char *slack_delete_encode(const char *channel, const char *ts);
 
+/* ---- response_url (slash commands) ---- */
+
+/*
+ * Whether a slash command's response_url may be called: 1 when it is
+ * https://hooks.slack.com/… or has exactly the scheme://host[:port] of
+ * api_base (the fake on 127.0.0.1), with no userinfo, no whitespace or
+ * control characters, and fits SLACK_URL_MAX; else 0 with *why (static).
+ * Nothing else is ever called: the URL comes from a payload.
+ */
+int slack_response_url_ok(const char *url, const char *api_base,
+                          const char **why);
+
+/*
+ * The response_url body (JSON, heap, caller frees; NULL on OOM):
+ * {"text", "response_type":"in_channel", "replace_original"} or, with
+ * text NULL, {"delete_original":true}.
+ */
+char *slack_response_encode(const char *text, int replace_original);
+
+/*
+ * A response_url reply: 0 when accepted (HTTP 200 with "ok", an empty
+ * body or {"ok":true}), -1 otherwise with *err: the body's short error
+ * ("expired_url", "used_url", "invalid_payload", …; "HTTP <status>" when
+ * there is none) and its class (4xx and ok:false → FORBIDDEN, 5xx →
+ * SERVER, 429 → RATE_LIMITED).
+ */
+int slack_response_decode(long status, const char *body, size_t len,
+                          struct slack_api_error *err);
+
 #endif

@@ -63,6 +63,26 @@ struct sf_bucket {
     int64_t at;
 };
 
+/* A channel whose Web API calls fail (the bot is not in it). */
+struct sf_chan_error {
+    char channel[64], error[64];
+};
+
+/* A post taken by a response_url (struct slack_fake_resp). */
+struct sf_rpost {
+    char *text, *type;
+    int replace, del, auth;
+    int64_t t_ms;
+};
+
+/* One slash command's response_url and what was posted to it. */
+struct sf_resp {
+    char id[48], channel[64];
+    int expired, uses;
+    struct sf_rpost *posts;
+    size_t nposts, cap_posts;
+};
+
 struct sf_script {
     char method[48];
     char error[64];
@@ -87,6 +107,10 @@ struct slack_fake {
     size_t nbuckets;
     struct sf_script *scripts;
     size_t nscripts;
+    struct sf_chan_error *chan_errors;
+    size_t nchan_errors;
+    struct sf_resp *resps;
+    size_t nresps, cap_resps;
     uint64_t ts_counter, env_counter, event_counter;
     int64_t ts_base;
     int redeliver_ms, close_after_ms, hello;
@@ -551,6 +575,16 @@ utf8_chars(const char *s)
     return n;
 }
 
+/* The error set for channel by slack_fake_set_channel_error, or NULL. */
+static const char *
+chan_error(const struct slack_fake *sf, const char *channel)
+{
+    for (size_t i = 0; channel && i < sf->nchan_errors; i++)
+        if (strcmp(sf->chan_errors[i].channel, channel) == 0)
+            return sf->chan_errors[i].error;
+    return NULL;
+}
+
 /* chat.update {channel, ts, text}: the message's text replaced. */
 static void
 chat_update(struct slack_fake *sf, json_object *body,
@@ -566,6 +600,10 @@ chat_update(struct slack_fake *sf, json_object *body,
 
     if (scripted(sf, "chat.update", resp))
         return;
+    if (chan_error(sf, channel)) {
+        api_error(sf, resp, chan_error(sf, channel));
+        return;
+    }
     if (channel == NULL || !strchr("CDG", channel[0])) {
         api_error(sf, resp, "channel_not_found");
         return;
@@ -628,6 +666,10 @@ chat_delete(struct slack_fake *sf, json_object *body,
 
     if (scripted(sf, "chat.delete", resp))
         return;
+    if (chan_error(sf, channel)) {
+        api_error(sf, resp, chan_error(sf, channel));
+        return;
+    }
     if (channel == NULL || !strchr("CDG", channel[0])) {
         api_error(sf, resp, "channel_not_found");
         return;
@@ -726,6 +768,11 @@ api_handler(struct fake *f, const struct fake_request *req,
         text = jget(body, "text");
         if (scripted(sf, "chat.postMessage", resp))
             goto out;
+        if (chan_error(sf, channel)) {
+            sf->st.posts_refused++;
+            api_error(sf, resp, chan_error(sf, channel));
+            goto out;
+        }
         if (channel == NULL || !strchr("CDG", channel[0])) {
             api_error(sf, resp, "channel_not_found");
             goto out;
@@ -907,19 +954,51 @@ slack_fake_reaction(struct slack_fake *sf, const char *channel, const char *ts,
     return event_add(sf, "events_api", events_payload(sf, ev));
 }
 
+static struct sf_resp *
+resp_find(const struct slack_fake *sf, const char *id)
+{
+    for (size_t i = 0; id && i < sf->nresps; i++)
+        if (strcmp(sf->resps[i].id, id) == 0)
+            return &sf->resps[i];
+    return NULL;
+}
+
 int
 slack_fake_slash(struct slack_fake *sf, const char *channel, const char *user,
                  const char *text)
 {
-    json_object *p = json_object_new_object();
-    char trig[48], url[128];
+    return slack_fake_slash_ex(sf, channel, user, text, NULL, NULL, 0);
+}
+
+int
+slack_fake_slash_ex(struct slack_fake *sf, const char *channel,
+                    const char *user, const char *text,
+                    const char *response_url, char *id_out, size_t cap)
+{
+    json_object *p;
+    char trig[48], url[256];
+    struct sf_resp *r;
     char *s;
+    void *g;
 
     snprintf(trig, sizeof(trig), "%llu.%llu.fake",
              (unsigned long long)++sf->event_counter,
              (unsigned long long)sf->ts_counter);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/_fake/response/%s",
              fake_port(sf->f), trig);
+    if (response_url != NULL)
+        snprintf(url, sizeof(url), "%s", response_url);
+    g = grow(sf->resps, &sf->cap_resps, sf->nresps + 1, sizeof(*r));
+    if (g == NULL)
+        return -1;
+    sf->resps = g;
+    r = &sf->resps[sf->nresps++];
+    memset(r, 0, sizeof(*r));
+    snprintf(r->id, sizeof(r->id), "%s", trig);
+    snprintf(r->channel, sizeof(r->channel), "%s", channel);
+    if (id_out)
+        snprintf(id_out, cap, "%s", trig);
+    p = json_object_new_object();
     json_object_object_add(p, "token", json_object_new_string("fake"));
     json_object_object_add(p, "team_id", json_object_new_string("T0FAKE"));
     json_object_object_add(p, "channel_id", json_object_new_string(channel));
@@ -963,9 +1042,80 @@ stats_json(const struct slack_fake_stats *s)
     N(deletes_429);
     N(reactions);
     N(scripted);
+    N(posts_refused);
+    N(responses);
+    N(responses_refused);
+    N(responses_authorized);
     N(live);
 #undef N
     return o;
+}
+
+static void
+response_refuse(struct slack_fake *sf, struct fake_response *resp, int status,
+                const char *error)
+{
+    sf->st.responses_refused++;
+    resp->status = status;
+    resp->content_type = "text/plain";
+    resp->body = error;
+}
+
+/*
+ * POST <response_url> {"text","response_type","replace_original"} or
+ * {"delete_original":true}: 5 posts, then 404 used_url; 404 expired_url
+ * once expired (or unknown); 400 invalid_payload, no_text.  "ok".
+ */
+static void
+response_post(struct slack_fake *sf, const struct fake_request *req,
+              const char *id, json_object *b, struct fake_response *resp)
+{
+    struct sf_resp *r = resp_find(sf, id);
+    struct sf_rpost *p;
+    const char *text = jget(b, "text"), *type = jget(b, "response_type");
+    json_object *v;
+    int del = 0;
+    void *g;
+
+    if (fake_request_header(req, "authorization") != NULL)
+        sf->st.responses_authorized++;
+    if (r == NULL || r->expired) {
+        response_refuse(sf, resp, 404, "expired_url");
+        return;
+    }
+    if (r->uses >= 5) {
+        response_refuse(sf, resp, 404, "used_url");
+        return;
+    }
+    if (b == NULL || !json_object_is_type(b, json_type_object)) {
+        response_refuse(sf, resp, 400, "invalid_payload");
+        return;
+    }
+    if (json_object_object_get_ex(b, "delete_original", &v))
+        del = json_object_get_boolean(v);
+    if (!del && (text == NULL || text[0] == '\0')) {
+        response_refuse(sf, resp, 400, "no_text");
+        return;
+    }
+    g = grow(r->posts, &r->cap_posts, r->nposts + 1, sizeof(*p));
+    if (g == NULL) {
+        response_refuse(sf, resp, 500, "internal_error");
+        return;
+    }
+    r->posts = g;
+    p = &r->posts[r->nposts++];
+    memset(p, 0, sizeof(*p));
+    p->text = strdup(text ? text : "");
+    p->type = strdup(type ? type : "");
+    if (json_object_object_get_ex(b, "replace_original", &v))
+        p->replace = json_object_get_boolean(v);
+    p->del = del;
+    p->auth = fake_request_header(req, "authorization") != NULL;
+    p->t_ms = fake_now_ms();
+    r->uses++;
+    sf->st.responses++;
+    resp->content_type = "text/plain";
+    resp->body = "ok";
 }
 
 static int
@@ -1053,9 +1203,11 @@ control_handler(struct fake *f, const struct fake_request *req,
         rc = slack_fake_script(sf, jget(b, "method"), jget(b, "error"), status,
                                ra);
     } else if (strncmp(what, "response/", 9) == 0) {
-        /* a response_url post: kept as a message of the "response" channel */
-        msg_add(sf, "response", SLACK_FAKE_USER_ID, req->body ? req->body : "",
-                NULL, 1);
+        response_post(sf, req, what + 9, b, resp);
+    } else if (strncmp(what, "expire", 6) == 0) {
+        slack_fake_response_expire(sf, jget(b, "id"));
+    } else if (strncmp(what, "channel_error", 13) == 0 && ch) {
+        slack_fake_set_channel_error(sf, ch, jget(b, "error"));
     } else {
         resp->status = 400;
         resp->body = "{\"ok\":false,\"error\":\"bad control request\"}";
@@ -1126,6 +1278,15 @@ sf_tick_closed(uv_handle_t *h)
         sf->conns = c->next;
         free(c);
     }
+    for (size_t i = 0; i < sf->nresps; i++) {
+        for (size_t k = 0; k < sf->resps[i].nposts; k++) {
+            free(sf->resps[i].posts[k].text);
+            free(sf->resps[i].posts[k].type);
+        }
+        free(sf->resps[i].posts);
+    }
+    free(sf->resps);
+    free(sf->chan_errors);
     free(sf->events);
     free(sf->dels);
     free(sf->msgs);
@@ -1314,4 +1475,63 @@ slack_fake_find(const struct slack_fake *sf, const char *channel,
             return 0;
         }
     return -1;
+}
+
+void
+slack_fake_set_channel_error(struct slack_fake *sf, const char *channel,
+                             const char *error)
+{
+    struct sf_chan_error *e = NULL;
+    void *p;
+
+    for (size_t i = 0; i < sf->nchan_errors; i++)
+        if (strcmp(sf->chan_errors[i].channel, channel) == 0)
+            e = &sf->chan_errors[i];
+    if (error == NULL || error[0] == '\0') {
+        if (e != NULL)
+            *e = sf->chan_errors[--sf->nchan_errors];
+        return;
+    }
+    if (e == NULL) {
+        p = realloc(sf->chan_errors, (sf->nchan_errors + 1) * sizeof(*e));
+        if (p == NULL)
+            return;
+        sf->chan_errors = p;
+        e = &sf->chan_errors[sf->nchan_errors++];
+        snprintf(e->channel, sizeof(e->channel), "%s", channel);
+    }
+    snprintf(e->error, sizeof(e->error), "%s", error);
+}
+
+void
+slack_fake_response_expire(struct slack_fake *sf, const char *id)
+{
+    for (size_t i = 0; i < sf->nresps; i++)
+        if (id == NULL || strcmp(sf->resps[i].id, id) == 0)
+            sf->resps[i].expired = 1;
+}
+
+size_t
+slack_fake_response_count(const struct slack_fake *sf, const char *id)
+{
+    const struct sf_resp *r = resp_find(sf, id);
+
+    return r ? r->nposts : 0;
+}
+
+int
+slack_fake_response(const struct slack_fake *sf, const char *id, size_t i,
+                    struct slack_fake_resp *out)
+{
+    const struct sf_resp *r = resp_find(sf, id);
+
+    if (r == NULL || i >= r->nposts)
+        return -1;
+    out->text = r->posts[i].text ? r->posts[i].text : "";
+    out->response_type = r->posts[i].type ? r->posts[i].type : "";
+    out->replace_original = r->posts[i].replace;
+    out->delete_original = r->posts[i].del;
+    out->authorized = r->posts[i].auth;
+    out->t_ms = r->posts[i].t_ms;
+    return 0;
 }

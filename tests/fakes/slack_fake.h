@@ -54,6 +54,17 @@
  *     already_reacted.
  *   Scripted failures: the next call(s) of a method answer {"ok":false,
  *     "error":E} or HTTP 429 with Retry-After.
+ *   Channels the bot is not in (slack_fake_set_channel_error): every
+ *     chat.postMessage / update / delete there answers ok:false with the
+ *     error set ("not_in_channel", "channel_not_found").
+ *   Slash commands carry "response_url": "http://127.0.0.1:PORT/_fake/
+ *     response/<id>" (id = the trigger_id).  POSTs to it are recorded
+ *     (text, response_type, replace_original, delete_original, whether an
+ *     Authorization header came: it must not); up to 5 are taken ("ok"),
+ *     then 404 "used_url"; 404 "expired_url" once expired
+ *     (slack_fake_response_expire) or unknown; 400 "invalid_payload" /
+ *     "no_text".  fake_script(…, "POST", "/_fake/response/", …) scripts
+ *     429s and 5xx.
  *
  * Control API under /_fake/ for out-of-process tests and the demo:
  *   POST /_fake/mention {"channel","user","text","thread_ts"?}  → {"ts",
@@ -61,6 +72,9 @@
  *   POST /_fake/dm {"channel","user","text"}         (message.im)
  *   POST /_fake/reaction {"channel","ts","user","reaction"}
  *   POST /_fake/slash {"channel","user","text"}      (/parley TEXT)
+ *   POST /_fake/response/<id> {…}   (a response_url, see above)
+ *   POST /_fake/expire {"id"?}      (that response_url, or all, expire)
+ *   POST /_fake/channel_error {"channel","error"?}  (no error: cleared)
  *   POST /_fake/disconnect {"reason":"warning"}
  *   POST /_fake/script {"method":"chat.postMessage","error":"…"} or
  *        {"method":…,"status":429,"retry_after":2}
@@ -114,6 +128,17 @@ int slack_fake_reaction(struct slack_fake *sf, const char *channel,
                         const char *ts, const char *user, const char *reaction);
 int slack_fake_slash(struct slack_fake *sf, const char *channel,
                      const char *user, const char *text);
+/* The same; response_url NULL = the fake's own, else sent as given; the
+ * command's id (its trigger_id, the response_url's key) in id_out. */
+int slack_fake_slash_ex(struct slack_fake *sf, const char *channel,
+                        const char *user, const char *text,
+                        const char *response_url, char *id_out, size_t cap);
+/* chat.postMessage/update/delete in channel fail with error ("not_in_
+ * channel", "channel_not_found"); NULL or "" = normal again. */
+void slack_fake_set_channel_error(struct slack_fake *sf, const char *channel,
+                                  const char *error);
+/* The response_url of slash command id (NULL: all) answers expired_url. */
+void slack_fake_response_expire(struct slack_fake *sf, const char *id);
 /* Any events_api event object (JSON); the fake adds event_id. */
 int slack_fake_event(struct slack_fake *sf, const char *event_json);
 /* Delivers the last injected event once more as a retry (retry_attempt
@@ -147,8 +172,12 @@ struct slack_fake_stats {
     uint64_t deletes; /* chat.delete applied */
     uint64_t deletes_429;
     uint64_t reactions;
-    uint64_t scripted; /* scripted failures answered */
-    size_t live;       /* sockets open now */
+    uint64_t scripted;             /* scripted failures answered */
+    uint64_t posts_refused;        /* by slack_fake_set_channel_error */
+    uint64_t responses;            /* response_url posts taken */
+    uint64_t responses_refused;    /* expired, used up, invalid */
+    uint64_t responses_authorized; /* with an Authorization header (bad) */
+    size_t live;                   /* sockets open now */
 };
 void slack_fake_stats(const struct slack_fake *sf, struct slack_fake_stats *s);
 
@@ -176,5 +205,18 @@ int slack_fake_message(const struct slack_fake *sf, const char *channel,
 /* The message (channel, ts), deleted or not: 0, or -1. */
 int slack_fake_find(const struct slack_fake *sf, const char *channel,
                     const char *ts, struct slack_fake_msg *out);
+
+/* A post taken by a response_url, in order.  Valid until the fake goes. */
+struct slack_fake_resp {
+    const char *text;
+    const char *response_type; /* "in_channel", "ephemeral", "" */
+    int replace_original, delete_original;
+    int authorized; /* came with an Authorization header */
+    int64_t t_ms;
+};
+/* Posts taken by slash command id's response_url. */
+size_t slack_fake_response_count(const struct slack_fake *sf, const char *id);
+int slack_fake_response(const struct slack_fake *sf, const char *id, size_t i,
+                        struct slack_fake_resp *out);
 
 #endif

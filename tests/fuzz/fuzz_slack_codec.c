@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "connectors/slack_codec.h"
 #include "connectors/slack_format.h"
@@ -59,11 +60,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (f.type == SLACK_FRAME_ENVELOPE &&
             slack_ack_encode(f.envelope_id, ack, sizeof(ack)) < 0)
             abort();
+        /* a payload's response_url: only Slack's or api_base's host */
+        if (slack_response_url_ok(f.in.response_url, "http://127.0.0.1:1/api",
+                                  &why) &&
+            strncmp(f.in.response_url, "https://hooks.slack.com/", 24) != 0 &&
+            strncasecmp(f.in.response_url, "http://127.0.0.1:1/", 19) != 0 &&
+            strcasecmp(f.in.response_url, "http://127.0.0.1:1") != 0)
+            abort();
         slack_frame_release(&f);
     }
     slack_open_decode(buf, size, url, sizeof(url), &err);
     slack_auth_decode(buf, size, user, bot, sizeof(user), &err);
     slack_post_decode(buf, size, ts, sizeof(ts), &err);
+    slack_response_decode(200, buf, size, &err);
+    slack_response_decode(404, buf, size, &err);
     if (size <= 8192)
         check_format(buf, size);
     return 0;

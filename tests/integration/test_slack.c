@@ -50,7 +50,7 @@ fixture_init(struct fixture *fx, const char *name, int delay_ms)
 {
     char err[256];
     struct core_asker asker;
-    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, 0};
+    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, 0, 0, 0};
 
     memset(fx, 0, sizeof(*fx));
     fx->fa.loop = &fx->loop;

@@ -169,7 +169,7 @@ fixture_init(struct fixture *fx, const char *name, const char *rate,
 {
     char err[256];
     struct core_asker asker = {fx, route_ask, route_cancel};
-    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, tier3_ms};
+    struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, tier3_ms, 0, 0};
 
     memset(fx, 0, sizeof(*fx));
     fx->next_id = ID_BASE;

@@ -393,6 +393,86 @@ test_edit_delete(void)
     T_EQ_STR(slack_err_name(SLACK_ERR_NOT_FOUND), "not_found");
 }
 
+/* response_url: which URLs may be called, the body, the replies. */
+static void
+test_response_url(void)
+{
+    const char *api = "http://127.0.0.1:8123/api", *why = NULL;
+    struct slack_api_error err;
+    char *body;
+    static const char *const bad[] = {
+        "",
+        "https://example.com/commands/T1/2/x",
+        "http://hooks.slack.com/commands/1",  /* not https */
+        "https://hooks.slack.com.evil.net/x", /* another host */
+        "https://hooks.slack.com@evil.net/x", /* userinfo */
+        "https://evil.net/https://hooks.slack.com/x",
+        "http://127.0.0.1:8124/_fake/response/1",  /* another port */
+        "http://127.0.0.1/_fake/response/1",       /* no port */
+        "https://127.0.0.1:8123/_fake/response/1", /* another scheme */
+        "http://127.0.0.1:8123@evil.net/x",
+        "http://127.0.0.1:81234/x",
+        "http://127.0.0.1:8123/a b",
+        "hooks.slack.com/commands/1",
+    };
+
+    T_EQ_INT(slack_response_url_ok("https://hooks.slack.com/commands/T1/2/x",
+                                   api, &why),
+             1);
+    T_EQ_INT(slack_response_url_ok("https://hooks.slack.com/commands/T1/2/x",
+                                   "https://slack.com/api", &why),
+             1);
+    T_EQ_INT(slack_response_url_ok("http://127.0.0.1:8123/_fake/response/1",
+                                   api, &why),
+             1);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        T_OKF(slack_response_url_ok(bad[i], api, &why) == 0, "%s", bad[i]);
+        T_OK(why != NULL);
+    }
+
+    body = slack_response_encode("*hi* &amp; \"q\"", 0);
+    T_EQ_STR(body, "{\"text\":\"*hi* &amp; \\\"q\\\"\",\"response_type\":"
+                   "\"in_channel\",\"replace_original\":false}");
+    free(body);
+    body = slack_response_encode("new", 1);
+    T_CONTAINS(body, "\"replace_original\":true");
+    free(body);
+    body = slack_response_encode(NULL, 0);
+    T_EQ_STR(body, "{\"delete_original\":true}");
+    free(body);
+
+#define J(s) s, strlen(s)
+    T_EQ_INT(slack_response_decode(200, J("ok"), &err), 0);
+    T_EQ_INT(slack_response_decode(200, J(""), &err), 0);
+    T_EQ_INT(slack_response_decode(200, J("{\"ok\":true}"), &err), 0);
+    T_EQ_INT(slack_response_decode(200,
+                                   J("{\"ok\":false,\"error\":"
+                                     "\"used_url\"}"),
+                                   &err),
+             -1);
+    T_EQ_STR(err.error, "used_url");
+    T_OK(err.cls == SLACK_ERR_FORBIDDEN);
+    T_EQ_INT(slack_response_decode(404, J("expired_url"), &err), -1);
+    T_EQ_STR(err.error, "expired_url");
+    T_OK(err.cls == SLACK_ERR_FORBIDDEN);
+    T_EQ_INT(slack_response_decode(400, J("invalid_payload\n"), &err), -1);
+    T_EQ_STR(err.error, "invalid_payload");
+    T_EQ_INT(slack_response_decode(404, J("<html>gone</html>"), &err), -1);
+    T_EQ_STR(err.error, "HTTP 404");
+    T_EQ_INT(slack_response_decode(
+                 410, J("{\"ok\":false,\"error\":\"expired_url\"}"), &err),
+             -1);
+    T_EQ_STR(err.error, "expired_url");
+    T_OK(err.cls == SLACK_ERR_FORBIDDEN);
+    T_EQ_INT(slack_response_decode(429, J("rate_limited"), &err), -1);
+    T_OK(err.cls == SLACK_ERR_RATE_LIMITED);
+    T_EQ_INT(slack_response_decode(503, J(""), &err), -1);
+    T_OK(err.cls == SLACK_ERR_SERVER);
+    T_EQ_STR(err.error, "HTTP 503");
+    T_EQ_INT(slack_response_decode(200, NULL, 0, &err), 0);
+#undef J
+}
+
 static void
 test_commands(void)
 {
@@ -417,5 +497,6 @@ main(void)
     test_web_api();
     test_edit_delete();
     test_commands();
+    test_response_url();
     return t_done();
 }
