@@ -349,7 +349,11 @@ decode_events_api(struct slack_inbound *in, json_object *payload,
         decode_message_event(in, ev, self, 0);
     else if (strcmp(in->event_type, "reaction_added") == 0)
         decode_reaction(in, ev, self);
-    else
+    else if (strcmp(in->event_type, "reaction_removed") == 0) {
+        /* the same shape: that vote taken back */
+        decode_reaction(in, ev, self);
+        in->flags |= EVENT_UNVOTE;
+    } else
         in->ignore_why = "event type not used";
 }
 

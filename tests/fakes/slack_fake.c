@@ -932,9 +932,9 @@ slack_fake_dm(struct slack_fake *sf, const char *channel, const char *user,
     return user_message(sf, "message", channel, user, text, NULL, ts_out, cap);
 }
 
-int
-slack_fake_reaction(struct slack_fake *sf, const char *channel, const char *ts,
-                    const char *user, const char *reaction)
+static int
+reaction_event(struct slack_fake *sf, const char *type, const char *channel,
+               const char *ts, const char *user, const char *reaction)
 {
     json_object *ev = json_object_new_object(), *item;
     struct sf_msg *m = msg_find(sf, channel, ts);
@@ -943,8 +943,7 @@ slack_fake_reaction(struct slack_fake *sf, const char *channel, const char *ts,
     json_object_object_add(item, "type", json_object_new_string("message"));
     json_object_object_add(item, "channel", json_object_new_string(channel));
     json_object_object_add(item, "ts", json_object_new_string(ts));
-    json_object_object_add(ev, "type",
-                           json_object_new_string("reaction_added"));
+    json_object_object_add(ev, "type", json_object_new_string(type));
     json_object_object_add(ev, "user", json_object_new_string(user));
     json_object_object_add(ev, "reaction", json_object_new_string(reaction));
     json_object_object_add(ev, "item_user",
@@ -952,6 +951,21 @@ slack_fake_reaction(struct slack_fake *sf, const char *channel, const char *ts,
     json_object_object_add(ev, "item", item);
     json_object_object_add(ev, "event_ts", json_object_new_string("1.0"));
     return event_add(sf, "events_api", events_payload(sf, ev));
+}
+
+int
+slack_fake_reaction(struct slack_fake *sf, const char *channel, const char *ts,
+                    const char *user, const char *reaction)
+{
+    return reaction_event(sf, "reaction_added", channel, ts, user, reaction);
+}
+
+int
+slack_fake_reaction_remove(struct slack_fake *sf, const char *channel,
+                           const char *ts, const char *user,
+                           const char *reaction)
+{
+    return reaction_event(sf, "reaction_removed", channel, ts, user, reaction);
 }
 
 static struct sf_resp *

@@ -126,6 +126,10 @@ int slack_fake_dm(struct slack_fake *sf, const char *channel, const char *user,
                   const char *text, char *ts_out, size_t cap);
 int slack_fake_reaction(struct slack_fake *sf, const char *channel,
                         const char *ts, const char *user, const char *reaction);
+/* reaction_removed: the user takes it back */
+int slack_fake_reaction_remove(struct slack_fake *sf, const char *channel,
+                               const char *ts, const char *user,
+                               const char *reaction);
 int slack_fake_slash(struct slack_fake *sf, const char *channel,
                      const char *user, const char *text);
 /* The same; response_url NULL = the fake's own, else sent as given; the

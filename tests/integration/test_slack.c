@@ -230,6 +230,15 @@ test_ack_while_slow(void)
     run_until(&fx, never, 300);
     core_stats(fx.core, &cs);
     T_EQ_INT(cs.votes, 1);
+    /* taking back a 👎 they did not give changes nothing; the 👍 goes */
+    T_EQ_INT(slack_fake_reaction_remove(fx.sf, "D1", m.ts, "U2", "-1"), 0);
+    run_until(&fx, never, 300);
+    core_stats(fx.core, &cs);
+    T_EQ_INT(cs.unvotes, 0);
+    T_EQ_INT(slack_fake_reaction_remove(fx.sf, "D1", m.ts, "U2", "+1"), 0);
+    run_until(&fx, never, 300);
+    core_stats(fx.core, &cs);
+    T_EQ_INT(cs.unvotes, 1);
     slack_fake_stats(fx.sf, &st);
     T_EQ_INT(st.redeliveries, 0);
     T_EQ_INT(st.acks_late, 0);
