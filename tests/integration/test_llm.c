@@ -1,5 +1,6 @@
 /* test_llm: the LLM client against the LLM fake -- exact waits, keys,
  * fallbacks, trimming, breakers, cancel. */
+#include "bot/asker.h"
 #include "config/config.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -628,6 +629,38 @@ test_refused_keys(void)
     }
 }
 
+/* core's side of an ask through bot/asker */
+struct core_got {
+    int done, ok;
+    int attempts;
+    char error_class[32];
+    char error[LLM_ERROR_MAX];
+};
+
+static void
+on_core_done(void *arg, const struct core_answer *a)
+{
+    struct core_got *g = arg;
+
+    g->done++;
+    g->ok = a->ok;
+    g->attempts = a->attempts;
+    snprintf(g->error_class, sizeof(g->error_class), "%s",
+             a->error_class ? a->error_class : "");
+    snprintf(g->error, sizeof(g->error), "%s", a->error ? a->error : "");
+}
+
+/* Run the loop until g is done or limit_ms passes. */
+static int
+wait_core(struct core_got *g, int64_t limit_ms)
+{
+    int64_t end = now_ms() + limit_ms;
+
+    while (!g->done && now_ms() < end)
+        run_for(10);
+    return g->done ? 0 : -1;
+}
+
 /*
  * give_up_after is durable (SPEC §2): an ask for a request older than it
  * (a job resumed after a restart) is tried once and its first failure
@@ -676,6 +709,35 @@ test_durable_give_up(void)
     T_OK(ask_aged(l, "half", 10000, &g) != NULL);
     T_OK(wait_done(&g, 1, 5000) == 0);
     T_OK(g.ok && g.attempts == 2);
+    /* through bot/asker, as core asks for a job resumed after a restart:
+     * core_prompt.age_ms reaches the client */
+    {
+        struct asker *a = asker_new(l);
+        const struct core_asker *ai = a != NULL ? asker_iface(a) : NULL;
+        struct core_msg msgs[2] = {{"system", "You are a test."},
+                                   {"user", "resumed job"}};
+        struct core_prompt cp;
+        struct core_got cg;
+        uint64_t h = 0;
+
+        T_OK(ai != NULL);
+        memset(&cp, 0, sizeof(cp));
+        memset(&cg, 0, sizeof(cg));
+        cp.msgs = msgs;
+        cp.n = 2;
+        cp.max_output_tokens = 64;
+        cp.job_id = 7;
+        cp.age_ms = 21000; /* give_up_after is 20 s */
+        llm_fake_set_default(lf, MAIN, &down);
+        T_OK(ai != NULL && ai->ask(ai->ctx, &cp, on_core_done, &cg, &h) == 0);
+        T_OK(wait_core(&cg, 5000) == 0);
+        T_OK(!cg.ok);
+        T_EQ_INT(cg.attempts, 1);
+        T_EQ_STR(cg.error_class, "server");
+        T_EQ_STR(cg.error, "the model is unavailable (503 from main)");
+        llm_fake_set_default(lf, MAIN, NULL);
+        asker_free(a);
+    }
     llm_drop(l);
 
     /* give_up_after = 0: no retry at all, for every request */
