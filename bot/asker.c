@@ -109,6 +109,7 @@ asker_ask(void *ctx, const struct core_prompt *p, core_ask_done_fn done,
     q.nmessages = n;
     q.max_tokens = p->max_output_tokens;
     q.model = p->model;
+    q.age_ms = p->age_ms; /* give_up_after runs from the job's creation */
     r->owner = a;
     r->id = ++a->next_id;
     r->done = done;

@@ -2040,6 +2040,9 @@ job_ask(struct job *j)
     cp.max_output_tokens = c->cfg->llm.max_output_tokens;
     cp.estimate = p.estimate;
     cp.job_id = r->id;
+    cp.age_ms = r->created_ms > 0 ? core_wall(c) - r->created_ms : 0;
+    if (cp.age_ms < 0)
+        cp.age_ms = 0; /* the wall clock went back */
     if (job_stream(j) != NULL)
         cp.partial = job_partial;
     if (r->state != STORE_JOB_ASKING) {

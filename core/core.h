@@ -27,6 +27,11 @@ struct core_prompt {
     int64_t max_output_tokens; /* [llm] max_output_tokens */
     int64_t estimate;          /* prompt tokens + max_output_tokens */
     int64_t job_id;            /* for logs */
+    /* ms since the job row was created (wall clock, >= 0; 0 when the
+     * clock went back): give_up_after runs from the job's creation, not
+     * from this ask, so a job resumed after a restart is not granted a
+     * new give_up_after (SPEC §2, "durably") */
+    int64_t age_ms;
     /* Non-NULL: stream.  The asker calls partial(arg, text, len) with the
      * answer so far (the whole text of the current attempt, which a retry
      * restarts), any number of times before done, never after cancel. */
@@ -53,8 +58,10 @@ typedef void (*core_ask_done_fn)(void *arg, const struct core_answer *a);
  * ask: start one request; 0 and *handle set, or -1 (core retries later).
  * done(arg, answer) comes exactly once, from a later loop callback, unless
  * cancel(handle) was called first; the answer is borrowed for the call.
- * The asker owns retries, fallback and give_up_after; core adds a backstop
- * deadline (give_up_after + timeout) after which it cancels.
+ * The asker owns retries, fallback and give_up_after (from p->age_ms ago;
+ * an ask with no time left is still tried once); core adds a backstop
+ * deadline (give_up_after + timeout + 30 s from the ask) after which it
+ * cancels.
  */
 struct core_asker {
     void *ctx;

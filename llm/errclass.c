@@ -22,6 +22,7 @@ static const char *const class_names[ERRCLASS_COUNT] = {
     [ERRCLASS_NOT_FOUND] = "not_found",
     [ERRCLASS_FORBIDDEN] = "forbidden",
     [ERRCLASS_INTERNAL] = "internal",
+    [ERRCLASS_SERVER_PERMANENT] = "server_permanent",
 };
 
 const char *
@@ -183,13 +184,21 @@ class_from_status(int status)
         return ERRCLASS_CONTEXT_OVERFLOW;
     case 429:
         return ERRCLASS_RATE_LIMITED;
+    case 500:
+    case 502:
+    case 503:
+    case 504:
+        return ERRCLASS_SERVER;
     case 529:
         return ERRCLASS_OVERLOADED;
     default:
         break;
     }
+    /* SPEC §5 retries exactly 500, 502, 503, 504 and 529 of the 5xx: a
+     * 501 Not Implemented or 505 HTTP Version Not Supported is the same
+     * on the next attempt */
     if (status >= 500 && status <= 599)
-        return ERRCLASS_SERVER;
+        return ERRCLASS_SERVER_PERMANENT;
     if (status >= 400 && status <= 499)
         return ERRCLASS_BAD_REQUEST;
     return -1;

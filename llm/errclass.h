@@ -17,11 +17,14 @@ enum errclass {
     ERRCLASS_BAD_REQUEST,  /* 400/422: this request is wrong for this model */
     ERRCLASS_CONTEXT_OVERFLOW, /* prompt too long for the context window */
     ERRCLASS_QUOTA,      /* insufficient_quota, billing: this key is spent */
-    ERRCLASS_SERVER,     /* 5xx, 409: transient trouble at the provider */
+    ERRCLASS_SERVER,     /* 500/502/503/504, 409: transient trouble */
     ERRCLASS_OVERLOADED, /* 529 overloaded_error */
     ERRCLASS_NOT_FOUND,  /* 404: model or endpoint unknown */
     ERRCLASS_FORBIDDEN,  /* 403: key may not use this model */
     ERRCLASS_INTERNAL,   /* our own failure; no other key or model helps */
+    /* another 5xx (501, 505, 506-599 but 529): the server says it cannot
+     * do this; not retried on the same model (SPEC §5), next model */
+    ERRCLASS_SERVER_PERMANENT,
     ERRCLASS_COUNT
 };
 

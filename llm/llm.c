@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "config/value.h"
 #include "core/log.h"
 #include "llm/anthropic_codec.h"
 #include "llm/openai_codec.h"
@@ -45,6 +46,16 @@
 /* A streamed body (SSE framing makes it many times the text) */
 #define STREAM_BODY_MAX (64u * 1024 * 1024)
 #define ROUND_MAX 1000 /* rounds over the route before an ask ends anyway */
+/* A request's age (llm_ask.age_ms) is clamped here: far above any
+ * give_up_after, small enough for now - age to stay in range. */
+#define AGE_MAX_MS ((int64_t)3651 * 24 * 3600 * 1000)
+
+/* A wait asked by a provider is honoured up to any deadline config can
+ * name (retry.h); a bigger one only means "after the deadline". */
+_Static_assert(RETRY_ASKED_MAX_MS > VALUE_DURATION_MAX_MS,
+               "asked waits must be honoured up to the largest give_up_after");
+/* Keys a request was refused on are one bit each (llm_call.refused). */
+_Static_assert(CONFIG_LIST_MAX <= 64, "api_key lists fit a 64-bit mask");
 #define FAILS_MAX                                                              \
     8 /* models named in a failure text (it has LLM_ERROR_MAX)                 \
        */
@@ -144,6 +155,16 @@ struct llm_call {
     /* the round: models tried, and whether a transient failure was seen */
     uint32_t tried[2 * CONFIG_MODELS_MAX];
     size_t ntried;
+    /* per model (by id), for the whole request, every round: the keys
+     * that refused THIS request (400/403/404, RETRY_OTHER_KEY), each bit a
+     * key index; they are not tried again by it, and stay usable for
+     * every other request.  A reload that reorders a model's keys may
+     * skip a key once more: harmless, the request moves on. */
+    struct {
+        uint32_t id;
+        uint64_t keys;
+    } refused[2 * CONFIG_MODELS_MAX];
+    size_t nrefused;
     int transient;
     int round;
 
@@ -489,6 +510,51 @@ model_key(const struct model *m, int64_t now)
     return -1;
 }
 
+/* The keys of m that refused this request (a bit per key index). */
+static uint64_t
+call_refused(const struct llm_call *c, const struct model *m)
+{
+    for (size_t i = 0; i < c->nrefused; i++)
+        if (c->refused[i].id == m->id)
+            return c->refused[i].keys;
+    return 0;
+}
+
+/* Key k of m refused this request: it does not try k on m again. */
+static void
+call_refuse_key(struct llm_call *c, const struct model *m, int k)
+{
+    size_t i;
+
+    if (k < 0 || k >= 64)
+        return;
+    for (i = 0; i < c->nrefused; i++)
+        if (c->refused[i].id == m->id)
+            break;
+    if (i == c->nrefused) {
+        if (c->nrefused == sizeof(c->refused) / sizeof(c->refused[0]))
+            return; /* only after many reloads: the key may come again */
+        c->refused[c->nrefused].id = m->id;
+        c->refused[c->nrefused].keys = 0;
+        c->nrefused++;
+    }
+    c->refused[i].keys |= UINT64_C(1) << k;
+}
+
+/* The first key of m usable at now that has not refused this request,
+ * -1 when none is left. */
+static int
+call_key(const struct llm_call *c, const struct model *m, int64_t now)
+{
+    uint64_t refused = call_refused(c, m);
+
+    for (size_t i = 0; i < m->nkeys; i++)
+        if (m->bench_until[i] <= now &&
+            (i >= 64 || !(refused & (UINT64_C(1) << i))))
+            return (int)i;
+    return -1;
+}
+
 /* The class and status that benched m's last key (for failure texts). */
 static void
 model_bench_reason(const struct model *m, enum errclass *cls, int *status)
@@ -522,6 +588,7 @@ model_failure_class(enum errclass cls)
     case ERRCLASS_SERVER:
     case ERRCLASS_OVERLOADED:
     case ERRCLASS_NOT_FOUND:
+    case ERRCLASS_SERVER_PERMANENT:
         return 1;
     default:
         return 0;
@@ -852,6 +919,11 @@ call_pick(struct llm_call *c, int64_t now, struct model **parked,
             call_mark_tried(c, m);
             continue;
         }
+        if (call_key(c, m, now) < 0) {
+            /* every usable key refused this request: its reply is noted */
+            call_mark_tried(c, m);
+            continue;
+        }
         if (c->need_window > 0 && m->context_window <= c->need_window)
             continue;
         if (breaker_check(&m->breaker, now) == BREAKER_WAIT) {
@@ -978,10 +1050,7 @@ call_enqueue(struct llm_call *c, struct model *m, int retry_lane)
     c->paced = 0;
     c->phase = PH_QUEUED;
     lane_push(retry_lane ? &m->retry : &m->fresh, c);
-    if (c->deadline_ms != INT64_MAX)
-        call_arm(c, c->deadline_ms - now);
-    else
-        uv_timer_stop(&c->timer);
+    call_arm(c, c->deadline_ms - now);
     model_dispatch(m);
 }
 
@@ -1222,7 +1291,7 @@ call_send(struct llm_call *c, int probe, int64_t now)
     struct llm_body body = {NULL, 0};
     struct llm_headers hdr;
     struct http_request hr;
-    int key = model_key(m, now), brc, hrc;
+    int key = call_key(c, m, now), brc, hrc;
 
     if (key < 0) {
         /* benched while it waited: the next model */
@@ -1282,8 +1351,7 @@ call_send(struct llm_call *c, int probe, int64_t now)
     hr.body = body.data;
     hr.body_len = body.len;
     hr.timeout_ms = l->timeout_ms;
-    if (c->deadline_ms != INT64_MAX)
-        hr.timeout_ms = max64(1, min64(hr.timeout_ms, c->deadline_ms - now));
+    hr.timeout_ms = max64(1, min64(hr.timeout_ms, c->deadline_ms - now));
     if (c->st != NULL) {
         hr.on_data = on_stream_data;
         hr.max_response = STREAM_BODY_MAX;
@@ -1566,7 +1634,20 @@ on_http_done(const struct http_response *r, void *arg)
         break;
     case RETRY_NEXT_KEY:
         call_bench_key(c, m, cls, status, now);
-        if (model_key(m, now) >= 0) {
+        if (call_key(c, m, now) >= 0) {
+            c->not_before = 0;
+            call_enqueue(c, m, 1);
+        } else {
+            call_next_model(c);
+        }
+        break;
+    case RETRY_OTHER_KEY:
+        /* SPEC §5: the next key, else the next model.  The key is not
+         * benched: a 400/403/404 speaks of this request on this
+         * model+key, and other requests (another model override, a
+         * shorter history) may still use it */
+        call_refuse_key(c, m, c->key);
+        if (call_key(c, m, now) >= 0) {
             c->not_before = 0;
             call_enqueue(c, m, 1);
         } else {
@@ -1921,9 +2002,15 @@ llm_ask(struct llm *l, const struct llm_ask *req, llm_done_fn done, void *arg)
         c->max_tokens = 1024;
     if (req->model != NULL)
         snprintf(c->preferred, sizeof(c->preferred), "%s", req->model);
-    c->start_ms = req->start_ms != 0 ? req->start_ms : now;
-    c->deadline_ms =
-        l->give_up_after_ms > 0 ? c->start_ms + l->give_up_after_ms : INT64_MAX;
+    c->start_ms = now - min64(max64(req->age_ms, 0), AGE_MAX_MS);
+    /* give_up_after runs from the request's start.  An ask whose time is
+     * already over (a job resumed after its give_up_after, or
+     * give_up_after = 0) still gets one attempt of up to [llm] timeout:
+     * its first failure ends it (retry_decide: no time left) with the
+     * reply naming the cause, instead of a reply that never asked */
+    c->deadline_ms = c->start_ms + max64(l->give_up_after_ms, 0);
+    if (c->deadline_ms <= now)
+        c->deadline_ms = now + l->timeout_ms;
     c->phase = PH_START;
     uv_timer_init(l->loop, &c->timer);
     c->timer.data = c;

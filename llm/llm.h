@@ -64,10 +64,14 @@ struct llm_ask {
     /* A [model.NAME] tried first (a chat's `model` override), then [llm]
      * models in order without it; NULL or unknown: [llm] models only. */
     const char *model;
-    /* Monotonic ms (the uv_hrtime clock, like daemon_now_ms()) when the
-     * request started, e.g. from the durable job; give_up_after runs from
-     * here.  0: now. */
-    int64_t start_ms;
+    /* How long ago the request started, ms (0: now).  give_up_after runs
+     * from then, so a durable job resumed after a restart does not get a
+     * fresh give_up_after (SPEC §2): bot/asker passes core's job age (the
+     * wall-clock time since the job row was created).  Negative counts as
+     * 0; it is converted to the monotonic clock once, here, so a later
+     * clock jump changes nothing.  An ask whose time is already over is
+     * still tried once: its first failure ends it. */
+    int64_t age_ms;
     /* Non-NULL and [llm] stream = true: the request streams (SSE) and
      * partial(text, len, arg) runs as text arrives, zero or more times,
      * always before done and never after llm_cancel.  done still carries
@@ -90,7 +94,7 @@ struct llm_result {
     int attempts;       /* HTTP attempts, all models and keys */
     int fallbacks;      /* moves from one model to another */
     int trimmed;        /* history messages left out of the answering attempt */
-    int64_t elapsed_ms; /* from start_ms */
+    int64_t elapsed_ms; /* from the request's start (now - age_ms) */
     /* Failure only: one class (the last model's), its HTTP status (0 when
      * none came) and one line naming the cause, for the user:
      * "the model is unavailable (503 from main and backup)". */

@@ -580,31 +580,17 @@ max64(int64_t a, int64_t b)
     return a > b ? a : b;
 }
 
-int64_t
-retry_asked_wait(enum errclass cls,
-                 const char *(*header)(void *arg, const char *name), void *arg,
-                 int64_t wall_now_ms)
+/* The reset headers that count (docs/retry.md): the largest of their
+ * waits, or -1.  rate_limited: the 429 rule; else only empty buckets. */
+static int64_t
+reset_wait(enum errclass cls,
+           const char *(*header)(void *arg, const char *name), void *arg,
+           int64_t wall_now_ms)
 {
-    int64_t best = -1, v, wait[N_RESET], left[N_RESET];
+    int64_t best = -1, wait[N_RESET], left[N_RESET];
     int any_empty = 0, requests_room = 0, any_tokens = 0;
     const char *s;
 
-    if (header == NULL || !errclass_retryable(cls))
-        return -1;
-
-    /* 1. the explicit asks; when both parse, the larger (never earlier
-     * than either) */
-    if ((s = header(arg, "retry-after-ms")) != NULL &&
-        retry_parse_ms(s, &v) == 0)
-        best = max64(best, v);
-    if ((s = header(arg, "retry-after")) != NULL &&
-        (retry_parse_seconds(s, &v) == 0 ||
-         retry_parse_http_date(s, wall_now_ms, &v) == 0))
-        best = max64(best, v);
-    if (best >= 0 || cls != ERRCLASS_RATE_LIMITED)
-        return best;
-
-    /* 2. a 429 without one: the reset of the bucket that ran dry */
     for (size_t i = 0; i < N_RESET; i++) {
         const struct reset_header *r = &reset_headers[i];
         int ok;
@@ -629,7 +615,7 @@ retry_asked_wait(enum errclass cls,
     for (size_t i = 0; i < N_RESET; i++) {
         if (wait[i] < 0)
             continue;
-        if (any_empty && left[i] != 0)
+        if ((any_empty || cls != ERRCLASS_RATE_LIMITED) && left[i] != 0)
             continue; /* the empty buckets are the cause */
         if (!any_empty && requests_room && any_tokens &&
             reset_headers[i].requests)
@@ -637,6 +623,30 @@ retry_asked_wait(enum errclass cls,
         best = max64(best, wait[i]);
     }
     return best;
+}
+
+int64_t
+retry_asked_wait(enum errclass cls,
+                 const char *(*header)(void *arg, const char *name), void *arg,
+                 int64_t wall_now_ms)
+{
+    int64_t best = -1, v;
+    const char *s;
+
+    if (header == NULL || !errclass_retryable(cls))
+        return -1;
+
+    /* SPEC §5: each header that asks is honoured, never earlier, so the
+     * largest of them: a short retry-after next to the later reset of an
+     * empty bucket would only draw another 429 */
+    if ((s = header(arg, "retry-after-ms")) != NULL &&
+        retry_parse_ms(s, &v) == 0)
+        best = max64(best, v);
+    if ((s = header(arg, "retry-after")) != NULL &&
+        (retry_parse_seconds(s, &v) == 0 ||
+         retry_parse_http_date(s, wall_now_ms, &v) == 0))
+        best = max64(best, v);
+    return max64(best, reset_wait(cls, header, arg, wall_now_ms));
 }
 
 /* ---- the decision -------------------------------------------------------- */
@@ -648,14 +658,15 @@ static const enum retry_action class_action[ERRCLASS_COUNT] = {
     [ERRCLASS_TIMEOUT] = RETRY_AFTER,
     [ERRCLASS_RATE_LIMITED] = RETRY_AFTER,
     [ERRCLASS_AUTH] = RETRY_NEXT_KEY,
-    [ERRCLASS_BAD_REQUEST] = RETRY_NEXT_MODEL,
+    [ERRCLASS_BAD_REQUEST] = RETRY_OTHER_KEY,
     [ERRCLASS_CONTEXT_OVERFLOW] = RETRY_TRIM_CONTEXT,
     [ERRCLASS_QUOTA] = RETRY_NEXT_KEY,
     [ERRCLASS_SERVER] = RETRY_AFTER,
     [ERRCLASS_OVERLOADED] = RETRY_AFTER,
-    [ERRCLASS_NOT_FOUND] = RETRY_NEXT_MODEL,
-    [ERRCLASS_FORBIDDEN] = RETRY_NEXT_MODEL,
+    [ERRCLASS_NOT_FOUND] = RETRY_OTHER_KEY,
+    [ERRCLASS_FORBIDDEN] = RETRY_OTHER_KEY,
     [ERRCLASS_INTERNAL] = RETRY_GIVE_UP,
+    [ERRCLASS_SERVER_PERMANENT] = RETRY_NEXT_MODEL,
 };
 
 struct retry_decision
@@ -664,14 +675,15 @@ retry_decide(const struct retry_policy *p, int attempt, enum errclass cls,
              int64_t give_up_after_ms, uint32_t rnd)
 {
     struct retry_decision d = {RETRY_GIVE_UP, 0};
-    int deadline = give_up_after_ms > 0;
     int64_t wait;
 
     if (elapsed_ms < 0)
         elapsed_ms = 0; /* a clock that went back is no extra time */
+    if (give_up_after_ms < 0)
+        give_up_after_ms = 0; /* no time to retry at all */
     if ((unsigned)cls >= ERRCLASS_COUNT)
         goto out; /* a class we do not know is our own bug */
-    if (deadline && elapsed_ms >= give_up_after_ms)
+    if (elapsed_ms >= give_up_after_ms)
         goto out;
     d.action = class_action[cls];
     if (d.action != RETRY_AFTER)
@@ -686,7 +698,7 @@ retry_decide(const struct retry_policy *p, int attempt, enum errclass cls,
     d.wait_ms = wait;
     /* waiting past the deadline would only end in a failure: fail over
      * now while another model still has the time to answer */
-    if (deadline && wait > give_up_after_ms - elapsed_ms)
+    if (wait > give_up_after_ms - elapsed_ms)
         d.action = RETRY_NEXT_MODEL;
 out:
     return d;
@@ -695,7 +707,8 @@ out:
 const char *
 retry_action_name(enum retry_action action)
 {
-    static const char *const names[] = {"after", "next_key", "next_model",
+    static const char *const names[] = {"after",        "next_key",
+                                        "other_key",    "next_model",
                                         "trim_context", "give_up"};
 
     if ((unsigned)action > RETRY_GIVE_UP)

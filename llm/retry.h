@@ -9,9 +9,16 @@
 
 /* docs/retry.md explains the formulas, the header rules and the table. */
 
-/* A provider-asked wait above this is taken as this (24 h): absurd values
- * are clamped, everything below is honoured to the millisecond. */
-#define RETRY_ASKED_MAX_MS ((int64_t)24 * 3600 * 1000)
+/*
+ * A provider-asked wait above this is taken as this: 3651 days, one day
+ * above the largest give_up_after config accepts (3650d,
+ * VALUE_DURATION_MAX_MS; llm.c checks it at compile time).  Every wait
+ * up to any deadline is therefore honoured to the millisecond (SPEC §5:
+ * "whatever its size"), and a clamped one still outlives every deadline,
+ * so retry_decide moves on at once exactly as for the value asked.  The
+ * clamp only keeps the arithmetic in range (ns sums, now + wait).
+ */
+#define RETRY_ASKED_MAX_MS ((int64_t)3651 * 24 * 3600 * 1000)
 
 /* Header values longer than this are garbage, not parsed. */
 #define RETRY_HEADER_MAX 128
@@ -75,15 +82,18 @@ int retry_parse_rfc3339(const char *s, int64_t wall_now_ms, int64_t *out_ms);
  * header(arg, name) returns the value of the named response header (names
  * are passed in lower case; match them case-insensitively) or NULL.
  *
- * Precedence (docs/retry.md):
+ * SPEC §5: every header that asks is honoured, never earlier, so the
+ * answer is the LARGEST of (docs/retry.md):
  *  1. retry-after-ms and retry-after (seconds or HTTP date), for every
- *     retryable class: the larger of the valid ones.
- *  2. only for ERRCLASS_RATE_LIMITED and only when 1 gave nothing: the
- *     reset headers, x-ratelimit-reset-{requests,tokens} (durations) and
- *     anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-reset
- *     (RFC 3339).  Each says when that bucket is *full* again, so only the
- *     buckets the matching *-remaining headers show empty count; when they
- *     do not tell, the largest reset counts.
+ *     retryable class;
+ *  2. the reset headers, x-ratelimit-reset-{requests,tokens} (durations)
+ *     and anthropic-ratelimit-{requests,tokens,input-tokens,
+ *     output-tokens}-reset (RFC 3339).  Each says when that bucket is
+ *     *full* again, so only buckets that ran dry count: on a 429 the
+ *     buckets the matching *-remaining headers show empty (when they do
+ *     not tell: if the requests bucket had room, the token buckets, else
+ *     the largest reset); on another retryable class only a bucket whose
+ *     *-remaining is 0 (the attempt before its reset would be a 429).
  * Non-retryable classes ask nothing (-1): their key or model is left.
  */
 int64_t retry_asked_wait(enum errclass cls,
@@ -91,8 +101,12 @@ int64_t retry_asked_wait(enum errclass cls,
                          void *arg, int64_t wall_now_ms);
 
 enum retry_action {
-    RETRY_AFTER = 0,    /* same model and key again after wait_ms */
-    RETRY_NEXT_KEY,     /* this key is unusable; next key, else next model */
+    RETRY_AFTER = 0, /* same model and key again after wait_ms */
+    RETRY_NEXT_KEY,  /* this key is unusable; next key, else next model */
+    /* this request failed on this model+key (400, 403, 404): the model's
+     * next key not yet tried BY THIS REQUEST, else the next model; the key
+     * stays usable for every other request */
+    RETRY_OTHER_KEY,
     RETRY_NEXT_MODEL,   /* next model in [llm] models, at once */
     RETRY_TRIM_CONTEXT, /* trim history, else a model with a bigger window */
     RETRY_GIVE_UP,      /* the request ends with this failure */
@@ -109,13 +123,16 @@ struct retry_decision {
 /*
  * What to do after attempt `attempt` (from 1) on one model+key failed with
  * cls.  asked_wait_ms is retry_asked_wait()'s answer (-1 none);
- * elapsed_ms runs from the request's first attempt; give_up_after_ms <= 0
- * means no deadline; rnd is a uniform 32-bit draw for the jitter.
+ * elapsed_ms runs from the request's start (durable: a job resumed after
+ * a restart counts from its creation); give_up_after_ms <= 0 leaves no
+ * time to retry at all (the first failure ends the request); rnd is a
+ * uniform 32-bit draw for the jitter.
  *
  *  - elapsed >= give_up_after                      -> GIVE_UP
  *  - internal                                      -> GIVE_UP
  *  - auth, quota                                   -> NEXT_KEY
- *  - bad_request, forbidden, not_found             -> NEXT_MODEL
+ *  - bad_request, forbidden, not_found             -> OTHER_KEY
+ *  - server_permanent (501, 505, ...)              -> NEXT_MODEL
  *  - context_overflow                              -> TRIM_CONTEXT
  *  - network, timeout, rate_limited, server, overloaded:
  *      attempt >= attempts                         -> NEXT_MODEL

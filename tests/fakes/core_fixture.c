@@ -109,6 +109,7 @@ asker_ask(void *ctx, const struct core_prompt *cp, core_ask_done_fn done,
                  cp->msgs[cp->n - 1].text ? cp->msgs[cp->n - 1].text : "");
     fa->asks++;
     fa->last_estimate = cp->estimate;
+    fa->last_age_ms = cp->age_ms;
     fa->last_n = (int)cp->n;
     snprintf(fa->last_system, sizeof(fa->last_system), "%s",
              cp->msgs[0].text != NULL ? cp->msgs[0].text : "");

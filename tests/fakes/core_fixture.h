@@ -34,6 +34,7 @@ struct core_fixture_asker {
     struct core_fixture_pending *list;
     int asks, cancels, answered;
     int64_t last_estimate;
+    int64_t last_age_ms; /* core_prompt.age_ms of the last ask */
     char last_system[256];
     int last_n;
     /* the new message of each of the first CORE_FIXTURE_ASKED asks, cut */

@@ -419,6 +419,51 @@ test_budget(void)
     T_EQ_INT(core_fixture_release(&f), 0);
 }
 
+/*
+ * give_up_after is durable (SPEC §2): an ask carries the job's age (wall
+ * clock since the job row was created), also when a restart resumes it,
+ * so the asker does not grant it a new give_up_after; a wall clock that
+ * went back gives 0, never a negative age.
+ */
+static void
+test_ask_age(void)
+{
+    struct core_fixture f;
+    struct event ev;
+
+    if (core_fixture_init(&f, &params, "ask_age",
+                          "user = off\nchat = off\n"
+                          "user_tokens = off\n",
+                          1) < 0) {
+        T_OK(0);
+        return;
+    }
+    f.fa.mode = CORE_FIXTURE_NEVER;
+    ev = core_fixture_event("11", "11", "1", "old question", EVENT_PRIVATE);
+    T_EQ_INT(core_accept(f.core, &ev), 0);
+    T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
+    T_EQ_INT(f.fa.asks, 1);
+    T_EQ_INT(f.fa.last_age_ms, 0);
+    core_fixture_stop(&f);
+    /* back 11 minutes later (wall), on a new boot (monotonic restarted) */
+    f.mono = 1000;
+    f.wall += 11 * 60000;
+    T_EQ_INT(core_fixture_start(&f, 1), 0);
+    T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
+    T_EQ_INT(f.fa.asks, 2);
+    T_EQ_INT(f.fa.last_age_ms, 11 * 60000);
+    core_fixture_stop(&f);
+    /* the wall clock went back before the creation: age 0 */
+    f.mono = 1000;
+    f.wall -= 60 * 60000;
+    T_EQ_INT(core_fixture_start(&f, 1), 0);
+    T_OK(core_fixture_run_until(&f, core_fixture_started, 2000));
+    T_EQ_INT(f.fa.asks, 3);
+    T_EQ_INT(f.fa.last_age_ms, 0);
+    core_fixture_stop(&f);
+    T_EQ_INT(core_fixture_release(&f), 0);
+}
+
 /* Jobs in flight at a stop are asked again after a restart, once. */
 static void
 test_resume(void)
@@ -692,6 +737,7 @@ main(void)
     test_usage_trickle();
     test_budget();
     test_resume();
+    test_ask_age();
     test_overrides();
     test_typing_split_retry();
     test_fail_and_commands();

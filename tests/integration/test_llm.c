@@ -1,5 +1,6 @@
 /* test_llm: the LLM client against the LLM fake -- exact waits, keys,
  * fallbacks, trimming, breakers, cancel. */
+#include "bot/asker.h"
 #include "config/config.h"
 #include "core/http.h"
 #include "core/log.h"
@@ -155,8 +156,9 @@ on_done(const struct llm_result *r, void *arg)
     g->elapsed_ms = r->elapsed_ms;
 }
 
+/* An ask for a request that started age_ms ago (a resumed job). */
 static struct llm_call *
-ask(struct llm *l, const char *text, struct got *g)
+ask_aged(struct llm *l, const char *text, int64_t age_ms, struct got *g)
 {
     struct llm_message m = {LLM_ROLE_USER, text};
     struct llm_ask a;
@@ -164,8 +166,15 @@ ask(struct llm *l, const char *text, struct got *g)
     memset(&a, 0, sizeof(a));
     a.messages = &m;
     a.nmessages = 1;
+    a.age_ms = age_ms;
     memset(g, 0, sizeof(*g));
     return llm_ask(l, &a, on_done, g);
+}
+
+static struct llm_call *
+ask(struct llm *l, const char *text, struct got *g)
+{
+    return ask_aged(l, text, 0, g);
 }
 
 static void
@@ -490,6 +499,263 @@ test_keys(void)
     T_EQ_STR(g[0].error, "the model refused our API keys (401 from main and "
                          "backup)");
     T_EQ_INT(llm_fake_log_size(lf), 2);
+    llm_drop(l);
+}
+
+/* The key of main's nth request ("" when there is none). */
+static const char *
+main_key(size_t nth)
+{
+    const struct llm_fake_entry *e = entry(MAIN, nth);
+
+    return e != NULL ? e->key4 : "";
+}
+
+/*
+ * SPEC §5: 400, 403, 404 are not retried on the same model+key: this
+ * request's next key, else the next model; the key is not benched for
+ * other requests.  501/505 are not retried either: the next model.
+ */
+static void
+test_refused_keys(void)
+{
+    static const int statuses[] = {403, 404, 400};
+    struct setup s = base_setup;
+    struct llm_fake_fault f = {
+        LLM_FAKE_STATUS, 403, LLM_FAKE_AFTER_NONE, 0, 0, NULL};
+    struct llm_stats st;
+    struct llm *l;
+    struct got g;
+
+    s.main_keys = "kr-1, kr-2";
+    for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+        /* key 1 refuses: key 2 of the same model answers, at once */
+        llm_fake_reset(lf);
+        l = llm_make(&s);
+        T_OK(l != NULL);
+        if (l == NULL)
+            return;
+        f.status = statuses[i];
+        llm_fake_script(lf, MAIN, &f);
+        T_OK(ask(l, "refused?", &g) != NULL);
+        T_OK(wait_done(&g, 1, 5000) == 0);
+        T_OKF(g.ok && strcmp(g.model, "main") == 0 && g.key == 1,
+              "%d: ok %d model %s key %d (%s)", statuses[i], g.ok, g.model,
+              g.key, g.error);
+        T_EQ_INT(g.attempts, 2);
+        T_EQ_INT(g.fallbacks, 0);
+        T_EQ_STR(main_key(0), "kr-1");
+        T_EQ_STR(main_key(1), "kr-2");
+        T_OK(entry(MAIN, 0) != NULL && entry(MAIN, 0)->status == statuses[i]);
+        T_OKF(entry(MAIN, 1) != NULL &&
+                  entry(MAIN, 1)->t_ms - entry(MAIN, 0)->done_ms < LATE_MS,
+              "%d: key 2 without a wait", statuses[i]);
+        /* key 1 is not benched: the next request starts with it again */
+        T_OK(ask(l, "and now?", &g) != NULL);
+        T_OK(wait_done(&g, 1, 5000) == 0);
+        T_OK(g.ok && g.key == 0 && g.attempts == 1);
+        T_EQ_STR(main_key(2), "kr-1");
+        llm_stats(l, &st);
+        T_EQ_INT(st.models[0].keys_benched, 0);
+        T_EQ_INT(st.models[0].retries[ERRCLASS_FORBIDDEN] +
+                     st.models[0].retries[ERRCLASS_NOT_FOUND] +
+                     st.models[0].retries[ERRCLASS_BAD_REQUEST],
+                 0);
+        llm_drop(l);
+    }
+
+    /* both keys 404: the next model, and each key was asked once */
+    llm_fake_reset(lf);
+    l = llm_make(&s);
+    T_OK(l != NULL);
+    if (l == NULL)
+        return;
+    f.status = 404;
+    llm_fake_script(lf, MAIN, &f);
+    llm_fake_script(lf, MAIN, &f);
+    T_OK(ask(l, "nobody?", &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(g.ok);
+    T_EQ_STR(g.model, "backup");
+    T_EQ_INT(g.attempts, 3);
+    T_EQ_INT(g.fallbacks, 1);
+    T_EQ_INT(llm_fake_log_count(lf, MAIN, 0), 2);
+    T_EQ_STR(main_key(0), "kr-1");
+    T_EQ_STR(main_key(1), "kr-2");
+    llm_drop(l);
+
+    /* every key of every model refuses: one failure, no loop over keys
+     * (a transient failure elsewhere would start a new round: the keys
+     * that refused are still skipped) */
+    llm_fake_reset(lf);
+    l = llm_make(&s);
+    T_OK(l != NULL);
+    if (l == NULL)
+        return;
+    f.status = 403;
+    llm_fake_set_default(lf, MAIN, &f);
+    llm_fake_set_default(lf, BACKUP, &f);
+    T_OK(ask(l, "anyone?", &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(!g.ok);
+    T_EQ_INT(g.cls, ERRCLASS_FORBIDDEN);
+    T_EQ_STR(g.error,
+             "the model refused our API keys (403 from main and backup)");
+    T_EQ_INT(llm_fake_log_count(lf, MAIN, 0), 2);
+    T_EQ_INT(llm_fake_log_count(lf, BACKUP, 0), 1);
+    llm_fake_set_default(lf, MAIN, NULL);
+    llm_fake_set_default(lf, BACKUP, NULL);
+    llm_drop(l);
+
+    /* 501, 505: the server's, not the key's: the next model at once */
+    for (int st5 = 501; st5 <= 505; st5 += 4) {
+        llm_fake_reset(lf);
+        l = llm_make(&s);
+        T_OK(l != NULL);
+        if (l == NULL)
+            return;
+        f.status = st5;
+        llm_fake_script(lf, MAIN, &f);
+        T_OK(ask(l, "implemented?", &g) != NULL);
+        T_OK(wait_done(&g, 1, 5000) == 0);
+        T_OKF(g.ok && strcmp(g.model, "backup") == 0, "%d: answered by %s", st5,
+              g.model);
+        T_EQ_INT(g.attempts, 2);
+        T_EQ_INT(llm_fake_log_count(lf, MAIN, 0), 1);
+        llm_stats(l, &st);
+        T_EQ_INT(st.models[0].errors[ERRCLASS_SERVER_PERMANENT], 1);
+        T_EQ_INT(st.models[0].retries[ERRCLASS_SERVER_PERMANENT], 0);
+        llm_drop(l);
+    }
+}
+
+/* core's side of an ask through bot/asker */
+struct core_got {
+    int done, ok;
+    int attempts;
+    char error_class[32];
+    char error[LLM_ERROR_MAX];
+};
+
+static void
+on_core_done(void *arg, const struct core_answer *a)
+{
+    struct core_got *g = arg;
+
+    g->done++;
+    g->ok = a->ok;
+    g->attempts = a->attempts;
+    snprintf(g->error_class, sizeof(g->error_class), "%s",
+             a->error_class ? a->error_class : "");
+    snprintf(g->error, sizeof(g->error), "%s", a->error ? a->error : "");
+}
+
+/* Run the loop until g is done or limit_ms passes. */
+static int
+wait_core(struct core_got *g, int64_t limit_ms)
+{
+    int64_t end = now_ms() + limit_ms;
+
+    while (!g->done && now_ms() < end)
+        run_for(10);
+    return g->done ? 0 : -1;
+}
+
+/*
+ * give_up_after is durable (SPEC §2): an ask for a request older than it
+ * (a job resumed after a restart) is tried once and its first failure
+ * ends it with the reply naming the cause; give_up_after = 0 means the
+ * same for every request.
+ */
+static void
+test_durable_give_up(void)
+{
+    struct setup s = base_setup;
+    struct llm_fake_fault down = {
+        LLM_FAKE_STATUS, 503, LLM_FAKE_AFTER_SECONDS, 1000, 0, NULL};
+    struct llm *l;
+    struct got g;
+
+    /* created 60 s ago, give_up_after 20 s: one attempt, no retry */
+    llm_fake_reset(lf);
+    s.models = "main";
+    l = llm_make(&s);
+    T_OK(l != NULL);
+    if (l == NULL)
+        return;
+    llm_fake_set_default(lf, MAIN, &down);
+    T_OK(ask_aged(l, "resumed", 60000, &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(!g.ok);
+    T_EQ_INT(g.attempts, 1);
+    T_EQ_INT(g.cls, ERRCLASS_SERVER);
+    T_EQ_STR(g.error, "the model is unavailable (503 from main)");
+    T_OKF(g.elapsed_ms >= 60000 && g.elapsed_ms < 60000 + 1000,
+          "elapsed %lld ms, counted from the job's creation",
+          (long long)g.elapsed_ms);
+    T_EQ_INT(llm_fake_log_count(lf, MAIN, 0), 1);
+    /* a fresh request on the same client still retries */
+    llm_fake_set_default(lf, MAIN, NULL);
+    llm_fake_script(lf, MAIN, &down);
+    T_OK(ask(l, "fresh", &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(g.ok && g.attempts == 2);
+    /* an old request that the model answers is answered */
+    T_OK(ask_aged(l, "old but fine", 3600000, &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(g.ok && g.attempts == 1);
+    /* half of give_up_after left: the retry fits and happens */
+    llm_fake_script(lf, MAIN, &down);
+    T_OK(ask_aged(l, "half", 10000, &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(g.ok && g.attempts == 2);
+    /* through bot/asker, as core asks for a job resumed after a restart:
+     * core_prompt.age_ms reaches the client */
+    {
+        struct asker *a = asker_new(l);
+        const struct core_asker *ai = a != NULL ? asker_iface(a) : NULL;
+        struct core_msg msgs[2] = {{"system", "You are a test."},
+                                   {"user", "resumed job"}};
+        struct core_prompt cp;
+        struct core_got cg;
+        uint64_t h = 0;
+
+        T_OK(ai != NULL);
+        memset(&cp, 0, sizeof(cp));
+        memset(&cg, 0, sizeof(cg));
+        cp.msgs = msgs;
+        cp.n = 2;
+        cp.max_output_tokens = 64;
+        cp.job_id = 7;
+        cp.age_ms = 21000; /* give_up_after is 20 s */
+        llm_fake_set_default(lf, MAIN, &down);
+        T_OK(ai != NULL && ai->ask(ai->ctx, &cp, on_core_done, &cg, &h) == 0);
+        T_OK(wait_core(&cg, 5000) == 0);
+        T_OK(!cg.ok);
+        T_EQ_INT(cg.attempts, 1);
+        T_EQ_STR(cg.error_class, "server");
+        T_EQ_STR(cg.error, "the model is unavailable (503 from main)");
+        llm_fake_set_default(lf, MAIN, NULL);
+        asker_free(a);
+    }
+    llm_drop(l);
+
+    /* give_up_after = 0: no retry at all, for every request */
+    llm_fake_reset(lf);
+    s.give_up = "0";
+    l = llm_make(&s);
+    T_OK(l != NULL);
+    if (l == NULL)
+        return;
+    llm_fake_script(lf, MAIN, &down);
+    T_OK(ask(l, "once", &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(!g.ok);
+    T_EQ_INT(g.attempts, 1);
+    T_EQ_STR(g.error, "the model is unavailable (503 from main)");
+    T_OK(ask(l, "once more", &g) != NULL);
+    T_OK(wait_done(&g, 1, 5000) == 0);
+    T_OK(g.ok && g.attempts == 1);
     llm_drop(l);
 }
 
@@ -864,6 +1130,8 @@ main(void)
     test_long_retry_after_fails_over();
     test_503s_then_ok();
     test_keys();
+    test_refused_keys();
+    test_durable_give_up();
     test_context();
     test_timeout_and_bad_bodies();
     test_cancel_free_preferred();

@@ -47,6 +47,19 @@ static const struct row rows[] = {
     {502, NULL, NULL, NULL, ERRCLASS_SERVER},
     {503, NULL, NULL, "The engine is currently overloaded", ERRCLASS_SERVER},
     {504, NULL, NULL, NULL, ERRCLASS_SERVER},
+    /* SPEC §5 retries 500, 502, 503, 504, 529 only: other 5xx are final
+     * for the model (a weak token does not make them retryable) */
+    {501, "server_error", NULL, "Not implemented", ERRCLASS_SERVER_PERMANENT},
+    {501, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {505, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {506, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {507, "api_error", NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {511, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {520, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {528, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    {530, NULL, NULL, NULL, ERRCLASS_SERVER_PERMANENT},
+    /* a strong token still names the failure */
+    {501, "overloaded_error", NULL, NULL, ERRCLASS_OVERLOADED},
     /* Anthropic */
     {400, "invalid_request_error", NULL, "max_tokens: field required",
      ERRCLASS_BAD_REQUEST},
@@ -84,7 +97,7 @@ static const struct row rows[] = {
     {401, NULL, "insufficient_quota", NULL, ERRCLASS_QUOTA},
     /* unknown strings fall back on the status */
     {418, "teapot", "short_and_stout", NULL, ERRCLASS_BAD_REQUEST},
-    {599, "weird", NULL, NULL, ERRCLASS_SERVER},
+    {599, "weird", NULL, NULL, ERRCLASS_SERVER_PERMANENT},
     {429, "", "", "", ERRCLASS_RATE_LIMITED},
     /* a status that says nothing and no known token: our own trouble */
     {200, NULL, NULL, NULL, ERRCLASS_INTERNAL},
@@ -133,9 +146,10 @@ static void
 test_names(void)
 {
     static const char *const want[ERRCLASS_COUNT] = {
-        "network",     "timeout",          "rate_limited", "auth",
-        "bad_request", "context_overflow", "quota",        "server",
-        "overloaded",  "not_found",        "forbidden",    "internal"};
+        "network",         "timeout",          "rate_limited", "auth",
+        "bad_request",     "context_overflow", "quota",        "server",
+        "overloaded",      "not_found",        "forbidden",    "internal",
+        "server_permanent"};
 
     for (int i = 0; i < ERRCLASS_COUNT; i++)
         T_EQ_STR(errclass_name((enum errclass)i), want[i]);

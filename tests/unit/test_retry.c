@@ -8,6 +8,8 @@
 /* 2025-01-01T00:00:00Z, the fixed wall clock of every absolute form */
 #define NOW INT64_C(1735689600000)
 #define DAY_MS INT64_C(86400000)
+/* the clamp: one day above the largest give_up_after (3650d) */
+#define MAX_MS RETRY_ASKED_MAX_MS
 
 static uint32_t rng_state = 0x9e3779b9u;
 
@@ -155,8 +157,13 @@ static const struct hrow hrows[] = {
     {SEC, "1.0000000000000000001", 1001},
     {SEC, "86399.999", 86399999},
     {SEC, "86400", DAY_MS},
-    {SEC, "86401", DAY_MS},
-    {SEC, "99999999999999999999999999", DAY_MS},
+    /* SPEC §5 "whatever its size": exact up to any give_up_after */
+    {SEC, "86401", 86401000},
+    {SEC, "31536000", 365 * DAY_MS},
+    {SEC, "315360000", 3650 * DAY_MS},
+    {SEC, "315446400", MAX_MS},
+    {SEC, "315446401", MAX_MS},
+    {SEC, "99999999999999999999999999", MAX_MS},
     {SEC, "", -1},
     {SEC, "   ", -1},
     {SEC, "-1", -1},
@@ -175,7 +182,9 @@ static const struct hrow hrows[] = {
     {MS, "1500.5", 1501},
     {MS, "0.3", 1},
     {MS, "0", 0},
-    {MS, "86400001", DAY_MS},
+    {MS, "86400001", 86400001},
+    {MS, "315360000000", 3650 * DAY_MS},
+    {MS, "999999999999999", MAX_MS},
     {MS, "-5", -1},
     {MS, "abc", -1},
     {MS, "15ms", -1},
@@ -206,9 +215,10 @@ static const struct hrow hrows[] = {
     {DUR, "1m1ms", 60001},
     {DUR, "1h0m0s", 3600000},
     {DUR, "23h59m59.999s", 86399999},
-    {DUR, "25h", DAY_MS},
-    {DUR, "99999999999h", DAY_MS},
-    {DUR, "99999999999999999999999h", DAY_MS},
+    {DUR, "25h", 25 * 3600000},
+    {DUR, "87600h", 3650 * DAY_MS},
+    {DUR, "99999999999h", MAX_MS},
+    {DUR, "99999999999999999999999h", MAX_MS},
     {DUR, " 1s ", 1000},
     {DUR, "", -1},
     {DUR, "s", -1},
@@ -228,17 +238,17 @@ static const struct hrow hrows[] = {
     {DATE, "Wednesday, 01-Jan-25 00:00:02 GMT", 2000},
     {DATE, "Wed Jan  1 00:00:02 2025", 2000},
     {DATE, "Wed Jan  1 00:10:00 2025", 600000},
-    {DATE, "Fri Jan 10 00:00:00 2025", DAY_MS},
+    {DATE, "Fri Jan 10 00:00:00 2025", 9 * DAY_MS},
     {DATE, "wed, 01 jan 2025 00:01:00 gmt", 60000},
     {DATE, " Wed, 01 Jan 2025 01:00:00 GMT ", 3600000},
     {DATE, "Tue, 31 Dec 2024 23:59:59 GMT", 0},
     {DATE, "Sun, 06 Nov 1994 08:49:37 GMT", 0},
-    {DATE, "Thu, 02 Jan 2025 00:00:01 GMT", DAY_MS},
-    {DATE, "Fri, 01 Jan 2100 00:00:00 GMT", DAY_MS},
+    {DATE, "Thu, 02 Jan 2025 00:00:01 GMT", 86401000},
+    {DATE, "Fri, 01 Jan 2100 00:00:00 GMT", MAX_MS},
     {DATE, "Thu, 29 Feb 2024 12:00:00 GMT", 0},
     {DATE, "Sat, 01 Jan 2025 00:00:60 GMT", 60000},
     /* RFC 850 two-digit years: > 50 years ahead means the past */
-    {DATE, "Tuesday, 01-Jan-75 00:00:00 GMT", DAY_MS},
+    {DATE, "Tuesday, 01-Jan-75 00:00:00 GMT", MAX_MS},
     {DATE, "Wednesday, 01-Jan-76 00:00:00 GMT", 0},
     {DATE, "Sat, 29 Feb 2025 00:00:00 GMT", -1},
     {DATE, "Wed, 32 Jan 2025 00:00:00 GMT", -1},
@@ -267,7 +277,8 @@ static const struct hrow hrows[] = {
     {RFC, "2025-01-01 00:00:30Z", 30000},
     {RFC, "2024-12-31T23:59:59Z", 0},
     {RFC, "2025-01-02T00:00:00Z", DAY_MS},
-    {RFC, "2030-01-01T00:00:00Z", DAY_MS},
+    {RFC, "2030-01-01T00:00:00Z", 1826 * DAY_MS},
+    {RFC, "9999-12-31T23:59:59Z", MAX_MS},
     {RFC, "2024-02-29T12:00:00Z", 0},
     {RFC, "2025-13-01T00:00:30Z", -1},
     {RFC, "2025-02-29T00:00:30Z", -1},
@@ -332,7 +343,7 @@ test_headers(void)
     {
         int64_t got = 0;
         T_EQ_INT(retry_parse_seconds(longv, &got), 0);
-        T_EQ_INT(got, DAY_MS);
+        T_EQ_INT(got, MAX_MS);
     }
 }
 
@@ -355,7 +366,7 @@ test_junk(void)
         buf[n] = '\0';
         rc = parse((enum kind)(i % 5), buf, &got);
         accepted += rc == 0;
-        if (rc == 0 ? got < 0 || got > DAY_MS : rc != -1 || got != -7)
+        if (rc == 0 ? got < 0 || got > MAX_MS : rc != -1 || got != -7)
             bad++;
     }
     T_OKF(bad == 0, "%d junk values out of range or half-written", bad);
@@ -403,22 +414,40 @@ static const struct arow arows[] = {
      {{{"retry-after", "soon"}, {"retry-after-ms", "700"}}},
      700},
     {ERRCLASS_RATE_LIMITED, {{{"retry-after", "soon"}}}, -1},
-    {ERRCLASS_RATE_LIMITED, {{{"retry-after", "999999999"}}}, DAY_MS},
+    {ERRCLASS_RATE_LIMITED, {{{"retry-after", "999999999"}}}, MAX_MS},
+    {ERRCLASS_RATE_LIMITED, {{{"retry-after", "172800"}}}, 2 * DAY_MS},
     {ERRCLASS_RATE_LIMITED, {{{"x-unrelated", "5"}}}, -1},
     {ERRCLASS_RATE_LIMITED, {{{NULL, NULL}}}, -1},
     /* other retryable classes honour retry-after too */
     {ERRCLASS_SERVER, {{{"retry-after", "5"}}}, 5000},
     {ERRCLASS_OVERLOADED, {{{"retry-after", "30"}}}, 30000},
     {ERRCLASS_NETWORK, {{{"retry-after-ms", "10"}}}, 10},
-    /* ... but not the reset headers: those describe rate buckets */
+    /* ... and the reset of a bucket they show empty (a retry before it
+     * would be a 429); a reset without an empty bucket describes a
+     * refill, not an ask */
     {ERRCLASS_SERVER,
      {{{"x-ratelimit-remaining-requests", "0"},
        {"x-ratelimit-reset-requests", "1s"}}},
+     1000},
+    {ERRCLASS_OVERLOADED,
+     {{{"retry-after", "2"},
+       {"anthropic-ratelimit-tokens-remaining", "0"},
+       {"anthropic-ratelimit-tokens-reset", "2025-01-01T00:00:09Z"}}},
+     9000},
+    {ERRCLASS_SERVER,
+     {{{"x-ratelimit-remaining-requests", "3"},
+       {"x-ratelimit-reset-requests", "1s"}}},
      -1},
+    {ERRCLASS_SERVER,
+     {{{"retry-after", "2"},
+       {"x-ratelimit-reset-requests", "1s"},
+       {"x-ratelimit-reset-tokens", "6m0s"}}},
+     2000},
     /* non-retryable classes ask for nothing */
     {ERRCLASS_QUOTA, {{{"retry-after", "5"}}}, -1},
     {ERRCLASS_AUTH, {{{"retry-after", "5"}}}, -1},
     {ERRCLASS_BAD_REQUEST, {{{"retry-after", "5"}}}, -1},
+    {ERRCLASS_SERVER_PERMANENT, {{{"retry-after", "5"}}}, -1},
     /* OpenAI resets on a 429: the empty bucket's reset */
     {ERRCLASS_RATE_LIMITED,
      {{{"x-ratelimit-remaining-requests", "0"},
@@ -474,17 +503,44 @@ static const struct arow arows[] = {
     {ERRCLASS_RATE_LIMITED,
      {{{"anthropic-ratelimit-output-tokens-reset", "2025-01-01T00:00:07Z"}}},
      7000},
-    /* an explicit retry-after wins over every reset */
+    /* SPEC §5: every header is honoured, never earlier: the largest of
+     * retry-after(-ms) and the resets that count */
     {ERRCLASS_RATE_LIMITED,
      {{{"retry-after", "7"},
        {"anthropic-ratelimit-requests-remaining", "0"},
        {"anthropic-ratelimit-requests-reset", "2025-01-01T00:00:40Z"}}},
-     7000},
+     40000},
     {ERRCLASS_RATE_LIMITED,
      {{{"retry-after", "7"},
        {"x-ratelimit-remaining-requests", "0"},
        {"x-ratelimit-reset-requests", "1s"}}},
      7000},
+    {ERRCLASS_RATE_LIMITED,
+     {{{"retry-after", "1"},
+       {"retry-after-ms", "1200"},
+       {"x-ratelimit-remaining-requests", "0"},
+       {"x-ratelimit-reset-requests", "1.5s"},
+       {"x-ratelimit-remaining-tokens", "0"},
+       {"x-ratelimit-reset-tokens", "2.25s"}}},
+     2250},
+    /* a reset that does not count (its bucket had room) cannot raise it */
+    {ERRCLASS_RATE_LIMITED,
+     {{{"retry-after", "1"},
+       {"x-ratelimit-remaining-requests", "0"},
+       {"x-ratelimit-reset-requests", "500ms"},
+       {"x-ratelimit-remaining-tokens", "9000"},
+       {"x-ratelimit-reset-tokens", "6m0s"}}},
+     1000},
+    /* remaining absent: the largest reset, above a shorter retry-after */
+    {ERRCLASS_RATE_LIMITED,
+     {{{"retry-after-ms", "300"}, {"x-ratelimit-reset-tokens", "4s"}}},
+     4000},
+    /* a garbage reset is no ask at all */
+    {ERRCLASS_RATE_LIMITED,
+     {{{"retry-after", "3"},
+       {"x-ratelimit-remaining-requests", "0"},
+       {"x-ratelimit-reset-requests", "soon"}}},
+     3000},
     /* a reset already past: go now */
     {ERRCLASS_RATE_LIMITED,
      {{{"anthropic-ratelimit-requests-reset", "2024-12-31T23:00:00Z"}}},
@@ -535,8 +591,19 @@ static const struct drow drows[] = {
     {3, ERRCLASS_RATE_LIMITED, 2000, 0, M10, RETRY_AFTER, 4000},
     {1, ERRCLASS_RATE_LIMITED, 0, 0, M10, RETRY_AFTER, 1000},
     {1, ERRCLASS_OVERLOADED, 599999, 0, M10, RETRY_AFTER, 599999},
-    {1, ERRCLASS_RATE_LIMITED, H2, 0, 0, RETRY_AFTER, H2},
-    {1, ERRCLASS_RATE_LIMITED, DAY_MS, 0, -1, RETRY_AFTER, DAY_MS},
+    {1, ERRCLASS_RATE_LIMITED, 3 * DAY_MS, 0, 4 * DAY_MS, RETRY_AFTER,
+     3 * DAY_MS},
+    {1, ERRCLASS_RATE_LIMITED, MAX_MS - 1, 0, 3650 * DAY_MS, RETRY_NEXT_MODEL,
+     MAX_MS - 1},
+    /* give_up_after = 0 leaves no time to retry: the first failure ends
+     * the request, whatever the class */
+    {1, ERRCLASS_RATE_LIMITED, H2, 0, 0, RETRY_GIVE_UP, 0},
+    {1, ERRCLASS_SERVER, -1, 0, 0, RETRY_GIVE_UP, 0},
+    {1, ERRCLASS_AUTH, -1, 0, 0, RETRY_GIVE_UP, 0},
+    {1, ERRCLASS_NOT_FOUND, -1, 0, 0, RETRY_GIVE_UP, 0},
+    {1, ERRCLASS_RATE_LIMITED, DAY_MS, 0, -1, RETRY_GIVE_UP, 0},
+    /* a request resumed after its give_up_after (durable elapsed) */
+    {1, ERRCLASS_SERVER, -1, 2 * M10, M10, RETRY_GIVE_UP, 0},
     /* give_up_after: a wait past what is left fails over at once ... */
     {1, ERRCLASS_RATE_LIMITED, H2, 0, M10, RETRY_NEXT_MODEL, H2},
     {1, ERRCLASS_RATE_LIMITED, 600001, 0, M10, RETRY_NEXT_MODEL, 600001},
@@ -553,10 +620,14 @@ static const struct drow drows[] = {
     {1, ERRCLASS_AUTH, -1, 0, M10, RETRY_NEXT_KEY, 0},
     {1, ERRCLASS_QUOTA, 5000, 0, M10, RETRY_NEXT_KEY, 0},
     {6, ERRCLASS_QUOTA, -1, 0, M10, RETRY_NEXT_KEY, 0},
-    /* request problems: the next model, without waiting */
-    {1, ERRCLASS_BAD_REQUEST, -1, 0, M10, RETRY_NEXT_MODEL, 0},
-    {1, ERRCLASS_FORBIDDEN, -1, 0, M10, RETRY_NEXT_MODEL, 0},
-    {1, ERRCLASS_NOT_FOUND, 3000, 0, M10, RETRY_NEXT_MODEL, 0},
+    /* request problems (SPEC §5: 400, 403, 404): this request's next key,
+     * else the next model, without waiting */
+    {1, ERRCLASS_BAD_REQUEST, -1, 0, M10, RETRY_OTHER_KEY, 0},
+    {1, ERRCLASS_FORBIDDEN, -1, 0, M10, RETRY_OTHER_KEY, 0},
+    {1, ERRCLASS_NOT_FOUND, 3000, 0, M10, RETRY_OTHER_KEY, 0},
+    {6, ERRCLASS_FORBIDDEN, -1, 0, M10, RETRY_OTHER_KEY, 0},
+    /* 501, 505, ...: not retried, the next model */
+    {1, ERRCLASS_SERVER_PERMANENT, 5000, 0, M10, RETRY_NEXT_MODEL, 0},
     {1, ERRCLASS_CONTEXT_OVERFLOW, -1, 0, M10, RETRY_TRIM_CONTEXT, 0},
     {1, ERRCLASS_INTERNAL, -1, 0, M10, RETRY_GIVE_UP, 0},
     {1, ERRCLASS_COUNT, -1, 0, M10, RETRY_GIVE_UP, 0},
@@ -624,6 +695,7 @@ test_decide(void)
 
     T_EQ_STR(retry_action_name(RETRY_AFTER), "after");
     T_EQ_STR(retry_action_name(RETRY_NEXT_KEY), "next_key");
+    T_EQ_STR(retry_action_name(RETRY_OTHER_KEY), "other_key");
     T_EQ_STR(retry_action_name(RETRY_NEXT_MODEL), "next_model");
     T_EQ_STR(retry_action_name(RETRY_TRIM_CONTEXT), "trim_context");
     T_EQ_STR(retry_action_name(RETRY_GIVE_UP), "give_up");
