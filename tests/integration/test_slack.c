@@ -12,21 +12,14 @@
 #include "core/log.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
+#include "tests/fakes/slack_fixture.h"
 #include "tests/fakes/send_tally.h"
 #include "tests/t.h"
 
 static char tmpdir[64];
 
 struct fixture {
-    uv_loop_t loop;
-    char path[256];
-    struct store *st;
-    struct config *cfg;
-    struct core *core;
-    struct http *http;
-    struct ws_ctx *ws;
-    struct slack_fake *sf;
-    struct slack *sl;
+    struct slack_fixture x; /* loop, store, core, fake, connector */
     /* answers "**answer** to: TEXT & more": Markdown that needs
      * converting, and a character that needs escaping */
     struct core_fixture_asker fa;
@@ -48,66 +41,32 @@ on_fatal(void *arg, const char *why)
 static int
 fixture_init(struct fixture *fx, const char *name, int delay_ms)
 {
-    char err[256];
     struct core_asker asker;
     struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, 0, 0, 0};
+    struct slack_fixture_opts o = {"1/1s", &asker, &tm, on_fatal, fx};
 
     memset(fx, 0, sizeof(*fx));
-    fx->fa.loop = &fx->loop;
+    fx->fa.loop = &fx->x.loop;
     fx->fa.delay_ms = delay_ms;
     fx->fa.prefix = "**answer** to: ";
     fx->fa.suffix = " & more";
     fx->fa.tokens_in = 10;
     asker = core_fixture_asker_ops(&fx->fa);
-    uv_loop_init(&fx->loop);
-    fx->sf = slack_fake_new(&fx->loop, 0);
-    if (fx->sf == NULL)
-        return -1;
-    if ((fx->cfg = core_fixture_config(
-             "[bot]\nstate_dir = /tmp\n"
-             "[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
-             "channel_send_rate = 1/1s\n"
-             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = "
-             "100\n" CORE_FIXTURE_MODEL,
-             SLACK_FAKE_APP_TOKEN, SLACK_FAKE_BOT_TOKEN,
-             slack_fake_base(fx->sf))) == NULL) {
-        return -1;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/%s.db", tmpdir, name);
-    if ((fx->st = store_open(fx->path, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "store: %s\n", err);
-        return -1;
-    }
-    store_attach_loop(fx->st, &fx->loop);
-    fx->core = core_new(&fx->loop, fx->st, fx->cfg, &asker);
-    fx->http = http_new(&fx->loop);
-    fx->ws = ws_ctx_new(&fx->loop);
-    if (fx->core == NULL || fx->http == NULL || fx->ws == NULL)
-        return -1;
-    fx->sl = slack_new(&fx->loop, fx->http, fx->ws, fx->core, fx->st, fx->cfg,
-                       on_fatal, fx);
-    if (fx->sl == NULL)
-        return -1;
-    slack_set_timing(fx->sl, &tm);
-    return 0;
+    return slack_fixture_open(&fx->x, tmpdir, name, &o, NULL);
+}
+
+static void
+drop_askers(void *arg)
+{
+    struct fixture *fx = arg;
+
+    core_fixture_asker_drop(&fx->fa);
 }
 
 static void
 fixture_release(struct fixture *fx)
 {
-    slack_free(fx->sl);
-    core_free(fx->core);
-    core_fixture_asker_drop(&fx->fa);
-    ws_ctx_free(fx->ws);
-    http_free(fx->http);
-    slack_fake_free(fx->sf);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    store_close(fx->st);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    T_EQ_INT(uv_loop_close(&fx->loop), 0);
-    config_free(fx->cfg);
-    core_fixture_db_unlink(fx->path);
+    T_EQ_INT(slack_fixture_close(&fx->x, drop_askers, fx), 0);
 }
 
 /* run_until()'s predicate as a core_fixture_loop_until() one */
@@ -130,13 +89,13 @@ run_until(struct fixture *fx, int (*pred)(struct fixture *), int max_ms)
 {
     struct until u = {pred, fx};
 
-    return core_fixture_loop_until(&fx->loop, until_holds, &u, 5, max_ms);
+    return core_fixture_loop_until(&fx->x.loop, until_holds, &u, 5, max_ms);
 }
 
 static int
 is_up(struct fixture *fx)
 {
-    return slack_is_up(fx->sl);
+    return slack_is_up(fx->x.sl);
 }
 
 static int want_posts;
@@ -144,7 +103,7 @@ static int want_posts;
 static int
 posts_reached(struct fixture *fx)
 {
-    return (int)slack_fake_count(fx->sf, NULL, 1) >= want_posts;
+    return (int)slack_fake_count(fx->x.sf, NULL, 1) >= want_posts;
 }
 
 static int
@@ -161,7 +120,7 @@ answers_to(struct fixture *fx, const char *ch, const char *thread_ts)
     struct slack_fake_msg m;
     int n = 0;
 
-    for (size_t i = 0; slack_fake_message(fx->sf, ch, i, &m) == 0; i++)
+    for (size_t i = 0; slack_fake_message(fx->x.sf, ch, i, &m) == 0; i++)
         if (m.bot && strcmp(m.thread_ts, thread_ts) == 0)
             n++;
     return n;
@@ -184,22 +143,23 @@ test_ack_while_slow(void)
     char ts[6][32], ch[16];
 
     T_OK(fixture_init(&fx, "slow", 5000) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
     for (int i = 0; i < 6; i++) {
         char text[32];
 
         snprintf(ch, sizeof(ch), "C%d", i % 2);
         snprintf(text, sizeof(text), "question %d", i);
-        T_EQ_INT(slack_fake_mention(fx.sf, ch, "U1", text, NULL, ts[i],
+        T_EQ_INT(slack_fake_mention(fx.x.sf, ch, "U1", text, NULL, ts[i],
                                     sizeof(ts[i])),
                  0);
     }
-    T_EQ_INT(slack_fake_dm(fx.sf, "D1", "U2", "hello in private", NULL, 0), 0);
-    T_EQ_INT(slack_fake_slash(fx.sf, "C9", "U3", "help"), 0);
+    T_EQ_INT(slack_fake_dm(fx.x.sf, "D1", "U2", "hello in private", NULL, 0),
+             0);
+    T_EQ_INT(slack_fake_slash(fx.x.sf, "C9", "U3", "help"), 0);
     /* after 4 s the model has not answered yet; every envelope is acked */
     run_until(&fx, never, 4000);
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.events, 8);
     T_EQ_INT(st.acks, 8);
     T_EQ_INT(st.unacked, 0);
@@ -208,7 +168,7 @@ test_ack_while_slow(void)
           (long long)st.ack_max_ms);
     T_EQ_INT(st.redeliveries, 0);
     T_EQ_INT(fx.fa.asks, 7); /* the slash command needs no model */
-    T_OK(slack_fake_count(fx.sf, "C9", 1) == 1); /* help, in the channel */
+    T_OK(slack_fake_count(fx.x.sf, "C9", 1) == 1); /* help, in the channel */
 
     /* the answers: one per question, in the mention's thread */
     want_posts = 8;
@@ -217,33 +177,33 @@ test_ack_while_slow(void)
         snprintf(ch, sizeof(ch), "C%d", i % 2);
         T_EQ_INT(answers_to(&fx, ch, ts[i]), 1);
     }
-    T_EQ_INT(slack_fake_count(fx.sf, "D1", 1), 1);
-    T_EQ_INT(slack_fake_message(fx.sf, "D1", 1, &m), 0);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "D1", 1), 1);
+    T_EQ_INT(slack_fake_message(fx.x.sf, "D1", 1, &m), 0);
     T_EQ_STR(m.text, "*answer* to: hello in private &amp; more");
     T_EQ_STR(m.thread_ts, ""); /* a DM: answered at top level */
 
     /* 👍/👎 on every answer; a user's 👍 becomes a stored vote */
     run_until(&fx, never, 1500);
-    T_EQ_INT(slack_fake_message(fx.sf, "D1", 1, &m), 0);
+    T_EQ_INT(slack_fake_message(fx.x.sf, "D1", 1, &m), 0);
     T_EQ_INT(m.nreactions, 2);
-    T_EQ_INT(slack_fake_reaction(fx.sf, "D1", m.ts, "U2", "+1"), 0);
+    T_EQ_INT(slack_fake_reaction(fx.x.sf, "D1", m.ts, "U2", "+1"), 0);
     run_until(&fx, never, 300);
-    core_stats(fx.core, &cs);
+    core_stats(fx.x.core, &cs);
     T_EQ_INT(cs.votes, 1);
     /* taking back a 👎 they did not give changes nothing; the 👍 goes */
-    T_EQ_INT(slack_fake_reaction_remove(fx.sf, "D1", m.ts, "U2", "-1"), 0);
+    T_EQ_INT(slack_fake_reaction_remove(fx.x.sf, "D1", m.ts, "U2", "-1"), 0);
     run_until(&fx, never, 300);
-    core_stats(fx.core, &cs);
+    core_stats(fx.x.core, &cs);
     T_EQ_INT(cs.unvotes, 0);
-    T_EQ_INT(slack_fake_reaction_remove(fx.sf, "D1", m.ts, "U2", "+1"), 0);
+    T_EQ_INT(slack_fake_reaction_remove(fx.x.sf, "D1", m.ts, "U2", "+1"), 0);
     run_until(&fx, never, 300);
-    core_stats(fx.core, &cs);
+    core_stats(fx.x.core, &cs);
     T_EQ_INT(cs.unvotes, 1);
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.redeliveries, 0);
     T_EQ_INT(st.acks_late, 0);
     T_EQ_INT(st.posts_429, 0);
-    slack_status(fx.sl, &ss);
+    slack_status(fx.x.sl, &ss);
     T_EQ_STR(ss.user_id, SLACK_FAKE_USER_ID);
     T_EQ_INT(ss.acks, st.acks);
     fprintf(stderr,
@@ -267,13 +227,13 @@ test_redelivered_once(void)
     char ts[32], ev[512];
 
     T_OK(fixture_init(&fx, "redeliver", 200) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
-    T_EQ_INT(slack_fake_mention(fx.sf, "C1", "U1", "once please", NULL, ts,
+    T_EQ_INT(slack_fake_mention(fx.x.sf, "C1", "U1", "once please", NULL, ts,
                                 sizeof(ts)),
              0);
     run_until(&fx, never, 100);
-    T_EQ_INT(slack_fake_redeliver_last(fx.sf), 0); /* same event_id */
+    T_EQ_INT(slack_fake_redeliver_last(fx.x.sf), 0); /* same event_id */
     run_until(&fx, never, 100);
     /* the same message via message.channels: another event_id, same ts */
     snprintf(ev, sizeof(ev),
@@ -281,16 +241,16 @@ test_redelivered_once(void)
              "\"U1\",\"text\":\"<@U0BOT> once please\",\"ts\":\"%s\","
              "\"channel\":\"C1\"}",
              ts);
-    T_EQ_INT(slack_fake_event(fx.sf, ev), 0);
+    T_EQ_INT(slack_fake_event(fx.x.sf, ev), 0);
     want_posts = 1;
     T_OK(run_until(&fx, posts_reached, 5000));
     run_until(&fx, never, 1500);
     T_EQ_INT(answers_to(&fx, "C1", ts), 1);
     T_EQ_INT(fx.fa.asks, 1);
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.acks, 3); /* every copy acknowledged */
     T_EQ_INT(st.unacked, 0);
-    slack_status(fx.sl, &ss);
+    slack_status(fx.x.sl, &ss);
     T_EQ_INT(ss.duplicates, 1); /* by event_id, before core */
     fixture_release(&fx);
 }
@@ -312,12 +272,12 @@ refresh_inject(uv_timer_t *t)
     }
     snprintf(ch, sizeof(ch), "D%d", refresh_sent);
     snprintf(text, sizeof(text), "message %d", refresh_sent);
-    slack_fake_dm(fx->sf, ch, "U1", text, refresh_ts[refresh_sent],
+    slack_fake_dm(fx->x.sf, ch, "U1", text, refresh_ts[refresh_sent],
                   sizeof(refresh_ts[0]));
     if (refresh_sent == 5)
-        slack_fake_disconnect(fx->sf, "refresh_requested");
+        slack_fake_disconnect(fx->x.sf, "refresh_requested");
     if (refresh_sent == 12)
-        slack_fake_disconnect(fx->sf, "warning");
+        slack_fake_disconnect(fx->x.sf, "warning");
     refresh_sent++;
 }
 
@@ -329,12 +289,12 @@ test_refresh(void)
     uv_timer_t inj;
 
     T_OK(fixture_init(&fx, "refresh", 100) == 0);
-    slack_fake_set_close_after_ms(fx.sf, 400);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_close_after_ms(fx.x.sf, 400);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
     refresh_fx = &fx;
     refresh_sent = 0;
-    uv_timer_init(&fx.loop, &inj);
+    uv_timer_init(&fx.x.loop, &inj);
     uv_timer_start(&inj, refresh_inject, 50, 50);
     want_posts = 20;
     T_OK(run_until(&fx, posts_reached, 20000));
@@ -344,17 +304,17 @@ test_refresh(void)
         char ch[16];
 
         snprintf(ch, sizeof(ch), "D%d", i);
-        T_OKF(slack_fake_count(fx.sf, ch, 1) == 1, "D%d: %zu answers", i,
-              slack_fake_count(fx.sf, ch, 1));
+        T_OKF(slack_fake_count(fx.x.sf, ch, 1) == 1, "D%d: %zu answers", i,
+              slack_fake_count(fx.x.sf, ch, 1));
     }
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.events, 20);
     T_EQ_INT(st.unacked, 0);
     T_EQ_INT(st.redeliveries, 0);
     T_EQ_INT(st.connects, 3); /* the first, and one per disconnect */
     T_EQ_INT(st.opens, 3);
     T_EQ_INT(fx.fa.asks, 20);
-    T_OK(slack_is_up(fx.sl));
+    T_OK(slack_is_up(fx.x.sl));
     fixture_release(&fx);
 }
 
@@ -373,53 +333,53 @@ test_fatal(void)
 
     /* auth.test refused */
     T_OK(fixture_init(&fx, "fatal1", 100) == 0);
-    slack_fake_set_auth_error(fx.sf, "invalid_auth");
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_auth_error(fx.x.sf, "invalid_auth");
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, fatal_seen, 5000));
     run_until(&fx, never, 1000); /* backoff min is 100 ms: a loop shows */
     T_EQ_INT(fx.fatals, 1);
     T_CONTAINS(fx.fatal_why, "invalid_auth");
-    T_OK(!slack_is_up(fx.sl));
-    slack_fake_stats(fx.sf, &st);
+    T_OK(!slack_is_up(fx.x.sl));
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.auth_tests, 1);
     T_EQ_INT(st.opens, 0);
     fixture_release(&fx);
 
     /* apps.connections.open refused (a revoked app token) */
     T_OK(fixture_init(&fx, "fatal2", 100) == 0);
-    slack_fake_set_open_error(fx.sf, "token_revoked");
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_open_error(fx.x.sf, "token_revoked");
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, fatal_seen, 5000));
     run_until(&fx, never, 1000);
     T_EQ_INT(fx.fatals, 1);
     T_CONTAINS(fx.fatal_why, "token_revoked");
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.opens, 1);
     fixture_release(&fx);
 
     /* link_disabled while connected */
     T_OK(fixture_init(&fx, "fatal3", 100) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
-    slack_fake_disconnect(fx.sf, "link_disabled");
+    slack_fake_disconnect(fx.x.sf, "link_disabled");
     T_OK(run_until(&fx, fatal_seen, 5000));
     run_until(&fx, never, 1000);
     T_EQ_INT(fx.fatals, 1);
     T_CONTAINS(fx.fatal_why, "link_disabled");
-    T_OK(!slack_is_up(fx.sl));
-    slack_fake_stats(fx.sf, &st);
+    T_OK(!slack_is_up(fx.x.sl));
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.opens, 1);
     T_EQ_INT(st.connects, 1);
     fixture_release(&fx);
 
     /* a dropped socket is not fatal: reconnect with a fresh URL */
     T_OK(fixture_init(&fx, "drop", 100) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
-    slack_fake_drop_all(fx.sf);
+    slack_fake_drop_all(fx.x.sf);
     run_until(&fx, never, 300);
     T_OK(run_until(&fx, is_up, 5000));
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.opens, 2);
     T_EQ_INT(st.refused, 0);
     T_EQ_INT(fx.fatals, 0);
@@ -436,22 +396,22 @@ test_twenty_answers(void)
     int64_t t0;
 
     T_OK(fixture_init(&fx, "twenty", 50) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
     for (int i = 0; i < 20; i++) {
         char text[32];
 
         snprintf(text, sizeof(text), "q%d", i);
-        slack_fake_mention(fx.sf, "C20", "U1", text, NULL, NULL, 0);
+        slack_fake_mention(fx.x.sf, "C20", "U1", text, NULL, NULL, 0);
     }
     t0 = fake_now_ms();
     want_posts = 20;
     T_OK(run_until(&fx, posts_reached, 30000));
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.posts, 20);
     T_EQ_INT(st.posts_429, 0);
-    T_EQ_INT(slack_fake_message(fx.sf, "C20", 20, &first), 0);
-    T_EQ_INT(slack_fake_message(fx.sf, "C20", 39, &last), 0);
+    T_EQ_INT(slack_fake_message(fx.x.sf, "C20", 20, &first), 0);
+    T_EQ_INT(slack_fake_message(fx.x.sf, "C20", 39, &last), 0);
     T_OKF(last.t_ms - first.t_ms >= 18900, "20 posts in %lld ms",
           (long long)(last.t_ms - first.t_ms));
     fprintf(stderr,
@@ -472,31 +432,31 @@ test_send_errors(void)
     struct core_stats cs;
 
     T_OK(fixture_init(&fx, "errors", 50) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
-    slack_fake_script(fx.sf, "chat.postMessage", NULL, 429, 2);
-    slack_fake_dm(fx.sf, "D1", "U1", "wait for it", NULL, 0);
+    slack_fake_script(fx.x.sf, "chat.postMessage", NULL, 429, 2);
+    slack_fake_dm(fx.x.sf, "D1", "U1", "wait for it", NULL, 0);
     want_posts = 1;
     T_OK(run_until(&fx, posts_reached, 6000));
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.posts_429, 1);
-    T_EQ_INT(slack_fake_count(fx.sf, "D1", 1), 1);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "D1", 1), 1);
     {
         struct slack_fake_msg a, b;
 
-        slack_fake_message(fx.sf, "D1", 0, &a);
-        slack_fake_message(fx.sf, "D1", 1, &b);
+        slack_fake_message(fx.x.sf, "D1", 0, &a);
+        slack_fake_message(fx.x.sf, "D1", 1, &b);
         T_OKF(b.t_ms - a.t_ms >= 2000, "answer after %lld ms (Retry-After 2)",
               (long long)(b.t_ms - a.t_ms));
     }
     /* not_in_channel: the job fails, nothing is retried */
-    slack_fake_script(fx.sf, "chat.postMessage", "not_in_channel", 0, 0);
-    slack_fake_mention(fx.sf, "C5", "U1", "hello?", NULL, NULL, 0);
+    slack_fake_script(fx.x.sf, "chat.postMessage", "not_in_channel", 0, 0);
+    slack_fake_mention(fx.x.sf, "C5", "U1", "hello?", NULL, NULL, 0);
     run_until(&fx, never, 1000);
-    T_EQ_INT(slack_fake_count(fx.sf, "C5", 1), 0);
-    slack_status(fx.sl, &ss);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "C5", 1), 0);
+    slack_status(fx.x.sl, &ss);
     T_EQ_INT(ss.send_errors, 1);
-    core_stats(fx.core, &cs);
+    core_stats(fx.x.core, &cs);
     T_EQ_INT(cs.inflight, 0);
     fixture_release(&fx);
 }
@@ -513,7 +473,7 @@ static struct send_tally *scap;
 static int
 cap_settled(struct fixture *fx)
 {
-    size_t in = fake_inflight(slack_fake_server(fx->sf));
+    size_t in = fake_inflight(slack_fake_server(fx->x.sf));
 
     if (in > scap->fake_max)
         scap->fake_max = in;
@@ -539,13 +499,13 @@ test_inflight_cap(void)
     int misordered = 0;
 
     T_OK(fixture_init(&fx, "cap", 50) == 0);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
     send_tally_init(&c, CAP_ID, CAP_CHANS * CAP_PER_CHAN);
     scap = &c;
-    slack_set_send_observer(fx.sl, send_tally_note, &c);
-    slack_connector_ops(fx.sl, &ops);
-    fake_set_latency(slack_fake_server(fx.sf), CAP_LATENCY_MS);
+    slack_set_send_observer(fx.x.sl, send_tally_note, &c);
+    slack_connector_ops(fx.x.sl, &ops);
+    fake_set_latency(slack_fake_server(fx.x.sf), CAP_LATENCY_MS);
     t0 = fake_now_ms();
     for (int k = 0; k < CAP_PER_CHAN; k++)
         for (int i = 0; i < CAP_CHANS; i++) {
@@ -566,10 +526,10 @@ test_inflight_cap(void)
             T_EQ_INT(ops.send(ops.ctx, &a), 0);
         }
     T_OK(run_until(&fx, cap_settled, 30000));
-    fake_set_latency(slack_fake_server(fx.sf), 0);
+    fake_set_latency(slack_fake_server(fx.x.sf), 0);
     run_until(&fx, never, CAP_LATENCY_MS + 300); /* a duplicate shows */
-    slack_status(fx.sl, &ss);
-    slack_fake_stats(fx.sf, &st);
+    slack_status(fx.x.sl, &ss);
+    slack_fake_stats(fx.x.sf, &st);
     fprintf(stderr,
             "inflight cap: %d answers in %lld ms; on the wire at most %zu "
             "calls, %zu at the fake\n",
@@ -587,11 +547,11 @@ test_inflight_cap(void)
     T_EQ_INT(send_tally_not_once(&c), 0);
     for (int i = 0; i < CAP_CHANS; i++) {
         snprintf(chan, sizeof(chan), "C%d", 9000 + i);
-        if (slack_fake_count(fx.sf, chan, 1) != CAP_PER_CHAN)
+        if (slack_fake_count(fx.x.sf, chan, 1) != CAP_PER_CHAN)
             misordered++;
         for (int k = 0; k < CAP_PER_CHAN; k++) {
             snprintf(text, sizeof(text), "answer %d of %s", k, chan);
-            if (slack_fake_message(fx.sf, chan, (size_t)k, &m) != 0 ||
+            if (slack_fake_message(fx.x.sf, chan, (size_t)k, &m) != 0 ||
                 strcmp(m.text, text) != 0)
                 misordered++;
         }

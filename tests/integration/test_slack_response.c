@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
+#include "tests/fakes/slack_fixture.h"
 #include "tests/t.h"
 
 static char tmpdir[64];
@@ -28,15 +29,7 @@ struct result {
 };
 
 struct fixture {
-    uv_loop_t loop;
-    char path[256];
-    struct store *st;
-    struct config *cfg;
-    struct core *core;
-    struct http *http;
-    struct ws_ctx *ws;
-    struct slack_fake *sf;
-    struct slack *sl;
+    struct slack_fixture x; /* loop, store, core, fake, connector */
     struct connector_ops ops;
     struct core_fixture_asker fa;
     uint64_t next_id;
@@ -62,68 +55,44 @@ observe(void *arg, uint64_t send_id, const struct send_result *r)
              r->error_class ? r->error_class : "");
 }
 
+/* pacing is not the subject */
+static void
+fake_unpaced(struct slack_fixture *x)
+{
+    slack_fake_set_rate(x->sf, 0, 1);
+}
+
 static int
 fixture_init(struct fixture *fx, const char *name, int64_t ttl_ms)
 {
-    char err[256];
     struct core_asker asker;
     struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, 0, ttl_ms, 300};
+    struct slack_fixture_opts o = {"20/1s", &asker, &tm, NULL, NULL};
 
     memset(fx, 0, sizeof(*fx));
     fx->next_id = ID_BASE;
-    fx->fa.loop = &fx->loop;
+    fx->fa.loop = &fx->x.loop;
     fx->fa.prefix = "answer to: ";
     asker = core_fixture_asker_ops(&fx->fa);
-    uv_loop_init(&fx->loop);
-    if ((fx->sf = slack_fake_new(&fx->loop, 0)) == NULL)
+    if (slack_fixture_open(&fx->x, tmpdir, name, &o, fake_unpaced) < 0)
         return -1;
-    slack_fake_set_rate(fx->sf, 0, 1); /* pacing is not the subject */
-    if ((fx->cfg = core_fixture_config(
-             "[bot]\nstate_dir = /tmp\n"
-             "[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
-             "channel_send_rate = 20/1s\n"
-             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = "
-             "100\n" CORE_FIXTURE_MODEL,
-             SLACK_FAKE_APP_TOKEN, SLACK_FAKE_BOT_TOKEN,
-             slack_fake_base(fx->sf))) == NULL)
-        return -1;
-    snprintf(fx->path, sizeof(fx->path), "%s/%s.db", tmpdir, name);
-    if ((fx->st = store_open(fx->path, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "store: %s\n", err);
-        return -1;
-    }
-    store_attach_loop(fx->st, &fx->loop);
-    fx->core = core_new(&fx->loop, fx->st, fx->cfg, &asker);
-    fx->http = http_new(&fx->loop);
-    fx->ws = ws_ctx_new(&fx->loop);
-    if (fx->core == NULL || fx->http == NULL || fx->ws == NULL)
-        return -1;
-    fx->sl = slack_new(&fx->loop, fx->http, fx->ws, fx->core, fx->st, fx->cfg,
-                       NULL, NULL);
-    if (fx->sl == NULL)
-        return -1;
-    slack_set_timing(fx->sl, &tm);
-    slack_set_send_observer(fx->sl, observe, fx);
-    slack_connector_ops(fx->sl, &fx->ops);
+    slack_set_send_observer(fx->x.sl, observe, fx);
+    slack_connector_ops(fx->x.sl, &fx->ops);
     return 0;
+}
+
+static void
+drop_askers(void *arg)
+{
+    struct fixture *fx = arg;
+
+    core_fixture_asker_drop(&fx->fa);
 }
 
 static void
 fixture_release(struct fixture *fx)
 {
-    slack_free(fx->sl);
-    core_free(fx->core);
-    core_fixture_asker_drop(&fx->fa);
-    ws_ctx_free(fx->ws);
-    http_free(fx->http);
-    slack_fake_free(fx->sf);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    store_close(fx->st);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    T_EQ_INT(uv_loop_close(&fx->loop), 0);
-    config_free(fx->cfg);
-    core_fixture_db_unlink(fx->path);
+    T_EQ_INT(slack_fixture_close(&fx->x, drop_askers, fx), 0);
 }
 
 struct until {
@@ -144,7 +113,7 @@ run_until(struct fixture *fx, int (*pred)(struct fixture *), int max_ms)
 {
     struct until u = {pred, fx};
 
-    return core_fixture_loop_until(&fx->loop, until_holds, &u, 5, max_ms);
+    return core_fixture_loop_until(&fx->x.loop, until_holds, &u, 5, max_ms);
 }
 
 static int
@@ -157,7 +126,7 @@ never(struct fixture *fx)
 static int
 is_up(struct fixture *fx)
 {
-    return slack_is_up(fx->sl);
+    return slack_is_up(fx->x.sl);
 }
 
 static int want_results;
@@ -212,7 +181,7 @@ static size_t resp_want;
 static int
 resp_reached(struct fixture *fx)
 {
-    return slack_fake_response_count(fx->sf, resp_id) >= resp_want;
+    return slack_fake_response_count(fx->x.sf, resp_id) >= resp_want;
 }
 
 static int
@@ -244,65 +213,65 @@ test_fallback(void)
     int64_t t0;
 
     T_OK(fixture_init(&fx, "fallback", 0) == 0);
-    slack_fake_set_channel_error(fx.sf, "C7", "not_in_channel");
-    slack_fake_set_channel_error(fx.sf, "D5", "channel_not_found");
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_channel_error(fx.x.sf, "C7", "not_in_channel");
+    slack_fake_set_channel_error(fx.x.sf, "D5", "channel_not_found");
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
 
+    T_EQ_INT(slack_fake_slash_ex(fx.x.sf, "C7", "U1", "help", NULL, out,
+                                 sizeof(out)),
+             0);
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C7", "U1", "help", NULL, out, sizeof(out)),
+        slack_fake_slash_ex(fx.x.sf, "C8", "U1", "help", NULL, in, sizeof(in)),
         0);
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C8", "U1", "help", NULL, in, sizeof(in)),
-        0);
-    T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "D5", "U2", "help", NULL, dm, sizeof(dm)),
+        slack_fake_slash_ex(fx.x.sf, "D5", "U2", "help", NULL, dm, sizeof(dm)),
         0);
     T_OK(wait_responses(&fx, out, 1, 8000));
     T_OK(wait_responses(&fx, dm, 1, 8000));
     run_until(&fx, never, 1500); /* nothing more comes */
-    T_EQ_INT(slack_fake_response_count(fx.sf, out), 1);
-    T_EQ_INT(slack_fake_response(fx.sf, out, 0, &rp), 0);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, out), 1);
+    T_EQ_INT(slack_fake_response(fx.x.sf, out, 0, &rp), 0);
     T_CONTAINS(rp.text, "help");
     T_EQ_STR(rp.response_type, "in_channel");
     T_EQ_INT(rp.replace_original, 0);
     T_EQ_INT(rp.authorized, 0);
-    T_EQ_INT(slack_fake_response_count(fx.sf, dm), 1);
-    T_EQ_INT(slack_fake_count(fx.sf, "C7", 1), 0);
-    T_EQ_INT(slack_fake_count(fx.sf, "D5", 1), 0);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, dm), 1);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "C7", 1), 0);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "D5", 1), 0);
     /* the bot is in C8: chat.postMessage, the response_url unused */
-    T_EQ_INT(slack_fake_count(fx.sf, "C8", 1), 1);
-    T_EQ_INT(slack_fake_response_count(fx.sf, in), 0);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "C8", 1), 1);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, in), 0);
     /* core heard SEND_OK with our id for the fallback answers */
     T_EQ_INT(fx.nresults, 3);
     for (int i = 0; i < fx.nresults; i++)
         T_OKF(fx.results[i].status == SEND_OK, "result %d: %d %s", i,
               (int)fx.results[i].status, fx.results[i].error_class);
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.posts_refused, 2);
     T_EQ_INT(st.responses, 2);
     T_EQ_INT(st.responses_authorized, 0);
 
     /* 503, then 429: retried, delivered once */
-    T_EQ_INT(fake_script(slack_fake_server(fx.sf), "POST", "/_fake/response/",
+    T_EQ_INT(fake_script(slack_fake_server(fx.x.sf), "POST", "/_fake/response/",
                          &r503),
              0);
-    T_EQ_INT(fake_script(slack_fake_server(fx.sf), "POST", "/_fake/response/",
+    T_EQ_INT(fake_script(slack_fake_server(fx.x.sf), "POST", "/_fake/response/",
                          &r429),
              0);
     t0 = fake_now_ms();
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C7", "U3", "help", NULL, re, sizeof(re)),
+        slack_fake_slash_ex(fx.x.sf, "C7", "U3", "help", NULL, re, sizeof(re)),
         0);
     T_OK(wait_responses(&fx, re, 1, 10000));
     T_OKF(fake_now_ms() - t0 >= 1500, "retried after %lld ms",
           (long long)(fake_now_ms() - t0));
     run_until(&fx, never, 500);
-    T_EQ_INT(slack_fake_response_count(fx.sf, re), 1);
-    T_EQ_INT(fake_script_pending(slack_fake_server(fx.sf)), 0);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, re), 1);
+    T_EQ_INT(fake_script_pending(slack_fake_server(fx.x.sf)), 0);
     T_EQ_INT(fx.nresults, 4);
     T_OK(fx.results[3].status == SEND_OK);
-    slack_status(fx.sl, &ss);
+    slack_status(fx.x.sl, &ss);
     T_EQ_INT(ss.responses, 3);
     T_OK(ss.retries_429 >= 1);
     fixture_release(&fx);
@@ -324,22 +293,22 @@ test_expired_foreign(void)
     char id[48], oid[48], url[160], cmd[64];
 
     T_OK(fixture_init(&fx, "expired", 2000) == 0);
-    T_OK((other = slack_fake_new(&fx.loop, 0)) != NULL);
-    slack_fake_set_channel_error(fx.sf, "C7", "not_in_channel");
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_OK((other = slack_fake_new(&fx.x.loop, 0)) != NULL);
+    slack_fake_set_channel_error(fx.x.sf, "C7", "not_in_channel");
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
 
     /* expired at Slack's end */
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C7", "U1", "help", NULL, id, sizeof(id)),
+        slack_fake_slash_ex(fx.x.sf, "C7", "U1", "help", NULL, id, sizeof(id)),
         0);
-    slack_fake_response_expire(fx.sf, id);
+    slack_fake_response_expire(fx.x.sf, id);
     want_results = 1;
     T_OK(run_until(&fx, results_reached, 8000));
     T_OK(fx.results[0].status == SEND_FAILED);
     T_EQ_STR(fx.results[0].error_class, "forbidden");
     run_until(&fx, never, 1000);
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.responses, 0);
     T_EQ_INT(st.responses_refused, 1); /* the one try */
     T_EQ_INT(st.posts, 0);
@@ -347,7 +316,7 @@ test_expired_foreign(void)
 
     /* expired here: 2 s (30 min in production) after the command */
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C7", "U1", "help", NULL, id, sizeof(id)),
+        slack_fake_slash_ex(fx.x.sf, "C7", "U1", "help", NULL, id, sizeof(id)),
         0);
     T_OK(wait_responses(&fx, id, 1, 8000));
     run_until(&fx, never, 2200);
@@ -355,8 +324,8 @@ test_expired_foreign(void)
     res = drive(&fx, ACTION_ANSWER, "C7", cmd, NULL, "late", 0, 0);
     T_OK(res != NULL && res->status == SEND_FAILED);
     T_EQ_STR(res ? res->error_class : "", "forbidden");
-    slack_fake_stats(fx.sf, &st);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 1);
+    slack_fake_stats(fx.x.sf, &st);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 1);
     T_EQ_INT(st.responses_refused, 1); /* not asked */
 
     /* a foreign host: never called */
@@ -366,7 +335,8 @@ test_expired_foreign(void)
              slack_fake_port(other), oid);
     fx.nresults = 0;
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C7", "U1", "help", url, id, sizeof(id)), 0);
+        slack_fake_slash_ex(fx.x.sf, "C7", "U1", "help", url, id, sizeof(id)),
+        0);
     want_results = 1;
     T_OK(run_until(&fx, results_reached, 8000));
     T_OK(fx.results[0].status == SEND_FAILED);
@@ -374,7 +344,7 @@ test_expired_foreign(void)
     run_until(&fx, never, 500);
     slack_fake_stats(other, &ost);
     T_EQ_INT(ost.responses + ost.responses_refused, 0);
-    T_EQ_INT(slack_fake_count(fx.sf, "C7", 1), 0);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "C7", 1), 0);
     slack_fake_free(other);
     fixture_release(&fx);
 }
@@ -398,11 +368,11 @@ test_stream(void)
     size_t n;
 
     T_OK(fixture_init(&fx, "stream", 0) == 0);
-    slack_fake_set_channel_error(fx.sf, "C7", "not_in_channel");
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_channel_error(fx.x.sf, "C7", "not_in_channel");
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
     T_EQ_INT(
-        slack_fake_slash_ex(fx.sf, "C7", "U1", "help", NULL, id, sizeof(id)),
+        slack_fake_slash_ex(fx.x.sf, "C7", "U1", "help", NULL, id, sizeof(id)),
         0);
     T_OK(wait_responses(&fx, id, 1, 8000)); /* core's help: use 1 */
     snprintf(cmd, sizeof(cmd), "cmd:%s", id);
@@ -412,7 +382,7 @@ test_stream(void)
     T_OK(res != NULL && res->status == SEND_OK);
     snprintf(target, sizeof(target), "%s", res ? res->message_id : "");
     T_OKF(strncmp(target, "resp:", 5) == 0, "target %s", target);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 2);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 2);
     /* partials: held, done at once, nothing posted */
     for (int i = 0; i < 8; i++) {
         snprintf(text, sizeof(text), "part **%d** more", i);
@@ -420,10 +390,10 @@ test_stream(void)
         T_OK(res != NULL && res->status == SEND_OK);
         T_EQ_STR(res ? res->message_id : "", target);
     }
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 2);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 2);
     /* quiet for 300 ms: the held text goes out (use 3) */
     T_OK(wait_responses(&fx, id, 3, 3000));
-    T_EQ_INT(slack_fake_response(fx.sf, id, 2, &rp), 0);
+    T_EQ_INT(slack_fake_response(fx.x.sf, id, 2, &rp), 0);
     T_EQ_STR(rp.text, "part *7* more");
     T_EQ_INT(rp.replace_original, 1);
     T_EQ_STR(rp.response_type, "in_channel");
@@ -431,12 +401,12 @@ test_stream(void)
     res = drive(&fx, ACTION_EDIT, "C7", "", target, "part **7** more", 1, 0);
     T_OK(res != NULL && res->status == SEND_OK);
     run_until(&fx, never, 600);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 3);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 3);
     /* a new final text: sent at once, replacing (use 4) */
     res = drive(&fx, ACTION_EDIT, "C7", "", target, "the **final** text", 1, 0);
     T_OK(res != NULL && res->status == SEND_OK);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 4);
-    T_EQ_INT(slack_fake_response(fx.sf, id, 3, &rp), 0);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 4);
+    T_EQ_INT(slack_fake_response(fx.x.sf, id, 3, &rp), 0);
     T_EQ_STR(rp.text, "the *final* text");
     T_EQ_INT(rp.replace_original, 1);
     /* controls only, a delete: done, no call */
@@ -445,25 +415,25 @@ test_stream(void)
     res = drive(&fx, ACTION_DELETE, "C7", "", target, NULL, 0, 0);
     T_OK(res != NULL && res->status == SEND_OK);
     run_until(&fx, never, 600);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 4);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 4);
 
     /* use 5, straight to the response_url (the channel refused us) */
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     n = st.posts_refused;
     res = drive(&fx, ACTION_ANSWER, "C7", cmd, NULL, "another", 0, 0);
     T_OK(res != NULL && res->status == SEND_OK);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 5);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 5);
     /* used up: forbidden, not asked */
     res = drive(&fx, ACTION_ANSWER, "C7", cmd, NULL, "one more", 0, 0);
     T_OK(res != NULL && res->status == SEND_FAILED);
     T_EQ_STR(res ? res->error_class : "", "forbidden");
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.posts_refused, n); /* no doomed chat.postMessage */
     T_EQ_INT(st.responses_refused, 0);
     T_EQ_INT(st.responses_authorized, 0);
     T_EQ_INT(st.reactions, 0);
     T_EQ_INT(st.updates, 0);
-    T_EQ_INT(slack_fake_response_count(fx.sf, id), 5);
+    T_EQ_INT(slack_fake_response_count(fx.x.sf, id), 5);
     fixture_release(&fx);
 }
 

@@ -15,6 +15,7 @@
 #include "core/stream.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/slack_fake.h"
+#include "tests/fakes/slack_fixture.h"
 #include "tests/t.h"
 
 static char tmpdir[64];
@@ -32,15 +33,7 @@ struct result {
 };
 
 struct fixture {
-    uv_loop_t loop;
-    char path[256];
-    struct store *st;
-    struct config *cfg;
-    struct core *core;
-    struct http *http;
-    struct ws_ctx *ws;
-    struct slack_fake *sf;
-    struct slack *sl;
+    struct slack_fixture x; /* loop, store, core, fake, connector */
     struct connector_ops ops;
     struct core_fixture_asker fa; /* questions naming no tag below */
     struct core_fixture_asker fl; /* "stream": a long streamed answer */
@@ -167,70 +160,39 @@ static int
 fixture_init(struct fixture *fx, const char *name, const char *rate,
              int64_t tier3_ms)
 {
-    char err[256];
     struct core_asker asker = {fx, route_ask, route_cancel};
     struct slack_timing tm = {100, 1000, 2000, 1000, 1000, 50, tier3_ms, 0, 0};
+    struct slack_fixture_opts o = {rate, &asker, &tm, NULL, NULL};
 
     memset(fx, 0, sizeof(*fx));
     fx->next_id = ID_BASE;
-    fx->fa.loop = &fx->loop;
+    fx->fa.loop = &fx->x.loop;
     fx->fa.delay_ms = 200;
     fx->fa.prefix = "**answer** to: ";
     fx->fa.tokens_in = 10;
     fx->fl = fx->fr = fx->fm = fx->fa;
-    uv_loop_init(&fx->loop);
-    if ((fx->sf = slack_fake_new(&fx->loop, 0)) == NULL)
+    if (slack_fixture_open(&fx->x, tmpdir, name, &o, NULL) < 0)
         return -1;
-    if ((fx->cfg = core_fixture_config(
-             "[bot]\nstate_dir = /tmp\n"
-             "[slack]\napp_token = %s\nbot_token = %s\napi_base = %s\n"
-             "channel_send_rate = %s\n"
-             "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-             "[llm]\nmodels = main\nmax_output_tokens = "
-             "100\n" CORE_FIXTURE_MODEL,
-             SLACK_FAKE_APP_TOKEN, SLACK_FAKE_BOT_TOKEN,
-             slack_fake_base(fx->sf), rate)) == NULL) {
-        return -1;
-    }
-    snprintf(fx->path, sizeof(fx->path), "%s/%s.db", tmpdir, name);
-    if ((fx->st = store_open(fx->path, err, sizeof(err))) == NULL) {
-        fprintf(stderr, "store: %s\n", err);
-        return -1;
-    }
-    store_attach_loop(fx->st, &fx->loop);
-    fx->core = core_new(&fx->loop, fx->st, fx->cfg, &asker);
-    fx->http = http_new(&fx->loop);
-    fx->ws = ws_ctx_new(&fx->loop);
-    if (fx->core == NULL || fx->http == NULL || fx->ws == NULL)
-        return -1;
-    fx->sl = slack_new(&fx->loop, fx->http, fx->ws, fx->core, fx->st, fx->cfg,
-                       NULL, NULL);
-    if (fx->sl == NULL)
-        return -1;
-    slack_set_timing(fx->sl, &tm);
-    slack_set_send_observer(fx->sl, observe, fx);
-    slack_connector_ops(fx->sl, &fx->ops);
+    slack_set_send_observer(fx->x.sl, observe, fx);
+    slack_connector_ops(fx->x.sl, &fx->ops);
     return 0;
+}
+
+static void
+drop_askers(void *arg)
+{
+    struct fixture *fx = arg;
+
+    core_fixture_asker_drop(&fx->fa);
+    core_fixture_asker_drop(&fx->fl);
+    core_fixture_asker_drop(&fx->fr);
+    core_fixture_asker_drop(&fx->fm);
 }
 
 static void
 fixture_release(struct fixture *fx)
 {
-    slack_free(fx->sl);
-    core_free(fx->core);
-    core_fixture_asker_drop(&fx->fa);
-    core_fixture_asker_drop(&fx->fl);
-    core_fixture_asker_drop(&fx->fr);
-    core_fixture_asker_drop(&fx->fm);
-    ws_ctx_free(fx->ws);
-    http_free(fx->http);
-    slack_fake_free(fx->sf);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    store_close(fx->st);
-    uv_run(&fx->loop, UV_RUN_DEFAULT);
-    T_EQ_INT(uv_loop_close(&fx->loop), 0);
-    config_free(fx->cfg);
-    core_fixture_db_unlink(fx->path);
+    T_EQ_INT(slack_fixture_close(&fx->x, drop_askers, fx), 0);
 }
 
 struct until {
@@ -251,13 +213,13 @@ run_until(struct fixture *fx, int (*pred)(struct fixture *), int max_ms)
 {
     struct until u = {pred, fx};
 
-    return core_fixture_loop_until(&fx->loop, until_holds, &u, 5, max_ms);
+    return core_fixture_loop_until(&fx->x.loop, until_holds, &u, 5, max_ms);
 }
 
 static int
 is_up(struct fixture *fx)
 {
-    return slack_is_up(fx->sl);
+    return slack_is_up(fx->x.sl);
 }
 
 static int
@@ -486,7 +448,7 @@ watch_ask(struct fixture *fx, const char *chat, const char *question)
     memset(w, 0, sizeof(*w));
     snprintf(w->question, sizeof(w->question), "%s", question);
     snprintf(w->chat, sizeof(w->chat), "%s", chat);
-    slack_fake_mention(fx->sf, chat, "U20", question, NULL, w->ts,
+    slack_fake_mention(fx->x.sf, chat, "U20", question, NULL, w->ts,
                        sizeof(w->ts));
     return w;
 }
@@ -496,7 +458,7 @@ static int
 watch_shown(struct fixture *fx, const struct watch *w)
 {
     struct slack_fake_msg m[THREAD_MAX];
-    int n = thread_msgs(fx->sf, w->chat, w->ts, m);
+    int n = thread_msgs(fx->x.sf, w->chat, w->ts, m);
 
     return n > 0 && m[n - 1].nreactions == 2;
 }
@@ -507,8 +469,8 @@ quiet(struct fixture *fx)
     struct core_stats cs;
     struct slack_status ss;
 
-    core_stats(fx->core, &cs);
-    slack_status(fx->sl, &ss);
+    core_stats(fx->x.core, &cs);
+    slack_status(fx->x.sl, &ss);
     return cs.inflight == 0 && ss.queued == 0;
 }
 
@@ -539,7 +501,7 @@ others_inject(uv_timer_t *t)
     }
     snprintf(user, sizeof(user), "U%d", others_sent + 1);
     snprintf(text, sizeof(text), "question %d", others_sent + 1);
-    slack_fake_mention(fx->sf, "C1", user, text, NULL, others_ts[others_sent],
+    slack_fake_mention(fx->x.sf, "C1", user, text, NULL, others_ts[others_sent],
                        sizeof(others_ts[0]));
     others_sent++;
 }
@@ -550,7 +512,8 @@ busy_done(struct fixture *fx)
     struct slack_fake_msg m[THREAD_MAX];
 
     for (int i = 0; i < OTHERS; i++)
-        if (i >= others_sent || thread_msgs(fx->sf, "C1", others_ts[i], m) < 1)
+        if (i >= others_sent ||
+            thread_msgs(fx->x.sf, "C1", others_ts[i], m) < 1)
             return 0;
     return watches_shown(fx);
 }
@@ -565,7 +528,7 @@ check_like(struct fixture *fx, const struct watch *w,
            const struct slack_fake_msg *ref, int nref, int64_t interval)
 {
     struct slack_fake_msg m[THREAD_MAX];
-    int n = thread_msgs(fx->sf, w->chat, w->ts, m), edits = 0;
+    int n = thread_msgs(fx->x.sf, w->chat, w->ts, m), edits = 0;
     int64_t gap = -1;
 
     T_OKF(n == nref, "%s: %d messages, %d without streaming", w->question, n,
@@ -619,7 +582,7 @@ print_ttfvt(struct fixture *fx)
     for (int i = 0; i < nwatches; i++) {
         const struct watch *w = &watches[i];
 
-        if (w->partials == 0 || thread_msgs(fx->sf, w->chat, w->ts, m) < 1)
+        if (w->partials == 0 || thread_msgs(fx->x.sf, w->chat, w->ts, m) < 1)
             continue;
         d[n] = m[0].t_ms - w->partial_ms;
         fprintf(stderr, "  first visible text: %s in %s: %lld ms\n",
@@ -662,7 +625,7 @@ test_stream_real_core(void)
     int64_t t0, interval = 1500;
 
     T_OK(fixture_init(&fx, "real", "1/1s", 0) == 0);
-    fx.cfg->llm.stream_interval = interval; /* the default, said */
+    fx.x.cfg->llm.stream_interval = interval; /* the default, said */
     full = md_answer(12000);
     brief = md_answer(1500);
     T_OK(full != NULL && brief != NULL);
@@ -674,14 +637,14 @@ test_stream_real_core(void)
     fx.fm.stream_chunks = 15;
     fx.fm.stream_gap_ms = 60;
     nwatches = 0;
-    T_EQ_INT(slack_start(fx.sl), 0);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
 
     /* the reference: not streamed */
-    fx.cfg->llm.stream = 0;
+    fx.x.cfg->llm.stream = 0;
     wref = watch_ask(&fx, "C9", "stream the reference");
     T_OK(run_until(&fx, watches_shown, 15000));
-    nref = thread_msgs(fx.sf, "C9", wref->ts, ref);
+    nref = thread_msgs(fx.x.sf, "C9", wref->ts, ref);
     T_OKF(nref >= 3, "%zu bytes in %d messages", strlen(full), nref);
     /* escaping grew a 4000-byte part past 4000 characters: one message
      * still, as a stream's edits show it (it used to be cut in two) */
@@ -692,10 +655,10 @@ test_stream_real_core(void)
     T_EQ_INT(wref->partials, 0);
 
     /* streamed, in a busy channel and with a retry midway */
-    fx.cfg->llm.stream = 1;
+    fx.x.cfg->llm.stream = 1;
     t0 = fake_now_ms();
     others_sent = 0;
-    uv_timer_init(&fx.loop, &others);
+    uv_timer_init(&fx.x.loop, &others);
     others.data = &fx;
     uv_timer_start(&others, others_inject, 0, 400);
     wretry = watch_ask(&fx, "C5", "retry it midway");
@@ -715,7 +678,7 @@ test_stream_real_core(void)
     for (int i = 0; i < OTHERS; i++) {
         snprintf(want, sizeof(want), "**answer** to: question %d", i + 1);
         fmt = slack_format(want, strlen(want));
-        n = thread_msgs(fx.sf, "C1", others_ts[i], m);
+        n = thread_msgs(fx.x.sf, "C1", others_ts[i], m);
         T_OKF(n == 1, "question %d: %d answers", i + 1, n);
         if (n == 1)
             T_EQ_STR(m[0].text, fmt);
@@ -732,7 +695,7 @@ test_stream_real_core(void)
     watch_ask(&fx, "C8", "brief three");
     T_OK(run_until(&fx, watches_shown, 20000));
     for (int i = nwatches - 3; i < nwatches; i++) {
-        n = thread_msgs(fx.sf, watches[i].chat, watches[i].ts, m);
+        n = thread_msgs(fx.x.sf, watches[i].chat, watches[i].ts, m);
         fmt = slack_format(brief, strlen(brief));
         T_EQ_INT(n, 1);
         if (n == 1)
@@ -742,15 +705,15 @@ test_stream_real_core(void)
     }
 
     /* nothing refused, nothing posted twice */
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.posts_429, 0);
     T_EQ_INT(st.updates_429, 0);
     T_EQ_INT(st.deletes_429, 0);
     T_EQ_INT(st.posts, (uint64_t)posts);
     T_EQ_INT(st.deletes, 0);
-    slack_status(fx.sl, &ss);
+    slack_status(fx.x.sl, &ss);
     T_EQ_INT(ss.retries_429, 0);
-    core_stats(fx.core, &cs);
+    core_stats(fx.x.core, &cs);
     /* the busy and the retry stream, and of the three brief ones at
      * once two (SLACK_STREAMS_MAX), the third streaming only if a slot
      * freed before it finished, else sent whole */
@@ -789,9 +752,9 @@ test_edit_outcomes(void)
     int64_t t0;
 
     T_OK(fixture_init(&fx, "outcomes", "10/1s", 50) == 0);
-    slack_fake_set_rate(fx.sf, 10, 3);
-    slack_fake_set_tier3(fx.sf, 600, 3);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_rate(fx.x.sf, 10, 3);
+    slack_fake_set_tier3(fx.x.sf, 600, 3);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
 
     /* post, then an edit formatted like a post */
@@ -803,7 +766,7 @@ test_edit_outcomes(void)
     r = wait_result(&fx, id, 3000);
     T_OK(r != NULL && r->status == SEND_OK);
     T_EQ_STR(r ? r->message_id : "", ts);
-    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_INT(slack_fake_find(fx.x.sf, "C2", ts, &m), 0);
     T_EQ_STR(m.text, "*b* &lt;x&gt; &amp; y");
     T_EQ_INT(m.nreactions, 0);
 
@@ -812,27 +775,27 @@ test_edit_outcomes(void)
         &fx, act(&fx, ACTION_EDIT, "C2", "", ts, "**b** <x> & y", 1), 3000);
     T_OK(r != NULL && r->status == SEND_OK);
     run_until(&fx, never, 300);
-    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_INT(slack_fake_find(fx.x.sf, "C2", ts, &m), 0);
     T_EQ_INT(m.nreactions, 2);
     T_EQ_INT(m.edits, 2);
 
     /* a 429 on an edit: kept, delivered after Retry-After */
-    slack_fake_script(fx.sf, "chat.update", NULL, 429, 2);
+    slack_fake_script(fx.x.sf, "chat.update", NULL, 429, 2);
     t0 = fake_now_ms();
     r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "after 429", 0),
                     6000);
     T_OK(r != NULL && r->status == SEND_OK);
     T_OKF(r && r->at_ms - t0 >= 1900, "delivered %lld ms later (Retry-After 2)",
           r ? (long long)(r->at_ms - t0) : -1LL);
-    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_INT(slack_fake_find(fx.x.sf, "C2", ts, &m), 0);
     T_EQ_STR(m.text, "after 429");
 
     /* someone else's message: forbidden; edit_window_closed too */
-    slack_fake_script(fx.sf, "chat.update", "cant_update_message", 0, 0);
+    slack_fake_script(fx.x.sf, "chat.update", "cant_update_message", 0, 0);
     r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "nope", 0), 3000);
     T_OK(r != NULL && r->status == SEND_FAILED);
     T_EQ_STR(r ? r->error_class : "", "forbidden");
-    slack_fake_script(fx.sf, "chat.update", "edit_window_closed", 0, 0);
+    slack_fake_script(fx.x.sf, "chat.update", "edit_window_closed", 0, 0);
     r = wait_result(&fx, act(&fx, ACTION_EDIT, "C2", "", ts, "nope", 0), 3000);
     T_OK(r != NULL && r->status == SEND_FAILED);
 
@@ -840,9 +803,9 @@ test_edit_outcomes(void)
     r = wait_result(&fx, act(&fx, ACTION_DELETE, "C2", "", ts, NULL, 0), 3000);
     T_OK(r != NULL && r->status == SEND_OK);
     T_EQ_STR(r ? r->message_id : "", ts);
-    T_EQ_INT(slack_fake_find(fx.sf, "C2", ts, &m), 0);
+    T_EQ_INT(slack_fake_find(fx.x.sf, "C2", ts, &m), 0);
     T_EQ_INT(m.deleted, 1);
-    T_EQ_INT(slack_fake_count(fx.sf, "C2", 1), 0);
+    T_EQ_INT(slack_fake_count(fx.x.sf, "C2", 1), 0);
     r = wait_result(&fx, act(&fx, ACTION_DELETE, "C2", "", ts, NULL, 0), 3000);
     T_OK(r != NULL && r->status == SEND_OK);
 
@@ -851,10 +814,10 @@ test_edit_outcomes(void)
     T_OK(r != NULL && r->status == SEND_FAILED);
     T_EQ_STR(r ? r->error_class : "", "not_found");
 
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.updates_429, 1); /* the scripted one only */
     T_EQ_INT(st.deletes, 1);
-    slack_status(fx.sl, &ss);
+    slack_status(fx.x.sl, &ss);
     T_EQ_INT(ss.retries_429, 1);
     T_EQ_INT(ss.deletes, 2);
     fixture_release(&fx);
@@ -897,8 +860,8 @@ test_two_channels(void)
 
     T_OK(fixture_init(&fx, "two", "1/1s", 0) == 0);
     /* a burst of 2 only (Slack allows more): the gate must hold */
-    slack_fake_set_tier3(fx.sf, 50, 2);
-    T_EQ_INT(slack_start(fx.sl), 0);
+    slack_fake_set_tier3(fx.x.sf, 50, 2);
+    T_EQ_INT(slack_start(fx.x.sl), 0);
     T_OK(run_until(&fx, is_up, 5000));
     full = long_answer(800);
     both_done = 0;
@@ -911,7 +874,7 @@ test_two_channels(void)
         sm[i].len = strlen(full);
         sm[i].step = sm[i].len / 30 + 1;
         streams[i] = &sm[i];
-        uv_timer_init(&fx.loop, &sm[i].gen);
+        uv_timer_init(&fx.x.loop, &sm[i].gen);
         sm[i].gen.data = &sm[i];
         uv_timer_start(&sm[i].gen, stream_gen, GEN_MS, GEN_MS);
     }
@@ -922,10 +885,10 @@ test_two_channels(void)
         T_EQ_INT(sm[i].failed, 0);
         T_OK(sm[i].final_ok);
         T_OK(sm[i].edits >= 2);
-        T_EQ_INT(slack_fake_find(fx.sf, chans[i], sm[i].ts, &m), 0);
+        T_EQ_INT(slack_fake_find(fx.x.sf, chans[i], sm[i].ts, &m), 0);
         T_EQ_INT(m.edits, sm[i].edits);
     }
-    slack_fake_stats(fx.sf, &st);
+    slack_fake_stats(fx.x.sf, &st);
     T_EQ_INT(st.updates_429, 0);
     T_EQ_INT(st.posts_429, 0);
     fprintf(stderr, "two channels: %d + %d edits, 429s: %llu\n", sm[0].edits,
