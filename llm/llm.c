@@ -1633,20 +1633,16 @@ on_http_done(const struct http_response *r, void *arg)
         }
         break;
     case RETRY_NEXT_KEY:
-        call_bench_key(c, m, cls, status, now);
-        if (call_key(c, m, now) >= 0) {
-            c->not_before = 0;
-            call_enqueue(c, m, 1);
-        } else {
-            call_next_model(c);
-        }
-        break;
     case RETRY_OTHER_KEY:
-        /* SPEC §5: the next key, else the next model.  The key is not
-         * benched: a 400/403/404 speaks of this request on this
-         * model+key, and other requests (another model override, a
-         * shorter history) may still use it */
-        call_refuse_key(c, m, c->key);
+        /* SPEC §5: the next key, else the next model.  Auth and quota
+         * bench the key for everyone; a 400/403/404 speaks of this
+         * request on this model+key, so the key is only refused for it
+         * (other requests, another model override or a shorter
+         * history, may still use it) */
+        if (d.action == RETRY_NEXT_KEY)
+            call_bench_key(c, m, cls, status, now);
+        else
+            call_refuse_key(c, m, c->key);
         if (call_key(c, m, now) >= 0) {
             c->not_before = 0;
             call_enqueue(c, m, 1);
