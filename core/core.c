@@ -2742,6 +2742,9 @@ core_vote(struct core *c, const struct event *ev)
         rc = store_feedback_unvote(c->st, ev->platform, ev->chat, ev->target_id,
                                    ev->user, ev->vote);
         c->stats.unvotes += rc == 1;
+        if (rc == 1)
+            metrics_inc(c->metrics, METRIC_FEEDBACK_VOTES, ev->platform,
+                        "withdrawn");
         return rc < 0 ? -1 : 0;
     }
     rc = store_feedback_vote(c->st, ev->platform, ev->chat, ev->target_id,

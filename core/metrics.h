@@ -29,7 +29,7 @@ enum metric_id {
     METRIC_LLM_PACER_DELAY,       /* model: seconds waited on the pacer */
     METRIC_LLM_TOKENS,            /* model, kind: prompt|completion */
     METRIC_LLM_COST,              /* model: USD */
-    METRIC_FEEDBACK_VOTES,        /* platform, vote: up|down */
+    METRIC_FEEDBACK_VOTES,        /* platform, vote: up|down|withdrawn */
     METRIC_STREAM_EDITS,          /* platform, kind: edit|delete */
     /* gauges */
     METRIC_LLM_BREAKER_STATE,  /* model: 0 closed, 1 half-open, 2 open */
