@@ -836,6 +836,8 @@ table_put(struct buf *b, const struct table *t, size_t budget)
         buf_str(&o, "\n");
     }
     buf_str(&o, "```");
+    if (o.oom)
+        b->oom = 1;
     if (o.oom || o.len > budget)
         goto out;
     buf_add(b, o.p, o.len);
@@ -850,10 +852,11 @@ out:
  * every following line with a '|' up to a blank or fence line) written
  * as a code block.  Returns the end of its last row's line, 0 when at is
  * no table (or one that cannot be shown as one: a ``` in a cell, too
- * many columns, too much padding).
+ * many columns, too much padding: then *plain is where its rows end, so
+ * they are not tried again as tables one by one).
  */
 static size_t
-table_at(struct buf *b, const char *md, size_t len, size_t at)
+table_at(struct buf *b, const char *md, size_t len, size_t at, size_t *plain)
 {
     struct span c[DISCORD_FORMAT_COLS_MAX];
     struct table t;
@@ -889,7 +892,7 @@ table_at(struct buf *b, const char *md, size_t len, size_t at)
     }
     h = row_split(md + at, l0.n, c, DISCORD_FORMAT_COLS_MAX);
     if (table_row(&t, md + at, c, h) < 0)
-        goto out;
+        goto oom;
     eol_at = l1.at + l1.n;
     eol_n = l1.next - eol_at;
     for (k = l1.next; k < len; k = l.next) {
@@ -903,10 +906,11 @@ table_at(struct buf *b, const char *md, size_t len, size_t at)
             (d = row_split(md + k, l.n, c, DISCORD_FORMAT_COLS_MAX)) < 1)
             break;
         if (table_row(&t, md + k, c, d) < 0)
-            goto out;
+            goto oom;
         eol_at = k + l.n;
         eol_n = l.next - eol_at;
     }
+    *plain = eol_at + eol_n;
     for (k = 0; k < t.nc; k++)
         if (memmem(t.text.p + t.c[k].a, t.c[k].z - t.c[k].a, "```", 3))
             goto out;
@@ -914,6 +918,9 @@ table_at(struct buf *b, const char *md, size_t len, size_t at)
         goto out;
     buf_add(b, md + eol_at, eol_n);
     end = eol_at + eol_n;
+    goto out;
+oom:
+    b->oom = 1;
 out:
     free(t.text.p);
     free(t.c);
@@ -927,7 +934,7 @@ char *
 discord_format(const char *md, size_t len)
 {
     struct buf b = {NULL, 0, 0, 0};
-    size_t at = 0, e;
+    size_t at = 0, e, plain = 0;
 
     if (len > DISCORD_FORMAT_IN_MAX) {
         buf_add(&b, md, len);
@@ -938,7 +945,7 @@ discord_format(const char *md, size_t len)
         struct line l;
 
         if ((e = fence_block(&b, md, len, at)) != 0 ||
-            (e = table_at(&b, md, len, at)) != 0) {
+            (at >= plain && (e = table_at(&b, md, len, at, &plain)) != 0)) {
             at = e;
             continue;
         }
