@@ -1,7 +1,8 @@
 /* test_discord: the Discord connector against the fake (tests/fakes/
  * discord_fake) with a real core and a fake asker: heartbeats, zombie →
  * resume, op 7 without loss, fatal 4004/4014, buckets without 429s, DMs and
- * guild addressing, votes, resume after a restart, user DMs ("@<id>"). */
+ * guild addressing, votes, resume after a restart, user DMs ("@<id>"), the
+ * model's Markdown as Discord renders it. */
 #include "connectors/discord.h"
 #include "core/core.h"
 #include "tests/fakes/core_fixture.h"
