@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "connectors/discord_codec.h"
+#include "connectors/discord_format.h"
 #include "connectors/discord_gw.h"
 #include "connectors/discord_rest.h"
 #include "core/core.h"
@@ -1108,6 +1109,22 @@ dc_pump_soon(struct discord *d, int64_t ms)
 /* ---- connector_ops ---- */
 
 /*
+ * What a message shows: an answer's (or a streamed edit's) Markdown as
+ * Discord renders it, the whole current text converted each time, within
+ * DISCORD_CONTENT_MAX (else as written: core's parts fit); notices as
+ * written.  Pings stay off whatever the text: allowed_mentions.
+ */
+static char *
+item_text(const struct action *a)
+{
+    const char *text = a->text ? a->text : "";
+
+    if (a->kind == ACTION_ANSWER || a->kind == ACTION_EDIT)
+        return discord_format_fit(text, DISCORD_CONTENT_MAX);
+    return strdup(text);
+}
+
+/*
  * ANSWER and NOTICE: a new message replying to the user's.  EDIT and
  * DELETE: our message target_id, through the same queue, buckets (their
  * own routes, per channel) and global limit, with the same 429 and 5xx
@@ -1128,8 +1145,7 @@ op_send(void *ctx, const struct action *a)
         return -1;
     if ((it = item_new(d, kind, a->chat)) == NULL)
         return -1;
-    if (kind != DC_DELETE &&
-        (it->text = strdup(a->text ? a->text : "")) == NULL) {
+    if (kind != DC_DELETE && (it->text = item_text(a)) == NULL) {
         item_unlink(d, it);
         item_free(it);
         return -1;

@@ -1,7 +1,8 @@
 /* test_discord: the Discord connector against the fake (tests/fakes/
  * discord_fake) with a real core and a fake asker: heartbeats, zombie →
  * resume, op 7 without loss, fatal 4004/4014, buckets without 429s, DMs and
- * guild addressing, votes, resume after a restart, user DMs ("@<id>"). */
+ * guild addressing, votes, resume after a restart, user DMs ("@<id>"), the
+ * model's Markdown as Discord renders it. */
 #include "connectors/discord.h"
 #include "core/core.h"
 #include "tests/fakes/core_fixture.h"
@@ -870,6 +871,57 @@ test_user_dm(void)
     fx_release(&f);
 }
 
+/* Whether the first bot message of channel a[0] shows a[1]. */
+static int
+shows(struct fx *f, const void *arg)
+{
+    const char *const *a = arg;
+    struct discord_fake_sent s;
+
+    return discord_fake_sent_get(f->df, a[0], 0, &s) == 0 &&
+           strcmp(s.content, a[1]) == 0;
+}
+
+/*
+ * The model's Markdown as Discord renders it (discord_format), in a whole
+ * answer and in a streamed one (the whole current text converted at each
+ * edit): a table arrives as an aligned code block, #### as bold, an image
+ * as a link; @everyone goes as text (allowed_mentions keeps pings off).
+ */
+static void
+test_markdown(void)
+{
+    static const char answer[] =
+        "Prices @everyone:\n\n| fruit | € |\n|:--|--:|\n| apple | 3 |\n"
+        "| kiwi | 12 |\n\n#### Notes\n![chart](https://x.io/c.png)";
+    static const char want[] =
+        "Prices @everyone:\n\n```\nfruit |  €\n------+---\napple |  3\n"
+        "kiwi  | 12\n```\n\n**Notes**\n[chart](https://x.io/c.png)";
+    struct fx f;
+    const char *whole[] = {"610", want}, *streamed[] = {"611", want};
+    struct discord_fake_sent s;
+    char id[32];
+
+    if (fx_init(&f, NULL) < 0) {
+        T_OK(0);
+        return;
+    }
+    T_OK(run_until(&f, is_up, NULL, 5000));
+    f.fa.fixed = answer;
+    T_OK(dm(&f, "610", NULL, "prices?", NULL, id) > 0);
+    T_OK(run_until(&f, shows, whole, 5000));
+    T_EQ_INT(discord_fake_sent_count(f.df, "610"), 1);
+    /* streamed: five growing partials, then the final edit */
+    f.fa.stream_chunks = 5;
+    f.fa.stream_gap_ms = 300;
+    T_OK(dm(&f, "611", NULL, "prices again?", NULL, id) > 0);
+    T_OK(run_until(&f, shows, streamed, 10000));
+    T_EQ_INT(discord_fake_sent_count(f.df, "611"), 1);
+    T_OK(WAIT_STAT(&f, reactions, 4, 3000));
+    if (discord_fake_sent_get(f.df, "611", 0, &s) == 0)
+        printf("markdown: streamed answer took %zu edits\n", s.edits);
+    fx_release(&f);
+}
 int
 main(void)
 {
@@ -884,6 +936,7 @@ main(void)
     test_inflight_cap();
     test_typing_superseded();
     test_user_dm();
+    test_markdown();
     printf("total %lld ms\n", (long long)(fake_now_ms() - t0));
     return t_done();
 }
