@@ -256,9 +256,9 @@ test_in_process(struct ws_ctx *x, struct fake *f)
 /* ---- fake_echo in a child process ------------------------------------- */
 
 static pid_t
-echo_spawn(const char *argv0, int *port)
+echo_spawn(const char *argv0, int tls, int *port)
 {
-    char path[PATH_MAX], line[64];
+    char path[PATH_MAX], line[64], cert[PATH_MAX], key[PATH_MAX];
     const char *build = getenv("PARLEY_BUILD");
     int fds[2];
     pid_t pid;
@@ -281,7 +281,12 @@ echo_spawn(const char *argv0, int *port)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execl(path, path, "-d", "10", (char *)NULL);
+        if (tls)
+            execl(path, path, "-d", "10", "-c",
+                  fake_cert_path(cert, sizeof(cert), "server.pem"), "-k",
+                  fake_cert_path(key, sizeof(key), "server.key"), (char *)NULL);
+        else
+            execl(path, path, "-d", "10", (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -309,7 +314,7 @@ test_child(struct ws_ctx *x, const char *argv0)
 {
     char url[128];
     int port = 0, status = 0, base;
-    pid_t pid = echo_spawn(argv0, &port);
+    pid_t pid = echo_spawn(argv0, 0, &port);
 
     T_OK(pid > 0);
     if (pid <= 0)
@@ -364,6 +369,123 @@ test_child(struct ws_ctx *x, const char *argv0)
     T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* ---- TLS (wss) ---------------------------------------------------------- */
+
+/*
+ * A client context trusting the CAs in the test certificate `ca` (through
+ * SSL_CERT_FILE, read when the context is made, as in production).
+ */
+static struct ws_ctx *
+tls_ctx(const char *ca)
+{
+    char path[PATH_MAX];
+
+    setenv("SSL_CERT_FILE", fake_cert_path(path, sizeof(path), ca), 1);
+    return ws_ctx_new(&loop);
+}
+
+/* Connects to url and expects a TLS failure: closed 1006, never open. */
+static void
+tls_refused(struct ws_ctx *x, const char *url, const char *what)
+{
+    int opens = cl.opens, closes = cl.closes;
+
+    cl.c = ws_connect(x, url, &cl_ops, NULL);
+    T_OK(cl.c != NULL);
+    T_EQ_INT(run_until(&cl.closes, closes + 1), 0);
+    T_OKF(cl.close_code == 1006, "%s: code %d", what, cl.close_code);
+    T_OKF(cl.opens == opens, "%s: opened", what);
+    T_CONTAINS(cl.close_reason, "connect");
+    printf("wss %s: closed %d \"%s\"\n", what, cl.close_code, cl.close_reason);
+}
+
+static void
+test_tls(const char *argv0)
+{
+    static const struct fake_ws_ops srv_ops = {NULL, srv_text, srv_closed};
+    char cert[PATH_MAX], key[PATH_MAX], url[128];
+    const char *old = getenv("SSL_CERT_FILE");
+    char *saved = old ? strdup(old) : NULL;
+    struct ws_ctx *x = NULL, *untrusted = NULL;
+    struct fake *f = NULL, *other = NULL;
+    int base, want, port = 0, status = 0;
+    pid_t pid;
+
+    f = fake_new_tls(&loop, 0, fake_cert_path(cert, sizeof(cert), "server.pem"),
+                     fake_cert_path(key, sizeof(key), "server.key"));
+    other =
+        fake_new_tls(&loop, 0, fake_cert_path(cert, sizeof(cert), "other.pem"),
+                     fake_cert_path(key, sizeof(key), "other.key"));
+    x = tls_ctx("ca.pem");
+    untrusted = tls_ctx("other-ca.pem");
+    T_OK(f != NULL && other != NULL && x != NULL && untrusted != NULL);
+    if (!f || !other || !x || !untrusted)
+        goto out;
+    T_EQ_INT(fake_ws_route(f, "/ws", &srv_ops, NULL), 0);
+    T_EQ_INT(fake_ws_route(other, "/ws", &srv_ops, NULL), 0);
+
+    /* the test CA trusted: a round trip, then a clean close */
+    snprintf(url, sizeof(url), "wss://localhost:%d/ws", fake_port(f));
+    T_EQ_INT(connect_open(x, url), 0);
+    base = cl.texts;
+    T_EQ_INT(ws_send_text(cl.c, "over tls", 8), 0);
+    T_EQ_INT(run_until(&cl.texts, base + 1), 0);
+    T_EQ_STR(cl.last, "over tls");
+    want = server_closed + 1;
+    base = cl.closes;
+    ws_close(cl.c, 1000, "done");
+    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
+    T_EQ_INT(cl.close_code, 1000);
+    T_EQ_INT(run_until(&server_closed, want), 0);
+    T_EQ_INT(server_peer_code, 1000);
+
+    /* the same server, its CA not trusted */
+    tls_refused(untrusted, url, "untrusted CA");
+    /* a certificate of the trusted CA for another name */
+    snprintf(url, sizeof(url), "wss://localhost:%d/ws", fake_port(other));
+    tls_refused(x, url, "other name");
+    T_EQ_INT(fake_ws_count(f), 0);
+    T_EQ_INT(fake_ws_count(other), 0);
+
+    /* by address: checked against the certificate's IP entry */
+    snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", fake_port(f));
+    T_EQ_INT(connect_open(x, url), 0);
+    base = cl.closes;
+    ws_close(cl.c, 1000, "done");
+    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
+    snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", fake_port(other));
+    tls_refused(x, url, "other name, by address");
+
+    /* fake_echo -c -k in a child process */
+    pid = echo_spawn(argv0, 1, &port);
+    T_OK(pid > 0);
+    if (pid > 0) {
+        snprintf(url, sizeof(url), "wss://localhost:%d/ws", port);
+        T_EQ_INT(connect_open(x, url), 0);
+        base = cl.texts;
+        T_EQ_INT(ws_send_text(cl.c, "tls child", 9), 0);
+        T_EQ_INT(run_until(&cl.texts, base + 1), 0);
+        T_EQ_STR(cl.last, "tls child");
+        base = cl.closes;
+        ws_close(cl.c, 1000, "done");
+        T_EQ_INT(run_until(&cl.closes, base + 1), 0);
+        T_EQ_INT(cl.close_code, 1000);
+        kill(pid, SIGTERM);
+        T_EQ_INT(waitpid(pid, &status, 0), pid);
+        T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+out:
+    ws_ctx_free(x);
+    ws_ctx_free(untrusted);
+    fake_free(f);
+    fake_free(other);
+    if (saved)
+        setenv("SSL_CERT_FILE", saved, 1);
+    else
+        unsetenv("SSL_CERT_FILE");
+    free(saved);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -387,6 +509,7 @@ main(int argc, char **argv)
         test_in_process(x, f);
     if (x)
         test_child(x, argv[0]);
+    test_tls(argv[0]);
 
     ws_ctx_free(x);
     fake_free(f);
