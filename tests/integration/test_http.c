@@ -903,18 +903,56 @@ on_tls_burst(const struct http_response *r, void *arg)
 }
 
 /*
- * A client made while SSL_CERT_FILE names the test certificate `ca`
- * (NULL: unset, libcurl's compiled-in bundle), as parleyd would be.
+ * SSL_CERT_FILE and SSL_CERT_DIR are read when a client is made (as
+ * parleyd's are at start): tls_env sets them to test certificates for the
+ * next one, NULL leaving the variable as the test found it; tls_env_restore
+ * puts both back.
  */
-static struct http *
-tls_client(const char *ca)
+static char *env_file, *env_dir;
+static int env_saved;
+
+static void
+tls_env_put(const char *name, const char *saved, const char *cert)
 {
     char path[PATH_MAX];
 
-    if (ca)
-        setenv("SSL_CERT_FILE", fake_cert_path(path, sizeof(path), ca), 1);
+    if (cert)
+        setenv(name, fake_cert_path(path, sizeof(path), cert), 1);
+    else if (saved)
+        setenv(name, saved, 1);
     else
-        unsetenv("SSL_CERT_FILE");
+        unsetenv(name);
+}
+
+static void
+tls_env(const char *file, const char *dir)
+{
+    if (!env_saved) {
+        const char *f = getenv("SSL_CERT_FILE"), *d = getenv("SSL_CERT_DIR");
+
+        env_file = f ? strdup(f) : NULL;
+        env_dir = d ? strdup(d) : NULL;
+        env_saved = 1;
+    }
+    tls_env_put("SSL_CERT_FILE", env_file, file);
+    tls_env_put("SSL_CERT_DIR", env_dir, dir);
+}
+
+static void
+tls_env_restore(void)
+{
+    tls_env(NULL, NULL);
+    free(env_file);
+    free(env_dir);
+    env_file = env_dir = NULL;
+    env_saved = 0;
+}
+
+/* A client made under tls_env(file, dir), as parleyd would be. */
+static struct http *
+tls_client(const char *file, const char *dir)
+{
+    tls_env(file, dir);
     return http_new(&loop);
 }
 
@@ -939,22 +977,23 @@ static void
 test_tls(const int *ports)
 {
     static const char json[] = "{\"model\":\"m\"}";
-    const char *old_file = getenv("SSL_CERT_FILE");
-    char *saved_file = old_file ? strdup(old_file) : NULL;
-    struct http *h, *untrusted, *bundle;
+    struct http *h, *untrusted, *bundle, *bydir;
     struct http_request rq = {0};
-    struct http_stats st;
+    struct http_stats st, st2;
     struct result res;
     char u[128];
     int i;
 
-    /* the system CA folder ($SSL_CERT_DIR, if any) stays: it does not hold
-     * the test CA, so only SSL_CERT_FILE decides */
-    h = tls_client("ca.pem");
-    untrusted = tls_client("other-ca.pem");
-    bundle = tls_client(NULL);
-    T_OK(h != NULL && untrusted != NULL && bundle != NULL);
-    if (!h || !untrusted || !bundle)
+    /* the system CA folder ($SSL_CERT_DIR, if any) stays but for bydir:
+     * it does not hold the test CA */
+    h = tls_client("ca.pem", NULL);
+    untrusted = tls_client("other-ca.pem", NULL);
+    bydir = tls_client("other-ca.pem", "cadir");
+    tls_env(NULL, NULL);
+    unsetenv("SSL_CERT_FILE"); /* libcurl's compiled-in bundle */
+    bundle = http_new(&loop);
+    T_OK(h && untrusted && bundle && bydir);
+    if (!h || !untrusted || !bundle || !bydir)
         goto out;
 
     /* trusted: by address (the certificate's IP entry) and by name */
@@ -981,18 +1020,17 @@ test_tls(const int *ports)
         T_OK(http_send(h, &rq, on_tls_burst, NULL) != NULL);
     T_EQ_INT(run_until(&tls_burst_done, 50, 20000), 0);
     T_EQ_INT(tls_burst_ok, 50);
-    {
-        struct http_stats st2;
+    http_stats_get(h, &st2);
+    printf("https burst of 50: %llu new connections\n",
+           (unsigned long long)(st2.connects - st.connects));
+    T_OKF(st2.connects - st.connects < 50, "%llu connections",
+          (unsigned long long)(st2.connects - st.connects));
 
-        http_stats_get(h, &st2);
-        printf("https burst of 50: %llu new connections\n",
-               (unsigned long long)(st2.connects - st.connects));
-        T_OKF(st2.connects - st.connects < 50, "%llu connections",
-              (unsigned long long)(st2.connects - st.connects));
-    }
+    fetch(bydir, &rq, &res); /* trusted through SSL_CERT_DIR */
+    T_EQ_INT(res.error, HTTP_OK);
+    T_EQ_INT(res.status, 200);
 
     /* the same server, its CA not trusted; the default bundle */
-    snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[1]);
     tls_refused(untrusted, u, "untrusted CA");
     tls_refused(bundle, u, "compiled-in bundle");
     /* a certificate of the trusted CA for another name */
@@ -1004,11 +1042,8 @@ out:
     http_free(h);
     http_free(untrusted);
     http_free(bundle);
-    if (saved_file)
-        setenv("SSL_CERT_FILE", saved_file, 1);
-    else
-        unsetenv("SSL_CERT_FILE");
-    free(saved_file);
+    http_free(bydir);
+    tls_env_restore();
 }
 
 /* Runs one test function and says how long it took. */

@@ -372,15 +372,56 @@ test_child(struct ws_ctx *x, const char *argv0)
 /* ---- TLS (wss) ---------------------------------------------------------- */
 
 /*
- * A client context trusting the CAs in the test certificate `ca` (through
- * SSL_CERT_FILE, read when the context is made, as in production).
+ * SSL_CERT_FILE and SSL_CERT_DIR are read when a client is made (as
+ * parleyd's are at start): tls_env sets them to test certificates for the
+ * next one, NULL leaving the variable as the test found it; tls_env_restore
+ * puts both back.
  */
-static struct ws_ctx *
-tls_ctx(const char *ca)
+static char *env_file, *env_dir;
+static int env_saved;
+
+static void
+tls_env_put(const char *name, const char *saved, const char *cert)
 {
     char path[PATH_MAX];
 
-    setenv("SSL_CERT_FILE", fake_cert_path(path, sizeof(path), ca), 1);
+    if (cert)
+        setenv(name, fake_cert_path(path, sizeof(path), cert), 1);
+    else if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+}
+
+static void
+tls_env(const char *file, const char *dir)
+{
+    if (!env_saved) {
+        const char *f = getenv("SSL_CERT_FILE"), *d = getenv("SSL_CERT_DIR");
+
+        env_file = f ? strdup(f) : NULL;
+        env_dir = d ? strdup(d) : NULL;
+        env_saved = 1;
+    }
+    tls_env_put("SSL_CERT_FILE", env_file, file);
+    tls_env_put("SSL_CERT_DIR", env_dir, dir);
+}
+
+static void
+tls_env_restore(void)
+{
+    tls_env(NULL, NULL);
+    free(env_file);
+    free(env_dir);
+    env_file = env_dir = NULL;
+    env_saved = 0;
+}
+
+/* A client context made under tls_env(file, dir). */
+static struct ws_ctx *
+tls_ctx(const char *file, const char *dir)
+{
+    tls_env(file, dir);
     return ws_ctx_new(&loop);
 }
 
@@ -404,9 +445,7 @@ test_tls(const char *argv0)
 {
     static const struct fake_ws_ops srv_ops = {NULL, srv_text, srv_closed};
     char cert[PATH_MAX], key[PATH_MAX], url[128];
-    const char *old = getenv("SSL_CERT_FILE");
-    char *saved = old ? strdup(old) : NULL;
-    struct ws_ctx *x = NULL, *untrusted = NULL;
+    struct ws_ctx *x = NULL, *untrusted = NULL, *bydir = NULL;
     struct fake *f = NULL, *other = NULL;
     int base, want, port = 0, status = 0;
     pid_t pid;
@@ -416,10 +455,12 @@ test_tls(const char *argv0)
     other =
         fake_new_tls(&loop, 0, fake_cert_path(cert, sizeof(cert), "other.pem"),
                      fake_cert_path(key, sizeof(key), "other.key"));
-    x = tls_ctx("ca.pem");
-    untrusted = tls_ctx("other-ca.pem");
-    T_OK(f != NULL && other != NULL && x != NULL && untrusted != NULL);
-    if (!f || !other || !x || !untrusted)
+    x = tls_ctx("ca.pem", NULL);
+    untrusted = tls_ctx("other-ca.pem", NULL);
+    /* the test CA only in the SSL_CERT_DIR folder */
+    bydir = tls_ctx("other-ca.pem", "cadir");
+    T_OK(f && other && x && untrusted && bydir);
+    if (!f || !other || !x || !untrusted || !bydir)
         goto out;
     T_EQ_INT(fake_ws_route(f, "/ws", &srv_ops, NULL), 0);
     T_EQ_INT(fake_ws_route(other, "/ws", &srv_ops, NULL), 0);
@@ -438,6 +479,15 @@ test_tls(const char *argv0)
     T_EQ_INT(cl.close_code, 1000);
     T_EQ_INT(run_until(&server_closed, want), 0);
     T_EQ_INT(server_peer_code, 1000);
+
+    /* trusted through SSL_CERT_DIR: opens */
+    T_EQ_INT(connect_open(bydir, url), 0);
+    want = server_closed + 1;
+    base = cl.closes;
+    ws_close(cl.c, 1000, "done");
+    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
+    T_EQ_INT(cl.close_code, 1000);
+    T_EQ_INT(run_until(&server_closed, want), 0);
 
     /* the same server, its CA not trusted */
     tls_refused(untrusted, url, "untrusted CA");
@@ -477,13 +527,10 @@ test_tls(const char *argv0)
 out:
     ws_ctx_free(x);
     ws_ctx_free(untrusted);
+    ws_ctx_free(bydir);
     fake_free(f);
     fake_free(other);
-    if (saved)
-        setenv("SSL_CERT_FILE", saved, 1);
-    else
-        unsetenv("SSL_CERT_FILE");
-    free(saved);
+    tls_env_restore();
 }
 
 int

@@ -40,4 +40,8 @@ ca ca "parley test CA"
 ca other-ca "parley untrusted test CA"
 leaf server localhost "DNS:localhost,IP:127.0.0.1"
 leaf other other.invalid "DNS:other.invalid"
-chmod 644 ./*.key ./*.pem
+# the test CA alone in a hashed folder, for SSL_CERT_DIR
+rm -rf cadir
+mkdir cadir
+cp ca.pem "cadir/$(openssl x509 -hash -noout -in ca.pem).0"
+chmod 644 ./*.key ./*.pem cadir/*
