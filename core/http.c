@@ -619,6 +619,34 @@ http_classify(const struct http_req *r, CURLcode cc)
     }
 }
 
+/*
+ * A failed TLS handshake or certificate check: logged here with libcurl's
+ * text, since callers log only the class (`network`), which a wrong CA or
+ * name would share with a refused connection.  The peer's address, never
+ * the URL (it may hold a token).
+ */
+static void
+http_log_tls(const struct http_req *r, CURLcode cc, const char *text)
+{
+    const char *ip = NULL;
+
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        break;
+    default:
+        return;
+    }
+    if (curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK ||
+        ip == NULL)
+        ip = "?";
+    log_warnx("http TLS failure ip=%s: %s", ip, text);
+}
+
 static void
 http_complete(struct http *h, struct http_req *r, CURLcode cc)
 {
@@ -656,6 +684,8 @@ http_complete(struct http *h, struct http_req *r, CURLcode cc)
         resp.error_text = r->errbuf;
     else
         resp.error_text = curl_easy_strerror(cc);
+    if (resp.error == HTTP_ERR_NETWORK)
+        http_log_tls(r, cc, resp.error_text);
 
     h->in_flight--;
     h->stats.completed++;
