@@ -36,6 +36,8 @@ struct fake *fake_new(uv_loop_t *loop, int port);
  * certificate (chain) to present, key_file its private key.  NULL
  * cert_file = plain, as fake_new().  The test certificates are in
  * tests/fakes/certs (README there): fake_cert_path() names one of them.
+ * One TLS lws context per process at most (ws_ctx or TLS fake): lws 4.1.6
+ * leaks the others' client SSL_CTX (docs/fakes.md).
  */
 struct fake *fake_new_tls(uv_loop_t *loop, int port, const char *cert_file,
                           const char *key_file);

@@ -169,7 +169,8 @@ child_tls(uv_loop_t *l, const char *name)
     return f;
 }
 
-/* ports[0]: plain; [1]: TLS, localhost + 127.0.0.1; [2]: TLS, other name */
+/* ports[0]: plain; then TLS with the test certificates server, server2,
+ * untrusted and other (tests/fakes/certs/README) */
 static void
 child_main(int wfd)
 {
@@ -177,8 +178,10 @@ child_main(int wfd)
                            partial = FAKE_FAULT_PARTIAL;
     uv_loop_t l;
     uv_signal_t sig;
-    struct fake *f, *tls, *other;
-    int ports[3] = {-1, -1, -1};
+    static const char *const certs[] = {"server", "server2", "untrusted",
+                                        "other"};
+    struct fake *f, *tls[4];
+    int ports[5] = {-1, -1, -1, -1, -1}, ok = 1;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     memset(big_body, 'x', sizeof(big_body));
@@ -196,12 +199,12 @@ child_main(int wfd)
         fake_route(f, "GET", "/partial", route_fault, &partial);
         ports[0] = fake_port(f);
     }
-    tls = child_tls(&l, "server");
-    other = child_tls(&l, "other");
-    ports[1] = fake_port(tls);
-    ports[2] = fake_port(other);
-    if (write(wfd, ports, sizeof(ports)) != (ssize_t)sizeof(ports) || !f ||
-        !tls || !other)
+    for (int i = 0; i < 4; i++) {
+        tls[i] = child_tls(&l, certs[i]);
+        ports[i + 1] = fake_port(tls[i]);
+        ok &= tls[i] != NULL;
+    }
+    if (write(wfd, ports, sizeof(ports)) != (ssize_t)sizeof(ports) || !f || !ok)
         _exit(1);
     close(wfd);
     uv_signal_init(&l, &sig);
@@ -225,8 +228,8 @@ child_start(int *ports)
     }
     close(fds[1]);
     if (pid < 0 ||
-        read(fds[0], ports, 3 * sizeof(*ports)) != 3 * sizeof(*ports) ||
-        ports[0] <= 0 || ports[1] <= 0 || ports[2] <= 0) {
+        read(fds[0], ports, 5 * sizeof(*ports)) != 5 * sizeof(*ports) ||
+        ports[0] <= 0 || ports[4] <= 0) {
         close(fds[0]);
         return -1;
     }
@@ -977,23 +980,21 @@ static void
 test_tls(const int *ports)
 {
     static const char json[] = "{\"model\":\"m\"}";
-    struct http *h, *untrusted, *bundle, *bydir;
+    struct http *h, *bundle;
     struct http_request rq = {0};
     struct http_stats st, st2;
     struct result res;
     char u[128];
     int i;
 
-    /* the system CA folder ($SSL_CERT_DIR, if any) stays but for bydir:
-     * it does not hold the test CA */
-    h = tls_client("ca.pem", NULL);
-    untrusted = tls_client("other-ca.pem", NULL);
-    bydir = tls_client("other-ca.pem", "cadir");
+    /* h trusts ca.pem (SSL_CERT_FILE) and ca2.pem (SSL_CERT_DIR); bundle
+     * has libcurl's compiled-in CAs and the system folder */
+    h = tls_client("ca.pem", "cadir");
     tls_env(NULL, NULL);
-    unsetenv("SSL_CERT_FILE"); /* libcurl's compiled-in bundle */
+    unsetenv("SSL_CERT_FILE");
     bundle = http_new(&loop);
-    T_OK(h && untrusted && bundle && bydir);
-    if (!h || !untrusted || !bundle || !bydir)
+    T_OK(h && bundle);
+    if (!h || !bundle)
         goto out;
 
     /* trusted: by address (the certificate's IP entry) and by name */
@@ -1012,7 +1013,7 @@ test_tls(const int *ports)
     T_EQ_INT(res.error, HTTP_OK);
     T_EQ_STR(res.body, "GET - 0:");
 
-    /* a burst over TLS multiplexes on few connections (ALPN h2) */
+    /* a burst over TLS multiplexes on fewer connections (ALPN h2) */
     http_stats_get(h, &st);
     snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[1]);
     tls_burst_done = tls_burst_ok = 0;
@@ -1026,23 +1027,25 @@ test_tls(const int *ports)
     T_OKF(st2.connects - st.connects < 50, "%llu connections",
           (unsigned long long)(st2.connects - st.connects));
 
-    fetch(bydir, &rq, &res); /* trusted through SSL_CERT_DIR */
+    /* by CA 2, found in the SSL_CERT_DIR folder */
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[2]);
+    fetch(h, &rq, &res);
     T_EQ_INT(res.error, HTTP_OK);
     T_EQ_INT(res.status, 200);
 
-    /* the same server, its CA not trusted; the default bundle */
-    tls_refused(untrusted, u, "untrusted CA");
+    /* by a CA not trusted; the test CA with the default trust */
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[3]);
+    tls_refused(h, u, "untrusted CA");
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[1]);
     tls_refused(bundle, u, "compiled-in bundle");
-    /* a certificate of the trusted CA for another name */
-    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[2]);
+    /* by the trusted CA, for another name */
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[4]);
     tls_refused(h, u, "other name");
-    snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[2]);
+    snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[4]);
     tls_refused(h, u, "other name, by address");
 out:
     http_free(h);
-    http_free(untrusted);
     http_free(bundle);
-    http_free(bydir);
     tls_env_restore();
 }
 
@@ -1074,7 +1077,7 @@ main(void)
     struct http *h = NULL;
     struct rlimit rl;
     pid_t pid;
-    int ports[3] = {0, 0, 0}, status;
+    int ports[5] = {0, 0, 0, 0, 0}, status;
 
     /* both sides hold one fd per connection, plus slack */
     if (getenv("TEST_HTTP_CONCURRENT")) /* for measuring bigger bursts */

@@ -255,10 +255,12 @@ test_in_process(struct ws_ctx *x, struct fake *f)
 
 /* ---- fake_echo in a child process ------------------------------------- */
 
+/* fake_echo in a child; over TLS with the test certificate `cert` (stem,
+ * e.g. "server") unless NULL. */
 static pid_t
-echo_spawn(const char *argv0, int tls, int *port)
+echo_spawn(const char *argv0, const char *cert, int *port)
 {
-    char path[PATH_MAX], line[64], cert[PATH_MAX], key[PATH_MAX];
+    char path[PATH_MAX], line[64], crt[PATH_MAX], key[PATH_MAX], name[64];
     const char *build = getenv("PARLEY_BUILD");
     int fds[2];
     pid_t pid;
@@ -281,11 +283,13 @@ echo_spawn(const char *argv0, int tls, int *port)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        if (tls)
-            execl(path, path, "-d", "10", "-c",
-                  fake_cert_path(cert, sizeof(cert), "server.pem"), "-k",
-                  fake_cert_path(key, sizeof(key), "server.key"), (char *)NULL);
-        else
+        if (cert) {
+            snprintf(name, sizeof(name), "%s.pem", cert);
+            fake_cert_path(crt, sizeof(crt), name);
+            snprintf(name, sizeof(name), "%s.key", cert);
+            fake_cert_path(key, sizeof(key), name);
+            execl(path, path, "-d", "10", "-c", crt, "-k", key, (char *)NULL);
+        } else
             execl(path, path, "-d", "10", (char *)NULL);
         _exit(127);
     }
@@ -314,7 +318,7 @@ test_child(struct ws_ctx *x, const char *argv0)
 {
     char url[128];
     int port = 0, status = 0, base;
-    pid_t pid = echo_spawn(argv0, 0, &port);
+    pid_t pid = echo_spawn(argv0, NULL, &port);
 
     T_OK(pid > 0);
     if (pid <= 0)
@@ -372,10 +376,10 @@ test_child(struct ws_ctx *x, const char *argv0)
 /* ---- TLS (wss) ---------------------------------------------------------- */
 
 /*
- * SSL_CERT_FILE and SSL_CERT_DIR are read when a client is made (as
- * parleyd's are at start): tls_env sets them to test certificates for the
- * next one, NULL leaving the variable as the test found it; tls_env_restore
- * puts both back.
+ * SSL_CERT_FILE and SSL_CERT_DIR are read when the client context is made
+ * (as parleyd's are at start): tls_env sets them to test certificates,
+ * NULL leaving a variable as the test found it; tls_env_restore puts both
+ * back.
  */
 static char *env_file, *env_dir;
 static int env_saved;
@@ -417,12 +421,23 @@ tls_env_restore(void)
     env_saved = 0;
 }
 
-/* A client context made under tls_env(file, dir). */
-static struct ws_ctx *
-tls_ctx(const char *file, const char *dir)
+/* Opens url, echoes one message, closes with 1000. */
+static void
+tls_round_trip(struct ws_ctx *x, const char *url)
 {
-    tls_env(file, dir);
-    return ws_ctx_new(&loop);
+    int base;
+
+    T_EQ_INT(connect_open(x, url), 0);
+    if (cl.c == NULL)
+        return;
+    base = cl.texts;
+    T_EQ_INT(ws_send_text(cl.c, "over tls", 8), 0);
+    T_EQ_INT(run_until(&cl.texts, base + 1), 0);
+    T_EQ_STR(cl.last, "over tls");
+    base = cl.closes;
+    ws_close(cl.c, 1000, "done");
+    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
+    T_EQ_INT(cl.close_code, 1000);
 }
 
 /* Connects to url and expects a TLS failure: closed 1006, never open. */
@@ -440,97 +455,56 @@ tls_refused(struct ws_ctx *x, const char *url, const char *what)
     printf("wss %s: closed %d \"%s\"\n", what, cl.close_code, cl.close_reason);
 }
 
+/*
+ * x trusts ca.pem through SSL_CERT_FILE and ca2.pem through SSL_CERT_DIR
+ * (main).  Each TLS server is a fake_echo child presenting one test
+ * certificate: lws 4.1.6 leaks the client SSL_CTX of every TLS-initialising
+ * lws context of a process but the last one made (docs/io.md), so this
+ * process keeps one, x.
+ */
 static void
-test_tls(const char *argv0)
+test_tls(struct ws_ctx *x, const char *argv0)
 {
-    static const struct fake_ws_ops srv_ops = {NULL, srv_text, srv_closed};
-    char cert[PATH_MAX], key[PATH_MAX], url[128];
-    struct ws_ctx *x = NULL, *untrusted = NULL, *bydir = NULL;
-    struct fake *f = NULL, *other = NULL;
-    int base, want, port = 0, status = 0;
-    pid_t pid;
+    static const char *const certs[] = {"server", "server2", "untrusted",
+                                        "other"};
+    int ports[4] = {0, 0, 0, 0}, status;
+    pid_t pids[4] = {-1, -1, -1, -1};
+    char url[128];
+    size_t i;
 
-    f = fake_new_tls(&loop, 0, fake_cert_path(cert, sizeof(cert), "server.pem"),
-                     fake_cert_path(key, sizeof(key), "server.key"));
-    other =
-        fake_new_tls(&loop, 0, fake_cert_path(cert, sizeof(cert), "other.pem"),
-                     fake_cert_path(key, sizeof(key), "other.key"));
-    x = tls_ctx("ca.pem", NULL);
-    untrusted = tls_ctx("other-ca.pem", NULL);
-    /* the test CA only in the SSL_CERT_DIR folder */
-    bydir = tls_ctx("other-ca.pem", "cadir");
-    T_OK(f && other && x && untrusted && bydir);
-    if (!f || !other || !x || !untrusted || !bydir)
-        goto out;
-    T_EQ_INT(fake_ws_route(f, "/ws", &srv_ops, NULL), 0);
-    T_EQ_INT(fake_ws_route(other, "/ws", &srv_ops, NULL), 0);
-
-    /* the test CA trusted: a round trip, then a clean close */
-    snprintf(url, sizeof(url), "wss://localhost:%d/ws", fake_port(f));
-    T_EQ_INT(connect_open(x, url), 0);
-    base = cl.texts;
-    T_EQ_INT(ws_send_text(cl.c, "over tls", 8), 0);
-    T_EQ_INT(run_until(&cl.texts, base + 1), 0);
-    T_EQ_STR(cl.last, "over tls");
-    want = server_closed + 1;
-    base = cl.closes;
-    ws_close(cl.c, 1000, "done");
-    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
-    T_EQ_INT(cl.close_code, 1000);
-    T_EQ_INT(run_until(&server_closed, want), 0);
-    T_EQ_INT(server_peer_code, 1000);
-
-    /* trusted through SSL_CERT_DIR: opens */
-    T_EQ_INT(connect_open(bydir, url), 0);
-    want = server_closed + 1;
-    base = cl.closes;
-    ws_close(cl.c, 1000, "done");
-    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
-    T_EQ_INT(cl.close_code, 1000);
-    T_EQ_INT(run_until(&server_closed, want), 0);
-
-    /* the same server, its CA not trusted */
-    tls_refused(untrusted, url, "untrusted CA");
-    /* a certificate of the trusted CA for another name */
-    snprintf(url, sizeof(url), "wss://localhost:%d/ws", fake_port(other));
-    tls_refused(x, url, "other name");
-    T_EQ_INT(fake_ws_count(f), 0);
-    T_EQ_INT(fake_ws_count(other), 0);
-
-    /* by address: checked against the certificate's IP entry */
-    snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", fake_port(f));
-    T_EQ_INT(connect_open(x, url), 0);
-    base = cl.closes;
-    ws_close(cl.c, 1000, "done");
-    T_EQ_INT(run_until(&cl.closes, base + 1), 0);
-    snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", fake_port(other));
-    tls_refused(x, url, "other name, by address");
-
-    /* fake_echo -c -k in a child process */
-    pid = echo_spawn(argv0, 1, &port);
-    T_OK(pid > 0);
-    if (pid > 0) {
-        snprintf(url, sizeof(url), "wss://localhost:%d/ws", port);
-        T_EQ_INT(connect_open(x, url), 0);
-        base = cl.texts;
-        T_EQ_INT(ws_send_text(cl.c, "tls child", 9), 0);
-        T_EQ_INT(run_until(&cl.texts, base + 1), 0);
-        T_EQ_STR(cl.last, "tls child");
-        base = cl.closes;
-        ws_close(cl.c, 1000, "done");
-        T_EQ_INT(run_until(&cl.closes, base + 1), 0);
-        T_EQ_INT(cl.close_code, 1000);
-        kill(pid, SIGTERM);
-        T_EQ_INT(waitpid(pid, &status, 0), pid);
-        T_OK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (i = 0; i < 4; i++) {
+        pids[i] = echo_spawn(argv0, certs[i], &ports[i]);
+        T_OKF(pids[i] > 0, "fake_echo with %s.pem", certs[i]);
+        if (pids[i] <= 0)
+            goto out;
     }
+
+    /* by the test CA (SSL_CERT_FILE): by name, and by address (the
+     * certificate's IP entry) */
+    snprintf(url, sizeof(url), "wss://localhost:%d/ws", ports[0]);
+    tls_round_trip(x, url);
+    snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", ports[0]);
+    tls_round_trip(x, url);
+    /* by CA 2, found in the SSL_CERT_DIR folder */
+    snprintf(url, sizeof(url), "wss://localhost:%d/ws", ports[1]);
+    tls_round_trip(x, url);
+    /* by a CA not trusted */
+    snprintf(url, sizeof(url), "wss://localhost:%d/ws", ports[2]);
+    tls_refused(x, url, "untrusted CA");
+    /* by the trusted CA, for another name */
+    snprintf(url, sizeof(url), "wss://localhost:%d/ws", ports[3]);
+    tls_refused(x, url, "other name");
+    snprintf(url, sizeof(url), "wss://127.0.0.1:%d/ws", ports[3]);
+    tls_refused(x, url, "other name, by address");
 out:
-    ws_ctx_free(x);
-    ws_ctx_free(untrusted);
-    ws_ctx_free(bydir);
-    fake_free(f);
-    fake_free(other);
-    tls_env_restore();
+    for (i = 0; i < 4; i++) {
+        if (pids[i] <= 0)
+            continue;
+        kill(pids[i], SIGTERM);
+        T_EQ_INT(waitpid(pids[i], &status, 0), pids[i]);
+        T_OKF(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "fake_echo %s: status %d", certs[i], status);
+    }
 }
 
 int
@@ -548,15 +522,18 @@ main(int argc, char **argv)
     uv_timer_init(&loop, &watchdog);
 
     /* both lws contexts (client and fake server) share this one loop */
+    tls_env("ca.pem", "cadir"); /* for test_tls; read right here */
     x = ws_ctx_new(&loop);
+    tls_env_restore();
     T_OK(x != NULL);
     f = fake_new(&loop, 0);
     T_OK(f != NULL);
     if (x && f)
         test_in_process(x, f);
-    if (x)
+    if (x) {
         test_child(x, argv[0]);
-    test_tls(argv[0]);
+        test_tls(x, argv[0]);
+    }
 
     ws_ctx_free(x);
     fake_free(f);

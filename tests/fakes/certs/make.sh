@@ -21,7 +21,7 @@ ca() {
         -addext "subjectKeyIdentifier=hash"
 }
 
-# a server certificate signed by the test CA: $1 stem, $2 CN, $3 SAN
+# a server certificate: $1 stem, $2 CN, $3 SAN, $4 the CA's stem
 leaf() {
     ec "$1.key"
     openssl req -new -key "$1.key" -subj "/O=parley tests/CN=$2" \
@@ -31,17 +31,21 @@ leaf() {
         "extendedKeyUsage=serverAuth" "subjectAltName=$3" \
         "subjectKeyIdentifier=hash" "authorityKeyIdentifier=keyid" \
         >"$tmp/$1.ext"
-    openssl x509 -req -in "$tmp/$1.csr" -CA ca.pem -CAkey "$tmp/ca.key" \
-        -CAcreateserial -CAserial "$tmp/ca.srl" -sha256 -days $days \
+    openssl x509 -req -in "$tmp/$1.csr" -CA "$4.pem" -CAkey "$tmp/$4.key" \
+        -CAcreateserial -CAserial "$tmp/$4.srl" -sha256 -days $days \
         -extfile "$tmp/$1.ext" -out "$1.pem"
 }
 
+local_san="DNS:localhost,IP:127.0.0.1"
 ca ca "parley test CA"
+ca ca2 "parley test CA 2"
 ca other-ca "parley untrusted test CA"
-leaf server localhost "DNS:localhost,IP:127.0.0.1"
-leaf other other.invalid "DNS:other.invalid"
-# the test CA alone in a hashed folder, for SSL_CERT_DIR
+leaf server localhost "$local_san" ca
+leaf server2 localhost "$local_san" ca2
+leaf untrusted localhost "$local_san" other-ca
+leaf other other.invalid "DNS:other.invalid" ca
+# CA 2 alone in a hashed folder, for SSL_CERT_DIR
 rm -rf cadir
 mkdir cadir
-cp ca.pem "cadir/$(openssl x509 -hash -noout -in ca.pem).0"
+cp ca2.pem "cadir/$(openssl x509 -hash -noout -in ca2.pem).0"
 chmod 644 ./*.key ./*.pem cadir/*
