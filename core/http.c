@@ -115,6 +115,10 @@ struct http {
     int dying;  /* http_free was called: tear down at the next safe point */
     int settle; /* requests to add or to reap once out of libcurl */
     struct http_stats stats;
+    /* $SSL_CERT_FILE and $SSL_CERT_DIR at http_new, NULL when unset or
+     * empty: CURLOPT_CAINFO and CURLOPT_CAPATH, as OpenSSL (and so lws)
+     * reads them; else libcurl's compiled-in bundle */
+    char *ca_file, *ca_dir;
 };
 
 const char *
@@ -615,6 +619,34 @@ http_classify(const struct http_req *r, CURLcode cc)
     }
 }
 
+/*
+ * A failed TLS handshake or certificate check: logged here with libcurl's
+ * text, since callers log only the class (`network`), which a wrong CA or
+ * name would share with a refused connection.  The peer's address, never
+ * the URL (it may hold a token).
+ */
+static void
+http_log_tls(const struct http_req *r, CURLcode cc, const char *text)
+{
+    const char *ip = NULL;
+
+    switch (cc) {
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+        break;
+    default:
+        return;
+    }
+    if (curl_easy_getinfo(r->easy, CURLINFO_PRIMARY_IP, &ip) != CURLE_OK ||
+        ip == NULL)
+        ip = "?";
+    log_warnx("http TLS failure ip=%s: %s", ip, text);
+}
+
 static void
 http_complete(struct http *h, struct http_req *r, CURLcode cc)
 {
@@ -652,6 +684,8 @@ http_complete(struct http *h, struct http_req *r, CURLcode cc)
         resp.error_text = r->errbuf;
     else
         resp.error_text = curl_easy_strerror(cc);
+    if (resp.error == HTTP_ERR_NETWORK)
+        http_log_tls(r, cc, resp.error_text);
 
     h->in_flight--;
     h->stats.completed++;
@@ -664,12 +698,20 @@ http_complete(struct http *h, struct http_req *r, CURLcode cc)
     http_req_free(r);
 }
 
+static void
+http_struct_free(struct http *h)
+{
+    free(h->ca_file);
+    free(h->ca_dir);
+    free(h);
+}
+
 /* Releases everything: requests (without callbacks), connections, polls;
  * the struct itself goes in the timer's close callback. */
 static void
 http_timer_closed(uv_handle_t *handle)
 {
-    free(handle->data);
+    http_struct_free(handle->data);
 }
 
 static void
@@ -774,6 +816,31 @@ http_max_connections(void)
     return (long)(n - reserve);
 }
 
+/*
+ * The CA trust an operator gives through the environment, read the way
+ * OpenSSL reads it (lws's SSL_CTX_set_default_verify_paths does), so that
+ * https and wss trust the same CAs: SSL_CERT_FILE replaces the CA bundle,
+ * SSL_CERT_DIR the hashed CA folder; each is optional.  Debian's libcurl
+ * does not look at them by itself.  *dst stays NULL when unset or empty.
+ */
+static int
+http_ca_env(const char *name, char **dst)
+{
+    const char *v = getenv(name);
+
+    if (v == NULL || *v == '\0')
+        return 0;
+    *dst = strdup(v);
+    if (*dst == NULL)
+        return -1;
+    if (access(v, R_OK) != 0)
+        log_warnx("http %s=%s is not readable: https requests will fail", name,
+                  v);
+    else
+        log_info("http trusting the CAs of %s=%s", name, v);
+    return 0;
+}
+
 struct http *
 http_new(uv_loop_t *loop)
 {
@@ -793,6 +860,11 @@ http_new(uv_loop_t *loop)
         goto out;
     h->timer.data = h;
     timer_ok = 1;
+    if (http_ca_env("SSL_CERT_FILE", &h->ca_file) ||
+        http_ca_env("SSL_CERT_DIR", &h->ca_dir)) {
+        log_error("http out of memory");
+        goto out;
+    }
     h->multi = curl_multi_init();
     if (h->multi == NULL) {
         log_error("http curl_multi_init failed");
@@ -822,7 +894,7 @@ out:
         if (timer_ok)
             uv_close((uv_handle_t *)&h->timer, http_timer_closed);
         else
-            free(h);
+            http_struct_free(h);
     }
     return ret;
 }
@@ -940,6 +1012,11 @@ http_setup(struct http_req *r, const struct http_request *rq)
     cc |= curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, r->h);
     cc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, http_close_socket);
     cc |= curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, r->h);
+    /* never off: CURLOPT_SSL_VERIFYPEER and VERIFYHOST keep their defaults */
+    if (r->h->ca_file)
+        cc |= curl_easy_setopt(e, CURLOPT_CAINFO, r->h->ca_file);
+    if (r->h->ca_dir)
+        cc |= curl_easy_setopt(e, CURLOPT_CAPATH, r->h->ca_dir);
     /* over TLS, wait for a connection that may multiplex (HTTP/2) rather
      * than open one per request; plain http is HTTP/1.1 here, where
      * waiting would only serialise the first burst */

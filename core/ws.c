@@ -706,6 +706,13 @@ ws_ctx_new(uv_loop_t *loop)
     info.options = LWS_SERVER_OPTION_LIBUV |
                    LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
                    LWS_SERVER_OPTION_DISABLE_IPV6;
+    /*
+     * CA trust: lws (Debian's 4.1.6, LWS_SSL_CLIENT_USE_OS_CA_CERTS) calls
+     * SSL_CTX_set_default_verify_paths() while making this context, so
+     * OpenSSL's defaults hold and SSL_CERT_FILE / SSL_CERT_DIR override
+     * them, as they do for core/http.c.  Verification and the hostname
+     * check are lws's defaults: never LCCSCF_ALLOW_* (test_ws checks).
+     */
     info.protocols = ws_protocols;
     info.user = x;
     info.pcontext = &x->lws;

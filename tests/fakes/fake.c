@@ -1419,6 +1419,22 @@ lws_log_stderr(int level, const char *line)
 struct fake *
 fake_new(uv_loop_t *loop, int port)
 {
+    return fake_new_tls(loop, port, NULL, NULL);
+}
+
+const char *
+fake_cert_path(char *buf, size_t len, const char *name)
+{
+    const char *src = getenv("PARLEY_SRCDIR");
+
+    snprintf(buf, len, "%s/tests/fakes/certs/%s", src ? src : ".", name);
+    return buf;
+}
+
+struct fake *
+fake_new_tls(uv_loop_t *loop, int port, const char *cert_file,
+             const char *key_file)
+{
     struct lws_context_creation_info info;
     struct fake *f;
     struct lws_vhost *vh;
@@ -1461,6 +1477,12 @@ fake_new(uv_loop_t *loop, int port)
     info.max_http_header_data = 8192;
     info.keepalive_timeout = 30;
     info.timeout_secs = 30;
+    if (cert_file) {
+        /* TLS on the whole port; lws offers ALPN h2 and http/1.1 */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+        info.ssl_cert_filepath = cert_file;
+        info.ssl_private_key_filepath = key_file;
+    }
     f->ctx = lws_create_context(&info);
     if (f->ctx == NULL) {
         fprintf(stderr,

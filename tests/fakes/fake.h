@@ -31,6 +31,19 @@ struct fake_ws;
 
 /* port 0 = ephemeral; binds 127.0.0.1 only.  NULL on failure (logged). */
 struct fake *fake_new(uv_loop_t *loop, int port);
+/*
+ * The same over TLS (https and wss on the port): cert_file is the PEM
+ * certificate (chain) to present, key_file its private key.  NULL
+ * cert_file = plain, as fake_new().  The test certificates are in
+ * tests/fakes/certs (README there): fake_cert_path() names one of them.
+ * One TLS lws context per process at most (ws_ctx or TLS fake): lws 4.1.6
+ * leaks the others' client SSL_CTX (docs/fakes.md).
+ */
+struct fake *fake_new_tls(uv_loop_t *loop, int port, const char *cert_file,
+                          const char *key_file);
+/* "$PARLEY_SRCDIR/tests/fakes/certs/NAME" ("." without the variable) in
+ * buf; returns buf. */
+const char *fake_cert_path(char *buf, size_t len, const char *name);
 int fake_port(const struct fake *f);
 void fake_free(struct fake *f);
 

@@ -9,8 +9,9 @@
 #include <unistd.h>
 
 /*
- * fake_echo [-p PORT] [-d DELAY_MS]
- *   prints "port=N" as line 1 of stdout, then serves on 127.0.0.1:
+ * fake_echo [-p PORT] [-d DELAY_MS] [-c CERT -k KEY]
+ *   prints "port=N" as line 1 of stdout, then serves on 127.0.0.1
+ *   (over TLS with -c and -k: PEM certificate and key, https and wss):
  *   any HTTP request   200 {"method":..,"path":..,"body":..} after DELAY_MS
  *   GET /close-ws      closes every websocket client with code 4000
  *   GET /drop-ws       drops every websocket client (no close frame)
@@ -90,10 +91,11 @@ main(int argc, char **argv)
     static const struct fake_ws_ops ws_ops = {NULL, echo_ws_text, NULL};
     struct echo e;
     uv_loop_t loop;
+    const char *cert = NULL, *key = NULL;
     int port = 0, opt, rc = 1, served = 0;
 
     memset(&e, 0, sizeof(e));
-    while ((opt = getopt(argc, argv, "p:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:d:c:k:")) != -1) {
         switch (opt) {
         case 'p':
             port = atoi(optarg);
@@ -101,13 +103,24 @@ main(int argc, char **argv)
         case 'd':
             e.delay_ms = atoi(optarg);
             break;
+        case 'c':
+            cert = optarg;
+            break;
+        case 'k':
+            key = optarg;
+            break;
         default:
-            fprintf(stderr, "usage: fake_echo [-p PORT] [-d DELAY_MS]\n");
+            fprintf(stderr, "usage: fake_echo [-p PORT] [-d DELAY_MS] "
+                            "[-c CERT -k KEY]\n");
             return 2;
         }
     }
+    if ((cert == NULL) != (key == NULL)) {
+        fprintf(stderr, "fake_echo: -c and -k go together\n");
+        return 2;
+    }
     uv_loop_init(&loop);
-    e.fake = fake_new(&loop, port);
+    e.fake = fake_new_tls(&loop, port, cert, key);
     if (e.fake == NULL)
         goto out;
     if (fake_route(e.fake, "GET", "/close-ws", echo_close_ws, &e) ||

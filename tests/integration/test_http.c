@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -151,6 +152,25 @@ child_stop(uv_signal_t *s, int signum)
     uv_stop(s->loop);
 }
 
+/* The TLS fakes answer /echo; their certificates are the test ones. */
+static struct fake *
+child_tls(uv_loop_t *l, const char *name)
+{
+    char cert[PATH_MAX], key[PATH_MAX], stem[64];
+    struct fake *f;
+
+    snprintf(stem, sizeof(stem), "%s.pem", name);
+    fake_cert_path(cert, sizeof(cert), stem);
+    snprintf(stem, sizeof(stem), "%s.key", name);
+    fake_cert_path(key, sizeof(key), stem);
+    f = fake_new_tls(l, 0, cert, key);
+    if (f)
+        fake_route(f, NULL, "/echo", route_echo, NULL);
+    return f;
+}
+
+/* ports[0]: plain; then TLS with the test certificates server, server2,
+ * untrusted and other (tests/fakes/certs/README) */
 static void
 child_main(int wfd)
 {
@@ -158,8 +178,10 @@ child_main(int wfd)
                            partial = FAKE_FAULT_PARTIAL;
     uv_loop_t l;
     uv_signal_t sig;
-    struct fake *f;
-    int port = -1;
+    static const char *const certs[] = {"server", "server2", "untrusted",
+                                        "other"};
+    struct fake *f, *tls[4];
+    int ports[5] = {-1, -1, -1, -1, -1}, ok = 1;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
     memset(big_body, 'x', sizeof(big_body));
@@ -175,9 +197,14 @@ child_main(int wfd)
         fake_route(f, "GET", "/hang", route_fault, &hang);
         fake_route(f, "GET", "/close", route_fault, &cls);
         fake_route(f, "GET", "/partial", route_fault, &partial);
-        port = fake_port(f);
+        ports[0] = fake_port(f);
     }
-    if (write(wfd, &port, sizeof(port)) != (ssize_t)sizeof(port) || !f)
+    for (int i = 0; i < 4; i++) {
+        tls[i] = child_tls(&l, certs[i]);
+        ports[i + 1] = fake_port(tls[i]);
+        ok &= tls[i] != NULL;
+    }
+    if (write(wfd, ports, sizeof(ports)) != (ssize_t)sizeof(ports) || !f || !ok)
         _exit(1);
     close(wfd);
     uv_signal_init(&l, &sig);
@@ -187,7 +214,7 @@ child_main(int wfd)
 }
 
 static pid_t
-child_start(int *port)
+child_start(int *ports)
 {
     int fds[2];
     pid_t pid;
@@ -200,8 +227,9 @@ child_start(int *port)
         child_main(fds[1]);
     }
     close(fds[1]);
-    if (pid < 0 || read(fds[0], port, sizeof(*port)) != sizeof(*port) ||
-        *port <= 0) {
+    if (pid < 0 ||
+        read(fds[0], ports, 5 * sizeof(*ports)) != 5 * sizeof(*ports) ||
+        ports[0] <= 0 || ports[4] <= 0) {
         close(fds[0]);
         return -1;
     }
@@ -286,6 +314,7 @@ struct result {
     char retry_after[32], retry_after_ms[32], remaining[32], upper[32];
     int absent_is_null;
     int64_t elapsed_ms;
+    char error_text[160];
 };
 
 static int finished;
@@ -309,6 +338,7 @@ on_done(const struct http_response *r, void *arg)
     res->status = r->status;
     res->body_len = r->body_len;
     res->elapsed_ms = r->elapsed_ms;
+    snprintf(res->error_text, sizeof(res->error_text), "%s", r->error_text);
     snprintf(res->body, sizeof(res->body), "%s", r->body);
     copy_header(res->retry_after, sizeof(res->retry_after), r, "retry-after");
     copy_header(res->retry_after_ms, sizeof(res->retry_after_ms), r,
@@ -862,6 +892,163 @@ test_free(void)
     http_free(NULL);
 }
 
+/* ---- 7. TLS: https against TLS fakes --------------------------------- */
+
+static int tls_burst_done, tls_burst_ok;
+
+static void
+on_tls_burst(const struct http_response *r, void *arg)
+{
+    (void)arg;
+    if (r->error == HTTP_OK && r->status == 200)
+        tls_burst_ok++;
+    tls_burst_done++;
+}
+
+/*
+ * SSL_CERT_FILE and SSL_CERT_DIR are read when a client is made (as
+ * parleyd's are at start): tls_env sets them to test certificates for the
+ * next one, NULL leaving the variable as the test found it; tls_env_restore
+ * puts both back.
+ */
+static char *env_file, *env_dir;
+static int env_saved;
+
+static void
+tls_env_put(const char *name, const char *saved, const char *cert)
+{
+    char path[PATH_MAX];
+
+    if (cert)
+        setenv(name, fake_cert_path(path, sizeof(path), cert), 1);
+    else if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+}
+
+static void
+tls_env(const char *file, const char *dir)
+{
+    if (!env_saved) {
+        const char *f = getenv("SSL_CERT_FILE"), *d = getenv("SSL_CERT_DIR");
+
+        env_file = f ? strdup(f) : NULL;
+        env_dir = d ? strdup(d) : NULL;
+        env_saved = 1;
+    }
+    tls_env_put("SSL_CERT_FILE", env_file, file);
+    tls_env_put("SSL_CERT_DIR", env_dir, dir);
+}
+
+static void
+tls_env_restore(void)
+{
+    tls_env(NULL, NULL);
+    free(env_file);
+    free(env_dir);
+    env_file = env_dir = NULL;
+    env_saved = 0;
+}
+
+/* A client made under tls_env(file, dir), as parleyd would be. */
+static struct http *
+tls_client(const char *file, const char *dir)
+{
+    tls_env(file, dir);
+    return http_new(&loop);
+}
+
+/* One GET that must fail verification: a network error, no status. */
+static void
+tls_refused(struct http *h, const char *u, const char *what)
+{
+    struct http_request rq = {0};
+    struct result res;
+
+    rq.url = u;
+    fetch(h, &rq, &res);
+    T_OKF(res.error == HTTP_ERR_NETWORK, "%s: %s", what,
+          http_error_name(res.error));
+    T_EQ_INT(res.status, 0);
+    T_CONTAINS(res.error_text, "SSL");
+    printf("https %s: %s \"%s\"\n", what, http_error_name(res.error),
+           res.error_text);
+}
+
+static void
+test_tls(const int *ports)
+{
+    static const char json[] = "{\"model\":\"m\"}";
+    struct http *h, *bundle;
+    struct http_request rq = {0};
+    struct http_stats st, st2;
+    struct result res;
+    char u[128];
+    int i;
+
+    /* h trusts ca.pem (SSL_CERT_FILE) and ca2.pem (SSL_CERT_DIR); bundle
+     * has libcurl's compiled-in CAs and the system folder */
+    h = tls_client("ca.pem", "cadir");
+    tls_env(NULL, NULL);
+    unsetenv("SSL_CERT_FILE");
+    bundle = http_new(&loop);
+    T_OK(h && bundle);
+    if (!h || !bundle)
+        goto out;
+
+    /* trusted: by address (the certificate's IP entry) and by name */
+    snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[1]);
+    rq.url = u;
+    rq.body = json;
+    rq.body_len = strlen(json);
+    fetch(h, &rq, &res);
+    T_EQ_INT(res.error, HTTP_OK);
+    T_EQ_INT(res.status, 200);
+    T_EQ_STR(res.body, "POST - 13:{\"model\":\"m\"}");
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[1]);
+    rq.body = NULL;
+    rq.body_len = 0;
+    fetch(h, &rq, &res);
+    T_EQ_INT(res.error, HTTP_OK);
+    T_EQ_STR(res.body, "GET - 0:");
+
+    /* a burst over TLS multiplexes on fewer connections (ALPN h2) */
+    http_stats_get(h, &st);
+    snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[1]);
+    tls_burst_done = tls_burst_ok = 0;
+    for (i = 0; i < 50; i++)
+        T_OK(http_send(h, &rq, on_tls_burst, NULL) != NULL);
+    T_EQ_INT(run_until(&tls_burst_done, 50, 20000), 0);
+    T_EQ_INT(tls_burst_ok, 50);
+    http_stats_get(h, &st2);
+    printf("https burst of 50: %llu new connections\n",
+           (unsigned long long)(st2.connects - st.connects));
+    T_OKF(st2.connects - st.connects < 50, "%llu connections",
+          (unsigned long long)(st2.connects - st.connects));
+
+    /* by CA 2, found in the SSL_CERT_DIR folder */
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[2]);
+    fetch(h, &rq, &res);
+    T_EQ_INT(res.error, HTTP_OK);
+    T_EQ_INT(res.status, 200);
+
+    /* by a CA not trusted; the test CA with the default trust */
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[3]);
+    tls_refused(h, u, "untrusted CA");
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[1]);
+    tls_refused(bundle, u, "compiled-in bundle");
+    /* by the trusted CA, for another name */
+    snprintf(u, sizeof(u), "https://localhost:%d/echo", ports[4]);
+    tls_refused(h, u, "other name");
+    snprintf(u, sizeof(u), "https://127.0.0.1:%d/echo", ports[4]);
+    tls_refused(h, u, "other name, by address");
+out:
+    http_free(h);
+    http_free(bundle);
+    tls_env_restore();
+}
+
 /* Runs one test function and says how long it took. */
 #define PHASE(call)                                                            \
     do {                                                                       \
@@ -890,7 +1077,7 @@ main(void)
     struct http *h = NULL;
     struct rlimit rl;
     pid_t pid;
-    int port = 0, status;
+    int ports[5] = {0, 0, 0, 0, 0}, status;
 
     /* both sides hold one fd per connection, plus slack */
     if (getenv("TEST_HTTP_CONCURRENT")) /* for measuring bigger bursts */
@@ -904,12 +1091,12 @@ main(void)
                (unsigned long long)rl.rlim_cur);
         return 77;
     }
-    pid = child_start(&port);
+    pid = child_start(ports);
     if (pid < 0) {
         fprintf(stderr, "cannot start the fake server\n");
         return 1;
     }
-    snprintf(base, sizeof(base), "http://127.0.0.1:%d", port);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", ports[0]);
 
     curl_global_init(CURL_GLOBAL_DEFAULT);
     uv_loop_init(&loop);
@@ -927,6 +1114,7 @@ main(void)
         PHASE(test_stream(h));
         PHASE(test_cancel(h));
         PHASE(test_free());
+        PHASE(test_tls(ports));
     }
     http_free(h);
 
