@@ -137,6 +137,8 @@ http_error_name(enum http_error e)
         return "cancelled";
     case HTTP_ERR_INTERNAL:
         return "internal";
+    case HTTP_ERR_TLS:
+        return "tls";
     }
     return "?";
 }
@@ -614,6 +616,13 @@ http_classify(const struct http_req *r, CURLcode cc)
     case CURLE_NOT_BUILT_IN:
     case CURLE_UNKNOWN_OPTION:
         return HTTP_ERR_INTERNAL;
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CERTPROBLEM:
+        return HTTP_ERR_TLS;
     default:
         return HTTP_ERR_NETWORK;
     }
@@ -637,6 +646,7 @@ http_log_tls(const struct http_req *r, CURLcode cc, const char *text)
     case CURLE_SSL_ISSUER_ERROR:
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CERTPROBLEM:
         break;
     default:
         return;
@@ -684,7 +694,7 @@ http_complete(struct http *h, struct http_req *r, CURLcode cc)
         resp.error_text = r->errbuf;
     else
         resp.error_text = curl_easy_strerror(cc);
-    if (resp.error == HTTP_ERR_NETWORK)
+    if (resp.error == HTTP_ERR_NETWORK || resp.error == HTTP_ERR_TLS)
         http_log_tls(r, cc, resp.error_text);
 
     h->in_flight--;

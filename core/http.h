@@ -42,11 +42,14 @@ struct http_req;
  */
 enum http_error {
     HTTP_OK = 0,
-    HTTP_ERR_NETWORK,   /* resolve, connect, TLS, reset, malformed reply */
+    HTTP_ERR_NETWORK,   /* resolve, connect, handshake, reset, bad reply */
     HTTP_ERR_TIMEOUT,   /* rq.timeout_ms or the connect timeout ran out */
     HTTP_ERR_TOO_LARGE, /* body over max_response or headers too big */
     HTTP_ERR_CANCELLED, /* on_data returned nonzero: the caller stopped it */
     HTTP_ERR_INTERNAL,  /* bad URL or method, out of memory, libcurl misuse */
+    /* the peer's certificate was refused (untrusted CA, another name,
+     * expired) or our CA file is unreadable: configuration, not weather */
+    HTTP_ERR_TLS,
 };
 
 /*

@@ -23,6 +23,7 @@ static const char *const class_names[ERRCLASS_COUNT] = {
     [ERRCLASS_FORBIDDEN] = "forbidden",
     [ERRCLASS_INTERNAL] = "internal",
     [ERRCLASS_SERVER_PERMANENT] = "server_permanent",
+    [ERRCLASS_TLS] = "tls",
 };
 
 const char *

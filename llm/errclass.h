@@ -10,7 +10,7 @@
  * by the glue as ERRCLASS_NETWORK or ERRCLASS_TIMEOUT directly.
  */
 enum errclass {
-    ERRCLASS_NETWORK = 0,  /* connection refused/reset, DNS, TLS, cut body */
+    ERRCLASS_NETWORK = 0,  /* connection refused/reset, DNS, handshake, cut */
     ERRCLASS_TIMEOUT,      /* our per-attempt timeout, or 408 */
     ERRCLASS_RATE_LIMITED, /* 429 rate_limit_exceeded / rate_limit_error */
     ERRCLASS_AUTH,         /* 401: this key is bad */
@@ -25,6 +25,9 @@ enum errclass {
     /* another 5xx (501, 505, 506-599 but 529): the server says it cannot
      * do this; not retried on the same model (SPEC §5), next model */
     ERRCLASS_SERVER_PERMANENT,
+    /* the endpoint's TLS certificate was refused (untrusted CA, another
+     * name, expired): configuration that no wait fixes; next model */
+    ERRCLASS_TLS,
     ERRCLASS_COUNT
 };
 

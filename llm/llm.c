@@ -589,6 +589,7 @@ model_failure_class(enum errclass cls)
     case ERRCLASS_OVERLOADED:
     case ERRCLASS_NOT_FOUND:
     case ERRCLASS_SERVER_PERMANENT:
+    case ERRCLASS_TLS:
         return 1;
     default:
         return 0;
@@ -776,6 +777,8 @@ fail_detail(const struct fail_note *n, char *buf, size_t len)
         snprintf(buf, len, "timeout from");
     else if (n->cls == ERRCLASS_NETWORK)
         snprintf(buf, len, "connection error from");
+    else if (n->cls == ERRCLASS_TLS)
+        snprintf(buf, len, "certificate error from");
     else
         snprintf(buf, len, "%s from", errclass_name(n->cls));
 }
@@ -1266,6 +1269,7 @@ stream_outcome(struct call_stream *st, const struct http_response *r,
     memset(err, 0, sizeof(*err));
     err->cls = r->error == HTTP_ERR_TIMEOUT     ? ERRCLASS_TIMEOUT
                : r->error == HTTP_ERR_NETWORK   ? ERRCLASS_NETWORK
+               : r->error == HTTP_ERR_TLS       ? ERRCLASS_TLS
                : r->error == HTTP_ERR_TOO_LARGE ? ERRCLASS_SERVER
                                                 : ERRCLASS_INTERNAL;
     snprintf(err->message, sizeof(err->message), "%s", r->error_text);
@@ -1577,6 +1581,7 @@ on_http_done(const struct http_response *r, void *arg)
     } else {
         cls = r->error == HTTP_ERR_TIMEOUT     ? ERRCLASS_TIMEOUT
               : r->error == HTTP_ERR_NETWORK   ? ERRCLASS_NETWORK
+              : r->error == HTTP_ERR_TLS       ? ERRCLASS_TLS
               : r->error == HTTP_ERR_TOO_LARGE ? ERRCLASS_SERVER
                                                : ERRCLASS_INTERNAL;
         status = 0;

@@ -667,6 +667,7 @@ static const enum retry_action class_action[ERRCLASS_COUNT] = {
     [ERRCLASS_FORBIDDEN] = RETRY_OTHER_KEY,
     [ERRCLASS_INTERNAL] = RETRY_GIVE_UP,
     [ERRCLASS_SERVER_PERMANENT] = RETRY_NEXT_MODEL,
+    [ERRCLASS_TLS] = RETRY_NEXT_MODEL,
 };
 
 struct retry_decision

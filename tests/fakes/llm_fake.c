@@ -1598,6 +1598,13 @@ out:
 struct llm_fake *
 llm_fake_new(uv_loop_t *loop, int port)
 {
+    return llm_fake_new_tls(loop, port, NULL, NULL);
+}
+
+struct llm_fake *
+llm_fake_new_tls(uv_loop_t *loop, int port, const char *cert_file,
+                 const char *key_file)
+{
     struct llm_fake *lf = calloc(1, sizeof(*lf));
 
     if (lf == NULL)
@@ -1605,7 +1612,7 @@ llm_fake_new(uv_loop_t *loop, int port)
     lf->script = calloc(LLM_FAKE_SCRIPT_MAX, sizeof(*lf->script));
     if (lf->script == NULL)
         goto fail;
-    lf->fake = fake_new(loop, port);
+    lf->fake = fake_new_tls(loop, port, cert_file, key_file);
     if (lf->fake == NULL)
         goto fail;
     /* /v1 for base_url http://127.0.0.1:PORT/v1, and bare for base_url

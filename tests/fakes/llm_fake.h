@@ -163,6 +163,9 @@ void llm_fake_set_stream(struct llm_fake *lf, const struct llm_fake_stream *s);
  * real wall clock.  NULL on failure (logged).
  */
 struct llm_fake *llm_fake_new(uv_loop_t *loop, int port);
+/* The same over TLS (fake_new_tls): https on the port. */
+struct llm_fake *llm_fake_new_tls(uv_loop_t *loop, int port,
+                                  const char *cert_file, const char *key_file);
 /* Asynchronous like fake_free(): run the loop before uv_loop_close(). */
 void llm_fake_free(struct llm_fake *lf);
 int llm_fake_port(const struct llm_fake *lf);

@@ -959,7 +959,7 @@ tls_client(const char *file, const char *dir)
     return http_new(&loop);
 }
 
-/* One GET that must fail verification: a network error, no status. */
+/* One GET that must fail verification: HTTP_ERR_TLS, no status. */
 static void
 tls_refused(struct http *h, const char *u, const char *what)
 {
@@ -968,7 +968,7 @@ tls_refused(struct http *h, const char *u, const char *what)
 
     rq.url = u;
     fetch(h, &rq, &res);
-    T_OKF(res.error == HTTP_ERR_NETWORK, "%s: %s", what,
+    T_OKF(res.error == HTTP_ERR_TLS, "%s: %s", what,
           http_error_name(res.error));
     T_EQ_INT(res.status, 0);
     T_CONTAINS(res.error_text, "SSL");

@@ -5,6 +5,7 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "llm/llm.h"
+#include "tests/fakes/fake.h"
 #include "tests/fakes/llm_fake.h"
 #include "tests/t.h"
 
@@ -1055,6 +1056,75 @@ test_all_down(void)
     llm_drop(l);
 }
 
+/*
+ * A model behind TLS whose certificate we refuse (a CA we do not trust):
+ * no retry on it, the next model at once (ERRCLASS_TLS), and the reply
+ * names the cause when every model refuses.
+ */
+static void
+test_tls_refused(void)
+{
+    char text[2048], cert[512], key[512];
+    struct config *c = NULL;
+    struct config_diag d = {0};
+    struct llm_fake *tls;
+    struct llm *l = NULL;
+    struct got g;
+    int n, tport;
+
+    fake_cert_path(cert, sizeof(cert), "untrusted.pem");
+    fake_cert_path(key, sizeof(key), "untrusted.key");
+    tls = llm_fake_new_tls(&loop, 0, cert, key);
+    T_OK(tls != NULL);
+    if (tls == NULL)
+        return;
+    tport = llm_fake_port(tls);
+    for (int both = 0; both < 2; both++) {
+        n = snprintf(text, sizeof(text),
+                     "[llm]\nmodels = main, backup\ntimeout = 5s\n"
+                     "give_up_after = 20s\nmax_output_tokens = 64\n"
+                     "[retry]\nattempts = 6\nmultiplier = 200ms\n"
+                     "[model.main]\napi = openai\n"
+                     "base_url = https://127.0.0.1:%d/v1\napi_key = km-1\n"
+                     "name = " MAIN "\n"
+                     "[model.backup]\napi = anthropic\n"
+                     "base_url = %s://127.0.0.1:%d/v1\napi_key = kb-1\n"
+                     "name = " BACKUP "\n",
+                     tport, both ? "https" : "http", both ? tport : port);
+        T_OK(config_parse(text, (size_t)n, "tls.conf", &c, &d) == 0 &&
+             config_resolve_secrets(c, &d) == 0);
+        config_diag_release(&d);
+        l = c != NULL ? llm_new(&loop, http, c) : NULL;
+        config_free(c);
+        c = NULL;
+        T_OK(l != NULL);
+        if (l == NULL)
+            break;
+        llm_fake_reset(lf);
+        T_OK(ask(l, "secure?", &g) != NULL);
+        T_OK(wait_done(&g, 1, 8000) == 0);
+        if (!both) {
+            T_OK(g.ok);
+            T_EQ_STR(g.model, "backup");
+            T_EQ_INT(g.attempts, 2);
+            T_EQ_INT(g.fallbacks, 1);
+        } else {
+            T_OK(!g.ok);
+            T_EQ_INT(g.cls, ERRCLASS_TLS);
+            T_EQ_STR(g.error, "the model is unavailable (certificate error "
+                              "from main and backup)");
+        }
+        /* refused in the handshake: no request ever reached the server,
+         * and no wait was spent on retrying it */
+        T_EQ_INT(llm_fake_log_size(tls), 0);
+        T_OKF(g.elapsed_ms < 2000, "took %lld ms", (long long)g.elapsed_ms);
+        llm_drop(l);
+        l = NULL;
+    }
+    llm_fake_free(tls);
+    uv_run(&loop, UV_RUN_NOWAIT);
+}
+
 /* SIGHUP: a reload keeps the pacer and breaker of a model that stays and
  * routes asks by the new order. */
 static void
@@ -1137,6 +1207,7 @@ main(void)
     test_cancel_free_preferred();
     test_all_down();
     test_reload();
+    test_tls_refused();
 
     http_free(http);
     llm_fake_free(lf);

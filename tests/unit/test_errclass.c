@@ -145,11 +145,20 @@ test_bounds(void)
 static void
 test_names(void)
 {
-    static const char *const want[ERRCLASS_COUNT] = {
-        "network",         "timeout",          "rate_limited", "auth",
-        "bad_request",     "context_overflow", "quota",        "server",
-        "overloaded",      "not_found",        "forbidden",    "internal",
-        "server_permanent"};
+    static const char *const want[ERRCLASS_COUNT] = {"network",
+                                                     "timeout",
+                                                     "rate_limited",
+                                                     "auth",
+                                                     "bad_request",
+                                                     "context_overflow",
+                                                     "quota",
+                                                     "server",
+                                                     "overloaded",
+                                                     "not_found",
+                                                     "forbidden",
+                                                     "internal",
+                                                     "server_permanent",
+                                                     "tls"};
 
     for (int i = 0; i < ERRCLASS_COUNT; i++)
         T_EQ_STR(errclass_name((enum errclass)i), want[i]);
