@@ -6,52 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 #define TICKS_MAX 16    /* longer backtick runs never delimit code */
 #define SCAN_MAX 2048   /* how far a link destination or <…> is looked for */
 #define ALT_MAX 512     /* an image's alt text */
 #define TABLE_GROWTH 16 /* a table's rendering ≤ 16 × its source + 1 KiB */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void
-buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
-
-static void
-buf_rep(struct buf *b, char c, size_t times)
-{
-    while (times-- > 0)
-        buf_add(b, &c, 1);
-}
 
 static int
 blank(char c)

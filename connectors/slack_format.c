@@ -6,44 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 #define INLINE_DEPTH 4 /* nested emphasis levels converted */
 #define SLACK_URL_SCAN                                                         \
     2100 /* how far back a cut looks for an open &…; or <…> */
-
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void
-buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-
-        while (b->len + n + 1 > cap)
-            cap *= 2;
-        if ((p = realloc(b->p, cap)) == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-buf_str(struct buf *b, const char *s)
-{
-    buf_add(b, s, strlen(s));
-}
 
 /* Text: only & < > are special to Slack. */
 static void

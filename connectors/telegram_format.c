@@ -6,39 +6,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
+
 /* Nesting of inline markers rendered; deeper ones stay literal. */
 #define FMT_DEPTH_MAX 8
 /* Backtick runs longer than this are never code delimiters. */
 #define FMT_TICKS_MAX 16
 
 struct fmt {
-    char *p;
-    size_t n, cap;
-    int oom;
+    struct buf out;
     int html;
 };
 
 static void
 put(struct fmt *f, const char *s, size_t n)
 {
-    if (f->oom || n == 0)
-        return;
-    if (f->n + n + 1 > f->cap) {
-        size_t cap = f->cap ? f->cap : 256;
-        char *p;
-        while (cap < f->n + n + 1)
-            cap *= 2;
-        p = realloc(f->p, cap);
-        if (p == NULL) {
-            f->oom = 1;
-            return;
-        }
-        f->p = p;
-        f->cap = cap;
-    }
-    memcpy(f->p + f->n, s, n);
-    f->n += n;
-    f->p[f->n] = '\0';
+    buf_add(&f->out, s, n);
 }
 
 static void
@@ -448,13 +431,10 @@ code_block(struct fmt *f, const char *info, size_t ilen, const char *code,
 static char *
 render(const char *md, size_t len, int html)
 {
-    struct fmt f = {NULL, 0, 0, 0, html};
+    struct fmt f = {{NULL, 0, 0, 0}, html};
     size_t i = 0, seg = 0, ticks, info;
 
-    f.p = calloc(1, 256);
-    if (f.p == NULL)
-        return NULL;
-    f.cap = 256;
+    buf_add(&f.out, "", 0); /* "" for an empty text */
     while (i < len) {
         size_t eol = i;
         while (eol < len && md[eol] != '\n')
@@ -489,11 +469,11 @@ render(const char *md, size_t len, int html)
         i = eol < len ? eol + 1 : len;
     }
     render_text(&f, md + seg, len - seg);
-    if (f.oom) {
-        free(f.p);
+    if (f.out.oom) {
+        free(f.out.p);
         return NULL;
     }
-    return f.p;
+    return f.out.p;
 }
 
 char *

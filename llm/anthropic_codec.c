@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 
+#include "core/buf.h"
 #include "core/json_codec.h"
 
 /* compact, "/" as is: the bodies are compared byte for byte in tests */
@@ -33,32 +34,6 @@ static const struct json_codec_limits reply_limits = {
     .max_depth = LLM_JSON_DEPTH,
     .why_too_large = "reply over LLM_REPLY_MAX",
 };
-
-/* A growable byte buffer for merging same-role runs. */
-struct buf {
-    char *p;
-    size_t len, cap;
-};
-
-static int
-buf_add(struct buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = realloc(b->p, cap);
-        if (p == NULL)
-            return -1;
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return 0;
-}
 
 static int
 add_message(json_object *arr, enum llm_role role, const char *text)
@@ -124,7 +99,8 @@ anthropic_build_request(const struct llm_request *rq, struct llm_body *out)
         if (!started && m->role != LLM_ROLE_USER)
             continue;
         if (started && m->role == run_role) {
-            if (buf_add(&run, "\n\n", 2) != 0)
+            buf_add(&run, "\n\n", 2);
+            if (run.oom)
                 goto out;
         } else {
             if (started) {
@@ -134,10 +110,12 @@ anthropic_build_request(const struct llm_request *rq, struct llm_body *out)
             started = 1;
             run_role = m->role;
             run.len = 0;
-            if (buf_add(&run, "", 0) != 0)
+            buf_add(&run, "", 0);
+            if (run.oom)
                 goto out;
         }
-        if (buf_add(&run, m->text, strlen(m->text)) != 0)
+        buf_add(&run, m->text, strlen(m->text));
+        if (run.oom)
             goto out;
     }
     if (!started)
@@ -241,7 +219,8 @@ anthropic_parse_reply(const char *body, size_t len, struct llm_reply *reply,
         why = "no content array";
         goto bad;
     }
-    if (buf_add(&text, "", 0) != 0)
+    buf_add(&text, "", 0);
+    if (text.oom)
         goto oom;
     n = json_object_array_length(content);
     for (i = 0; i < n; i++) {
@@ -255,8 +234,9 @@ anthropic_parse_reply(const char *body, size_t len, struct llm_reply *reply,
             why = "answer over LLM_TEXT_MAX";
             goto bad;
         }
-        if (buf_add(&text, json_object_get_string(t),
-                    (size_t)json_object_get_string_len(t)) != 0)
+        buf_add(&text, json_object_get_string(t),
+                (size_t)json_object_get_string_len(t));
+        if (text.oom)
             goto oom;
     }
     reply->text = llm_utf8_clean(text.p, text.len, NULL);
