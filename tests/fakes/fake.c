@@ -7,6 +7,7 @@
 #include <libwebsockets.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -1429,6 +1430,42 @@ fake_cert_path(char *buf, size_t len, const char *name)
 
     snprintf(buf, len, "%s/tests/fakes/certs/%s", src ? src : ".", name);
     return buf;
+}
+
+static void
+tls_env_put(const char *name, const char *saved, const char *cert)
+{
+    char path[PATH_MAX];
+
+    if (cert)
+        setenv(name, fake_cert_path(path, sizeof(path), cert), 1);
+    else if (saved)
+        setenv(name, saved, 1);
+    else
+        unsetenv(name);
+}
+
+void
+fake_tls_env(struct fake_tls_env *e, const char *file, const char *dir)
+{
+    if (!e->saved) {
+        const char *f = getenv("SSL_CERT_FILE"), *d = getenv("SSL_CERT_DIR");
+
+        e->file = f ? strdup(f) : NULL;
+        e->dir = d ? strdup(d) : NULL;
+        e->saved = 1;
+    }
+    tls_env_put("SSL_CERT_FILE", e->file, file);
+    tls_env_put("SSL_CERT_DIR", e->dir, dir);
+}
+
+void
+fake_tls_env_restore(struct fake_tls_env *e)
+{
+    fake_tls_env(e, NULL, NULL);
+    free(e->file);
+    free(e->dir);
+    memset(e, 0, sizeof(*e));
 }
 
 struct fake *

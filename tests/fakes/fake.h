@@ -44,6 +44,18 @@ struct fake *fake_new_tls(uv_loop_t *loop, int port, const char *cert_file,
 /* "$PARLEY_SRCDIR/tests/fakes/certs/NAME" ("." without the variable) in
  * buf; returns buf. */
 const char *fake_cert_path(char *buf, size_t len, const char *name);
+/*
+ * SSL_CERT_FILE and SSL_CERT_DIR are read when a client is made (as
+ * parleyd's are at start): fake_tls_env points them at test certificates
+ * (names as for fake_cert_path) for the next one, NULL leaving a variable
+ * as the test found it; fake_tls_env_restore puts both back.  Zero e first.
+ */
+struct fake_tls_env {
+    char *file, *dir;
+    int saved;
+};
+void fake_tls_env(struct fake_tls_env *e, const char *file, const char *dir);
+void fake_tls_env_restore(struct fake_tls_env *e);
 int fake_port(const struct fake *f);
 void fake_free(struct fake *f);
 

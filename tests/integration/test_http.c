@@ -905,57 +905,13 @@ on_tls_burst(const struct http_response *r, void *arg)
     tls_burst_done++;
 }
 
-/*
- * SSL_CERT_FILE and SSL_CERT_DIR are read when a client is made (as
- * parleyd's are at start): tls_env sets them to test certificates for the
- * next one, NULL leaving the variable as the test found it; tls_env_restore
- * puts both back.
- */
-static char *env_file, *env_dir;
-static int env_saved;
+static struct fake_tls_env tls_saved; /* the variables as found */
 
-static void
-tls_env_put(const char *name, const char *saved, const char *cert)
-{
-    char path[PATH_MAX];
-
-    if (cert)
-        setenv(name, fake_cert_path(path, sizeof(path), cert), 1);
-    else if (saved)
-        setenv(name, saved, 1);
-    else
-        unsetenv(name);
-}
-
-static void
-tls_env(const char *file, const char *dir)
-{
-    if (!env_saved) {
-        const char *f = getenv("SSL_CERT_FILE"), *d = getenv("SSL_CERT_DIR");
-
-        env_file = f ? strdup(f) : NULL;
-        env_dir = d ? strdup(d) : NULL;
-        env_saved = 1;
-    }
-    tls_env_put("SSL_CERT_FILE", env_file, file);
-    tls_env_put("SSL_CERT_DIR", env_dir, dir);
-}
-
-static void
-tls_env_restore(void)
-{
-    tls_env(NULL, NULL);
-    free(env_file);
-    free(env_dir);
-    env_file = env_dir = NULL;
-    env_saved = 0;
-}
-
-/* A client made under tls_env(file, dir), as parleyd would be. */
+/* A client made under fake_tls_env(file, dir), as parleyd would be. */
 static struct http *
 tls_client(const char *file, const char *dir)
 {
-    tls_env(file, dir);
+    fake_tls_env(&tls_saved, file, dir);
     return http_new(&loop);
 }
 
@@ -990,7 +946,7 @@ test_tls(const int *ports)
     /* h trusts ca.pem (SSL_CERT_FILE) and ca2.pem (SSL_CERT_DIR); bundle
      * has libcurl's compiled-in CAs and the system folder */
     h = tls_client("ca.pem", "cadir");
-    tls_env(NULL, NULL);
+    fake_tls_env(&tls_saved, NULL, NULL);
     unsetenv("SSL_CERT_FILE");
     bundle = http_new(&loop);
     T_OK(h && bundle);
@@ -1046,7 +1002,7 @@ test_tls(const int *ports)
 out:
     http_free(h);
     http_free(bundle);
-    tls_env_restore();
+    fake_tls_env_restore(&tls_saved);
 }
 
 /* Runs one test function and says how long it took. */

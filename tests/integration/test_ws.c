@@ -375,51 +375,7 @@ test_child(struct ws_ctx *x, const char *argv0)
 
 /* ---- TLS (wss) ---------------------------------------------------------- */
 
-/*
- * SSL_CERT_FILE and SSL_CERT_DIR are read when the client context is made
- * (as parleyd's are at start): tls_env sets them to test certificates,
- * NULL leaving a variable as the test found it; tls_env_restore puts both
- * back.
- */
-static char *env_file, *env_dir;
-static int env_saved;
-
-static void
-tls_env_put(const char *name, const char *saved, const char *cert)
-{
-    char path[PATH_MAX];
-
-    if (cert)
-        setenv(name, fake_cert_path(path, sizeof(path), cert), 1);
-    else if (saved)
-        setenv(name, saved, 1);
-    else
-        unsetenv(name);
-}
-
-static void
-tls_env(const char *file, const char *dir)
-{
-    if (!env_saved) {
-        const char *f = getenv("SSL_CERT_FILE"), *d = getenv("SSL_CERT_DIR");
-
-        env_file = f ? strdup(f) : NULL;
-        env_dir = d ? strdup(d) : NULL;
-        env_saved = 1;
-    }
-    tls_env_put("SSL_CERT_FILE", env_file, file);
-    tls_env_put("SSL_CERT_DIR", env_dir, dir);
-}
-
-static void
-tls_env_restore(void)
-{
-    tls_env(NULL, NULL);
-    free(env_file);
-    free(env_dir);
-    env_file = env_dir = NULL;
-    env_saved = 0;
-}
+static struct fake_tls_env tls_saved; /* the variables as found */
 
 /* Opens url, echoes one message, closes with 1000. */
 static void
@@ -522,9 +478,10 @@ main(int argc, char **argv)
     uv_timer_init(&loop, &watchdog);
 
     /* both lws contexts (client and fake server) share this one loop */
-    tls_env("ca.pem", "cadir"); /* for test_tls; read right here */
+    fake_tls_env(&tls_saved, "ca.pem",
+                 "cadir"); /* for test_tls; read right here */
     x = ws_ctx_new(&loop);
-    tls_env_restore();
+    fake_tls_env_restore(&tls_saved);
     T_OK(x != NULL);
     f = fake_new(&loop, 0);
     T_OK(f != NULL);
