@@ -52,7 +52,6 @@
 #define DC_IA_MSGS 16 /* our messages per interaction edited through it */
 #define DC_IA_TTL_MS (15 * 60 * 1000 - 30 * 1000)
 
-
 /*
  * A chat "@<user id>" is that user's DM (docs/discord.md "Admin DMs"):
  * the first send opens it, and its channel id is kept here and in
@@ -934,8 +933,7 @@ ia_accepted(struct discord *d, const struct discord_interaction *x)
     memcpy(e->token, x->token, sizeof(e->token));
     e->at = now;
     if ((it = item_new(d, DC_ACK, x->channel_id)) == NULL) {
-        log_warnx("discord interaction %s not acknowledged: queue full",
-                  x->id);
+        log_warnx("discord interaction %s not acknowledged: queue full", x->id);
         e->acked = 1;
         return;
     }
@@ -975,8 +973,8 @@ ia_resolve(struct discord *d, struct dc_item *it, int64_t now)
             it->ia_original = 0;
         return 0;
     }
-    log_info("discord interaction %s %s: %s goes to channel=%s instead",
-             it->ia, x == NULL ? "unknown (restarted?)" : "expired",
+    log_info("discord interaction %s %s: %s goes to channel=%s instead", it->ia,
+             x == NULL ? "unknown (restarted?)" : "expired",
              it->kind == DC_MSG ? "the answer" : "the change", it->chat);
     d->stat.ia_fallbacks++;
     if (x != NULL)
@@ -1291,8 +1289,8 @@ ia_request(struct discord *d, struct dc_item *it, struct http_request *rq,
         *body = strdup(discord_codec_interaction_callback(DISCORD_IA_DEFERRED));
         rq->method = "POST";
     } else if (it->kind == DC_MSG && it->ia_original) {
-        snprintf(url, cap, "%s/webhooks/%s/%s/messages/@original", base,
-                 x->app, x->token);
+        snprintf(url, cap, "%s/webhooks/%s/%s/messages/@original", base, x->app,
+                 x->token);
         *body = discord_codec_edit_message(it->text);
         rq->method = "PATCH";
     } else if (it->kind == DC_MSG) {

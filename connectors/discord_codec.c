@@ -345,8 +345,8 @@ static int
 ia_token_ok(const char *s)
 {
     size_t n = s != NULL ? strspn(s, "abcdefghijklmnopqrstuvwxyz"
-                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                      "0123456789._-")
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789._-")
                          : 0;
 
     return n > 0 && n < DISCORD_IA_TOKEN_MAX && s[n] == '\0';
@@ -444,8 +444,8 @@ decode_interaction(json_object *d, struct discord_interaction *ia)
         !ia_token_ok(tok))
         return;
     memcpy(ia->token, tok, strlen(tok) + 1);
-    snprintf(ia->message_id, sizeof(ia->message_id), "%s%s",
-             DISCORD_IA_PREFIX, ia->id);
+    snprintf(ia->message_id, sizeof(ia->message_id), "%s%s", DISCORD_IA_PREFIX,
+             ia->id);
     if (!get_snowflake(d, "guild_id", ia->guild_id, sizeof(ia->guild_id)))
         ia->flags |= EVENT_PRIVATE;
     /* the invoker's permissions in the channel, a decimal bit set */

@@ -119,7 +119,8 @@ struct discord_reaction {
 #define DISCORD_IA_PREFIX "ia:"
 #define DISCORD_IA_TOKEN_MAX 512
 #define DISCORD_IA_APPLICATION_COMMAND 2
-#define DISCORD_IA_DEFERRED 5 /* callback: "thinking…", edit @original later */
+/* the callback type: "thinking…" now, @original edited later */
+#define DISCORD_IA_DEFERRED 5
 #define DISCORD_PERM_ADMINISTRATOR (1ull << 3)
 #define DISCORD_PERM_MANAGE_GUILD (1ull << 5)
 struct discord_interaction {
@@ -164,8 +165,9 @@ int discord_codec_frame(const char *buf, size_t len, const char *self_id,
                         struct discord_frame *f, const char **why);
 void discord_frame_release(struct discord_frame *f);
 
-/* The event MESSAGE_CREATE / REACTION_ADD / INTERACTION_CREATE becomes; strings point into f
- * (valid while f is).  -1 when the frame is not one (or skipped). */
+/* The event MESSAGE_CREATE / REACTION_ADD / INTERACTION_CREATE becomes; strings
+ * point into f (valid while f is).  -1 when the frame is not one (or skipped).
+ */
 int discord_frame_event(const struct discord_frame *f, struct event *ev);
 
 /*

@@ -32,14 +32,14 @@ enum df_route {
     DF_R_DELETE,
     DF_R_TYPING,
     DF_R_REACTIONS,
-    DF_R_DM, /* POST /users/@me/channels: no channel, one bucket */
+    DF_R_DM,      /* POST /users/@me/channels: no channel, one bucket */
     DF_R_WEBHOOK, /* an interaction's webhook: per interaction */
     DF_R_COUNT
 };
 
 static const char *const route_bucket[DF_R_COUNT] = {
-    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ", "f6a7rxn", "c2d3dm",
-    "a9b8hook"};
+    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ",
+    "f6a7rxn",   "c2d3dm",   "a9b8hook"};
 
 /* An interaction injected: its token, callback and webhook messages. */
 struct df_ia {
@@ -50,7 +50,7 @@ struct df_ia {
     int callbacks; /* callback requests (refused ones too) */
     int type;      /* the accepted callback's type, 0 = none */
     int64_t ack_ms;
-    char original[24]; /* the @original message, "" = not posted yet */
+    char original[24];         /* the @original message, "" = not posted yet */
     char msgs[DF_IA_MSGS][24]; /* follow-ups */
     size_t nmsgs;
 };

@@ -177,8 +177,8 @@ struct discord_fake_stats {
     /* slash commands: PUT …/commands; callbacks accepted and refused
      * (twice, late); @original posts and edits, follow-ups; webhook
      * calls refused (before the callback, token expired) */
-    uint64_t commands_put, ia_callbacks, ia_refused, ia_originals,
-        ia_followups, ia_webhook_refused;
+    uint64_t commands_put, ia_callbacks, ia_refused, ia_originals, ia_followups,
+        ia_webhook_refused;
     int last_client_close; /* the close code of the last client close, 0 */
     int live;              /* gateway connections open now */
 };

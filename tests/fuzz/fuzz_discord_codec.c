@@ -28,9 +28,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* an interaction's token goes into URL paths */
             if (f.t == DISCORD_T_INTERACTION_CREATE &&
                 (f.ia.token[0] == '\0' ||
-                 strspn(f.ia.token, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
-                                    "NOPQRSTUVWXYZ0123456789._-") !=
-                     strlen(f.ia.token)))
+                 strspn(f.ia.token,
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
+                        "NOPQRSTUVWXYZ0123456789._-") != strlen(f.ia.token)))
                 abort();
             if (ev.kind == EVENT_MESSAGE && strlen(ev.text) > EVENT_TEXT_MAX)
                 abort();

@@ -201,7 +201,6 @@ wait_sent(struct fx *f, const char *ch, int n, int max_ms)
     return run_until(f, sent_in, &a, max_ms);
 }
 
-
 static uint64_t
 stat_of(struct fx *f, size_t off)
 {
@@ -224,7 +223,6 @@ stat_reaches(struct fx *f, const void *arg)
               (const uint64_t[]){offsetof(struct discord_fake_stats, field),   \
                                  (uint64_t)(v)},                               \
               ms)
-
 
 /* A /parley interaction: its id into id (32 bytes). */
 static int64_t
@@ -376,13 +374,13 @@ test_admin(void)
                    5000));
     /* ADMINISTRATOR (8) */
     T_OK(slash(&f, "710", "9", "7", "8", "limit chat 5/60s", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "Done: this chat's"}, 5000));
+    T_OK(run_until(&f, original_shows, &(struct shown){id, "Done: this chat's"},
+                   5000));
     /* MANAGE_GUILD (32) among other bits */
     T_OK(slash(&f, "711", "9", "7", "1099511627808", "limit chat 6/60s", id) >
          0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "Done: this chat's"}, 5000));
+    T_OK(run_until(&f, original_shows, &(struct shown){id, "Done: this chat's"},
+                   5000));
     /* other permissions (2048 = SEND_MESSAGES) do not make an admin */
     T_OK(slash(&f, "712", "9", "7", "2048", "limit chat 6/60s", id) > 0);
     T_OK(run_until(&f, original_shows,
@@ -390,8 +388,8 @@ test_admin(void)
                    5000));
     /* a DM: the user administers it */
     T_OK(slash(&f, "713", NULL, "7", NULL, "limit chat 5/60s", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "Done: this chat's"}, 5000));
+    T_OK(run_until(&f, original_shows, &(struct shown){id, "Done: this chat's"},
+                   5000));
     fx_release(&f);
 }
 
@@ -476,8 +474,7 @@ test_question(void)
     T_EQ_STR(original_text(&f, id), "answer to: ann: stream it");
     T_EQ_INT(discord_fake_sent_count(f.df, "722"), 1);
     if (discord_fake_sent_find(f.df, orig, &s) == 0)
-        printf("slash: streamed answer took %zu edits of @original\n",
-               s.edits);
+        printf("slash: streamed answer took %zu edits of @original\n", s.edits);
     {
         struct discord_fake_stats fs;
 

@@ -648,7 +648,7 @@ test_dm(void)
     "\"data\":{\"id\":\"1\",\"name\":\"parley\",\"type\":1,\"options\":[{"     \
     "\"name\":\"text\",\"type\":3,\"value\":\"" text "\"}]}"
 #define IA_GUILD(perms)                                                        \
-    "\"guild_id\":\"9\",\"member\":{\"permissions\":\"" perms "\","          \
+    "\"guild_id\":\"9\",\"member\":{\"permissions\":\"" perms "\","            \
     "\"nick\":\"Annie\",\"user\":{\"id\":\"7\",\"username\":\"ann\"}},"
 #define IA_DM "\"user\":{\"id\":\"7\",\"username\":\"ann\"},"
 
@@ -672,8 +672,8 @@ test_interactions(void)
         {"slash inside", IA_HEAD IA_GUILD("0") IA_DATA("/usage") "}}", 1,
          "usage", "", EVENT_COMMAND},
         {"no option: help",
-         IA_HEAD IA_GUILD("0") "\"data\":{\"name\":\"parley\",\"type\":1}}}",
-         1, "help", "", EVENT_COMMAND},
+         IA_HEAD IA_GUILD("0") "\"data\":{\"name\":\"parley\",\"type\":1}}}", 1,
+         "help", "", EVENT_COMMAND},
         {"question", IA_HEAD IA_GUILD("0") IA_DATA("what is 2+2") "}}", 1, "",
          "what is 2+2", EVENT_MENTIONED},
         {"administrator",
@@ -707,9 +707,8 @@ test_interactions(void)
          "\"application_id\":\"55\",\"type\":2,\"token\":\"a/../b\","
          "\"channel_id\":\"600\"," IA_DM IA_DATA("x") "}}",
          0, NULL, NULL, 0},
-        {"no user",
-         IA_HEAD "\"data\":{\"name\":\"parley\",\"type\":1}}}", 0, NULL, NULL,
-         0},
+        {"no user", IA_HEAD "\"data\":{\"name\":\"parley\",\"type\":1}}}", 0,
+         NULL, NULL, 0},
         {"bad channel",
          "{\"op\":0,\"s\":9,\"t\":\"INTERACTION_CREATE\",\"d\":{\"id\":\"13\","
          "\"application_id\":\"55\",\"type\":2,\"token\":\"t\","
