@@ -1717,6 +1717,18 @@ control_handler(struct fake *f, const struct fake_request *req,
             resp->status = 400;
         resp->body =
             fake_printf(df->f, "{\"id\":\"%s\",\"seq\":%" PRId64 "}", id, seq);
+    } else if (strcmp(p, "interaction") == 0) {
+        struct discord_fake_ia x = {jstr(b, "id"),    jstr(b, "channel"),
+                                    jstr(b, "guild"), jstr(b, "user"),
+                                    jstr(b, "name"),  jstr(b, "permissions"),
+                                    jstr(b, "text"),  jstr(b, "command")};
+        char id[32] = "";
+        int64_t seq = discord_fake_interaction(df, &x, id, sizeof(id));
+
+        if (seq < 0)
+            resp->status = 400;
+        resp->body =
+            fake_printf(df->f, "{\"id\":\"%s\",\"seq\":%" PRId64 "}", id, seq);
     } else if (strcmp(p, "reaction") == 0) {
         const char *ch = jstr(b, "channel"), *m = jstr(b, "message"),
                    *u = jstr(b, "user"), *e = jstr(b, "emoji");

@@ -69,6 +69,8 @@
  *   A control API for out-of-process tests and the demo, under /_fake/:
  *   POST /_fake/message {"channel","guild","author","name","content",
  *        "reply_to","bot","webhook"} → {"id","seq"}
+ *   POST /_fake/interaction {"channel","guild","user","name",
+ *        "permissions","text","command","id"} → {"id","seq"} (/parley)
  *   POST /_fake/reaction {"channel","message","user","emoji"}
  *   POST /_fake/op {"op":7} | {"op":9,"d":false} | {"op":1}
  *   POST /_fake/close {"code":4004}     POST /_fake/drop
