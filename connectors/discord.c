@@ -32,6 +32,25 @@
 #define ROUTE_TYPING "POST /channels/typing"
 #define ROUTE_REACTIONS "PUT /channels/messages/reactions"
 #define ROUTE_DM "POST /users/@me/channels" /* no major parameter */
+/* Slash commands (docs/discord.md "Slash commands"): the interaction's
+ * routes take its id as the major parameter (Discord keys them by the
+ * interaction / webhook token); registration the application id */
+#define ROUTE_IA_CALLBACK "POST /interactions/callback"
+#define ROUTE_WH_ORIGINAL "PATCH /webhooks/messages/@original"
+#define ROUTE_WH_FOLLOWUP "POST /webhooks"
+#define ROUTE_WH_EDIT "PATCH /webhooks/messages"
+#define ROUTE_WH_DELETE "DELETE /webhooks/messages"
+#define ROUTE_COMMANDS "PUT /applications/commands"
+
+/*
+ * An interaction's token lets us answer it for 15 minutes; it lives in
+ * memory only (never stored, never logged).  After DC_IA_TTL_MS (the 15
+ * minutes less a margin for the request on its way) or a restart,
+ * answers go to the channel as ordinary messages.
+ */
+#define DC_IAS_MAX 256
+#define DC_IA_MSGS 16 /* our messages per interaction edited through it */
+#define DC_IA_TTL_MS (15 * 60 * 1000 - 30 * 1000)
 
 /*
  * A chat "@<user id>" is that user's DM (docs/discord.md "Admin DMs"):
@@ -45,7 +64,15 @@
 
 /* DC_MSG, DC_EDIT and DC_DELETE are core's sends (one outcome each);
  * typing and reactions are best effort */
-enum dc_kind { DC_MSG = 0, DC_EDIT, DC_DELETE, DC_TYPING, DC_REACT };
+enum dc_kind {
+    DC_MSG = 0,
+    DC_EDIT,
+    DC_DELETE,
+    DC_TYPING,
+    DC_REACT,
+    DC_ACK,     /* an interaction's deferred callback (type 5) */
+    DC_REGISTER /* PUT the slash command */
+};
 
 /* One REST request to make: queued until its bucket lets it go. */
 struct dc_item {
@@ -68,10 +95,27 @@ struct dc_item {
      * is the DM channel's id.  bad_dm: "@" and no user id. */
     char dm_user[DISCORD_SNOWFLAKE_MAX];
     int dm_open, bad_dm;
+    /* via an interaction's webhook (its id; "" = the channel's routes):
+     * ia_original for PATCH @original, else a follow-up */
+    char ia[DISCORD_SNOWFLAKE_MAX];
+    int ia_original;
     int64_t not_before;
     int64_t since_ms;     /* queued at (typing: stale after typing_ms) */
     int held;             /* waited for a slot on the wire at least once */
     struct http_req *req; /* in flight */
+};
+
+/* A slash command being answered: what its webhook needs. */
+struct dc_ia {
+    char id[DISCORD_SNOWFLAKE_MAX]; /* "" = free */
+    char app[DISCORD_SNOWFLAKE_MAX];
+    char chat[DISCORD_SNOWFLAKE_MAX];
+    char token[DISCORD_IA_TOKEN_MAX]; /* a secret: zeroed when forgotten */
+    int64_t at;                       /* received (monotonic ms) */
+    int orig_gone;                    /* @original deleted: follow-ups */
+    int acked; /* the callback answered (or failed): the webhook may go */
+    char msgs[DC_IA_MSGS][DISCORD_SNOWFLAKE_MAX]; /* ours, via the webhook */
+    size_t nmsgs;
 };
 
 /* A user's DM channel, learnt from POST /users/@me/channels. */
@@ -111,6 +155,11 @@ struct discord {
     int64_t saved_seq;
     struct dc_dm dms[DC_DMS_MAX];
     size_t ndms, dm_next; /* in use; the next to replace when full */
+    struct dc_ia *ias;    /* DC_IAS_MAX */
+    size_t ia_next;       /* the next to replace when full */
+    int64_t ia_ttl;
+    char app_id[DISCORD_SNOWFLAKE_MAX]; /* READY's application.id */
+    int cmds_queued;                    /* registered once per process */
     void (*tap)(void *arg, uint64_t send_id, const struct send_result *r);
     void *tap_arg;
     struct discord_status stat;
@@ -119,6 +168,8 @@ struct discord {
 static void dc_feed(struct discord *d, const struct discord_gw_input *in);
 static void dc_pump_soon(struct discord *d, int64_t ms);
 static void dc_fatal(struct discord *d, const char *why);
+static void ia_accepted(struct discord *d, const struct discord_interaction *x);
+static void dc_register_commands(struct discord *d);
 
 static int64_t
 now_ms(void)
@@ -187,6 +238,10 @@ dc_restore(struct discord *d)
 
     memset(&s, 0, sizeof(s));
     s.seq = -1;
+    /* a resumed session sees no READY: the application id from the last */
+    if (store_kv_get(d->st, "discord", "application_id", d->app_id,
+                     sizeof(d->app_id)) != 1)
+        d->app_id[0] = '\0';
     if (store_kv_get(d->st, "discord", "session_id", s.session_id,
                      sizeof(s.session_id)) != 1)
         return;
@@ -291,6 +346,15 @@ ws_on_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
     }
     st = discord_gw_state(d->gw);
     memset(&in, 0, sizeof(in));
+    if (f.t == DISCORD_T_READY && f.ready.application_id[0] != '\0' &&
+        strcmp(f.ready.application_id, d->app_id) != 0) {
+        memcpy(d->app_id, f.ready.application_id, sizeof(d->app_id));
+        if (store_kv_set(d->st, "discord", "application_id", d->app_id) < 0)
+            log_warnx("discord cannot save the application id");
+    }
+    if (f.t == DISCORD_T_INTERACTION_CREATE && f.ia.skip)
+        log_debug("discord interaction ignored (not /%s, or malformed)",
+                  DISCORD_SLASH_NAME);
     if (f.op == DISCORD_OP_DISPATCH &&
         (st == DGW_STATE_RESUMING || st == DGW_STATE_READY) &&
         discord_frame_event(&f, &ev) == 0) {
@@ -309,6 +373,9 @@ ws_on_text(struct ws_conn *c, const char *buf, size_t len, void *arg)
             discord_frame_release(&f);
             return;
         }
+        /* durable: now the interaction may be acknowledged */
+        if (f.t == DISCORD_T_INTERACTION_CREATE)
+            ia_accepted(d, &f.ia);
     }
     in.kind = DGW_IN_FRAME;
     in.frame = &f;
@@ -446,6 +513,7 @@ dc_apply(struct discord *d, const struct discord_gw_actions *acts)
             d->reason[0] = '\0';
             log_info("discord up self=%s state=%s", discord_gw_self_id(d->gw),
                      discord_gw_state_name(discord_gw_state(d->gw)));
+            dc_register_commands(d);
             break;
         case DGW_ACT_DOWN:
             d->up = 0;
@@ -526,6 +594,16 @@ item_route(const struct dc_item *it)
 {
     if (it->dm_open)
         return ROUTE_DM;
+    if (it->kind == DC_ACK)
+        return ROUTE_IA_CALLBACK;
+    if (it->kind == DC_REGISTER)
+        return ROUTE_COMMANDS;
+    if (it->ia[0] != '\0' && it->kind == DC_MSG)
+        return it->ia_original ? ROUTE_WH_ORIGINAL : ROUTE_WH_FOLLOWUP;
+    if (it->ia[0] != '\0' && it->kind == DC_EDIT)
+        return ROUTE_WH_EDIT;
+    if (it->ia[0] != '\0' && it->kind == DC_DELETE)
+        return ROUTE_WH_DELETE;
     switch (it->kind) {
     case DC_MSG:
         return ROUTE_MESSAGES;
@@ -540,11 +618,14 @@ item_route(const struct dc_item *it)
     }
 }
 
-/* The route's major parameter: the channel, none for opening a DM. */
+/* The route's major parameter: the channel, none for opening a DM or
+ * registering, the interaction for its callback and webhook. */
 static const char *
 item_major(const struct dc_item *it)
 {
-    return it->dm_open ? "" : it->chat;
+    if (it->dm_open || it->kind == DC_REGISTER)
+        return "";
+    return it->ia[0] != '\0' ? it->ia : it->chat;
 }
 
 /* 1 for core's sends: they report exactly one outcome */
@@ -561,7 +642,8 @@ slot_free(const struct discord *d, const struct dc_item *it)
 {
     if (item_is_send(it))
         return d->stat.sends_inflight < d->sends_max;
-    return d->stat.misc_inflight < d->misc_max;
+    /* an acknowledgement is due within 3 s: it waits for no reaction */
+    return it->kind == DC_ACK || d->stat.misc_inflight < d->misc_max;
 }
 
 static void
@@ -735,6 +817,8 @@ item_verb(const struct dc_item *it)
 {
     if (it->dm_open)
         return DISCORD_CREATE;
+    if (it->kind == DC_MSG && it->ia[0] != '\0' && it->ia_original)
+        return DISCORD_EDIT; /* PATCH @original */
     return it->kind == DC_EDIT     ? DISCORD_EDIT
            : it->kind == DC_DELETE ? DISCORD_DELETE
                                    : DISCORD_CREATE;
@@ -769,6 +853,206 @@ queue_reaction(struct discord *d, const char *chat, const char *mid,
     it->emoji = emoji;
 }
 
+/* ---- slash commands: interactions ---- */
+
+static struct dc_ia *
+ia_find(struct discord *d, const char *id)
+{
+    if (d->ias == NULL || id == NULL || id[0] == '\0')
+        return NULL;
+    for (size_t i = 0; i < DC_IAS_MAX; i++)
+        if (strcmp(d->ias[i].id, id) == 0)
+            return &d->ias[i];
+    return NULL;
+}
+
+static int
+ia_live(const struct discord *d, const struct dc_ia *x, int64_t now)
+{
+    return x != NULL && now - x->at < d->ia_ttl;
+}
+
+static void
+ia_forget(struct dc_ia *x)
+{
+    sodium_memzero(x, sizeof(*x)); /* the token with it */
+}
+
+/* The interaction one of our messages was posted through, or NULL. */
+static struct dc_ia *
+ia_of_message(struct discord *d, const char *mid)
+{
+    for (size_t i = 0; d->ias != NULL && i < DC_IAS_MAX; i++)
+        for (size_t k = 0; d->ias[i].id[0] && k < d->ias[i].nmsgs; k++)
+            if (strcmp(d->ias[i].msgs[k], mid) == 0)
+                return &d->ias[i];
+    return NULL;
+}
+
+static void
+ia_add_msg(struct dc_ia *x, const char *mid)
+{
+    for (size_t k = 0; k < x->nmsgs; k++)
+        if (strcmp(x->msgs[k], mid) == 0)
+            return;
+    if (x->nmsgs < DC_IA_MSGS && strlen(mid) < DISCORD_SNOWFLAKE_MAX)
+        memcpy(x->msgs[x->nmsgs++], mid, strlen(mid) + 1);
+}
+
+/*
+ * core_accept made the slash command durable (or dropped it on purpose):
+ * remember its token and acknowledge it (deferred: Discord shows
+ * "thinking…" until the answer edits @original).  A redelivery (a resume
+ * replaying it) is known already: acknowledged once.
+ */
+static void
+ia_accepted(struct discord *d, const struct discord_interaction *x)
+{
+    struct dc_ia *e;
+    struct dc_item *it;
+    int64_t now = now_ms();
+
+    d->stat.interactions++;
+    if (ia_find(d, x->id) != NULL) {
+        log_info("discord interaction %s redelivered: acknowledged already",
+                 x->id);
+        return;
+    }
+    e = &d->ias[d->ia_next];
+    for (size_t i = 0; i < DC_IAS_MAX; i++)
+        if (d->ias[i].id[0] == '\0' || !ia_live(d, &d->ias[i], now)) {
+            e = &d->ias[i];
+            break;
+        }
+    if (e == &d->ias[d->ia_next])
+        d->ia_next = (d->ia_next + 1) % DC_IAS_MAX;
+    ia_forget(e);
+    memcpy(e->id, x->id, sizeof(e->id));
+    memcpy(e->app, x->application_id, sizeof(e->app));
+    memcpy(e->chat, x->channel_id, sizeof(e->chat));
+    memcpy(e->token, x->token, sizeof(e->token));
+    e->at = now;
+    if ((it = item_new(d, DC_ACK, x->channel_id)) == NULL) {
+        log_warnx("discord interaction %s not acknowledged: queue full", x->id);
+        e->acked = 1;
+        return;
+    }
+    memcpy(it->ia, x->id, sizeof(it->ia));
+    log_info("discord interaction %s channel=%s user=%s command=%s", x->id,
+             x->channel_id, x->user_id, x->command[0] ? x->command : "-");
+    dc_pump_soon(d, 0);
+}
+
+/*
+ * Before a request on an interaction's webhook goes: is the interaction
+ * still ours to answer?  If not (15 minutes passed, a restart forgot the
+ * token, Discord said it is gone), the answer goes to the channel as an
+ * ordinary message (no reply: the command left no message to reply to),
+ * edits and deletes to the channel's routes.  0, or -1: the item is done
+ * with (an acknowledgement that is too late).
+ */
+static int
+ia_resolve(struct discord *d, struct dc_item *it, int64_t now)
+{
+    struct dc_ia *x;
+
+    if (it->ia[0] == '\0')
+        return 0;
+    x = ia_find(d, it->ia);
+    if (it->kind == DC_ACK) {
+        if (ia_live(d, x, now) && now - it->since_ms < d->ia_ttl)
+            return 0;
+        log_warnx("discord interaction %s: acknowledgement dropped (expired)",
+                  it->ia);
+        if (x != NULL)
+            x->acked = 1;
+        return -1;
+    }
+    if (ia_live(d, x, now)) {
+        if (it->ia_original && x->orig_gone)
+            it->ia_original = 0;
+        return 0;
+    }
+    log_info("discord interaction %s %s: %s goes to channel=%s instead", it->ia,
+             x == NULL ? "unknown (restarted?)" : "expired",
+             it->kind == DC_MSG ? "the answer" : "the change", it->chat);
+    d->stat.ia_fallbacks++;
+    if (x != NULL)
+        ia_forget(x);
+    it->ia[0] = '\0';
+    it->ia_original = 0;
+    return 0;
+}
+
+/* 1 while the interaction's acknowledgement has not been answered: its
+ * webhook does not exist for Discord before that (a command's answer is
+ * often ready before the callback is sent). */
+static int
+ia_waits(struct discord *d, const struct dc_item *it)
+{
+    const struct dc_ia *x;
+
+    if (it->ia[0] == '\0' || it->kind == DC_ACK)
+        return 0;
+    x = ia_find(d, it->ia);
+    return x != NULL && !x->acked;
+}
+
+/* After READY (or RESUMED), once per process: PUT the slash command. */
+static void
+dc_register_commands(struct discord *d)
+{
+    struct dc_item *it;
+
+    if (d->cmds_queued)
+        return;
+    if (d->app_id[0] == '\0') {
+        log_warnx("discord: no application id known (READY without "
+                  "application.id): /%s not registered",
+                  DISCORD_SLASH_NAME);
+        d->cmds_queued = 1;
+        return;
+    }
+    if ((it = item_new(d, DC_REGISTER, "")) == NULL)
+        return;
+    d->cmds_queued = 1;
+    dc_pump_soon(d, 0);
+}
+
+/* The outcome of an acknowledgement or the registration (best effort). */
+static void
+misc_done(struct discord *d, struct dc_item *it, const struct http_response *r,
+          const struct discord_error *e)
+{
+    int ok = r->error == HTTP_OK && r->status >= 200 && r->status < 300;
+    struct dc_ia *x = ia_find(d, it->ia);
+
+    if (it->kind == DC_ACK) {
+        if (x != NULL)
+            x->acked = 1; /* its answers may go now */
+        if (ok) {
+            d->stat.ia_acks++;
+            return;
+        }
+        d->stat.ia_ack_failed++;
+        log_warnx("discord interaction %s not acknowledged status=%ld "
+                  "code=%lld error=%s",
+                  it->ia, r->status, (long long)e->code,
+                  http_error_name(r->error));
+        return;
+    }
+    if (ok) {
+        d->stat.commands_registered = 1;
+        log_info("discord slash command /%s registered application=%s",
+                 DISCORD_SLASH_NAME, d->app_id);
+        return;
+    }
+    log_warnx("discord slash command /%s not registered status=%ld code=%lld "
+              "message=%s error=%s (text commands still work)",
+              DISCORD_SLASH_NAME, r->status, (long long)e->code, e->message,
+              http_error_name(r->error));
+}
+
 #define EMOJI_UP "%F0%9F%91%8D"
 #define EMOJI_DOWN "%F0%9F%91%8E"
 
@@ -784,6 +1068,13 @@ send_ok(struct discord *d, struct dc_item *it, const struct http_response *r)
                                      &why) < 0)
             mid[0] = '\0';
         d->stat.sent++;
+        if (it->ia[0] != '\0') {
+            struct dc_ia *x = ia_find(d, it->ia);
+
+            d->stat.ia_answers++;
+            if (x != NULL && mid[0] != '\0')
+                ia_add_msg(x, mid); /* its edits go through the webhook */
+        }
     } else {
         /* an edit or delete is of our message: the id stays the same */
         memcpy(mid, it->target, sizeof(mid));
@@ -848,6 +1139,39 @@ dm_opened(struct discord *d, struct dc_item *it, const struct http_response *r,
     return 0;
 }
 
+/*
+ * A 401 or 404 on an interaction's webhook.  Its token is no longer
+ * taken (expired, unknown interaction or webhook): the item goes again
+ * through the channel's routes.  @original deleted (10008): the answer
+ * goes again as a follow-up.  1 when the item is queued again, 0 when
+ * the status is the message's own (an edit of a deleted message).
+ */
+static int
+ia_gone(struct discord *d, struct dc_item *it, const struct discord_error *e)
+{
+    struct dc_ia *x = ia_find(d, it->ia);
+
+    if (e->code == DISCORD_UNKNOWN_MESSAGE) {
+        if (it->kind != DC_MSG || !it->ia_original || x == NULL)
+            return 0;
+        x->orig_gone = 1;
+        log_info("discord interaction %s: @original is gone, follow-up",
+                 it->ia);
+    } else {
+        log_warnx("discord interaction %s: webhook refused (code=%lld): "
+                  "to channel=%s instead",
+                  it->ia, (long long)e->code, it->chat);
+        d->stat.ia_fallbacks++;
+        if (x != NULL)
+            ia_forget(x);
+        it->ia[0] = '\0';
+    }
+    it->ia_original = 0;
+    it->attempts = 0;
+    it->not_before = 0;
+    return 1;
+}
+
 /* The outcome of a create, edit or delete (not a 429).  1 when done. */
 static int
 send_outcome(struct discord *d, struct dc_item *it,
@@ -857,6 +1181,9 @@ send_outcome(struct discord *d, struct dc_item *it,
     long status = r->error == HTTP_OK ? r->status : 0;
     const char *cls = NULL;
 
+    if (it->ia[0] != '\0' && (status == 401 || status == 404) &&
+        ia_gone(d, it, e))
+        return 0; /* queued again, to the channel or as a follow-up */
     switch (discord_codec_outcome(item_verb(it), status, e->code, &cls)) {
     case DISCORD_OUT_OK:
         if (it->dm_open)
@@ -924,6 +1251,8 @@ rest_done(const struct http_response *r, void *arg)
         drop = it->kind == DC_TYPING;
     } else if (item_is_send(it)) {
         drop = send_outcome(d, it, r, &e, now);
+    } else if (it->kind == DC_ACK || it->kind == DC_REGISTER) {
+        misc_done(d, it, r, &e);
     } else if (r->error == HTTP_OK && r->status >= 200 && r->status < 300) {
         if (it->kind == DC_REACT)
             d->stat.reactions++;
@@ -940,21 +1269,75 @@ rest_done(const struct http_response *r, void *arg)
     dc_pump_soon(d, 0);
 }
 
+/*
+ * An interaction's request: the callback, or its webhook (no
+ * Authorization: the token in the path is the credential).  0, or -1
+ * when the interaction is not known (cannot happen: ia_resolve ran).
+ */
+static int
+ia_request(struct discord *d, struct dc_item *it, struct http_request *rq,
+           char *url, size_t cap, char **body)
+{
+    const struct dc_ia *x = ia_find(d, it->ia);
+    const char *base = d->api_base;
+
+    if (x == NULL)
+        return -1;
+    if (it->kind == DC_ACK) {
+        snprintf(url, cap, "%s/interactions/%s/%s/callback", base, x->id,
+                 x->token);
+        *body = strdup(discord_codec_interaction_callback(DISCORD_IA_DEFERRED));
+        rq->method = "POST";
+    } else if (it->kind == DC_MSG && it->ia_original) {
+        snprintf(url, cap, "%s/webhooks/%s/%s/messages/@original", base, x->app,
+                 x->token);
+        *body = discord_codec_edit_message(it->text);
+        rq->method = "PATCH";
+    } else if (it->kind == DC_MSG) {
+        /* wait=true: the reply is the message (its id for edits, votes) */
+        snprintf(url, cap, "%s/webhooks/%s/%s?wait=true", base, x->app,
+                 x->token);
+        *body = discord_codec_edit_message(it->text);
+        rq->method = "POST";
+    } else {
+        snprintf(url, cap, "%s/webhooks/%s/%s/messages/%s", base, x->app,
+                 x->token, it->target);
+        if (it->kind == DC_EDIT)
+            *body = discord_codec_edit_message(it->text);
+        rq->method = it->kind == DC_EDIT ? "PATCH" : "DELETE";
+    }
+    return 0;
+}
+
 static void
 item_start(struct discord *d, struct dc_item *it)
 {
     /* typing and reactions have no body (Content-Length: 0) and no type:
      * "Content-Type:" keeps curl from adding its form-urlencoded default */
     const char *hdrs[] = {d->auth, d->agent, "Content-Type:", NULL};
+    const char *ia_hdrs[] = {d->agent, "Content-Type:", NULL};
     const char *base = d->api_base;
     struct http_request rq;
-    char url[DC_URL_MAX], *body = NULL;
+    char url[DC_URL_MAX + DISCORD_IA_TOKEN_MAX], *body = NULL;
 
     memset(&rq, 0, sizeof(rq));
     rq.headers = hdrs;
     rq.timeout_ms = DC_REST_TIMEOUT;
     rq.url = url;
-    if (it->dm_open) {
+    if (it->ia[0] != '\0') {
+        rq.headers = ia_hdrs;
+        if (ia_request(d, it, &rq, url, sizeof(url), &body) < 0) {
+            /* ia_resolve decides next time: the channel, or dropped */
+            discord_rest_cancel(d->rest, item_route(it), item_major(it));
+            it->not_before = now_ms() + 1000;
+            return;
+        }
+    } else if (it->kind == DC_REGISTER) {
+        snprintf(url, sizeof(url), "%s/applications/%s/commands", base,
+                 d->app_id);
+        body = strdup(discord_codec_commands());
+        rq.method = "PUT";
+    } else if (it->dm_open) {
         snprintf(url, sizeof(url), "%s/users/@me/channels", base);
         if ((body = discord_codec_dm_open(it->dm_user)) == NULL) {
             it->not_before = now_ms() + 1000; /* out of memory */
@@ -985,12 +1368,14 @@ item_start(struct discord *d, struct dc_item *it)
     }
     if (body != NULL) {
         hdrs[2] = "Content-Type: application/json";
+        ia_hdrs[1] = hdrs[2];
         rq.body = body;
         rq.body_len = strlen(body);
     }
     if (it->kind == DC_MSG && !it->dm_open)
         d->stat.sends++;
     it->req = http_send(d->http, &rq, rest_done, it);
+    sodium_memzero(url, sizeof(url)); /* may hold an interaction token */
     free(body);
     if (it->req != NULL)
         slot_take(d, it);
@@ -1063,6 +1448,11 @@ pump_fired(uv_timer_t *t)
             next = 0;
             continue;
         }
+        if (it->not_before <= now && ia_resolve(d, it, now) < 0) {
+            item_unlink(d, it);
+            item_free(it);
+            continue;
+        }
         if (it->not_before > now) {
             w = it->not_before - now;
         } else if (!slot_free(d, it)) {
@@ -1075,6 +1465,8 @@ pump_fired(uv_timer_t *t)
             item_unlink(d, it);
             item_free(it);
             continue;
+        } else if (ia_waits(d, it)) {
+            continue; /* its acknowledgement's reply pumps */
         } else if (it->dm_open && dm_waits(d, it)) {
             continue; /* an earlier send opens it; its reply pumps */
         } else if ((w = discord_rest_acquire(d->rest, item_route(it),
@@ -1125,6 +1517,31 @@ item_text(const struct action *a)
 }
 
 /*
+ * An answer to a slash command (reply_to "ia:<interaction id>"): its
+ * first part edits @original (the deferred "thinking…"; a resend edits it
+ * again), later parts are follow-ups.  Never a message_reference: "ia:…"
+ * is no message.  Whether the interaction can still be answered is
+ * decided when the request goes (ia_resolve).
+ */
+static void
+ia_target(struct discord *d, struct dc_item *it, const struct action *a)
+{
+    const char *rt = a->reply_to ? a->reply_to : "";
+    size_t plen = strlen(DISCORD_IA_PREFIX);
+
+    (void)d;
+    if (strncmp(rt, DISCORD_IA_PREFIX, plen) != 0) {
+        snprintf(it->reply_to, sizeof(it->reply_to), "%s", rt);
+        return;
+    }
+    it->reply_to[0] = '\0';
+    if (!is_snowflake(rt + plen))
+        return;
+    memcpy(it->ia, rt + plen, strlen(rt + plen) + 1);
+    it->ia_original = a->part == 0;
+}
+
+/*
  * ANSWER and NOTICE: a new message replying to the user's.  EDIT and
  * DELETE: our message target_id, through the same queue, buckets (their
  * own routes, per channel) and global limit, with the same 429 and 5xx
@@ -1158,12 +1575,15 @@ op_send(void *ctx, const struct action *a)
      * edit of the last part */
     it->feedback = a->feedback && (kind == DC_EDIT || a->part + 1 >= a->parts);
     if (kind == DC_MSG) {
-        snprintf(it->reply_to, sizeof(it->reply_to), "%s",
-                 a->reply_to ? a->reply_to : "");
+        ia_target(d, it, a);
         discord_codec_nonce(a->idem_key, it->nonce, sizeof(it->nonce));
     } else if (is_snowflake(target)) {
+        struct dc_ia *x = ia_of_message(d, target);
+
         memcpy(it->target, target, strlen(target) + 1);
         it->controls_only = kind == DC_EDIT && it->feedback && a->controls_only;
+        if (x != NULL) /* posted through an interaction: edited there */
+            memcpy(it->ia, x->id, sizeof(it->ia));
     } else {
         it->bad_target = 1; /* reported from the pump, not from here */
     }
@@ -1240,6 +1660,13 @@ discord_new(uv_loop_t *loop, struct http *http, struct ws_ctx *ws,
     }
     d->sends_max = DISCORD_SENDS_INFLIGHT_MAX;
     d->misc_max = DISCORD_MISC_INFLIGHT_MAX;
+    d->ia_ttl = DC_IA_TTL_MS;
+    if ((d->ias = calloc(DC_IAS_MAX, sizeof(*d->ias))) == NULL) {
+        free(d->token);
+        free(d->api_base);
+        free(d);
+        return NULL;
+    }
     uv_timer_init(loop, &d->pump);
     d->pump.data = d;
     d->handles++;
@@ -1269,6 +1696,12 @@ discord_set_limits(struct discord *d, int gw_send_limit,
     d->gw_send_limit = gw_send_limit;
     d->gw_send_window = gw_send_window_ms;
     d->typing_ms = typing_ms;
+}
+
+void
+discord_set_interaction_ttl(struct discord *d, int64_t ms)
+{
+    d->ia_ttl = ms > 0 ? ms : DC_IA_TTL_MS;
 }
 
 void
@@ -1354,6 +1787,8 @@ discord_stop(struct discord *d)
         item_free(it);
     }
     d->stat.sends_inflight = d->stat.misc_inflight = 0;
+    for (size_t i = 0; i < DC_IAS_MAX; i++)
+        ia_forget(&d->ias[i]); /* tokens die with the process */
     for (int i = 0; i < DGW_TIMER_COUNT; i++)
         uv_timer_stop(&d->timers[i]);
     uv_timer_stop(&d->pump);
@@ -1369,6 +1804,8 @@ handle_closed(uv_handle_t *h)
         discord_rest_free(d->rest);
         sodium_memzero(d->auth, sizeof(d->auth));
         sodium_memzero(d->token, strlen(d->token));
+        sodium_memzero(d->ias, DC_IAS_MAX * sizeof(*d->ias));
+        free(d->ias);
         free(d->token);
         free(d->api_base);
         free(d);

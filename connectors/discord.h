@@ -58,6 +58,15 @@ struct core;
  * indicator that waited for a slot is dropped (typing_skipped) when it is
  * older than the typing interval or a send to its channel is queued.
  *
+ * Slash commands (docs/discord.md "Slash commands"): after the first
+ * READY or RESUMED, PUT /applications/{id}/commands registers /parley
+ * (once per process, best effort).  INTERACTION_CREATE of /parley is an
+ * event with message id "ia:<interaction id>"; once core_accept made it
+ * durable, POST /interactions/{id}/{token}/callback {type 5} defers it;
+ * answers to "ia:…" edit @original (part 0) or are follow-ups through
+ * the interaction's webhook while its token lives (in memory only, 15
+ * minutes), else ordinary messages in the channel.
+ *
  * Stop: closes the gateway with 4000 (resumable) and saves the session.
  */
 struct discord;
@@ -110,6 +119,12 @@ struct discord_status {
     size_t sends_inflight_max, misc_inflight_max; /* high-water marks */
     uint64_t typing_skipped; /* waited for a slot: stale or superseded */
     uint64_t dms_opened;     /* POST /users/@me/channels that gave a DM */
+    /* slash commands: /parley interactions accepted (redeliveries too),
+     * deferred acknowledgements taken and refused, answers through the
+     * interaction's webhook, sends that fell back to the channel (token
+     * expired or unknown), 1 once PUT …/commands succeeded */
+    uint64_t interactions, ia_acks, ia_ack_failed, ia_answers, ia_fallbacks;
+    int commands_registered;
 };
 void discord_status(const struct discord *d, struct discord_status *s);
 
@@ -126,6 +141,9 @@ void discord_set_send_tap(struct discord *d,
  * defaults).  Call before discord_start. */
 void discord_set_limits(struct discord *d, int gw_send_limit,
                         int64_t gw_send_window_ms, int64_t typing_ms);
+/* Tests: how long an interaction's token is used (0 = the default, 15
+ * minutes less 30 s); after it, answers go to the channel. */
+void discord_set_interaction_ttl(struct discord *d, int64_t ms);
 /* Tests: lower the caps on calls on the wire (0 = the defaults). */
 void discord_set_inflight_max(struct discord *d, size_t sends, size_t misc);
 

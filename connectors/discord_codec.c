@@ -10,6 +10,7 @@
 
 #include <json-c/json.h>
 
+#include "core/commands.h"
 #include "core/json_codec.h"
 
 /* Message types that carry a user's text: DEFAULT and REPLY. */
@@ -94,6 +95,8 @@ dispatch_kind(const char *t)
         return DISCORD_T_REACTION_ADD;
     if (strcmp(t, "MESSAGE_REACTION_REMOVE") == 0)
         return DISCORD_T_REACTION_REMOVE;
+    if (strcmp(t, "INTERACTION_CREATE") == 0)
+        return DISCORD_T_INTERACTION_CREATE;
     return DISCORD_T_OTHER;
 }
 
@@ -120,6 +123,9 @@ decode_ready(json_object *d, struct discord_ready *r, const char **why)
         memcpy(r->resume_url, url, strlen(url) + 1);
     if (name != NULL)
         copy_cut(r->username, sizeof(r->username), name);
+    /* whom slash commands are registered for (absent: not registered) */
+    get_snowflake(json_codec_get(d, "application", json_type_object), "id",
+                  r->application_id, sizeof(r->application_id));
     return 0;
 }
 
@@ -332,6 +338,142 @@ decode_reaction(json_object *d, const char *self, struct discord_reaction *r)
     r->skip = 0;
 }
 
+/* ---- INTERACTION_CREATE (slash commands) ---- */
+
+/* The token goes into URL paths: URL-safe characters only. */
+static int
+ia_token_ok(const char *s)
+{
+    size_t n = s != NULL ? strspn(s, "abcdefghijklmnopqrstuvwxyz"
+                                     "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789._-")
+                         : 0;
+
+    return n > 0 && n < DISCORD_IA_TOKEN_MAX && s[n] == '\0';
+}
+
+/* The value of the string option named DISCORD_SLASH_OPTION, or "". */
+static const char *
+ia_option_text(json_object *data)
+{
+    json_object *opts = json_codec_get(data, "options", json_type_array);
+    size_t n = opts != NULL ? json_object_array_length(opts) : 0;
+
+    for (size_t i = 0; i < n && i < 25; i++) {
+        json_object *o = json_object_array_get_idx(opts, i);
+        const char *name = json_codec_str(o, "name");
+        const char *v = json_codec_str(o, "value");
+
+        if (name != NULL && v != NULL &&
+            strcmp(name, DISCORD_SLASH_OPTION) == 0)
+            return v;
+    }
+    return "";
+}
+
+/* 1 when name (lower case) is one of core's commands. */
+static int
+is_command_name(const char *name)
+{
+    size_t n;
+    const struct commands_entry *t = commands_table(&n);
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * ia->text (trimmed) → a command (its first word, a leading '/'
+ * dropped, names one of core's) with its arguments, "help" when empty,
+ * else a question addressed to us.
+ */
+static void
+ia_classify(struct discord_interaction *ia)
+{
+    char *t = ia->text, word[EVENT_COMMAND_MAX];
+    size_t skip = t[0] == '/' ? 1 : 0, n;
+
+    trim(t);
+    if (t[0] == '\0') {
+        snprintf(ia->command, sizeof(ia->command), "help");
+        ia->flags |= EVENT_COMMAND;
+        return;
+    }
+    n = strcspn(t + skip, " \t\r\n");
+    if (n > 0 && n < sizeof(word)) {
+        for (size_t i = 0; i < n; i++)
+            word[i] = (char)tolower((unsigned char)t[skip + i]);
+        word[n] = '\0';
+        if (is_command_name(word)) {
+            memcpy(ia->command, word, n + 1);
+            memmove(t, t + skip + n, strlen(t + skip + n) + 1);
+            trim(t);
+            ia->flags |= EVENT_COMMAND;
+            return;
+        }
+    }
+    ia->flags |= EVENT_MENTIONED; /* a question to the bot */
+}
+
+static void
+decode_interaction(json_object *d, struct discord_interaction *ia)
+{
+    json_object *data = json_codec_get(d, "data", json_type_object);
+    json_object *member = json_codec_get(d, "member", json_type_object);
+    json_object *user = json_codec_get(member, "user", json_type_object);
+    const char *tok = json_codec_str(d, "token"), *name, *perms, *text;
+    int64_t type = 0;
+    size_t len;
+
+    ia->skip = 1;
+    if (!json_codec_i64(d, "type", &type) ||
+        type != DISCORD_IA_APPLICATION_COMMAND || data == NULL ||
+        json_codec_str(data, "name") == NULL ||
+        strcmp(json_codec_str(data, "name"), DISCORD_SLASH_NAME) != 0)
+        return; /* pings, components, autocomplete, other commands */
+    if (user == NULL)
+        user = json_codec_get(d, "user", json_type_object); /* a DM */
+    if (!get_snowflake(d, "id", ia->id, sizeof(ia->id)) ||
+        !get_snowflake(d, "application_id", ia->application_id,
+                       sizeof(ia->application_id)) ||
+        !get_snowflake(d, "channel_id", ia->channel_id,
+                       sizeof(ia->channel_id)) ||
+        !get_snowflake(user, "id", ia->user_id, sizeof(ia->user_id)) ||
+        !ia_token_ok(tok))
+        return;
+    memcpy(ia->token, tok, strlen(tok) + 1);
+    snprintf(ia->message_id, sizeof(ia->message_id), "%s%s", DISCORD_IA_PREFIX,
+             ia->id);
+    if (!get_snowflake(d, "guild_id", ia->guild_id, sizeof(ia->guild_id)))
+        ia->flags |= EVENT_PRIVATE;
+    /* the invoker's permissions in the channel, a decimal bit set */
+    perms = json_codec_str(member, "permissions");
+    if (ia->guild_id[0] != '\0' && perms != NULL &&
+        strspn(perms, "0123456789") == strlen(perms) && perms[0] != '\0' &&
+        (strtoull(perms, NULL, 10) &
+         (DISCORD_PERM_ADMINISTRATOR | DISCORD_PERM_MANAGE_GUILD)))
+        ia->flags |= EVENT_ADMIN;
+    if (json_codec_bool(user, "bot"))
+        ia->flags |= EVENT_FROM_BOT;
+    name = json_codec_str(member, "nick");
+    if (name == NULL)
+        name = json_codec_str(user, "global_name");
+    if (name == NULL)
+        name = json_codec_str(user, "username");
+    copy_cut(ia->user_name, sizeof(ia->user_name), name ? name : "");
+    text = ia_option_text(data);
+    len = event_text_cut(text, strlen(text), EVENT_TEXT_MAX);
+    if ((ia->text = malloc(len + 1)) == NULL)
+        return;
+    memcpy(ia->text, text, len);
+    ia->text[len] = '\0';
+    ia_classify(ia);
+    ia->ts_ms = snowflake_ms(ia->id);
+    ia->skip = 0;
+}
+
 int
 discord_codec_frame(const char *buf, size_t len, const char *self_id,
                     struct discord_frame *f, const char **why)
@@ -343,7 +485,7 @@ discord_codec_frame(const char *buf, size_t len, const char *self_id,
 
     memset(f, 0, sizeof(*f));
     f->s = -1;
-    f->msg.skip = f->reaction.skip = 1;
+    f->msg.skip = f->reaction.skip = f->ia.skip = 1;
     if (self_id == NULL)
         self_id = "";
     if ((root = json_codec_parse(&body_limits, buf, len, why)) == NULL)
@@ -386,6 +528,8 @@ discord_codec_frame(const char *buf, size_t len, const char *self_id,
          * checks that need them pass, core finds no vote to remove */
         if (f->t == DISCORD_T_REACTION_ADD || f->t == DISCORD_T_REACTION_REMOVE)
             decode_reaction(d, self_id, &f->reaction);
+        if (f->t == DISCORD_T_INTERACTION_CREATE)
+            decode_interaction(d, &f->ia);
         break;
     default:
         break;
@@ -407,6 +551,8 @@ discord_frame_release(struct discord_frame *f)
         return;
     free(f->msg.text);
     f->msg.text = NULL;
+    free(f->ia.text);
+    f->ia.text = NULL;
 }
 
 int
@@ -435,6 +581,20 @@ discord_frame_event(const struct discord_frame *f, struct event *ev)
         ev->ts_ms = f->msg.ts_ms;
         ev->command = f->msg.command;
         ev->text = f->msg.text;
+        return 0;
+    }
+    if (f->t == DISCORD_T_INTERACTION_CREATE && !f->ia.skip &&
+        f->ia.text != NULL) {
+        ev->kind = EVENT_MESSAGE;
+        ev->chat = f->ia.channel_id;
+        ev->user = f->ia.user_id;
+        ev->user_name = f->ia.user_name;
+        ev->message_id = f->ia.message_id;
+        ev->reply_to_user = "";
+        ev->flags = f->ia.flags;
+        ev->ts_ms = f->ia.ts_ms;
+        ev->command = f->ia.command;
+        ev->text = f->ia.text;
         return 0;
     }
     if ((f->t == DISCORD_T_REACTION_ADD || f->t == DISCORD_T_REACTION_REMOVE) &&
@@ -741,6 +901,25 @@ object_id(const char *body, size_t len, const char *what, int64_t want_type,
 out:
     json_object_put(root);
     return rc;
+}
+
+const char *
+discord_codec_commands(void)
+{
+    return "[{\"name\":\"" DISCORD_SLASH_NAME "\",\"type\":1,"
+           "\"description\":\"Ask parley, or run one of its commands "
+           "(help, usage, limits, reset, forget...)\","
+           "\"options\":[{\"type\":3,\"name\":\"" DISCORD_SLASH_OPTION
+           "\",\"description\":\"a question, or a command and its "
+           "arguments: help, usage, ban 123 1h\",\"required\":false,"
+           "\"max_length\":6000}]}]";
+}
+
+/* Only the deferred answer (5) and PONG (1) are ever sent. */
+const char *
+discord_codec_interaction_callback(int type)
+{
+    return type == 1 ? "{\"type\":1}" : "{\"type\":5}";
 }
 
 int

@@ -55,6 +55,7 @@ enum discord_dispatch {
     DISCORD_T_MESSAGE_CREATE,
     DISCORD_T_REACTION_ADD,
     DISCORD_T_REACTION_REMOVE,
+    DISCORD_T_INTERACTION_CREATE,
 };
 
 /* READY: what a resume needs, and who we are. */
@@ -63,6 +64,7 @@ struct discord_ready {
     char resume_url[DISCORD_URL_MAX];
     char user_id[DISCORD_SNOWFLAKE_MAX];
     char username[EVENT_NAME_MAX];
+    char application_id[DISCORD_SNOWFLAKE_MAX]; /* "" when not given */
 };
 
 /*
@@ -98,6 +100,46 @@ struct discord_reaction {
 };
 
 /*
+ * Slash commands (docs/discord.md "Slash commands"): one application
+ * command, /parley, with one optional string option, text.
+ * INTERACTION_CREATE of type 2 (APPLICATION_COMMAND) named "parley"
+ * becomes an event: the text's first word (a leading '/' dropped, lower-
+ * cased) when it names one of core's commands is the command and the rest
+ * its arguments; empty text is "help"; any other text is a question to
+ * the bot (EVENT_MENTIONED).  message_id is "ia:<interaction id>" (stable
+ * across redeliveries: core's job key).  EVENT_PRIVATE without guild_id;
+ * EVENT_ADMIN when member.permissions has ADMINISTRATOR or MANAGE_GUILD.
+ * The token (a secret for 15 minutes: it lets anyone answer the
+ * interaction) must be URL-safe ([A-Za-z0-9._-]) and shorter than
+ * DISCORD_IA_TOKEN_MAX, else the interaction is malformed (skip).  Other
+ * interactions (components, autocomplete, other commands): skip.
+ */
+#define DISCORD_SLASH_NAME "parley"
+#define DISCORD_SLASH_OPTION "text"
+#define DISCORD_IA_PREFIX "ia:"
+#define DISCORD_IA_TOKEN_MAX 512
+#define DISCORD_IA_APPLICATION_COMMAND 2
+/* the callback type: "thinking…" now, @original edited later */
+#define DISCORD_IA_DEFERRED 5
+#define DISCORD_PERM_ADMINISTRATOR (1ull << 3)
+#define DISCORD_PERM_MANAGE_GUILD (1ull << 5)
+struct discord_interaction {
+    int skip;
+    char id[DISCORD_SNOWFLAKE_MAX];
+    char application_id[DISCORD_SNOWFLAKE_MAX];
+    char channel_id[DISCORD_SNOWFLAKE_MAX];
+    char guild_id[DISCORD_SNOWFLAKE_MAX]; /* "" in DMs */
+    char user_id[DISCORD_SNOWFLAKE_MAX];
+    char user_name[EVENT_NAME_MAX];
+    char message_id[EVENT_ID_MAX]; /* "ia:<id>" */
+    char token[DISCORD_IA_TOKEN_MAX];
+    char command[EVENT_COMMAND_MAX];
+    unsigned flags;
+    int64_t ts_ms; /* from the snowflake */
+    char *text;    /* heap: the arguments, or the question */
+};
+
+/*
  * One gateway frame {op, d, s, t}.  s is -1 when null or absent.  The
  * payload fields are filled for their op / event only.
  */
@@ -111,6 +153,7 @@ struct discord_frame {
     struct discord_ready ready;
     struct discord_message msg;
     struct discord_reaction reaction;
+    struct discord_interaction ia;
 };
 
 /*
@@ -122,8 +165,9 @@ int discord_codec_frame(const char *buf, size_t len, const char *self_id,
                         struct discord_frame *f, const char **why);
 void discord_frame_release(struct discord_frame *f);
 
-/* The event MESSAGE_CREATE / REACTION_ADD becomes; strings point into f
- * (valid while f is).  -1 when the frame is not one (or skipped). */
+/* The event MESSAGE_CREATE / REACTION_ADD / INTERACTION_CREATE becomes; strings
+ * point into f (valid while f is).  -1 when the frame is not one (or skipped).
+ */
 int discord_frame_event(const struct discord_frame *f, struct event *ev);
 
 /*
@@ -196,6 +240,19 @@ enum discord_outcome discord_codec_outcome(enum discord_verb v, long status,
  * same nonce.  buf must hold DISCORD_NONCE_MAX + 1 bytes.
  */
 void discord_codec_nonce(const char *idem_key, char *buf, size_t cap);
+
+/*
+ * Slash commands over REST.  commands: the body of PUT
+ * /applications/{application_id}/commands (a bulk overwrite: the same
+ * body every time, so registering again changes nothing): /parley with
+ * its text option.  interaction_callback: {"type": 5} (deferred; 1,
+ * PONG, is the only other type) for POST
+ * /interactions/{id}/{token}/callback.  Static strings.  The webhook
+ * bodies (PATCH …/messages/@original, POST /webhooks/{app}/{token}) are
+ * discord_codec_edit_message's: {content, allowed_mentions}.
+ */
+const char *discord_codec_commands(void);
+const char *discord_codec_interaction_callback(int type);
 
 /* A created message's id (the reply of POST …/messages). */
 int discord_codec_message_id(const char *body, size_t len, char *id, size_t cap,

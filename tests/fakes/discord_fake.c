@@ -21,6 +21,9 @@
 #define DF_DMS_MAX 64
 #define DF_CANNOT_DM 50007 /* "Cannot send messages to this user" */
 #define DF_FRAME_MAX 4096
+#define DF_IAS_MAX 256
+#define DF_IA_MSGS 16
+#define DF_IA_TOKEN_LIFE 900000 /* an interaction token: 15 minutes */
 
 /* Discord gives creating, editing and deleting messages a bucket each */
 enum df_route {
@@ -29,12 +32,28 @@ enum df_route {
     DF_R_DELETE,
     DF_R_TYPING,
     DF_R_REACTIONS,
-    DF_R_DM, /* POST /users/@me/channels: no channel, one bucket */
+    DF_R_DM,      /* POST /users/@me/channels: no channel, one bucket */
+    DF_R_WEBHOOK, /* an interaction's webhook: per interaction */
     DF_R_COUNT
 };
 
 static const char *const route_bucket[DF_R_COUNT] = {
-    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ", "f6a7rxn", "c2d3dm"};
+    "a1b2c3msg", "b8c9edit", "e0f1del", "d4e5typ",
+    "f6a7rxn",   "c2d3dm",   "a9b8hook"};
+
+/* An interaction injected: its token, callback and webhook messages. */
+struct df_ia {
+    char id[24];
+    char token[48];
+    char channel[24];
+    int64_t created_ms;
+    int callbacks; /* callback requests (refused ones too) */
+    int type;      /* the accepted callback's type, 0 = none */
+    int64_t ack_ms;
+    char original[24];         /* the @original message, "" = not posted yet */
+    char msgs[DF_IA_MSGS][24]; /* follow-ups */
+    size_t nmsgs;
+};
 
 /* A user's DM channel with the bot, and whether the user takes DMs. */
 struct df_dm {
@@ -113,6 +132,11 @@ struct discord_fake {
     size_t nmsgs, capmsgs;
     struct df_dm dms[DF_DMS_MAX];
     size_t ndms;
+    struct df_ia ias[DF_IAS_MAX];
+    size_t nias;
+    int64_t ia_deadline; /* callbacks later than this: 10062 */
+    int64_t ia_life;     /* webhook calls later than this: 50027 */
+    char *commands;      /* the last PUT …/commands body */
     struct df_bucket buckets[DF_BUCKETS_MAX];
     size_t nbuckets;
     int limits[DF_R_COUNT];
@@ -490,6 +514,14 @@ gw_identify(struct discord_fake *df, struct df_conn *c, json_object *d)
     json_object_object_add(ready, "user", user);
     json_object_object_add(ready, "guilds", json_object_new_array());
     json_object_object_add(ready, "session_id", json_object_new_string(s->id));
+    {
+        json_object *app = json_object_new_object();
+
+        json_object_object_add(app, "id",
+                               json_object_new_string(DISCORD_FAKE_APP_ID));
+        json_object_object_add(app, "flags", json_object_new_int(0));
+        json_object_object_add(ready, "application", app);
+    }
     snprintf(url, sizeof(url), "ws://127.0.0.1:%d/resume", fake_port(df->f));
     json_object_object_add(ready, "resume_gateway_url",
                            json_object_new_string(url));
@@ -1255,6 +1287,262 @@ out:
     return 0;
 }
 
+/* ---- interactions (slash commands) ---- */
+
+int64_t
+discord_fake_interaction(struct discord_fake *df,
+                         const struct discord_fake_ia *x, char *id, size_t cap)
+{
+    json_object *d, *data, *opts, *opt, *user;
+    struct df_ia *ia;
+    char iid[24];
+
+    if (x->id != NULL && x->id[0] != '\0') {
+        /* the same interaction again (Discord replays it on a resume) */
+        snprintf(iid, sizeof(iid), "%s", x->id);
+        ia = NULL;
+        for (size_t i = 0; i < df->nias; i++)
+            if (strcmp(df->ias[i].id, iid) == 0)
+                ia = &df->ias[i];
+        if (ia == NULL)
+            return -1;
+    } else {
+        if (df->nias == DF_IAS_MAX || x->channel == NULL)
+            return -1;
+        ia = &df->ias[df->nias++];
+        memset(ia, 0, sizeof(*ia));
+        new_snowflake(df, iid, sizeof(iid));
+        memcpy(ia->id, iid, sizeof(ia->id));
+        snprintf(ia->token, sizeof(ia->token), "aW50ZXJhY3Rpb24.%s-tok", iid);
+        snprintf(ia->channel, sizeof(ia->channel), "%s", x->channel);
+        ia->created_ms = fake_now_ms();
+    }
+    if (id != NULL)
+        snprintf(id, cap, "%s", ia->id);
+    d = json_object_new_object();
+    json_object_object_add(d, "id", json_object_new_string(ia->id));
+    json_object_object_add(d, "application_id",
+                           json_object_new_string(DISCORD_FAKE_APP_ID));
+    json_object_object_add(d, "type", json_object_new_int(2));
+    json_object_object_add(d, "token", json_object_new_string(ia->token));
+    json_object_object_add(d, "version", json_object_new_int(1));
+    json_object_object_add(d, "channel_id",
+                           json_object_new_string(ia->channel));
+    user = author_json(x->user ? x->user : "1001", x->name, 0);
+    if (x->guild != NULL && x->guild[0] != '\0') {
+        json_object *member = json_object_new_object();
+
+        json_object_object_add(d, "guild_id", json_object_new_string(x->guild));
+        json_object_object_add(member, "user", user);
+        json_object_object_add(member, "roles", json_object_new_array());
+        json_object_object_add(
+            member, "permissions",
+            json_object_new_string(x->permissions ? x->permissions : "0"));
+        json_object_object_add(d, "member", member);
+    } else {
+        json_object_object_add(d, "user", user);
+    }
+    data = json_object_new_object();
+    json_object_object_add(data, "id", json_object_new_string("7777"));
+    json_object_object_add(
+        data, "name",
+        json_object_new_string(x->command ? x->command : "parley"));
+    json_object_object_add(data, "type", json_object_new_int(1));
+    if (x->text != NULL) {
+        opts = json_object_new_array();
+        opt = json_object_new_object();
+        json_object_object_add(opt, "name", json_object_new_string("text"));
+        json_object_object_add(opt, "type", json_object_new_int(3));
+        json_object_object_add(opt, "value", json_object_new_string(x->text));
+        json_object_array_add(opts, opt);
+        json_object_object_add(data, "options", opts);
+    }
+    json_object_object_add(d, "data", data);
+    if (df->current == NULL || !df->current->valid) {
+        json_object_put(d);
+        return 0;
+    }
+    return session_dispatch(df, df->current, "INTERACTION_CREATE", d, 1);
+}
+
+static struct df_ia *
+ia_by_id(struct discord_fake *df, const char *id)
+{
+    for (size_t i = 0; i < df->nias; i++)
+        if (strcmp(df->ias[i].id, id) == 0)
+            return &df->ias[i];
+    return NULL;
+}
+
+static struct df_ia *
+ia_by_token(struct discord_fake *df, const char *token)
+{
+    for (size_t i = 0; i < df->nias; i++)
+        if (strcmp(df->ias[i].token, token) == 0)
+            return &df->ias[i];
+    return NULL;
+}
+
+/* POST /interactions/{id}/{token}/callback: once, within the deadline. */
+static int
+rest_ia_callback(struct discord_fake *df, const char *id, const char *token,
+                 const struct fake_request *req, struct fake_response *resp)
+{
+    struct df_ia *ia = ia_by_id(df, id);
+    json_object *body;
+    int64_t type;
+
+    if (ia == NULL || strcmp(ia->token, token) != 0)
+        return rest_error(df, resp, 404, "Unknown interaction", 10062);
+    ia->callbacks++;
+    if (ia->type != 0) {
+        df->st.ia_refused++;
+        return rest_error(df, resp, 400,
+                          "Interaction has already been acknowledged.", 40060);
+    }
+    if (fake_now_ms() - ia->created_ms > df->ia_deadline) {
+        df->st.ia_refused++;
+        return rest_error(df, resp, 404, "Unknown interaction", 10062);
+    }
+    body = parse(req->body, req->body_len);
+    type = jint(body, "type", 0);
+    if (body != NULL)
+        json_object_put(body);
+    if (type != 4 && type != 5)
+        return rest_error(df, resp, 400, "Invalid Form Body", 50035);
+    ia->type = (int)type;
+    ia->ack_ms = fake_now_ms();
+    df->st.ia_callbacks++;
+    resp->status = 204;
+    return 0;
+}
+
+/* A bot message in the interaction's channel (as the webhook posts). */
+static struct df_msg *
+ia_post(struct discord_fake *df, struct df_ia *ia, const char *content)
+{
+    struct df_msg *m = msg_add(df);
+
+    if (m == NULL)
+        return NULL;
+    new_snowflake(df, m->id, sizeof(m->id));
+    snprintf(m->channel, sizeof(m->channel), "%s", ia->channel);
+    snprintf(m->author, sizeof(m->author), "%s", DISCORD_FAKE_BOT_ID);
+    m->content = strdup(content);
+    m->by_bot = 1;
+    df->st.created++;
+    return m;
+}
+
+/*
+ * /webhooks/{app}/{token}[/messages/{@original|id}]: the interaction's
+ * webhook, there once the callback was accepted, for DF_IA_TOKEN_LIFE.
+ */
+static int
+rest_webhook(struct discord_fake *df, char seg[8][96], int n,
+             const struct fake_request *req, struct fake_response *resp)
+{
+    struct df_ia *ia = ia_by_token(df, seg[2]);
+    const char *mid = n == 5 ? seg[4] : NULL;
+    json_object *body = NULL;
+    struct df_msg *m;
+    int rc = 0;
+
+    if (strcmp(seg[1], DISCORD_FAKE_APP_ID) != 0 || ia == NULL ||
+        ia->type == 0) {
+        df->st.ia_webhook_refused++;
+        return rest_error(df, resp, 404, "Unknown Webhook", 10015);
+    }
+    if (fake_now_ms() - ia->created_ms > df->ia_life) {
+        df->st.ia_webhook_refused++;
+        return rest_error(df, resp, 401, "Invalid Webhook Token", 50027);
+    }
+    if (bucket_gate(df, DF_R_WEBHOOK, ia->id, resp))
+        return 0;
+    if (mid != NULL && strcmp(mid, "@original") == 0) {
+        if (strcmp(req->method, "PATCH") != 0 &&
+            strcmp(req->method, "DELETE") != 0)
+            return rest_error(df, resp, 405, "405: Method Not Allowed", 0);
+        if (ia->original[0] == '\0' && strcmp(req->method, "PATCH") == 0) {
+            /* the deferred "thinking…" gets its first content */
+            body = parse(req->body, req->body_len);
+            if (check_content(df, body, resp) < 0)
+                goto out;
+            if ((m = ia_post(df, ia, jstr(body, "content"))) == NULL) {
+                rc = -1;
+                goto out;
+            }
+            snprintf(ia->original, sizeof(ia->original), "%s", m->id);
+            df->st.ia_originals++;
+            resp->status = 200;
+            resp->body = reply_json(df->f, message_json(m));
+            goto out;
+        }
+        mid = ia->original;
+    }
+    if (mid != NULL) {
+        int ours = strcmp(mid, ia->original) == 0;
+
+        for (size_t i = 0; i < ia->nmsgs && !ours; i++)
+            ours = strcmp(mid, ia->msgs[i]) == 0;
+        if (!ours || mid[0] == '\0') {
+            df->st.unknown_message++;
+            return rest_error(df, resp, 404, "Unknown Message", 10008);
+        }
+        if (strcmp(req->method, "PATCH") == 0) {
+            if (strcmp(mid, ia->original) == 0)
+                df->st.ia_originals++;
+            return rest_edit(df, ia->channel, mid, req, resp);
+        }
+        if (strcmp(req->method, "DELETE") == 0)
+            return rest_delete(df, ia->channel, mid, resp);
+        return rest_error(df, resp, 405, "405: Method Not Allowed", 0);
+    }
+    if (strcmp(req->method, "POST") != 0)
+        return rest_error(df, resp, 405, "405: Method Not Allowed", 0);
+    body = parse(req->body, req->body_len);
+    if (check_content(df, body, resp) < 0)
+        goto out;
+    if (ia->nmsgs == DF_IA_MSGS ||
+        (m = ia_post(df, ia, jstr(body, "content"))) == NULL) {
+        rest_error(df, resp, 400, "fake: too many follow-ups", 0);
+        goto out;
+    }
+    snprintf(ia->msgs[ia->nmsgs++], sizeof(ia->msgs[0]), "%s", m->id);
+    df->st.ia_followups++;
+    resp->status = 200;
+    resp->body = reply_json(df->f, message_json(m));
+out:
+    if (body != NULL)
+        json_object_put(body);
+    return rc;
+}
+
+/* PUT /applications/{app}/commands: a bulk overwrite, recorded. */
+static int
+rest_commands(struct discord_fake *df, const char *app,
+              const struct fake_request *req, struct fake_response *resp)
+{
+    json_object *body = parse(req->body, req->body_len);
+
+    if (strcmp(app, DISCORD_FAKE_APP_ID) != 0) {
+        if (body != NULL)
+            json_object_put(body);
+        return rest_error(df, resp, 403, "Missing Access", 50001);
+    }
+    if (body == NULL || !json_object_is_type(body, json_type_array)) {
+        if (body != NULL)
+            json_object_put(body);
+        return rest_error(df, resp, 400, "Invalid Form Body", 50035);
+    }
+    free(df->commands);
+    df->commands = strndup(req->body, req->body_len);
+    df->st.commands_put++;
+    resp->status = 200;
+    resp->body = reply_json(df->f, body); /* as Discord: the commands */
+    return 0;
+}
+
 /* Path segments after /api/v10/: up to 8, each into its own buffer. */
 static int
 split_path(const char *path, char seg[8][96])
@@ -1289,14 +1577,27 @@ rest_handler(struct fake *f, const struct fake_request *req,
     int n;
 
     (void)f;
+    n = split_path(req->path + strlen("/api/v10"), seg);
+    /* an interaction's routes: the token in the path is the credential */
+    if (n == 4 && strcmp(seg[0], "interactions") == 0 &&
+        strcmp(seg[3], "callback") == 0 && strcmp(req->method, "POST") == 0)
+        return rest_ia_callback(df, seg[1], seg[2], req, resp);
+    if ((n == 3 || n == 5) && strcmp(seg[0], "webhooks") == 0 &&
+        (n == 3 || strcmp(seg[3], "messages") == 0)) {
+        if (global_gate(df, resp))
+            return 0;
+        return rest_webhook(df, seg, n, req, resp);
+    }
     snprintf(expect, sizeof(expect), "Bot %s", df->token);
     if (auth == NULL || strcmp(auth, expect) != 0) {
         df->st.unauthorized++;
         return rest_error(df, resp, 401, "401: Unauthorized", 0);
     }
-    n = split_path(req->path + strlen("/api/v10"), seg);
     if (global_gate(df, resp))
         return 0;
+    if (n == 3 && strcmp(seg[0], "applications") == 0 &&
+        strcmp(seg[2], "commands") == 0 && strcmp(req->method, "PUT") == 0)
+        return rest_commands(df, seg[1], req, resp);
     if (n == 2 && strcmp(seg[0], "gateway") == 0 &&
         strcmp(seg[1], "bot") == 0 && strcmp(req->method, "GET") == 0) {
         resp->body = fake_printf(
@@ -1416,6 +1717,18 @@ control_handler(struct fake *f, const struct fake_request *req,
             resp->status = 400;
         resp->body =
             fake_printf(df->f, "{\"id\":\"%s\",\"seq\":%" PRId64 "}", id, seq);
+    } else if (strcmp(p, "interaction") == 0) {
+        struct discord_fake_ia x = {jstr(b, "id"),    jstr(b, "channel"),
+                                    jstr(b, "guild"), jstr(b, "user"),
+                                    jstr(b, "name"),  jstr(b, "permissions"),
+                                    jstr(b, "text"),  jstr(b, "command")};
+        char id[32] = "";
+        int64_t seq = discord_fake_interaction(df, &x, id, sizeof(id));
+
+        if (seq < 0)
+            resp->status = 400;
+        resp->body =
+            fake_printf(df->f, "{\"id\":\"%s\",\"seq\":%" PRId64 "}", id, seq);
     } else if (strcmp(p, "reaction") == 0) {
         const char *ch = jstr(b, "channel"), *m = jstr(b, "message"),
                    *u = jstr(b, "user"), *e = jstr(b, "emoji");
@@ -1518,6 +1831,10 @@ discord_fake_new(uv_loop_t *loop, int port, const char *token)
     df->windows[DF_R_REACTIONS] = 250;
     df->limits[DF_R_DM] = 5;
     df->windows[DF_R_DM] = 5000;
+    df->limits[DF_R_WEBHOOK] = 5;
+    df->windows[DF_R_WEBHOOK] = 5000;
+    df->ia_deadline = 3000;
+    df->ia_life = DF_IA_TOKEN_LIFE;
     if ((df->beats = calloc(DF_BEATS_MAX, sizeof(*df->beats))) == NULL ||
         (df->f = fake_new(loop, port)) == NULL) {
         free(df->beats);
@@ -1550,6 +1867,7 @@ discord_fake_free(struct discord_fake *df)
     }
     free(df->msgs);
     free(df->beats);
+    free(df->commands);
     free(df);
 }
 
@@ -1770,4 +2088,39 @@ discord_fake_beats(const struct discord_fake *df,
 {
     *v = df->beats;
     return df->nbeats;
+}
+
+void
+discord_fake_set_ia_deadline(struct discord_fake *df, int64_t callback_ms,
+                             int64_t token_ms)
+{
+    df->ia_deadline = callback_ms > 0 ? callback_ms : 3000;
+    df->ia_life = token_ms > 0 ? token_ms : DF_IA_TOKEN_LIFE;
+}
+
+int
+discord_fake_ia_get(const struct discord_fake *df, const char *id,
+                    struct discord_fake_ia_state *out)
+{
+    for (size_t i = 0; i < df->nias; i++) {
+        const struct df_ia *ia = &df->ias[i];
+
+        if (strcmp(ia->id, id) != 0)
+            continue;
+        memset(out, 0, sizeof(*out));
+        out->callbacks = ia->callbacks;
+        out->type = ia->type;
+        out->ack_after_ms = ia->type ? ia->ack_ms - ia->created_ms : -1;
+        out->original = ia->original;
+        out->followups = ia->nmsgs;
+        out->followup = ia->nmsgs > 0 ? ia->msgs[0] : "";
+        return 0;
+    }
+    return -1;
+}
+
+const char *
+discord_fake_commands(const struct discord_fake *df)
+{
+    return df->commands;
 }

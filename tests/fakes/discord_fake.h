@@ -69,6 +69,8 @@
  *   A control API for out-of-process tests and the demo, under /_fake/:
  *   POST /_fake/message {"channel","guild","author","name","content",
  *        "reply_to","bot","webhook"} → {"id","seq"}
+ *   POST /_fake/interaction {"channel","guild","user","name",
+ *        "permissions","text","command","id"} → {"id","seq"} (/parley)
  *   POST /_fake/reaction {"channel","message","user","emoji"}
  *   POST /_fake/op {"op":7} | {"op":9,"d":false} | {"op":1}
  *   POST /_fake/close {"code":4004}     POST /_fake/drop
@@ -83,6 +85,9 @@
 #define DISCORD_FAKE_TOKEN "fake.discord.token-123"
 #define DISCORD_FAKE_BOT_ID "424242424242424242"
 #define DISCORD_FAKE_BOT_NAME "ParleyBot"
+/* READY's application.id: not the bot's user id, so a client using the
+ * wrong one is caught */
+#define DISCORD_FAKE_APP_ID "434343434343434343"
 #define DISCORD_FAKE_SLACK_MS 100
 
 struct discord_fake;
@@ -171,6 +176,11 @@ struct discord_fake_stats {
      * done, edits and deletes of a message that does not exist */
     uint64_t edits, edit_same, deletes, unknown_message;
     uint64_t dm_opens, dm_refused; /* DMs opened (repeats too); 50007s */
+    /* slash commands: PUT …/commands; callbacks accepted and refused
+     * (twice, late); @original posts and edits, follow-ups; webhook
+     * calls refused (before the callback, token expired) */
+    uint64_t commands_put, ia_callbacks, ia_refused, ia_originals, ia_followups,
+        ia_webhook_refused;
     int last_client_close; /* the close code of the last client close, 0 */
     int live;              /* gateway connections open now */
 };
@@ -203,6 +213,55 @@ size_t discord_fake_edit_times(const struct discord_fake *df, const char *id,
 /* The most edits of message id within any window_ms. */
 size_t discord_fake_edits_in(const struct discord_fake *df, const char *id,
                              int64_t window_ms);
+
+/* ---- slash commands ----
+ * READY carries application {id: DISCORD_FAKE_APP_ID}.
+ *   PUT /applications/{app}/commands (Bot auth; another app → 403 50001)
+ *        → 200, the body echoed; recorded (discord_fake_commands).
+ *   POST /interactions/{id}/{token}/callback {type 4|5} (no auth: the
+ *        token is the credential) → 204; unknown, or later than the
+ *        deadline (3 s) → 404 10062; a second one → 400 40060.
+ *   PATCH /webhooks/{app}/{token}/messages/@original {content,
+ *        allowed_mentions} → the message: the first posts it in the
+ *        interaction's channel (the deferred "thinking…" gets content),
+ *        later ones edit it; POST /webhooks/{app}/{token}[?wait=true] →
+ *        a follow-up message; PATCH/DELETE …/messages/{id} of one of
+ *        them → as for a channel message.  Before the callback → 404
+ *        10015; after the token's life (15 min) → 401 50027.  Their own
+ *        bucket per interaction (5 per 5 s).  Webhook messages are the
+ *        bot's: discord_fake_sent_* and reactions see them.
+ */
+struct discord_fake_ia {
+    const char *id;      /* NULL: a new interaction; else replay this one */
+    const char *channel; /* where it was used */
+    const char *guild;   /* NULL or "" = a DM */
+    const char *user;
+    const char *name;
+    const char *permissions; /* member.permissions (guild), NULL = "0" */
+    const char *text;        /* the text option, NULL = none given */
+    const char *command;     /* data.name, NULL = "parley" */
+};
+/* An INTERACTION_CREATE (APPLICATION_COMMAND); its id into id.  Returns
+ * the sequence number, 0 when no session exists, -1 on error. */
+int64_t discord_fake_interaction(struct discord_fake *df,
+                                 const struct discord_fake_ia *x, char *id,
+                                 size_t cap);
+struct discord_fake_ia_state {
+    int callbacks;        /* callback requests, refused ones too */
+    int type;             /* the accepted callback's type, 0 = none */
+    int64_t ack_after_ms; /* from the dispatch to the callback, -1 none */
+    const char *original; /* the @original message id, "" = none */
+    size_t followups;
+    const char *followup; /* the first follow-up's id, "" */
+};
+int discord_fake_ia_get(const struct discord_fake *df, const char *id,
+                        struct discord_fake_ia_state *out);
+/* Callbacks later than callback_ms after the dispatch and webhook calls
+ * later than token_ms are refused (0 = 3 s and 15 min). */
+void discord_fake_set_ia_deadline(struct discord_fake *df, int64_t callback_ms,
+                                  int64_t token_ms);
+/* The last PUT …/commands body, NULL = none. */
+const char *discord_fake_commands(const struct discord_fake *df);
 
 /* Heartbeats received: connection number (1-based), time since that
  * connection's HELLO, ms. */

@@ -25,6 +25,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (discord_frame_event(&f, &ev) == 0) {
             if (event_check(&ev, &why) != 0)
                 abort();
+            /* an interaction's token goes into URL paths */
+            if (f.t == DISCORD_T_INTERACTION_CREATE &&
+                (f.ia.token[0] == '\0' ||
+                 strspn(f.ia.token,
+                        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM"
+                        "NOPQRSTUVWXYZ0123456789._-") != strlen(f.ia.token)))
+                abort();
             if (ev.kind == EVENT_MESSAGE && strlen(ev.text) > EVENT_TEXT_MAX)
                 abort();
             if (ev.kind == EVENT_VOTE && ev.vote != 1 && ev.vote != -1)

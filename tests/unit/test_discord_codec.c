@@ -638,6 +638,130 @@ test_dm(void)
     T_OK(why != NULL);
 }
 
+/* ---- INTERACTION_CREATE (/parley) ---- */
+
+#define IA_HEAD                                                                \
+    "{\"op\":0,\"s\":9,\"t\":\"INTERACTION_CREATE\",\"d\":{\"id\":"            \
+    "\"1300000000000000000\",\"application_id\":\"55\",\"type\":2,"            \
+    "\"token\":\"aW50.tok_en-1\",\"channel_id\":\"600\","
+#define IA_DATA(text)                                                          \
+    "\"data\":{\"id\":\"1\",\"name\":\"parley\",\"type\":1,\"options\":[{"     \
+    "\"name\":\"text\",\"type\":3,\"value\":\"" text "\"}]}"
+#define IA_GUILD(perms)                                                        \
+    "\"guild_id\":\"9\",\"member\":{\"permissions\":\"" perms "\","            \
+    "\"nick\":\"Annie\",\"user\":{\"id\":\"7\",\"username\":\"ann\"}},"
+#define IA_DM "\"user\":{\"id\":\"7\",\"username\":\"ann\"},"
+
+struct ia_case {
+    const char *name;
+    const char *json;
+    int event; /* discord_frame_event gives one */
+    const char *command, *text;
+    unsigned flags;
+};
+
+static void
+test_interactions(void)
+{
+    static const struct ia_case cases[] = {
+        {"guild help", IA_HEAD IA_GUILD("0") IA_DATA("help") "}}", 1, "help",
+         "", EVENT_COMMAND},
+        {"command with args",
+         IA_HEAD IA_GUILD("2048") IA_DATA("  Ban 123 1h ") "}}", 1, "ban",
+         "123 1h", EVENT_COMMAND},
+        {"slash inside", IA_HEAD IA_GUILD("0") IA_DATA("/usage") "}}", 1,
+         "usage", "", EVENT_COMMAND},
+        {"no option: help",
+         IA_HEAD IA_GUILD("0") "\"data\":{\"name\":\"parley\",\"type\":1}}}", 1,
+         "help", "", EVENT_COMMAND},
+        {"question", IA_HEAD IA_GUILD("0") IA_DATA("what is 2+2") "}}", 1, "",
+         "what is 2+2", EVENT_MENTIONED},
+        {"administrator",
+         IA_HEAD IA_GUILD("8") IA_DATA("limit chat 5/60s") "}}", 1, "limit",
+         "chat 5/60s", EVENT_COMMAND | EVENT_ADMIN},
+        {"manage guild",
+         IA_HEAD IA_GUILD("1099511627808") IA_DATA("stats") "}}", 1, "stats",
+         "", EVENT_COMMAND | EVENT_ADMIN},
+        {"permissions not a number",
+         IA_HEAD IA_GUILD("8x") IA_DATA("stats") "}}", 1, "stats", "",
+         EVENT_COMMAND},
+        {"dm", IA_HEAD IA_DM IA_DATA("hi there") "}}", 1, "", "hi there",
+         EVENT_MENTIONED | EVENT_PRIVATE},
+        {"dm command", IA_HEAD IA_DM IA_DATA("reset") "}}", 1, "reset", "",
+         EVENT_COMMAND | EVENT_PRIVATE},
+        {"other command",
+         IA_HEAD IA_DM "\"data\":{\"name\":\"other\",\"type\":1}}}", 0, NULL,
+         NULL, 0},
+        {"component",
+         "{\"op\":0,\"s\":9,\"t\":\"INTERACTION_CREATE\",\"d\":{\"id\":\"13\","
+         "\"application_id\":\"55\",\"type\":3,\"token\":\"t\","
+         "\"channel_id\":\"600\"," IA_DM IA_DATA("x") "}}",
+         0, NULL, NULL, 0},
+        {"no token",
+         "{\"op\":0,\"s\":9,\"t\":\"INTERACTION_CREATE\",\"d\":{\"id\":\"13\","
+         "\"application_id\":\"55\",\"type\":2,\"channel_id\":\"600\"," IA_DM
+             IA_DATA("x") "}}",
+         0, NULL, NULL, 0},
+        {"token not url-safe",
+         "{\"op\":0,\"s\":9,\"t\":\"INTERACTION_CREATE\",\"d\":{\"id\":\"13\","
+         "\"application_id\":\"55\",\"type\":2,\"token\":\"a/../b\","
+         "\"channel_id\":\"600\"," IA_DM IA_DATA("x") "}}",
+         0, NULL, NULL, 0},
+        {"no user", IA_HEAD "\"data\":{\"name\":\"parley\",\"type\":1}}}", 0,
+         NULL, NULL, 0},
+        {"bad channel",
+         "{\"op\":0,\"s\":9,\"t\":\"INTERACTION_CREATE\",\"d\":{\"id\":\"13\","
+         "\"application_id\":\"55\",\"type\":2,\"token\":\"t\","
+         "\"channel_id\":\"x1\"," IA_DM IA_DATA("x") "}}",
+         0, NULL, NULL, 0},
+    };
+    struct discord_frame f;
+    struct event ev;
+    const char *why;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct ia_case *c = &cases[i];
+        int rc;
+
+        rc = discord_codec_frame(c->json, strlen(c->json), SELF, &f, &why);
+        T_OKF(rc == 0, "%s: decodes (%s)", c->name, why ? why : "");
+        T_EQ_INT(f.t, DISCORD_T_INTERACTION_CREATE);
+        rc = discord_frame_event(&f, &ev);
+        T_OKF((rc == 0) == c->event, "%s: event %d", c->name, rc);
+        if (rc == 0 && c->event) {
+            T_EQ_INT(ev.kind, EVENT_MESSAGE);
+            T_EQ_STR(ev.chat, "600");
+            T_EQ_STR(ev.user, "7");
+            T_EQ_STR(ev.message_id, "ia:1300000000000000000");
+            T_EQ_STR(ev.command, c->command);
+            T_EQ_STR(ev.text, c->text);
+            T_OKF(ev.flags == c->flags, "%s: flags %#x want %#x", c->name,
+                  ev.flags, c->flags);
+            T_EQ_STR(f.ia.token, "aW50.tok_en-1");
+            T_EQ_STR(f.ia.application_id, "55");
+            T_EQ_INT(event_check(&ev, &why), 0);
+            if (f.ia.guild_id[0])
+                T_EQ_STR(ev.user_name, "Annie");
+        }
+        discord_frame_release(&f);
+    }
+    /* READY's application id */
+    {
+        const char *ready =
+            "{\"op\":0,\"s\":1,\"t\":\"READY\",\"d\":{\"session_id\":\"s\","
+            "\"user\":{\"id\":\"42\"},\"application\":{\"id\":\"55\","
+            "\"flags\":0}}}";
+
+        T_EQ_INT(discord_codec_frame(ready, strlen(ready), SELF, &f, &why), 0);
+        T_EQ_STR(f.ready.application_id, "55");
+        discord_frame_release(&f);
+    }
+    T_CONTAINS(discord_codec_commands(), "\"name\":\"parley\"");
+    T_CONTAINS(discord_codec_commands(), "\"type\":3");
+    T_EQ_STR(discord_codec_interaction_callback(DISCORD_IA_DEFERRED),
+             "{\"type\":5}");
+}
+
 int
 main(void)
 {
@@ -649,5 +773,6 @@ main(void)
     test_rest();
     test_edit_outcome();
     test_dm();
+    test_interactions();
     return t_done();
 }
