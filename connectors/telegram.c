@@ -108,6 +108,7 @@ struct telegram {
     enum tg_state state;
     struct telegram_me me;
     int registered;
+    int commands_set; /* setMyCommands sent (once per start) */
     int64_t offset;
     int fails, conflicts;
     struct http_req *req; /* getMe / deleteWebhook / getUpdates */
@@ -1295,6 +1296,11 @@ getme_done(const struct http_response *r, void *arg)
     snprintf(t->status.username, sizeof(t->status.username), "%s",
              t->me.username);
     log_info("telegram connected as @%s id=%" PRId64, t->me.username, t->me.id);
+    /* the "/" menu of Telegram clients, once per start, best effort */
+    if (!t->commands_set) {
+        t->commands_set = 1;
+        misc_call(t, "setMyCommands", telegram_codec_my_commands(), 0, 0);
+    }
     if (!t->registered) {
         memset(&ops, 0, sizeof(ops));
         ops.platform = TG_PLATFORM;

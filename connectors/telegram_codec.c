@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "core/commands.h"
 #include "core/json_codec.h"
 
 /* Telegram's anonymous-admin placeholder: the real sender is sender_chat. */
@@ -880,6 +881,35 @@ telegram_codec_edit_message(const struct telegram_send *s, int64_t message_id)
      * edit of the last part carries it */
     if (s->fb_key != NULL)
         json_object_object_add(o, "reply_markup", keyboard(s->fb_key));
+    return finish(o);
+}
+
+/*
+ * setMyCommands: the commands everyone may use (core's table: help,
+ * reset, usage, limits, forget), for the menu Telegram clients show
+ * behind "/".  Admin commands stay out of it; `help` lists them to those
+ * who may use them.
+ */
+char *
+telegram_codec_my_commands(void)
+{
+    json_object *o = json_object_new_object(), *list = json_object_new_array();
+    const struct commands_entry *t;
+    size_t n;
+
+    t = commands_table(&n);
+    for (size_t i = 0; i < n; i++) {
+        json_object *c;
+
+        if (t[i].sub != NULL || !commands_allowed(&t[i], COMMANDS_ROLE_USER))
+            continue;
+        c = json_object_new_object();
+        json_object_object_add(c, "command", json_object_new_string(t[i].name));
+        json_object_object_add(c, "description",
+                               json_object_new_string(t[i].help));
+        json_object_array_add(list, c);
+    }
+    json_object_object_add(o, "commands", list);
     return finish(o);
 }
 

@@ -179,6 +179,9 @@ char *telegram_codec_send_message(const struct telegram_send *s);
 char *telegram_codec_edit_message(const struct telegram_send *s,
                                   int64_t message_id);
 /* deleteMessage. */
+/* setMyCommands' body: the commands everyone may use, with their help
+ * lines. */
+char *telegram_codec_my_commands(void);
 char *telegram_codec_delete_message(int64_t chat_id, int64_t message_id);
 /* sendChatAction typing. */
 char *telegram_codec_chat_action(int64_t chat_id, int64_t thread_id);

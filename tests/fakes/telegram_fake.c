@@ -1415,6 +1415,43 @@ m_answer_callback(struct telegram_fake *tf, json_object *p,
 }
 
 /* /bot<TOKEN>/<method> */
+/* setMyCommands {commands: [{command, description}]}: the names kept */
+static int
+m_set_my_commands(struct telegram_fake *tf, json_object *p,
+                  struct fake_response *resp)
+{
+    json_object *list = NULL;
+    size_t off = 0;
+
+    if (p == NULL || !json_object_object_get_ex(p, "commands", &list) ||
+        !json_object_is_type(list, json_type_array))
+        return api_error(tf, resp, 400,
+                         "Bad Request: commands must be an "
+                         "array",
+                         0, 0);
+    tf->st.set_my_commands++;
+    tf->st.my_commands[0] = '\0';
+    for (size_t i = 0; i < json_object_array_length(list); i++) {
+        json_object *c = json_object_array_get_idx(list, i), *name, *desc;
+        const char *n;
+
+        if (!json_object_object_get_ex(c, "command", &name) ||
+            !json_object_object_get_ex(c, "description", &desc) ||
+            (n = json_object_get_string(name)) == NULL || n[0] == '\0' ||
+            strlen(n) > 32 || json_object_get_string_len(desc) < 1 ||
+            json_object_get_string_len(desc) > 256)
+            return api_error(tf, resp, 400, "Bad Request: bad command", 0, 0);
+        off += (size_t)snprintf(tf->st.my_commands + off,
+                                off < sizeof(tf->st.my_commands)
+                                    ? sizeof(tf->st.my_commands) - off
+                                    : 0,
+                                "%s%s", i ? "," : "", n);
+        if (off >= sizeof(tf->st.my_commands))
+            off = sizeof(tf->st.my_commands);
+    }
+    return api_ok(tf, resp, json_object_new_boolean(1));
+}
+
 static int
 h_bot(struct fake *f, const struct fake_request *req,
       struct fake_response *resp, void *arg)
@@ -1458,7 +1495,7 @@ h_bot(struct fake *f, const struct fake_request *req,
     } else if (strcasecmp(method, "answerCallbackQuery") == 0) {
         rc = m_answer_callback(tf, p, resp);
     } else if (strcasecmp(method, "setMyCommands") == 0) {
-        rc = api_ok(tf, resp, json_object_new_boolean(1));
+        rc = m_set_my_commands(tf, p, resp);
     } else {
         rc = api_error(tf, resp, 404, "Not Found", 0, 0);
     }

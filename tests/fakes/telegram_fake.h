@@ -180,6 +180,8 @@ struct telegram_fake_stats {
     int64_t offset;         /* the last confirmed offset */
     size_t pending;         /* updates not confirmed yet */
     int64_t last_update_id; /* the newest injected update */
+    uint64_t set_my_commands;
+    char my_commands[256]; /* the last setMyCommands' names, "help,reset" */
 };
 void telegram_fake_stats(const struct telegram_fake *tf,
                          struct telegram_fake_stats *st);

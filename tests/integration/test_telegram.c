@@ -303,6 +303,14 @@ test_addressing(void)
     m1 = msg(1001, "private", 1001, "hello", 0, 0);
     w = (struct want){1001, 1};
     T_OK(run_until(has_sent, &w, 10000));
+    /* the "/" menu was set once at start: the commands everyone may use */
+    {
+        struct telegram_fake_stats st;
+
+        telegram_fake_stats(tf, &st);
+        T_EQ_INT(st.set_my_commands, 1);
+        T_EQ_STR(st.my_commands, "help,reset,usage,limits,forget");
+    }
     s = sent_last(1001);
     T_OK(s != NULL);
     if (s != NULL) {

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 
 #include "connectors/telegram.h"
+#include "core/commands.h"
 #include "core/core.h"
 #include "core/event.h"
 #include "core/http.h"
@@ -18,7 +19,8 @@
 
 /*
  * core is played by this file: it defines the five core functions the
- * connector calls (so core.o is not linked in), answers every message
+ * connector calls, and the command table the codec reads for the "/"
+ * menu (so core.o is not linked in), answers every message
  * addressed to the bot at once, and drives one stream the way core does
  * (docs/core.md): at most one action in flight per stream, the next one
  * only after core_send_done, always the newest text; a new message for
@@ -73,6 +75,22 @@ result_new(struct core *c, uint64_t send_id)
     memset(r, 0, sizeof(*r));
     r->send_id = send_id;
     return r;
+}
+
+/* core/commands' table, for setMyCommands: none here */
+const struct commands_entry *
+commands_table(size_t *n)
+{
+    *n = 0;
+    return NULL;
+}
+
+int
+commands_allowed(const struct commands_entry *e, enum commands_role role)
+{
+    (void)e;
+    (void)role;
+    return 0;
 }
 
 /* ops->send, remembered; -1 when the connector refused it */
