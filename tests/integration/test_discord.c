@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/discord_fake.h"
+#include "tests/fakes/discord_fixture.h"
 #include "tests/fakes/send_tally.h"
 #include "tests/t.h"
 
@@ -15,201 +16,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define HB_MS 200
-
-/* ---- the fixture ---- */
-
-struct fx {
-    uv_loop_t loop;
-    char dir[64], path[128];
-    struct store *st;
-    struct config *cfg;
-    struct core_fixture_asker fa; /* "answer to: TEXT" after 20 ms */
-    struct core *core;
-    struct http *http;
-    struct ws_ctx *ws;
-    struct discord_fake *df;
-    struct discord *d;
-    int fatals;
-    char fatal_why[256];
-};
-
-static void
-on_fatal(void *arg, const char *why)
-{
-    struct fx *f = arg;
-
-    f->fatals++;
-    snprintf(f->fatal_why, sizeof(f->fatal_why), "%s", why);
-}
-
-static struct config *
-make_config(const char *base, const char *token)
-{
-    struct config *cfg = NULL;
-
-    cfg = core_fixture_config(
-        "[bot]\nstate_dir = /tmp\n"
-        "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
-        "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-        "[llm]\nmodels = main\nmax_output_tokens = 100\n" CORE_FIXTURE_MODEL,
-        token, base);
-    return cfg;
-}
-
-static int
-fx_discord(struct fx *f)
-{
-    f->d = discord_new(&f->loop, f->http, f->ws, f->core, f->st, f->cfg,
-                       on_fatal, f);
-    if (f->d == NULL)
-        return -1;
-    /* heartbeats every 200 ms exceed 120 per 60 s by design here */
-    discord_set_limits(f->d, 1000, 60000, 1000);
-    return discord_start(f->d);
-}
-
-static int
-fx_init(struct fx *f, const char *token)
-{
-    struct core_asker asker;
-    char err[256];
-
-    memset(f, 0, sizeof(*f));
-    uv_loop_init(&f->loop);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_discord-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/parley.db", f->dir);
-    if ((f->df = discord_fake_new(&f->loop, 0, NULL)) == NULL)
-        return -1;
-    discord_fake_set_heartbeat(f->df, HB_MS);
-    discord_fake_set_send_limit(f->df, 0, 0);
-    f->cfg = make_config(discord_fake_base(f->df),
-                         token ? token : DISCORD_FAKE_TOKEN);
-    f->st = store_open(f->path, err, sizeof(err));
-    if (f->cfg == NULL || f->st == NULL)
-        return -1;
-    store_attach_loop(f->st, &f->loop);
-    f->fa.loop = &f->loop;
-    f->fa.delay_ms = 20;
-    f->fa.tokens_in = 10;
-    asker = core_fixture_asker_ops(&f->fa);
-    f->core = core_new(&f->loop, f->st, f->cfg, &asker);
-    f->http = http_new(&f->loop);
-    f->ws = ws_ctx_new(&f->loop);
-    if (f->core == NULL || f->http == NULL || f->ws == NULL)
-        return -1;
-    return fx_discord(f);
-}
-
-static int
-disconnected(struct fx *f, const void *arg)
-{
-    struct discord_status ds;
-
-    (void)arg;
-    discord_status(f->d, &ds);
-    return !ds.connected;
-}
-
-static int run_until(struct fx *f, int (*pred)(struct fx *, const void *),
-                     const void *arg, int max_ms);
-
-/* As the daemon does: stop (a resumable close), let the close finish. */
-static void
-fx_discord_down(struct fx *f)
-{
-    discord_stop(f->d);
-    T_OK(run_until(f, disconnected, NULL, 6000));
-    discord_free(f->d);
-    f->d = NULL;
-}
-
-static void
-fx_release(struct fx *f)
-{
-    if (f->d != NULL)
-        fx_discord_down(f);
-    core_free(f->core);
-    core_fixture_asker_drop(&f->fa);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    http_free(f->http);
-    ws_ctx_free(f->ws);
-    discord_fake_free(f->df);
-    store_close(f->st);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    T_EQ_INT(uv_loop_close(&f->loop), 0);
-    config_free(f->cfg);
-    core_fixture_db_unlink(f->path);
-    rmdir(f->dir);
-}
-
-/* Runs the loop until pred(f, arg) holds or max_ms pass. */
-struct until {
-    int (*pred)(struct fx *, const void *);
-    struct fx *f;
-    const void *arg;
-};
-
-static int
-until_holds(void *arg)
-{
-    struct until *u = arg;
-
-    return u->pred != NULL && u->pred(u->f, u->arg);
-}
-
-static int
-run_until(struct fx *f, int (*pred)(struct fx *, const void *), const void *arg,
-          int max_ms)
-{
-    struct until u = {pred, f, arg};
-
-    if (pred != NULL && pred(f, arg))
-        return 1;
-    return core_fixture_loop_until(&f->loop, until_holds, &u, 2, max_ms);
-}
-
-static int
-is_up(struct fx *f, const void *arg)
-{
-    (void)arg;
-    return discord_is_up(f->d);
-}
-
-static int
-sent_in(struct fx *f, const void *arg)
-{
-    const int *want = arg;
-    const char *ch = (const char *)(want + 1);
-
-    return discord_fake_sent_count(f->df, ch) >= (size_t)*want;
-}
-
-/* Waits until `n` bot messages are in channel ch. */
-static int
-wait_sent(struct fx *f, const char *ch, int n, int max_ms)
-{
-    struct {
-        int n;
-        char ch[28];
-    } a;
-
-    a.n = n;
-    snprintf(a.ch, sizeof(a.ch), "%s", ch);
-    return run_until(f, sent_in, &a, max_ms);
-}
-
-static int
-fatal_seen(struct fx *f, const void *arg)
-{
-    (void)arg;
-    return f->fatals > 0;
-}
-
 static uint64_t
-stat_of(struct fx *f, size_t off)
+stat_of(struct discord_fx *f, size_t off)
 {
     struct discord_fake_stats st;
 
@@ -218,7 +26,7 @@ stat_of(struct fx *f, size_t off)
 }
 
 static int
-stat_reaches(struct fx *f, const void *arg)
+stat_reaches(struct discord_fx *f, const void *arg)
 {
     const uint64_t *a = arg; /* {offset, value} */
 
@@ -226,14 +34,15 @@ stat_reaches(struct fx *f, const void *arg)
 }
 
 #define WAIT_STAT(f, field, v, ms)                                             \
-    run_until(f, stat_reaches,                                                 \
-              (const uint64_t[]){offsetof(struct discord_fake_stats, field),   \
-                                 (uint64_t)(v)},                               \
-              ms)
+    discord_fx_run_until(                                                      \
+        f, stat_reaches,                                                       \
+        (const uint64_t[]){offsetof(struct discord_fake_stats, field),         \
+                           (uint64_t)(v)},                                     \
+        ms)
 
 static int64_t
-dm(struct fx *f, const char *channel, const char *guild, const char *content,
-   const char *reply_to, char *id)
+dm(struct discord_fx *f, const char *channel, const char *guild,
+   const char *content, const char *reply_to, char *id)
 {
     struct discord_fake_msg m = {channel, guild,    "7", "ann",
                                  content, reply_to, 0,   0};
@@ -244,7 +53,7 @@ dm(struct fx *f, const char *channel, const char *guild, const char *content,
 static void
 test_heartbeat_dm_vote(void)
 {
-    struct fx f;
+    struct discord_fx f;
     const struct discord_fake_beat *b;
     struct discord_fake_sent s;
     struct discord_fake_stats st;
@@ -253,28 +62,28 @@ test_heartbeat_dm_vote(void)
     char id[32], vote_id[32];
     size_t n;
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     /* a second of heartbeats */
-    run_until(&f, NULL, NULL, 5 * HB_MS + 50);
+    discord_fx_run_until(&f, NULL, NULL, 5 * DISCORD_FX_HB_MS + 50);
     n = discord_fake_beats(f.df, &b);
     T_OKF(n >= 4, "beats %zu", n);
     if (n >= 4) {
         /* the first jittered inside [0, interval), then every interval */
-        T_OKF(b[0].since_hello >= 0 && b[0].since_hello < HB_MS + 20,
+        T_OKF(b[0].since_hello >= 0 && b[0].since_hello < DISCORD_FX_HB_MS + 20,
               "first beat %lld ms after HELLO", (long long)b[0].since_hello);
         for (size_t i = 1; i < n; i++)
-            T_OKF(b[i].t_ms - b[i - 1].t_ms >= HB_MS - 5 &&
-                      b[i].t_ms - b[i - 1].t_ms <= HB_MS + 60,
+            T_OKF(b[i].t_ms - b[i - 1].t_ms >= DISCORD_FX_HB_MS - 5 &&
+                      b[i].t_ms - b[i - 1].t_ms <= DISCORD_FX_HB_MS + 60,
                   "beat %zu after %lld ms", i,
                   (long long)(b[i].t_ms - b[i - 1].t_ms));
     }
     /* a DM is answered, as a reply, with a nonce, and gets 👍 👎 */
     T_OK(dm(&f, "600", NULL, "hello there", NULL, id) > 0);
-    T_OK(wait_sent(&f, "600", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "600", 1, 5000));
     T_EQ_INT(discord_fake_sent_get(f.df, "600", 0, &s), 0);
     T_EQ_STR(s.content, "answer to: hello there");
     T_EQ_STR(s.reply_to, id);
@@ -289,17 +98,17 @@ test_heartbeat_dm_vote(void)
                           "\xf0\x9f\x91\x8d");
     discord_fake_reaction(f.df, "600", vote_id, "7", "\xf0\x9f\x91\x8e");
     discord_fake_reaction(f.df, "600", vote_id, "7", "\xe2\x9d\xa4");
-    run_until(&f, NULL, NULL, 300);
+    discord_fx_run_until(&f, NULL, NULL, 300);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.votes, 1);
     /* taking back a 👍 they did not give leaves the 👎; taking back the
      * 👎 withdraws the vote */
     discord_fake_reaction_remove(f.df, "600", vote_id, "7", "\xf0\x9f\x91\x8d");
-    run_until(&f, NULL, NULL, 300);
+    discord_fx_run_until(&f, NULL, NULL, 300);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.unvotes, 0);
     discord_fake_reaction_remove(f.df, "600", vote_id, "7", "\xf0\x9f\x91\x8e");
-    run_until(&f, NULL, NULL, 300);
+    discord_fx_run_until(&f, NULL, NULL, 300);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.unvotes, 1);
     T_EQ_INT(cs.votes, 1);
@@ -311,13 +120,13 @@ test_heartbeat_dm_vote(void)
     T_OK(st.typing >= 1);
     T_EQ_INT(st.identifies, 1);
     T_EQ_INT(st.caused_429, 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 static void
 test_guild_addressing(void)
 {
-    struct fx f;
+    struct discord_fx f;
     char id[32], ans[32];
     struct discord_fake_sent s;
     struct core_stats cs;
@@ -325,48 +134,48 @@ test_guild_addressing(void)
         "601", "9", "8", "otherbot", "<@" DISCORD_FAKE_BOT_ID "> hi",
         NULL,  1,   0};
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     /* not addressed: ignored; another bot: ignored; a webhook: ignored */
     dm(&f, "601", "9", "just chatting", NULL, id);
     discord_fake_message(f.df, &bot, NULL, 0);
     bot.bot = 0;
     bot.webhook = 1;
     discord_fake_message(f.df, &bot, NULL, 0);
-    run_until(&f, NULL, NULL, 400);
+    discord_fx_run_until(&f, NULL, NULL, 400);
     T_EQ_INT(discord_fake_sent_count(f.df, "601"), 0);
     /* mentioned: answered, the mention removed */
     dm(&f, "601", "9", "<@" DISCORD_FAKE_BOT_ID "> what is 2+2?", NULL, id);
-    T_OK(wait_sent(&f, "601", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "601", 1, 5000));
     discord_fake_sent_get(f.df, "601", 0, &s);
     T_CONTAINS(s.content, "what is 2+2?");
     T_OK(strstr(s.content, "<@") == NULL);
     snprintf(ans, sizeof(ans), "%s", s.id);
     /* a reply to our answer: answered */
     dm(&f, "601", "9", "and then?", ans, id);
-    T_OK(wait_sent(&f, "601", 2, 5000));
+    T_OK(discord_fx_wait_sent(&f, "601", 2, 5000));
     discord_fake_sent_get(f.df, "601", 1, &s);
     T_CONTAINS(s.content, "and then?");
     T_EQ_STR(s.reply_to, id);
     /* a reply to someone else: not answered */
     dm(&f, "601", "9", "me too", id, NULL);
-    run_until(&f, NULL, NULL, 400);
+    discord_fx_run_until(&f, NULL, NULL, 400);
     T_EQ_INT(discord_fake_sent_count(f.df, "601"), 2);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.answered, 2);
     /* freed while connected: the close is abandoned to core/ws */
     discord_free(f.d);
     f.d = NULL;
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 static void
 test_zombie_op7(void)
 {
-    struct fx f;
+    struct discord_fx f;
     const struct discord_fake_beat *b;
     struct discord_fake_stats st;
     struct discord_status ds;
@@ -374,12 +183,12 @@ test_zombie_op7(void)
     size_t n;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
-    run_until(&f, NULL, NULL, 2 * HB_MS);
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
+    discord_fx_run_until(&f, NULL, NULL, 2 * DISCORD_FX_HB_MS);
     /* zombie: the fake stops ACKing */
     discord_fake_set_acks(f.df, 0);
     t0 = fake_now_ms();
@@ -392,25 +201,25 @@ test_zombie_op7(void)
             t_first = b[i].t_ms; /* the first beat without an ACK */
     T_OK(t_first >= 0);
     /* detected at the next beat, resumed right after: two intervals */
-    T_OKF(t_resumed - t_first <= 2 * HB_MS + 50,
+    T_OKF(t_resumed - t_first <= 2 * DISCORD_FX_HB_MS + 50,
           "resumed %lld ms after the first unanswered beat",
           (long long)(t_resumed - t_first));
     discord_fake_stats(f.df, &st);
     T_OK(st.last_client_close != 1000 && st.last_client_close != 0);
     T_EQ_INT(st.identifies, 1);
-    T_OK(run_until(&f, is_up, NULL, 1000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 1000));
 
     /* op 7, and a message sent in the same instant (it reaches the dying
      * connection, which ignores it): RESUME, replay, answered once */
     T_EQ_INT(discord_fake_op(f.df, 7, 0), 1);
     T_OK(dm(&f, "602", NULL, "are you there?", NULL, id) > 0);
     T_OK(WAIT_STAT(&f, resumed, 2, 3000));
-    T_OK(wait_sent(&f, "602", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "602", 1, 5000));
     discord_fake_op(f.df, 7, 0);
     T_OK(WAIT_STAT(&f, resumed, 3, 3000));
     dm(&f, "602", NULL, "still there?", NULL, id);
-    T_OK(wait_sent(&f, "602", 2, 5000));
-    run_until(&f, NULL, NULL, 300);
+    T_OK(discord_fx_wait_sent(&f, "602", 2, 5000));
+    discord_fx_run_until(&f, NULL, NULL, 300);
     T_EQ_INT(discord_fake_sent_count(f.df, "602"), 2);
     discord_fake_stats(f.df, &st);
     T_EQ_INT(st.identifies, 1); /* no second IDENTIFY */
@@ -419,86 +228,87 @@ test_zombie_op7(void)
     discord_status(f.d, &ds);
     T_EQ_INT(ds.zombies, 1);
     T_EQ_INT(ds.up, 1);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 static void
 test_fatal(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_stats st;
 
     /* 4004: the token is wrong (the fake's REST answers 401 first, so make
      * the gateway see it: REST accepts any token here) */
-    if (fx_init(&f, "not-the-token") < 0) {
+    if (discord_fx_init(&f, "test_discord", "not-the-token") < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, fatal_seen, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_fatal_seen, NULL, 5000));
     T_CONTAINS(f.fatal_why, "401");
     T_CONTAINS(f.fatal_why, "token");
-    run_until(&f, NULL, NULL, 1000);
+    discord_fx_run_until(&f, NULL, NULL, 1000);
     discord_fake_stats(f.df, &st);
     T_EQ_INT(st.connections, 0);
     T_EQ_INT(f.fatals, 1);
     T_EQ_INT(discord_is_up(f.d), 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 
     /* a session saved with another token: RESUME → 4004 on the gateway */
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
-    fx_discord_down(&f);
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
+    T_OK(discord_fx_down(&f));
     config_free(f.cfg);
-    f.cfg = make_config(discord_fake_base(f.df), "fake.discord.token-124");
+    f.cfg =
+        discord_fx_config(discord_fake_base(f.df), "fake.discord.token-124");
     /* the fake's REST takes only its token: resume goes straight to the
      * gateway (no /gateway/bot), which closes 4004 */
-    T_EQ_INT(fx_discord(&f), 0);
-    T_OK(run_until(&f, fatal_seen, NULL, 5000));
+    T_EQ_INT(discord_fx_start(&f), 0);
+    T_OK(discord_fx_run_until(&f, discord_fx_fatal_seen, NULL, 5000));
     T_CONTAINS(f.fatal_why, "4004");
-    run_until(&f, NULL, NULL, 1000);
+    discord_fx_run_until(&f, NULL, NULL, 1000);
     discord_fake_stats(f.df, &st);
     T_EQ_INT(st.connections, 2); /* no reconnect loop */
     T_EQ_INT(st.identifies, 1);
     T_EQ_INT(f.fatals, 1);
     T_EQ_INT(discord_is_up(f.d), 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 
     /* 4014: MESSAGE_CONTENT not enabled in the portal */
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
     discord_fake_set_message_content(f.df, 0);
-    T_OK(run_until(&f, fatal_seen, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_fatal_seen, NULL, 5000));
     T_CONTAINS(f.fatal_why, "4014");
     T_CONTAINS(f.fatal_why,
                "enable the MESSAGE_CONTENT intent in the developer portal");
-    run_until(&f, NULL, NULL, 1000);
+    discord_fx_run_until(&f, NULL, NULL, 1000);
     discord_fake_stats(f.df, &st);
     T_EQ_INT(st.identifies, 1); /* at most one IDENTIFY */
     T_EQ_INT(st.connections, 1);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 static void
 test_bucket_no_429(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_stats st;
     struct core_stats cs;
     const char *env = getenv("DISCORD_TEST_BUCKET_MS");
     int64_t window = env ? atoll(env) : 1000, t0, el;
     char text[64];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
     discord_fake_set_bucket(f.df, 5, window);
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     /* a global 429 first: everything waits for it, nothing else is hit */
     discord_fake_global_429(f.df, 300);
     t0 = fake_now_ms();
@@ -506,7 +316,7 @@ test_bucket_no_429(void)
         snprintf(text, sizeof(text), "question %d", i);
         dm(&f, "700", NULL, text, NULL, NULL);
     }
-    T_OK(wait_sent(&f, "700", 50, (int)(12 * window) + 5000));
+    T_OK(discord_fx_wait_sent(&f, "700", 50, (int)(12 * window) + 5000));
     el = fake_now_ms() - t0;
     discord_fake_stats(f.df, &st);
     core_stats(f.core, &cs);
@@ -519,33 +329,33 @@ test_bucket_no_429(void)
     T_OKF(el >= 9 * window, "50 answers in %lld ms", (long long)el);
     printf("50 answers, 5 per %lld ms: %lld ms, 429s caused: %llu\n",
            (long long)window, (long long)el, (unsigned long long)st.caused_429);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 static void
 test_restart_resumes(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_stats st;
     struct core_stats cs;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     dm(&f, "603", NULL, "one", NULL, id);
-    T_OK(wait_sent(&f, "603", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "603", 1, 5000));
     /* a graceful stop closes resumably (not 1000) and saves the session */
-    fx_discord_down(&f);
+    T_OK(discord_fx_down(&f));
     discord_fake_stats(f.df, &st);
     T_EQ_INT(st.last_client_close, 4000);
     T_EQ_INT(st.live, 0);
     /* while we are down a message arrives; the restart resumes, replays */
     dm(&f, "603", NULL, "two", NULL, id);
-    T_EQ_INT(fx_discord(&f), 0);
-    T_OK(wait_sent(&f, "603", 2, 5000));
+    T_EQ_INT(discord_fx_start(&f), 0);
+    T_OK(discord_fx_wait_sent(&f, "603", 2, 5000));
     discord_fake_stats(f.df, &st);
     T_EQ_INT(st.identifies, 1);
     T_EQ_INT(st.resumed, 1);
@@ -553,12 +363,12 @@ test_restart_resumes(void)
     /* after a resume (RESUMED names nobody) we still know who we are: a
      * guild mention is answered, our own 👍 is not a vote */
     dm(&f, "604", "9", "<@" DISCORD_FAKE_BOT_ID "> three", NULL, id);
-    T_OK(wait_sent(&f, "604", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "604", 1, 5000));
     T_OK(WAIT_STAT(&f, reactions, 4, 3000));
-    run_until(&f, NULL, NULL, 200);
+    discord_fx_run_until(&f, NULL, NULL, 200);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.votes, 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* ---- the cap on calls in flight ---- */
@@ -572,7 +382,7 @@ test_restart_resumes(void)
 #define CAP_ID 0x7c00000000000000ULL
 
 static int
-cap_settled(struct fx *f, const void *arg)
+cap_settled(struct discord_fx *f, const void *arg)
 {
     struct send_tally *c = (struct send_tally *)(uintptr_t)arg;
     size_t in = fake_inflight(discord_fake_server(f->df));
@@ -594,7 +404,7 @@ cap_settled(struct fx *f, const void *arg)
 static void
 test_inflight_cap(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct send_tally c;
     struct discord_status ds;
     struct discord_fake_stats st;
@@ -603,11 +413,11 @@ test_inflight_cap(void)
     int64_t t0;
     int misordered = 0;
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     send_tally_init(&c, CAP_ID, CAP_CHANS * CAP_PER_CHAN);
     discord_set_send_tap(f.d, send_tally_note, &c);
     discord_set_inflight_max(f.d, CAP_SENDS, CAP_MISC);
@@ -634,9 +444,10 @@ test_inflight_cap(void)
             a.target_id = "";
             T_EQ_INT(discord_send(f.d, &a), 0);
         }
-    T_OK(run_until(&f, cap_settled, &c, 30000));
+    T_OK(discord_fx_run_until(&f, cap_settled, &c, 30000));
     fake_set_latency(discord_fake_server(f.df), 0);
-    run_until(&f, NULL, NULL, CAP_LATENCY_MS + 300); /* a duplicate shows */
+    discord_fx_run_until(&f, NULL, NULL,
+                         CAP_LATENCY_MS + 300); /* a duplicate shows */
     discord_status(f.d, &ds);
     discord_fake_stats(f.df, &st);
     printf("inflight cap: %d answers in %lld ms; on the wire at most %zu "
@@ -668,7 +479,7 @@ test_inflight_cap(void)
     T_EQ_INT(st.dup_nonce, 0);
     T_EQ_INT(st.caused_429, 0);
     T_EQ_INT(st.reactions, 2 * CAP_FEEDBACK);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /*
@@ -680,16 +491,16 @@ test_inflight_cap(void)
 static void
 test_typing_superseded(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_status ds;
     struct discord_fake_stats st;
     char chan[20];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     discord_set_inflight_max(f.d, 0, 1);
     f.fa.delay_ms = 100;
     fake_set_latency(discord_fake_server(f.df), 400);
@@ -699,7 +510,7 @@ test_typing_superseded(void)
     }
     for (int i = 0; i < 6; i++) {
         snprintf(chan, sizeof(chan), "%d", 820000 + i);
-        T_OK(wait_sent(&f, chan, 1, 10000));
+        T_OK(discord_fx_wait_sent(&f, chan, 1, 10000));
     }
     T_OK(WAIT_STAT(&f, reactions, 12, 10000));
     fake_set_latency(discord_fake_server(f.df), 0);
@@ -716,7 +527,7 @@ test_typing_superseded(void)
         snprintf(chan, sizeof(chan), "%d", 820000 + i);
         T_EQ_INT(discord_fake_sent_count(f.df, chan), 1);
     }
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* ---- a user's DM: "@<user id>" ---- */
@@ -750,7 +561,7 @@ struct dm_wait {
 };
 
 static int
-dm_settled(struct fx *f, const void *arg)
+dm_settled(struct discord_fx *f, const void *arg)
 {
     const struct dm_wait *w = arg;
 
@@ -761,7 +572,7 @@ dm_settled(struct fx *f, const void *arg)
 /* A notice to chat as core sends its alerts (no reply, no feedback), and
  * the wait for its outcome. */
 static int
-dm_notice(struct fx *f, const struct dmcap *c, int n, const char *chat,
+dm_notice(struct discord_fx *f, const struct dmcap *c, int n, const char *chat,
           const char *text, int wait)
 {
     struct dm_wait w = {c, n};
@@ -781,7 +592,7 @@ dm_notice(struct fx *f, const struct dmcap *c, int n, const char *chat,
     a.target_id = "";
     if (discord_send(f->d, &a) < 0)
         return 0;
-    return !wait || run_until(f, dm_settled, &w, 10000);
+    return !wait || discord_fx_run_until(f, dm_settled, &w, 10000);
 }
 
 /*
@@ -794,7 +605,7 @@ dm_notice(struct fx *f, const struct dmcap *c, int n, const char *chat,
 static void
 test_user_dm(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct dmcap c;
     struct discord_fake_stats st;
     struct discord_status ds;
@@ -802,18 +613,18 @@ test_user_dm(void)
     struct dm_wait w;
     char ch[32] = "", saved[32] = "";
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     memset(&c, 0, sizeof(c));
     discord_set_send_tap(f.d, dm_tap, &c);
     T_OK(dm_notice(&f, &c, 0, "@777000111", "alert one", 0));
     T_OK(dm_notice(&f, &c, 1, "@777000111", "alert two", 1));
     w.c = &c;
     w.n = 0;
-    T_OK(run_until(&f, dm_settled, &w, 10000));
+    T_OK(discord_fx_run_until(&f, dm_settled, &w, 10000));
     T_EQ_INT(c.status[0], SEND_OK);
     T_EQ_INT(c.status[1], SEND_OK);
     T_EQ_INT(discord_fake_dm_channel(f.df, "777000111", ch, sizeof(ch)), 0);
@@ -857,9 +668,9 @@ test_user_dm(void)
     for (int i = 0; i < 6; i++)
         T_EQ_INT(c.done[i], 1);
     /* a restart: the DM channel comes from connector_state */
-    fx_discord_down(&f);
-    T_EQ_INT(fx_discord(&f), 0);
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_down(&f));
+    T_EQ_INT(discord_fx_start(&f), 0);
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     discord_set_send_tap(f.d, dm_tap, &c);
     T_OK(dm_notice(&f, &c, 6, "@777000111", "after restart", 1));
     T_EQ_INT(c.status[6], SEND_OK);
@@ -868,12 +679,12 @@ test_user_dm(void)
     T_EQ_INT(st.dm_opens, 2);
     discord_status(f.d, &ds);
     T_EQ_INT(ds.queued, 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* Whether the first bot message of channel a[0] shows a[1]. */
 static int
-shows(struct fx *f, const void *arg)
+shows(struct discord_fx *f, const void *arg)
 {
     const char *const *a = arg;
     struct discord_fake_sent s;
@@ -897,30 +708,30 @@ test_markdown(void)
     static const char want[] =
         "Prices @everyone:\n\n```\nfruit |  €\n------+---\napple |  3\n"
         "kiwi  | 12\n```\n\n**Notes**\n[chart](https://x.io/c.png)";
-    struct fx f;
+    struct discord_fx f;
     const char *whole[] = {"610", want}, *streamed[] = {"611", want};
     struct discord_fake_sent s;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_discord", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     f.fa.fixed = answer;
     T_OK(dm(&f, "610", NULL, "prices?", NULL, id) > 0);
-    T_OK(run_until(&f, shows, whole, 5000));
+    T_OK(discord_fx_run_until(&f, shows, whole, 5000));
     T_EQ_INT(discord_fake_sent_count(f.df, "610"), 1);
     /* streamed: five growing partials, then the final edit */
     f.fa.stream_chunks = 5;
     f.fa.stream_gap_ms = 300;
     T_OK(dm(&f, "611", NULL, "prices again?", NULL, id) > 0);
-    T_OK(run_until(&f, shows, streamed, 10000));
+    T_OK(discord_fx_run_until(&f, shows, streamed, 10000));
     T_EQ_INT(discord_fake_sent_count(f.df, "611"), 1);
     T_OK(WAIT_STAT(&f, reactions, 4, 3000));
     if (discord_fake_sent_get(f.df, "611", 0, &s) == 0)
         printf("markdown: streamed answer took %zu edits\n", s.edits);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 int
 main(void)

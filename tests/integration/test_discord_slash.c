@@ -7,6 +7,7 @@
 #include "core/core.h"
 #include "tests/fakes/core_fixture.h"
 #include "tests/fakes/discord_fake.h"
+#include "tests/fakes/discord_fixture.h"
 #include "tests/fakes/send_tally.h"
 #include "tests/t.h"
 
@@ -15,194 +16,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define HB_MS 200
-
-/* ---- the fixture ---- */
-
-struct fx {
-    uv_loop_t loop;
-    char dir[64], path[128];
-    struct store *st;
-    struct config *cfg;
-    struct core_fixture_asker fa; /* "answer to: TEXT" after 20 ms */
-    struct core *core;
-    struct http *http;
-    struct ws_ctx *ws;
-    struct discord_fake *df;
-    struct discord *d;
-    int fatals;
-    char fatal_why[256];
-};
-
-static void
-on_fatal(void *arg, const char *why)
-{
-    struct fx *f = arg;
-
-    f->fatals++;
-    snprintf(f->fatal_why, sizeof(f->fatal_why), "%s", why);
-}
-
-static struct config *
-make_config(const char *base, const char *token)
-{
-    struct config *cfg = NULL;
-
-    cfg = core_fixture_config(
-        "[bot]\nstate_dir = /tmp\n"
-        "[discord]\nenabled = true\ntoken = %s\napi_base = %s\n"
-        "[limits]\nuser = 1000/60s\nchat = 1000/60s\n"
-        "[llm]\nmodels = main\nmax_output_tokens = 100\n" CORE_FIXTURE_MODEL,
-        token, base);
-    return cfg;
-}
-
-static int
-fx_discord(struct fx *f)
-{
-    f->d = discord_new(&f->loop, f->http, f->ws, f->core, f->st, f->cfg,
-                       on_fatal, f);
-    if (f->d == NULL)
-        return -1;
-    /* heartbeats every 200 ms exceed 120 per 60 s by design here */
-    discord_set_limits(f->d, 1000, 60000, 1000);
-    return discord_start(f->d);
-}
-
-static int
-fx_init(struct fx *f, const char *token)
-{
-    struct core_asker asker;
-    char err[256];
-
-    memset(f, 0, sizeof(*f));
-    uv_loop_init(&f->loop);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/test_dslash-XXXXXX");
-    if (mkdtemp(f->dir) == NULL)
-        return -1;
-    snprintf(f->path, sizeof(f->path), "%s/parley.db", f->dir);
-    if ((f->df = discord_fake_new(&f->loop, 0, NULL)) == NULL)
-        return -1;
-    discord_fake_set_heartbeat(f->df, HB_MS);
-    discord_fake_set_send_limit(f->df, 0, 0);
-    f->cfg = make_config(discord_fake_base(f->df),
-                         token ? token : DISCORD_FAKE_TOKEN);
-    f->st = store_open(f->path, err, sizeof(err));
-    if (f->cfg == NULL || f->st == NULL)
-        return -1;
-    store_attach_loop(f->st, &f->loop);
-    f->fa.loop = &f->loop;
-    f->fa.delay_ms = 20;
-    f->fa.tokens_in = 10;
-    asker = core_fixture_asker_ops(&f->fa);
-    f->core = core_new(&f->loop, f->st, f->cfg, &asker);
-    f->http = http_new(&f->loop);
-    f->ws = ws_ctx_new(&f->loop);
-    if (f->core == NULL || f->http == NULL || f->ws == NULL)
-        return -1;
-    return fx_discord(f);
-}
-
-static int
-disconnected(struct fx *f, const void *arg)
-{
-    struct discord_status ds;
-
-    (void)arg;
-    discord_status(f->d, &ds);
-    return !ds.connected;
-}
-
-static int run_until(struct fx *f, int (*pred)(struct fx *, const void *),
-                     const void *arg, int max_ms);
-
-/* As the daemon does: stop (a resumable close), let the close finish. */
-static void
-fx_discord_down(struct fx *f)
-{
-    discord_stop(f->d);
-    T_OK(run_until(f, disconnected, NULL, 6000));
-    discord_free(f->d);
-    f->d = NULL;
-}
-
-static void
-fx_release(struct fx *f)
-{
-    if (f->d != NULL)
-        fx_discord_down(f);
-    core_free(f->core);
-    core_fixture_asker_drop(&f->fa);
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-    http_free(f->http);
-    ws_ctx_free(f->ws);
-    discord_fake_free(f->df);
-    store_close(f->st);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    T_EQ_INT(uv_loop_close(&f->loop), 0);
-    config_free(f->cfg);
-    core_fixture_db_unlink(f->path);
-    rmdir(f->dir);
-}
-
-/* Runs the loop until pred(f, arg) holds or max_ms pass. */
-struct until {
-    int (*pred)(struct fx *, const void *);
-    struct fx *f;
-    const void *arg;
-};
-
-static int
-until_holds(void *arg)
-{
-    struct until *u = arg;
-
-    return u->pred != NULL && u->pred(u->f, u->arg);
-}
-
-static int
-run_until(struct fx *f, int (*pred)(struct fx *, const void *), const void *arg,
-          int max_ms)
-{
-    struct until u = {pred, f, arg};
-
-    if (pred != NULL && pred(f, arg))
-        return 1;
-    return core_fixture_loop_until(&f->loop, until_holds, &u, 2, max_ms);
-}
-
-static int
-is_up(struct fx *f, const void *arg)
-{
-    (void)arg;
-    return discord_is_up(f->d);
-}
-
-static int
-sent_in(struct fx *f, const void *arg)
-{
-    const int *want = arg;
-    const char *ch = (const char *)(want + 1);
-
-    return discord_fake_sent_count(f->df, ch) >= (size_t)*want;
-}
-
-/* Waits until `n` bot messages are in channel ch. */
-static int
-wait_sent(struct fx *f, const char *ch, int n, int max_ms)
-{
-    struct {
-        int n;
-        char ch[28];
-    } a;
-
-    a.n = n;
-    snprintf(a.ch, sizeof(a.ch), "%s", ch);
-    return run_until(f, sent_in, &a, max_ms);
-}
-
 static uint64_t
-stat_of(struct fx *f, size_t off)
+stat_of(struct discord_fx *f, size_t off)
 {
     struct discord_fake_stats st;
 
@@ -211,7 +26,7 @@ stat_of(struct fx *f, size_t off)
 }
 
 static int
-stat_reaches(struct fx *f, const void *arg)
+stat_reaches(struct discord_fx *f, const void *arg)
 {
     const uint64_t *a = arg; /* {offset, value} */
 
@@ -219,15 +34,16 @@ stat_reaches(struct fx *f, const void *arg)
 }
 
 #define WAIT_STAT(f, field, v, ms)                                             \
-    run_until(f, stat_reaches,                                                 \
-              (const uint64_t[]){offsetof(struct discord_fake_stats, field),   \
-                                 (uint64_t)(v)},                               \
-              ms)
+    discord_fx_run_until(                                                      \
+        f, stat_reaches,                                                       \
+        (const uint64_t[]){offsetof(struct discord_fake_stats, field),         \
+                           (uint64_t)(v)},                                     \
+        ms)
 
 /* A /parley interaction: its id into id (32 bytes). */
 static int64_t
-slash(struct fx *f, const char *channel, const char *guild, const char *user,
-      const char *perms, const char *text, char *id)
+slash(struct discord_fx *f, const char *channel, const char *guild,
+      const char *user, const char *perms, const char *text, char *id)
 {
     struct discord_fake_ia x;
 
@@ -247,7 +63,7 @@ struct shown {
 };
 
 static int
-original_shows(struct fx *f, const void *arg)
+original_shows(struct discord_fx *f, const void *arg)
 {
     const struct shown *w = arg;
     struct discord_fake_ia_state st;
@@ -261,7 +77,7 @@ original_shows(struct fx *f, const void *arg)
 
 /* The content of the interaction's @original ("" when none). */
 static const char *
-original_text(struct fx *f, const char *id)
+original_text(struct discord_fx *f, const char *id)
 {
     struct discord_fake_ia_state st;
     struct discord_fake_sent s;
@@ -273,7 +89,7 @@ original_text(struct fx *f, const char *id)
 }
 
 static int
-ia_acked(struct fx *f, const void *arg)
+ia_acked(struct discord_fx *f, const void *arg)
 {
     struct discord_fake_ia_state st;
 
@@ -285,7 +101,7 @@ ia_acked(struct fx *f, const void *arg)
 static void
 test_register_help(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_ia_state st;
     struct discord_fake_stats fs;
     struct discord_status ds;
@@ -293,11 +109,11 @@ test_register_help(void)
     const char *body;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_dslash", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     T_OK(WAIT_STAT(&f, commands_put, 1, 3000));
     body = discord_fake_commands(f.df);
     T_OK(body != NULL);
@@ -307,13 +123,14 @@ test_register_help(void)
         T_CONTAINS(body, "\"type\":3");
     }
     T_OK(slash(&f, "700", "9", "7", NULL, "help", id) > 0);
-    T_OK(run_until(&f, ia_acked, id, 3000));
+    T_OK(discord_fx_run_until(&f, ia_acked, id, 3000));
     discord_fake_ia_get(f.df, id, &st);
     T_EQ_INT(st.type, 5);
     T_EQ_INT(st.callbacks, 1);
     T_OKF(st.ack_after_ms >= 0 && st.ack_after_ms < 3000, "acked after %lld ms",
           (long long)st.ack_after_ms);
-    T_OK(run_until(&f, original_shows, &(struct shown){id, "limits"}, 5000));
+    T_OK(discord_fx_run_until(&f, original_shows, &(struct shown){id, "limits"},
+                              5000));
     T_EQ_INT(discord_fake_sent_count(f.df, "700"), 1);
     discord_fake_ia_get(f.df, id, &st);
     T_EQ_INT(st.followups, 0);
@@ -323,14 +140,16 @@ test_register_help(void)
     }
     /* "/parley" alone is help too; "/help" inside the option as well */
     T_OK(slash(&f, "700", "9", "7", NULL, NULL, id) > 0);
-    T_OK(run_until(&f, original_shows, &(struct shown){id, "limits"}, 5000));
+    T_OK(discord_fx_run_until(&f, original_shows, &(struct shown){id, "limits"},
+                              5000));
     T_OK(slash(&f, "700", "9", "7", NULL, "/usage", id) > 0);
-    T_OK(run_until(&f, original_shows, &(struct shown){id, "request"}, 5000));
+    T_OK(discord_fx_run_until(&f, original_shows,
+                              &(struct shown){id, "request"}, 5000));
     /* a reconnect does not register again (once per process) */
     T_EQ_INT(discord_fake_op(f.df, 7, 0), 1);
     T_OK(WAIT_STAT(&f, resumed, 1, 3000));
-    T_OK(run_until(&f, is_up, NULL, 3000));
-    run_until(&f, NULL, NULL, 200);
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 3000));
+    discord_fx_run_until(&f, NULL, NULL, 200);
     discord_fake_stats(f.df, &fs);
     T_EQ_INT(fs.commands_put, 1);
     T_EQ_INT(fs.ia_callbacks, 3);
@@ -343,7 +162,7 @@ test_register_help(void)
     T_EQ_INT(ds.ia_acks, 3);
     T_EQ_INT(ds.ia_answers, 3);
     T_EQ_INT(ds.ia_fallbacks, 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* Who may: ban is the bot's admins' (a guild admin is refused too), limit
@@ -352,49 +171,49 @@ test_register_help(void)
 static void
 test_admin(void)
 {
-    struct fx f;
+    struct discord_fx f;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_dslash", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     T_OK(slash(&f, "710", "9", "7", NULL, "ban 123", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "only the bot's admins may use \"ban\""},
-                   5000));
+    T_OK(discord_fx_run_until(
+        &f, original_shows,
+        &(struct shown){id, "only the bot's admins may use \"ban\""}, 5000));
     T_OK(slash(&f, "710", "9", "7", "8", "ban 123 1h", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "only the bot's admins may use \"ban\""},
-                   5000));
+    T_OK(discord_fx_run_until(
+        &f, original_shows,
+        &(struct shown){id, "only the bot's admins may use \"ban\""}, 5000));
     T_OK(slash(&f, "710", "9", "7", NULL, "limit chat 5/60s", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "only this chat's administrators"},
-                   5000));
+    T_OK(discord_fx_run_until(
+        &f, original_shows,
+        &(struct shown){id, "only this chat's administrators"}, 5000));
     /* ADMINISTRATOR (8) */
     T_OK(slash(&f, "710", "9", "7", "8", "limit chat 5/60s", id) > 0);
-    T_OK(run_until(&f, original_shows, &(struct shown){id, "Done: this chat's"},
-                   5000));
+    T_OK(discord_fx_run_until(&f, original_shows,
+                              &(struct shown){id, "Done: this chat's"}, 5000));
     /* MANAGE_GUILD (32) among other bits */
     T_OK(slash(&f, "711", "9", "7", "1099511627808", "limit chat 6/60s", id) >
          0);
-    T_OK(run_until(&f, original_shows, &(struct shown){id, "Done: this chat's"},
-                   5000));
+    T_OK(discord_fx_run_until(&f, original_shows,
+                              &(struct shown){id, "Done: this chat's"}, 5000));
     /* other permissions (2048 = SEND_MESSAGES) do not make an admin */
     T_OK(slash(&f, "712", "9", "7", "2048", "limit chat 6/60s", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "only this chat's administrators"},
-                   5000));
+    T_OK(discord_fx_run_until(
+        &f, original_shows,
+        &(struct shown){id, "only this chat's administrators"}, 5000));
     /* a DM: the user administers it */
     T_OK(slash(&f, "713", NULL, "7", NULL, "limit chat 5/60s", id) > 0);
-    T_OK(run_until(&f, original_shows, &(struct shown){id, "Done: this chat's"},
-                   5000));
-    fx_release(&f);
+    T_OK(discord_fx_run_until(&f, original_shows,
+                              &(struct shown){id, "Done: this chat's"}, 5000));
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 static int
-reactions_on(struct fx *f, const void *arg)
+reactions_on(struct discord_fx *f, const void *arg)
 {
     struct discord_fake_sent s;
 
@@ -406,28 +225,29 @@ reactions_on(struct fx *f, const void *arg)
 static void
 test_question(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_ia_state st;
     struct discord_fake_sent s;
     struct core_stats cs;
     char id[32], orig[32], *long_answer;
     size_t n = 0;
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_dslash", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     T_OK(slash(&f, "720", "9", "7", NULL, "what is 2+2", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "answer to: ann: what is 2+2"}, 5000));
+    T_OK(discord_fx_run_until(
+        &f, original_shows, &(struct shown){id, "answer to: ann: what is 2+2"},
+        5000));
     T_EQ_STR(original_text(&f, id), "answer to: ann: what is 2+2");
     discord_fake_ia_get(f.df, id, &st);
     snprintf(orig, sizeof(orig), "%s", st.original);
-    T_OK(run_until(&f, reactions_on, orig, 3000));
+    T_OK(discord_fx_run_until(&f, reactions_on, orig, 3000));
     /* a user's 👍 on it is a vote */
     discord_fake_reaction(f.df, "720", orig, "7", "\xf0\x9f\x91\x8d");
-    run_until(&f, NULL, NULL, 300);
+    discord_fx_run_until(&f, NULL, NULL, 300);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.votes, 1);
     T_EQ_INT(discord_fake_sent_count(f.df, "720"), 1);
@@ -435,7 +255,7 @@ test_question(void)
     /* over 2000 bytes: two parts */
     if ((long_answer = malloc(3200)) == NULL) {
         T_OK(0);
-        fx_release(&f);
+        T_EQ_INT(discord_fx_release(&f), 0);
         return;
     }
     while (n < 3000) {
@@ -446,7 +266,7 @@ test_question(void)
     long_answer[n] = '\0';
     f.fa.fixed = long_answer;
     T_OK(slash(&f, "721", "9", "7", NULL, "tell me a story", id) > 0);
-    T_OK(wait_sent(&f, "721", 2, 5000));
+    T_OK(discord_fx_wait_sent(&f, "721", 2, 5000));
     discord_fake_ia_get(f.df, id, &st);
     T_OK(st.original[0] != '\0');
     T_EQ_INT(st.followups, 1);
@@ -454,7 +274,7 @@ test_question(void)
         char fu[32];
 
         snprintf(fu, sizeof(fu), "%s", st.followup);
-        T_OK(run_until(&f, reactions_on, fu, 3000));
+        T_OK(discord_fx_run_until(&f, reactions_on, fu, 3000));
         T_EQ_INT(discord_fake_sent_find(f.df, st.original, &s), 0);
         T_EQ_INT(s.up + s.down, 0); /* the first part: none */
         T_OK(strlen(s.content) <= 2000 && strlen(s.content) > 1000);
@@ -466,11 +286,12 @@ test_question(void)
     f.fa.stream_chunks = 5;
     f.fa.stream_gap_ms = 150;
     T_OK(slash(&f, "722", "9", "7", NULL, "stream it", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "answer to: ann: stream it"}, 8000));
+    T_OK(discord_fx_run_until(&f, original_shows,
+                              &(struct shown){id, "answer to: ann: stream it"},
+                              8000));
     discord_fake_ia_get(f.df, id, &st);
     snprintf(orig, sizeof(orig), "%s", st.original);
-    T_OK(run_until(&f, reactions_on, orig, 5000));
+    T_OK(discord_fx_run_until(&f, reactions_on, orig, 5000));
     T_EQ_STR(original_text(&f, id), "answer to: ann: stream it");
     T_EQ_INT(discord_fake_sent_count(f.df, "722"), 1);
     if (discord_fake_sent_find(f.df, orig, &s) == 0)
@@ -483,31 +304,32 @@ test_question(void)
         T_EQ_INT(fs.caused_429, 0);
     }
     free(long_answer);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* The same interaction again after a reconnect: handled once. */
 static void
 test_redelivered(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_ia_state st;
     struct discord_fake_ia x;
     struct discord_status ds;
     struct core_stats cs;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_dslash", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     T_OK(slash(&f, "730", "9", "7", NULL, "what now", id) > 0);
-    T_OK(run_until(&f, original_shows,
-                   &(struct shown){id, "answer to: ann: what now"}, 5000));
+    T_OK(discord_fx_run_until(&f, original_shows,
+                              &(struct shown){id, "answer to: ann: what now"},
+                              5000));
     discord_fake_drop(f.df);
     T_OK(WAIT_STAT(&f, resumed, 1, 5000));
-    T_OK(run_until(&f, is_up, NULL, 3000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 3000));
     memset(&x, 0, sizeof(x));
     x.id = id;
     x.channel = "730";
@@ -515,7 +337,7 @@ test_redelivered(void)
     x.user = "7";
     x.text = "what now";
     T_OK(discord_fake_interaction(f.df, &x, NULL, 0) > 0);
-    run_until(&f, NULL, NULL, 500);
+    discord_fx_run_until(&f, NULL, NULL, 500);
     discord_fake_ia_get(f.df, id, &st);
     T_EQ_INT(st.callbacks, 1);
     T_EQ_INT(discord_fake_sent_count(f.df, "730"), 1);
@@ -524,33 +346,33 @@ test_redelivered(void)
     discord_status(f.d, &ds);
     T_EQ_INT(ds.interactions, 2);
     T_EQ_INT(ds.ia_acks, 1);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* core_accept fails (core stopping): no acknowledgement. */
 static void
 test_not_durable(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_ia_state st;
     struct discord_status ds;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_dslash", NULL) < 0) {
         T_OK(0);
         return;
     }
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     core_stop(f.core);
     T_OK(slash(&f, "740", "9", "7", NULL, "help", id) > 0);
-    run_until(&f, NULL, NULL, 800);
+    discord_fx_run_until(&f, NULL, NULL, 800);
     discord_fake_ia_get(f.df, id, &st);
     T_EQ_INT(st.callbacks, 0);
     T_EQ_INT(discord_fake_sent_count(f.df, "740"), 0);
     discord_status(f.d, &ds);
     T_OK(ds.accept_failures >= 1);
     T_EQ_INT(ds.ia_acks, 0);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 /* The token's life is over before the answer: it goes to the channel as an
@@ -558,21 +380,21 @@ test_not_durable(void)
 static void
 test_expired(void)
 {
-    struct fx f;
+    struct discord_fx f;
     struct discord_fake_ia_state st;
     struct discord_fake_sent s;
     struct discord_status ds;
     char id[32];
 
-    if (fx_init(&f, NULL) < 0) {
+    if (discord_fx_init(&f, "test_dslash", NULL) < 0) {
         T_OK(0);
         return;
     }
     discord_set_interaction_ttl(f.d, 300);
     f.fa.delay_ms = 700;
-    T_OK(run_until(&f, is_up, NULL, 5000));
+    T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
     T_OK(slash(&f, "750", "9", "7", NULL, "slow one", id) > 0);
-    T_OK(wait_sent(&f, "750", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "750", 1, 5000));
     discord_fake_ia_get(f.df, id, &st);
     T_EQ_INT(st.type, 5);
     T_EQ_STR(st.original, "");
@@ -590,12 +412,12 @@ test_expired(void)
     discord_set_interaction_ttl(f.d, 0);
     discord_fake_set_ia_deadline(f.df, 0, 300);
     T_OK(slash(&f, "751", "9", "7", NULL, "slow two", id) > 0);
-    T_OK(wait_sent(&f, "751", 1, 5000));
+    T_OK(discord_fx_wait_sent(&f, "751", 1, 5000));
     if (discord_fake_sent_get(f.df, "751", 0, &s) == 0)
         T_EQ_STR(s.content, "answer to: ann: slow two");
     discord_status(f.d, &ds);
     T_EQ_INT(ds.ia_fallbacks, 2);
-    fx_release(&f);
+    T_EQ_INT(discord_fx_release(&f), 0);
 }
 
 int
