@@ -148,6 +148,23 @@ discord_fx_run_until(struct discord_fx *f, discord_fx_pred pred,
     return core_fixture_loop_until(&f->loop, until_holds, &u, 2, max_ms);
 }
 
+uint64_t
+discord_fx_stat(struct discord_fx *f, size_t off)
+{
+    struct discord_fake_stats st;
+
+    discord_fake_stats(f->df, &st);
+    return *(const uint64_t *)((const char *)&st + off);
+}
+
+int
+discord_fx_stat_reaches(struct discord_fx *f, const void *arg)
+{
+    const uint64_t *a = arg; /* {offset, value} */
+
+    return discord_fx_stat(f, (size_t)a[0]) >= a[1];
+}
+
 int
 discord_fx_is_up(struct discord_fx *f, const void *arg)
 {

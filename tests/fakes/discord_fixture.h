@@ -57,6 +57,17 @@ int discord_fx_run_until(struct discord_fx *f, discord_fx_pred pred,
 /* Until n bot messages are in channel ch. */
 int discord_fx_wait_sent(struct discord_fx *f, const char *ch, int n,
                          int max_ms);
+/* The fake's counter at offset off of struct discord_fake_stats. */
+uint64_t discord_fx_stat(struct discord_fx *f, size_t off);
+/* arg: {offset, value}: that counter has reached value. */
+int discord_fx_stat_reaches(struct discord_fx *f, const void *arg);
+/* Runs f's loop until the fake's counter `field` reaches v (1), or ms. */
+#define DISCORD_FX_WAIT_STAT(f, field, v, ms)                                  \
+    discord_fx_run_until(                                                      \
+        f, discord_fx_stat_reaches,                                            \
+        (const uint64_t[]){offsetof(struct discord_fake_stats, field),         \
+                           (uint64_t)(v)},                                     \
+        ms)
 int discord_fx_is_up(struct discord_fx *f, const void *arg);
 int discord_fx_disconnected(struct discord_fx *f, const void *arg);
 int discord_fx_fatal_seen(struct discord_fx *f, const void *arg);

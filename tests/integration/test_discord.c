@@ -16,30 +16,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static uint64_t
-stat_of(struct discord_fx *f, size_t off)
-{
-    struct discord_fake_stats st;
-
-    discord_fake_stats(f->df, &st);
-    return *(const uint64_t *)((const char *)&st + off);
-}
-
-static int
-stat_reaches(struct discord_fx *f, const void *arg)
-{
-    const uint64_t *a = arg; /* {offset, value} */
-
-    return stat_of(f, (size_t)a[0]) >= a[1];
-}
-
-#define WAIT_STAT(f, field, v, ms)                                             \
-    discord_fx_run_until(                                                      \
-        f, stat_reaches,                                                       \
-        (const uint64_t[]){offsetof(struct discord_fake_stats, field),         \
-                           (uint64_t)(v)},                                     \
-        ms)
-
 static int64_t
 dm(struct discord_fx *f, const char *channel, const char *guild,
    const char *content, const char *reply_to, char *id)
@@ -88,7 +64,7 @@ test_heartbeat_dm_vote(void)
     T_EQ_STR(s.content, "answer to: hello there");
     T_EQ_STR(s.reply_to, id);
     T_OK(strncmp(s.nonce, "job:", 4) == 0);
-    T_OK(WAIT_STAT(&f, reactions, 2, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, reactions, 2, 3000));
     discord_fake_sent_get(f.df, "600", 0, &s);
     T_EQ_INT(s.up, 1);
     T_EQ_INT(s.down, 1);
@@ -192,7 +168,7 @@ test_zombie_op7(void)
     /* zombie: the fake stops ACKing */
     discord_fake_set_acks(f.df, 0);
     t0 = fake_now_ms();
-    T_OK(WAIT_STAT(&f, resumed, 1, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, resumed, 1, 3000));
     t_resumed = fake_now_ms();
     discord_fake_set_acks(f.df, 1);
     n = discord_fake_beats(f.df, &b);
@@ -213,10 +189,10 @@ test_zombie_op7(void)
      * connection, which ignores it): RESUME, replay, answered once */
     T_EQ_INT(discord_fake_op(f.df, 7, 0), 1);
     T_OK(dm(&f, "602", NULL, "are you there?", NULL, id) > 0);
-    T_OK(WAIT_STAT(&f, resumed, 2, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, resumed, 2, 3000));
     T_OK(discord_fx_wait_sent(&f, "602", 1, 5000));
     discord_fake_op(f.df, 7, 0);
-    T_OK(WAIT_STAT(&f, resumed, 3, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, resumed, 3, 3000));
     dm(&f, "602", NULL, "still there?", NULL, id);
     T_OK(discord_fx_wait_sent(&f, "602", 2, 5000));
     discord_fx_run_until(&f, NULL, NULL, 300);
@@ -364,7 +340,7 @@ test_restart_resumes(void)
      * guild mention is answered, our own 👍 is not a vote */
     dm(&f, "604", "9", "<@" DISCORD_FAKE_BOT_ID "> three", NULL, id);
     T_OK(discord_fx_wait_sent(&f, "604", 1, 5000));
-    T_OK(WAIT_STAT(&f, reactions, 4, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, reactions, 4, 3000));
     discord_fx_run_until(&f, NULL, NULL, 200);
     core_stats(f.core, &cs);
     T_EQ_INT(cs.votes, 0);
@@ -390,7 +366,7 @@ cap_settled(struct discord_fx *f, const void *arg)
     if (in > c->fake_max)
         c->fake_max = in;
     return c->done >= CAP_CHANS * CAP_PER_CHAN &&
-           stat_of(f, offsetof(struct discord_fake_stats, reactions)) >=
+           discord_fx_stat(f, offsetof(struct discord_fake_stats, reactions)) >=
                2 * CAP_FEEDBACK;
 }
 
@@ -512,7 +488,7 @@ test_typing_superseded(void)
         snprintf(chan, sizeof(chan), "%d", 820000 + i);
         T_OK(discord_fx_wait_sent(&f, chan, 1, 10000));
     }
-    T_OK(WAIT_STAT(&f, reactions, 12, 10000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, reactions, 12, 10000));
     fake_set_latency(discord_fake_server(f.df), 0);
     discord_status(f.d, &ds);
     discord_fake_stats(f.df, &st);
@@ -728,7 +704,7 @@ test_markdown(void)
     T_OK(dm(&f, "611", NULL, "prices again?", NULL, id) > 0);
     T_OK(discord_fx_run_until(&f, shows, streamed, 10000));
     T_EQ_INT(discord_fake_sent_count(f.df, "611"), 1);
-    T_OK(WAIT_STAT(&f, reactions, 4, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, reactions, 4, 3000));
     if (discord_fake_sent_get(f.df, "611", 0, &s) == 0)
         printf("markdown: streamed answer took %zu edits\n", s.edits);
     T_EQ_INT(discord_fx_release(&f), 0);

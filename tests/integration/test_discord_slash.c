@@ -16,30 +16,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static uint64_t
-stat_of(struct discord_fx *f, size_t off)
-{
-    struct discord_fake_stats st;
-
-    discord_fake_stats(f->df, &st);
-    return *(const uint64_t *)((const char *)&st + off);
-}
-
-static int
-stat_reaches(struct discord_fx *f, const void *arg)
-{
-    const uint64_t *a = arg; /* {offset, value} */
-
-    return stat_of(f, (size_t)a[0]) >= a[1];
-}
-
-#define WAIT_STAT(f, field, v, ms)                                             \
-    discord_fx_run_until(                                                      \
-        f, stat_reaches,                                                       \
-        (const uint64_t[]){offsetof(struct discord_fake_stats, field),         \
-                           (uint64_t)(v)},                                     \
-        ms)
-
 /* A /parley interaction: its id into id (32 bytes). */
 static int64_t
 slash(struct discord_fx *f, const char *channel, const char *guild,
@@ -114,7 +90,7 @@ test_register_help(void)
         return;
     }
     T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 5000));
-    T_OK(WAIT_STAT(&f, commands_put, 1, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, commands_put, 1, 3000));
     body = discord_fake_commands(f.df);
     T_OK(body != NULL);
     if (body != NULL) {
@@ -147,7 +123,7 @@ test_register_help(void)
                               &(struct shown){id, "request"}, 5000));
     /* a reconnect does not register again (once per process) */
     T_EQ_INT(discord_fake_op(f.df, 7, 0), 1);
-    T_OK(WAIT_STAT(&f, resumed, 1, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, resumed, 1, 3000));
     T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 3000));
     discord_fx_run_until(&f, NULL, NULL, 200);
     discord_fake_stats(f.df, &fs);
@@ -328,7 +304,7 @@ test_redelivered(void)
                               &(struct shown){id, "answer to: ann: what now"},
                               5000));
     discord_fake_drop(f.df);
-    T_OK(WAIT_STAT(&f, resumed, 1, 5000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, resumed, 1, 5000));
     T_OK(discord_fx_run_until(&f, discord_fx_is_up, NULL, 3000));
     memset(&x, 0, sizeof(x));
     x.id = id;
@@ -403,7 +379,7 @@ test_expired(void)
         T_EQ_STR(s.reply_to, "");
         T_OK(strncmp(s.nonce, "job:", 4) == 0);
     }
-    T_OK(WAIT_STAT(&f, reactions, 2, 3000));
+    T_OK(DISCORD_FX_WAIT_STAT(&f, reactions, 2, 3000));
     discord_status(f.d, &ds);
     T_EQ_INT(ds.ia_fallbacks, 1);
     T_EQ_INT(ds.ia_answers, 0);
