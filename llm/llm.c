@@ -113,6 +113,15 @@ struct fail_note {
 #define NOTE_UNUSABLE "unusable request for"
 #define NOTE_INTERNAL "internal error on"
 
+/* The keys of one model that refused one request (llm_call.refused). */
+struct call_refusal {
+    uint32_t id;
+    uint64_t keys;
+};
+
+/* models a request's refusals are kept for; more only after reloads */
+#define CALL_REFUSALS_MAX (2 * CONFIG_MODELS_MAX)
+
 struct llm_call {
     struct llm *l;
     llm_done_fn done;
@@ -159,11 +168,10 @@ struct llm_call {
      * that refused THIS request (400/403/404, RETRY_OTHER_KEY), each bit a
      * key index; they are not tried again by it, and stay usable for
      * every other request.  A reload that reorders a model's keys may
-     * skip a key once more: harmless, the request moves on. */
-    struct {
-        uint32_t id;
-        uint64_t keys;
-    } refused[2 * CONFIG_MODELS_MAX];
+     * skip a key once more: harmless, the request moves on.  Allocated
+     * at the first refusal: most requests have none, and thousands are
+     * in flight at once (docs/architecture.md "Memory under load"). */
+    struct call_refusal *refused;
     size_t nrefused;
     int transient;
     int round;
@@ -532,8 +540,14 @@ call_refuse_key(struct llm_call *c, const struct model *m, int k)
         if (c->refused[i].id == m->id)
             break;
     if (i == c->nrefused) {
-        if (c->nrefused == sizeof(c->refused) / sizeof(c->refused[0]))
+        struct call_refusal *r;
+
+        if (c->nrefused == CALL_REFUSALS_MAX)
             return; /* only after many reloads: the key may come again */
+        r = realloc(c->refused, (c->nrefused + 1) * sizeof(*r));
+        if (r == NULL)
+            return; /* out of memory: the key may be tried again */
+        c->refused = r;
         c->refused[c->nrefused].id = m->id;
         c->refused[c->nrefused].keys = 0;
         c->nrefused++;
@@ -607,6 +621,7 @@ call_closed(uv_handle_t *h)
     free(c->blob);
     free(c->msgs);
     free(c->msg_tokens);
+    free(c->refused);
     free(c);
     llm_handle_closed(l);
 }
@@ -2031,6 +2046,7 @@ fail:
         free(c->blob);
         free(c->msgs);
         free(c->msg_tokens);
+        free(c->refused);
         free(c);
     }
     return NULL;
